@@ -1,0 +1,264 @@
+"""Run a plan: ADD/DEL/CHECK/GC/STATUS over the delegate networks, with the journal.
+
+ADD records each delegate in the journal before running it and undoes everything
+(in reverse) if any step fails. DEL, CHECK and GC work from the journal alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from multinet import netns
+from multinet.cni import chain, result, version
+from multinet.cni.errors import (
+    CNIError,
+    InvalidConfig,
+    NotAvailable,
+    TryAgainLater,
+    UnknownContainer,
+)
+from multinet.cni.exec import Invocation
+from multinet.cni.request import Request
+from multinet.journal import ADDED, Entry, Journal, JournalStore
+from multinet.netconf import NetConf
+from multinet.plan import Plan, static_plan
+
+log = logging.getLogger("multinet")
+
+# Hooks the cluster layer plugs in: build the plan, and finish a successful ADD
+# (status write); both may raise CNIError, which rolls the ADD back.
+Planner = Callable[[NetConf, Request], Plan]
+Finisher = Callable[[NetConf, Request, Plan, Journal], None]
+
+
+def default_planner(conf: NetConf, req: Request) -> Plan:
+    return static_plan(conf.delegates, req.ifname, conf.runtime_config)
+
+
+class Engine:
+    def __init__(
+        self,
+        conf: NetConf,
+        planner: Planner = default_planner,
+        finisher: Finisher | None = None,
+    ) -> None:
+        self.conf = conf
+        self.planner = planner
+        self.finisher = finisher
+        self.store = JournalStore(conf.cni_dir)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _invocation(self, req: Request, ifname: str, netns_path: str | None = None) -> Invocation:
+        return Invocation(
+            container_id=req.container_id,
+            netns=req.netns if netns_path is None else netns_path,
+            ifname=ifname,
+            args=req.args_raw,
+            path=(self.conf.bin_dir, *req.path),
+            env=req.env,
+            timeout=self.conf.delegate_timeout,
+        )
+
+    def _undo(self, req: Request, journal: Journal) -> list[CNIError]:
+        """DEL every entry of the journal in reverse; returns the failures."""
+        failures = []
+        for entry in reversed(journal.entries):
+            net = chain.load(entry.config, where=entry.name)
+            inv = self._invocation(req, entry.ifname, journal.netns or req.netns)
+            try:
+                chain.delete(net, inv, entry.runtime_config, entry.result)
+            except CNIError as e:
+                log.warning("DEL of network %s (%s) failed: %s", entry.name, entry.ifname, e)
+                failures.append(e)
+        return failures
+
+    # -- ADD -----------------------------------------------------------------
+
+    def add(self, req: Request) -> dict[str, Any]:
+        with self.store.lock(req.container_id, req.ifname):
+            stale = self.store.load(req.container_id, req.ifname)
+            if stale is not None:
+                if stale.complete:
+                    raise CNIError(
+                        f"container {req.container_id} already has networks attached on "
+                        f"{req.ifname}: DEL it before adding again",
+                        code=100,
+                    )
+                # A previous ADD crashed midway: finish its rollback first.
+                self._undo(req, stale)
+                self.store.remove(req.container_id, req.ifname)
+            plan = self.planner(self.conf, req)
+            self._check_free(req, plan)
+            journal = Journal(
+                container_id=req.container_id,
+                ifname=req.ifname,
+                netns=req.netns,
+                cni_version=req.cni_version,
+                args=req.args_raw,
+                pod=dict(plan.pod),
+            )
+            try:
+                cluster_result = self._add_all(req, plan, journal)
+                if self.finisher is not None:
+                    self.finisher(self.conf, req, plan, journal)
+                journal.complete = True
+                self.store.save(journal)
+            except BaseException:
+                self._undo(req, journal)
+                self.store.remove(req.container_id, req.ifname)
+                raise
+        return result.convert(cluster_result, req.cni_version)
+
+    def _check_free(self, req: Request, plan: Plan) -> None:
+        present = netns.interface_names(req.netns)
+        taken = [a.ifname for a in plan.attachments if a.ifname in present]
+        if taken:
+            raise InvalidConfig(
+                f"interface name(s) {', '.join(taken)} already exist in {req.netns}",
+                "choose another 'interface' in the networks annotation",
+            )
+
+    def _add_all(self, req: Request, plan: Plan, journal: Journal) -> dict[str, Any]:
+        cluster_result: dict[str, Any] | None = None
+        for att in plan.attachments:
+            entry = Entry(
+                name=att.name,
+                ifname=att.ifname,
+                config=att.network.to_dict(),
+                runtime_config=dict(att.runtime_config),
+                meta=dict(att.meta, default=att.default),
+            )
+            journal.entries.append(entry)
+            self.store.save(journal)  # before the delegate runs: a crash must find it
+            inv = self._invocation(req, att.ifname)
+            try:
+                out = chain.add(att.network, inv, att.runtime_config)
+            except CNIError as e:
+                raise type(e)(
+                    f"network {att.name!r} ({att.ifname}): {e.msg}", e.details, code=e.code
+                ) from None
+            entry.result = out
+            entry.state = ADDED
+            self.store.save(journal)
+            if att.default:
+                cluster_result = out
+        if cluster_result is None:
+            raise InvalidConfig("no cluster network in the plan")
+        return cluster_result
+
+    # -- DEL -----------------------------------------------------------------
+
+    def delete(self, req: Request) -> None:
+        with self.store.lock(req.container_id, req.ifname):
+            journal = self.store.load(req.container_id, req.ifname)
+            if journal is None:
+                journal = self._journal_without_record(req)
+                if journal is None:
+                    return
+            failures = self._undo(req, journal)
+            if failures and self.conf.retry_delete_on_error and netns.exists(req.netns):
+                raise TryAgainLater(
+                    f"DEL of {len(failures)} network(s) failed; the runtime should retry",
+                    "; ".join(str(f) for f in failures),
+                )
+            self.store.remove(req.container_id, req.ifname)
+
+    def _journal_without_record(self, req: Request) -> Journal | None:
+        """No journal (never added, or state lost): DEL what the config would have added."""
+        try:
+            plan = self.planner(self.conf, req)
+        except CNIError as e:
+            log.info("DEL %s: no journal and no plan (%s): nothing to do", req.container_id, e)
+            return None
+        journal = Journal(container_id=req.container_id, ifname=req.ifname, netns=req.netns)
+        for att in plan.attachments:
+            journal.entries.append(
+                Entry(att.name, att.ifname, att.network.to_dict(), dict(att.runtime_config))
+            )
+        return journal
+
+    # -- CHECK ---------------------------------------------------------------
+
+    def check(self, req: Request) -> None:
+        journal = self.store.load(req.container_id, req.ifname)
+        if journal is None or not journal.complete:
+            raise UnknownContainer(
+                f"container {req.container_id} has no networks attached on {req.ifname}"
+            )
+        for entry in journal.entries:
+            net = chain.load(entry.config, where=entry.name)
+            try:
+                chain.check(net, self._invocation(req, entry.ifname), entry.runtime_config,
+                            entry.result)
+            except CNIError as e:
+                raise type(e)(
+                    f"network {entry.name!r} ({entry.ifname}): {e.msg}", e.details, code=e.code
+                ) from None
+
+    # -- GC ------------------------------------------------------------------
+
+    def gc(self, req: Request) -> None:
+        valid = valid_attachments(req.config)
+        keep = {(v["containerID"], v["ifname"]) for v in valid}
+        live: dict[str, tuple[chain.NetworkConfig, list[dict[str, str]]]] = {}
+        for key in self.store.keys():
+            stale_req = _request_for(req, *key)
+            if key not in keep:
+                log.info("GC: removing stale attachments of %s/%s", *key)
+                self.delete(stale_req)
+                continue
+            journal = self.store.load(*key)
+            for entry in journal.entries if journal else []:
+                net = chain.load(entry.config, where=entry.name)
+                _, atts = live.setdefault(net.name, (net, []))
+                atts.append({"containerID": key[0], "ifname": entry.ifname})
+        for net in self.conf.delegates:
+            live.setdefault(net.name, (net, []))
+        inv = self._invocation(req, "")
+        for net, atts in live.values():
+            chain.gc(net, inv, atts)
+
+    # -- STATUS --------------------------------------------------------------
+
+    def status(self, req: Request) -> None:
+        indicator = self.conf.readiness_indicator_file
+        if indicator and not os.path.exists(indicator):
+            raise NotAvailable(f"readiness indicator file {indicator} does not exist")
+        cluster = self.conf.delegates[0] if self.conf.delegates else None
+        if cluster is None:
+            return
+        try:
+            chain.status(cluster, self._invocation(req, ""))
+        except CNIError as e:
+            raise NotAvailable(f"cluster network {cluster.name!r} is not ready: {e.msg}",
+                               e.details) from None
+
+
+def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    raw = config.get(chain.GC_KEY, config.get("cni.dev/attachments"))
+    if raw is None:
+        raise InvalidConfig(f"GC needs {chain.GC_KEY!r} in the configuration")
+    if not isinstance(raw, list) or not all(
+        isinstance(a, dict)
+        and isinstance(a.get("containerID"), str)
+        and isinstance(a.get("ifname"), str)
+        for a in raw
+    ):
+        raise InvalidConfig(
+            f"{chain.GC_KEY} must be a list of {{containerID, ifname}} objects with string values"
+        )
+    return [{"containerID": a["containerID"], "ifname": a["ifname"]} for a in raw]
+
+
+def _request_for(req: Request, container_id: str, ifname: str) -> Request:
+    return replace(req, container_id=container_id, ifname=ifname, netns="")
+
+
+def check_command_version(req: Request) -> None:
+    version.require_supported(req.cni_version)
+    version.require_for(req.command, req.cni_version)

@@ -1,0 +1,1 @@
+"""Where pods and NADs come from and where network status goes."""

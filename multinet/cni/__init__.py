@@ -1,0 +1,1 @@
+"""The CNI protocol: requests, errors, results, delegate execution. Knows nothing of Kubernetes."""

@@ -1,0 +1,111 @@
+"""Find a delegate plugin by `type` and run it with the CNI protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from multinet.cni.errors import DelegateError, InvalidConfig, IOFailure, PluginNotFound
+
+DEFAULT_TIMEOUT = 60.0
+
+
+def check_type(plugin_type: object) -> str:
+    """A delegate `type` is a bare file name: a path or `..` would escape CNI_PATH."""
+    if not isinstance(plugin_type, str) or not plugin_type:
+        raise InvalidConfig(f"plugin type must be a non-empty string, got {json.dumps(plugin_type)}")
+    if "/" in plugin_type or plugin_type in (".", "..") or "\x00" in plugin_type:
+        raise InvalidConfig(f"plugin type {plugin_type!r} is invalid: it must be a file name "
+                            "found in binDir or CNI_PATH, not a path")
+    return plugin_type
+
+
+def find_plugin(plugin_type: object, dirs: Sequence[str]) -> str:
+    name = check_type(plugin_type)
+    for d in dirs:
+        candidate = os.path.join(d, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise PluginNotFound(f"plugin type {name!r} not found", f"searched {list(dirs)}")
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What every delegate of one request shares: the CNI_* environment and search path."""
+
+    container_id: str
+    netns: str
+    ifname: str
+    args: str = ""
+    path: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+
+    def environ(self, command: str) -> dict[str, str]:
+        env = {k: v for k, v in self.env.items() if not k.startswith("CNI_")}
+        env.update(
+            CNI_COMMAND=command,
+            CNI_CONTAINERID=self.container_id,
+            CNI_NETNS=self.netns,
+            CNI_IFNAME=self.ifname,
+            CNI_ARGS=self.args,
+            CNI_PATH=":".join(self.path),
+        )
+        return env
+
+
+def _delegate_error(plugin_type: str, command: str, rc: int, out: bytes) -> DelegateError:
+    try:
+        err = json.loads(out)
+    except ValueError:
+        err = None
+    if isinstance(err, dict) and isinstance(err.get("code"), int) and "msg" in err:
+        return DelegateError(
+            f"{plugin_type} {command} failed: {err['msg']}",
+            str(err.get("details", "")),
+            code=err["code"],
+        )
+    text = out.decode(errors="replace").strip()[:500]
+    return DelegateError(
+        f"{plugin_type} {command} failed with exit status {rc}",
+        f"output is not a CNI error: {text!r}" if text else "no output",
+    )
+
+
+def invoke(
+    plugin_type: str, command: str, config: Mapping[str, Any], inv: Invocation
+) -> dict[str, Any] | None:
+    """Run one delegate; returns its parsed stdout (None when it printed nothing)."""
+    path = find_plugin(plugin_type, inv.path)
+    try:
+        proc = subprocess.run(
+            [path],
+            input=json.dumps(config).encode(),
+            stdout=subprocess.PIPE,
+            env=inv.environ(command),
+            timeout=inv.timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise IOFailure(f"{plugin_type} {command} timed out after {inv.timeout:g}s") from None
+    except OSError as e:
+        raise IOFailure(f"{plugin_type} {command} could not be run", str(e)) from None
+    if proc.returncode != 0:
+        raise _delegate_error(plugin_type, command, proc.returncode, proc.stdout)
+    if not proc.stdout.strip():
+        return None
+    try:
+        out = json.loads(proc.stdout)
+    except ValueError:
+        raise DelegateError(
+            f"{plugin_type} {command} printed invalid JSON",
+            proc.stdout.decode(errors="replace")[:500],
+        ) from None
+    if not isinstance(out, dict):
+        raise DelegateError(f"{plugin_type} {command} printed {type(out).__name__}, not an object")
+    return out
+

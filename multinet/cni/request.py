@@ -1,0 +1,115 @@
+"""A CNI invocation (environment + stdin) parsed and validated into a typed request."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from multinet.cni.errors import DecodeFailure, InvalidConfig, InvalidEnvironment
+from multinet.cni.ifname import validate_ifname
+
+COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+CONTAINER_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+
+# Environment each command cannot do without (CNI_NETNS may be empty for DEL).
+REQUIRED_ENV = {
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME"),
+    "GC": (),
+    "STATUS": (),
+    "VERSION": (),
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    command: str
+    config: dict[str, Any]
+    cni_version: str
+    container_id: str = ""
+    netns: str = ""
+    ifname: str = ""
+    args_raw: str = ""
+    args: tuple[tuple[str, str], ...] = ()
+    path: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def arg(self, key: str) -> str | None:
+        """The last value of CNI_ARGS key, or None."""
+        value = None
+        for k, v in self.args:
+            if k == key:
+                value = v
+        return value
+
+
+def parse_args(raw: str) -> tuple[tuple[str, str], ...]:
+    """CNI_ARGS 'K=V;K2=V2' -> pairs; an element without '=' is invalid."""
+    pairs = []
+    for item in raw.split(";"):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidEnvironment(f"CNI_ARGS: invalid element {item!r}: expected KEY=VALUE")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def parse_config(stdin: bytes) -> dict[str, Any]:
+    try:
+        config = json.loads(stdin or b"{}")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise DecodeFailure("network configuration on stdin is not valid JSON", str(e)) from None
+    if not isinstance(config, dict):
+        raise DecodeFailure(
+            "network configuration on stdin must be a JSON object",
+            f"got {type(config).__name__}",
+        )
+    return config
+
+
+def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
+    command = env.get("CNI_COMMAND", "")
+    if command not in COMMANDS:
+        raise InvalidEnvironment(
+            f"CNI_COMMAND {command!r} is not one of {', '.join(COMMANDS)}"
+            if command
+            else "CNI_COMMAND is not set"
+        )
+    config = parse_config(stdin)
+    version = config.get("cniVersion", "0.1.0")
+    if not isinstance(version, str):
+        raise InvalidConfig(f"cniVersion must be a string, got {json.dumps(version)}")
+    for key in REQUIRED_ENV[command]:
+        if not env.get(key):
+            raise InvalidEnvironment(f"{key} is required for {command} but is not set")
+    container_id = env.get("CNI_CONTAINERID", "")
+    if container_id and not CONTAINER_ID.match(container_id):
+        raise InvalidEnvironment(
+            f"CNI_CONTAINERID {container_id!r} is invalid: "
+            "expected [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+        )
+    ifname = env.get("CNI_IFNAME", "")
+    if ifname or command in ("ADD", "CHECK", "DEL"):
+        problem = validate_ifname(ifname)
+        if problem:
+            raise InvalidEnvironment(f"CNI_IFNAME {ifname!r} is invalid: {problem}")
+    args_raw = env.get("CNI_ARGS", "")
+    path = tuple(p for p in env.get("CNI_PATH", "").split(":") if p)
+    return Request(
+        command=command,
+        config=config,
+        cni_version=version,
+        container_id=container_id,
+        netns=env.get("CNI_NETNS", ""),
+        ifname=ifname,
+        args_raw=args_raw,
+        args=parse_args(args_raw),
+        path=path,
+        env=dict(env),
+    )

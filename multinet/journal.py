@@ -1,0 +1,138 @@
+"""Crash-safe per-attachment record of what multinet attached to a container.
+
+One JSON file per (container ID, ifname) under `<cniDir>/journal/`, replaced
+atomically (write, fsync, rename, fsync dir). ADD records each delegate *before*
+running it, so a DEL after a kill -9 at any point finds everything to remove.
+A per-key flock serialises operations on the same container across processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from multinet.cni.errors import IOFailure
+
+ADDING = "adding"
+ADDED = "added"
+
+
+@dataclass
+class Entry:
+    """One delegate network as attached: enough to DEL/CHECK it with nothing else."""
+
+    name: str  # the network-status name: "namespace/nad" or the config name
+    ifname: str
+    config: dict[str, Any]  # NetworkConfig.to_dict(), exactly what ADD ran
+    runtime_config: dict[str, Any] = field(default_factory=dict)
+    state: str = ADDING
+    result: dict[str, Any] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # status extras (default, gateway...)
+
+
+@dataclass
+class Journal:
+    container_id: str
+    ifname: str
+    netns: str = ""
+    cni_version: str = ""
+    args: str = ""
+    pod: dict[str, str] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+    complete: bool = False
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Journal:
+        entries = [Entry(**e) for e in d.get("entries", [])]
+        return cls(**{**d, "entries": entries})
+
+
+class JournalStore:
+    def __init__(self, cni_dir: str) -> None:
+        self.dir = os.path.join(cni_dir, "journal")
+
+    def _base(self, container_id: str, ifname: str) -> str:
+        # Both parts are validated (no '/'); '@' cannot occur in either.
+        return os.path.join(self.dir, f"{container_id}@{ifname}")
+
+    def _ensure_dir(self) -> None:
+        try:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise IOFailure(f"cannot create journal directory {self.dir}", str(e)) from None
+
+    @contextlib.contextmanager
+    def lock(self, container_id: str, ifname: str) -> Iterator[None]:
+        self._ensure_dir()
+        path = self._base(container_id, ifname) + ".lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # remove() unlinks the lock file while holding it: if that happened while
+            # we waited, our lock is on a dead inode and we must take the new one.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    def load(self, container_id: str, ifname: str) -> Journal | None:
+        path = self._base(container_id, ifname) + ".json"
+        try:
+            with open(path, "rb") as f:
+                return Journal.from_dict(json.load(f))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as e:
+            raise IOFailure(f"journal {path} is unreadable", str(e)) from None
+
+    def save(self, journal: Journal) -> None:
+        self._ensure_dir()
+        base = self._base(journal.container_id, journal.ifname)
+        tmp = base + ".tmp"
+        data = json.dumps(asdict(journal), sort_keys=True).encode()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, base + ".json")
+            dfd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as e:
+            raise IOFailure(f"cannot write journal {base}.json", str(e)) from None
+
+    def remove(self, container_id: str, ifname: str) -> None:
+        base = self._base(container_id, ifname)
+        for suffix in (".json", ".tmp", ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base + suffix)
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(container ID, ifname) of every journal on disk."""
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        keys = []
+        for n in sorted(names):
+            if n.endswith(".json"):
+                cid, _, ifname = n[: -len(".json")].rpartition("@")
+                keys.append((cid, ifname))
+        return keys
