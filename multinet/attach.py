@@ -193,8 +193,9 @@ class Engine:
         for entry in journal.entries:
             net = chain.load(entry.config, where=entry.name)
             try:
-                chain.check(net, self._invocation(req, entry.ifname), entry.runtime_config,
-                            entry.result)
+                chain.check(
+                    net, self._invocation(req, entry.ifname), entry.runtime_config, entry.result
+                )
             except CNIError as e:
                 raise type(e)(
                     f"network {entry.name!r} ({entry.ifname}): {e.msg}", e.details, code=e.code
@@ -235,8 +236,9 @@ class Engine:
         try:
             chain.status(cluster, self._invocation(req, ""))
         except CNIError as e:
-            raise NotAvailable(f"cluster network {cluster.name!r} is not ready: {e.msg}",
-                               e.details) from None
+            raise NotAvailable(
+                f"cluster network {cluster.name!r} is not ready: {e.msg}", e.details
+            ) from None
 
 
 def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:

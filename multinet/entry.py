@@ -35,8 +35,12 @@ def handle(req: Request) -> dict[str, Any] | None:
         return version_reply(req)
     attach.check_command_version(req)
     conf = netconf.load(req.config)
-    logs.configure(conf.log_level, conf.log_file, conf.log_to_stderr,
-                   context=f"container={req.container_id} ifname={req.ifname}")
+    logs.configure(
+        conf.log_level,
+        conf.log_file,
+        conf.log_to_stderr,
+        context=f"container={req.container_id} ifname={req.ifname}",
+    )
     engine = engine_for(conf)
     if req.command == "ADD":
         return engine.add(req)
@@ -70,9 +74,12 @@ def run(
     except Exception as e:
         log.exception("internal error")
         json.dump(
-            {"cniVersion": cni_version, "code": INTERNAL_ERROR,
-             "msg": f"multinet internal error: {type(e).__name__}: {e}",
-             "details": "see the multinet log (logFile) for the traceback"},
+            {
+                "cniVersion": cni_version,
+                "code": INTERNAL_ERROR,
+                "msg": f"multinet internal error: {type(e).__name__}: {e}",
+                "details": "see the multinet log (logFile) for the traceback",
+            },
             out,
         )
         out.write("\n")

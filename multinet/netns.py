@@ -37,9 +37,7 @@ def run_in(path: str, fn: Callable[[], T]) -> T:
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.setns(fd, CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
-                box["error"] = IOFailure(
-                    f"cannot enter network namespace {path}", os.strerror(err)
-                )
+                box["error"] = IOFailure(f"cannot enter network namespace {path}", os.strerror(err))
                 return
             box["value"] = fn()
         except Exception as e:  # surfaced in the caller's thread

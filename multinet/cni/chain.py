@@ -136,9 +136,7 @@ def plugin_config(
     return conf
 
 
-def add(
-    net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]
-) -> dict[str, Any]:
+def add(net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]) -> dict[str, Any]:
     prev: dict[str, Any] | None = None
     for plugin in net.plugins:
         out = invoke(plugin["type"], "ADD", plugin_config(net, plugin, runtime_config, prev), inv)
@@ -204,4 +202,3 @@ def status(net: NetworkConfig, inv: Invocation) -> None:
             invoke(plugin["type"], "STATUS", plugin_config(net, plugin, {}, None), inv)
         else:
             find_plugin(plugin["type"], inv.path)
-

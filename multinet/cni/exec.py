@@ -17,10 +17,14 @@ DEFAULT_TIMEOUT = 60.0
 def check_type(plugin_type: object) -> str:
     """A delegate `type` is a bare file name: a path or `..` would escape CNI_PATH."""
     if not isinstance(plugin_type, str) or not plugin_type:
-        raise InvalidConfig(f"plugin type must be a non-empty string, got {json.dumps(plugin_type)}")
+        raise InvalidConfig(
+            f"plugin type must be a non-empty string, got {json.dumps(plugin_type)}"
+        )
     if "/" in plugin_type or plugin_type in (".", "..") or "\x00" in plugin_type:
-        raise InvalidConfig(f"plugin type {plugin_type!r} is invalid: it must be a file name "
-                            "found in binDir or CNI_PATH, not a path")
+        raise InvalidConfig(
+            f"plugin type {plugin_type!r} is invalid: it must be a file name "
+            "found in binDir or CNI_PATH, not a path"
+        )
     return plugin_type
 
 
@@ -108,4 +112,3 @@ def invoke(
     if not isinstance(out, dict):
         raise DelegateError(f"{plugin_type} {command} printed {type(out).__name__}, not an object")
     return out
-

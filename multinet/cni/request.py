@@ -91,8 +91,7 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
     container_id = env.get("CNI_CONTAINERID", "")
     if container_id and not CONTAINER_ID.match(container_id):
         raise InvalidEnvironment(
-            f"CNI_CONTAINERID {container_id!r} is invalid: "
-            "expected [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+            f"CNI_CONTAINERID {container_id!r} is invalid: expected [a-zA-Z0-9][a-zA-Z0-9_.-]*"
         )
     ifname = env.get("CNI_IFNAME", "")
     if ifname or command in ("ADD", "CHECK", "DEL"):

@@ -10,8 +10,14 @@ SUPPORTED: tuple[str, ...] = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
 LATEST = SUPPORTED[-1]
 
 # The first version that defines each operation.
-MIN_VERSION = {"ADD": "0.1.0", "DEL": "0.1.0", "VERSION": "0.1.0", "CHECK": "0.4.0",
-               "GC": "1.1.0", "STATUS": "1.1.0"}
+MIN_VERSION = {
+    "ADD": "0.1.0",
+    "DEL": "0.1.0",
+    "VERSION": "0.1.0",
+    "CHECK": "0.4.0",
+    "GC": "1.1.0",
+    "STATUS": "1.1.0",
+}
 
 
 def parse(version: str) -> tuple[int, int, int]:

@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -133,27 +133,36 @@ def test_bridge_add_check_del(
 
 
 @root
-def test_check_fails_when_interface_is_gone(
+def test_shared_bridge_check_and_missing_interface(
     cnitool: Path,
     cni_bin_dir: Path,
-    netns: str,
+    netns_factory: Callable[[], str],
     confdir: Path,
     cache_dir: Path,
-    bridge_name: str,
+    bridge: str,
     subnet: ipaddress.IPv4Network,
     ipam_dir: Path,
 ) -> None:
     net = "mnt-bridge"
-    write_netconf(confdir, bridge_conflist("1.0.0", net, bridge_name, subnet, ipam_dir))
+    write_netconf(confdir, bridge_conflist("1.0.0", net, bridge, subnet, ipam_dir))
     kw: dict[str, Any] = dict(netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir)
+    first, second = netns_factory(), netns_factory()
 
-    assert run_cnitool(cnitool, "add", net, netns, **kw).returncode == 0
-    subprocess.run(["ip", "-n", Path(netns).name, "link", "del", "eth0"], check=True)
-    check = run_cnitool(cnitool, "check", net, netns, **kw)
+    for ns, host in ((first, 2), (second, 3)):
+        add = run_cnitool(cnitool, "add", net, ns, **kw)
+        assert add.returncode == 0, add.stderr
+        assert addresses(ns, "eth0") == {f"{subnet[host]}/{subnet.prefixlen}"}
+    for ns in (first, second):
+        check = run_cnitool(cnitool, "check", net, ns, **kw)
+        assert check.returncode == 0, check.stderr
+
+    subprocess.run(["ip", "-n", Path(first).name, "link", "del", "eth0"], check=True)
+    check = run_cnitool(cnitool, "check", net, first, **kw)
     assert check.returncode == 1
     assert "eth0" in check.stderr
-    delete = run_cnitool(cnitool, "del", net, netns, **kw)
-    assert delete.returncode == 0, delete.stderr
+    for ns in (first, second):
+        delete = run_cnitool(cnitool, "del", net, ns, **kw)
+        assert delete.returncode == 0, delete.stderr
     assert allocated_ips(ipam_dir) == []
 
 
@@ -296,7 +305,8 @@ def test_usage(cnitool: Path) -> None:
 @pytest.mark.parametrize(
     ("conf", "env", "message"),
     [
-        (None, {}, "no net configuration with name"),
+        (None, {}, "no net configurations found"),
+        ({"cniVersion": "1.0.0", "name": "other", "type": "loopback"}, {}, 'no net configuration with name "n"'),
         ({"cniVersion": "1.0.0", "name": "n", "type": "mnt-nope"}, {}, 'failed to find plugin "mnt-nope"'),
         ({"cniVersion": "1.0.0", "name": "n", "type": "loopback"}, {"cni_args": "a"}, "invalid CNI_ARGS pair"),
         ({"cniVersion": "1.0.0", "name": "n", "type": "loopback"}, {"cap_args": ["x"]}, "cannot unmarshal"),

@@ -1,0 +1,45 @@
+# The README's commands. Every target installs what it needs first.
+PYTHON ?= python3
+DEB_PACKAGES := containernetworking-plugins golang-go golang-github-appc-cni-dev \
+	dnsmasq-base iproute2 openssl procps
+PYTEST_ARGS ?=
+
+.PHONY: deps test lint typecheck unit integration conformance demo bench clean
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(PYTHON) -c "import multinet, kubernetes, pyroute2, jsonschema, yaml, grpc" 
+
+lint: deps
+	$(PYTHON) -m ruff check multinet tests bench
+	$(PYTHON) -m ruff format --check multinet tests bench
+
+typecheck: deps
+	$(PYTHON) -m mypy
+
+test: deps lint typecheck
+	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: deps
+	$(PYTHON) -m pytest -q tests/unit
+
+integration: deps
+	$(PYTHON) -m pytest -q tests/integration
+
+conformance: deps
+	$(PYTHON) -m pytest -q tests/conformance
+
+demo: deps
+	$(PYTHON) -m multinet.demo
+
+bench: deps
+	$(PYTHON) -m bench
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""multinetctl: the admin command line."""

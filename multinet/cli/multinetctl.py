@@ -1,0 +1,48 @@
+"""multinetctl: inspect what multinet attached on this node."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from multinet.journal import JournalStore
+from multinet.netconf import DEFAULT_CNI_DIR
+
+
+def cmd_attachments(args: argparse.Namespace) -> int:
+    store = JournalStore(args.cni_dir)
+    rows = []
+    for cid, ifname in store.keys():
+        j = store.load(cid, ifname)
+        if j is None:
+            continue
+        rows.append(
+            {
+                "containerID": cid,
+                "ifname": ifname,
+                "netns": j.netns,
+                "pod": j.pod,
+                "complete": j.complete,
+                "networks": [
+                    {"name": e.name, "interface": e.ifname, "state": e.state} for e in j.entries
+                ],
+            }
+        )
+    json.dump(rows, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="multinetctl", description=__doc__)
+    p.add_argument("--cni-dir", default=DEFAULT_CNI_DIR, help="multinet state directory (cniDir)")
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("attachments", help="list the attachments recorded in the journal")
+    a.set_defaults(func=cmd_attachments)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
