@@ -10,9 +10,9 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
-from multinet import netns
+from multinet import netns, routes
 from multinet.cni import chain, result, version
 from multinet.cni.errors import (
     CNIError,
@@ -29,10 +29,16 @@ from multinet.plan import Plan, static_plan
 
 log = logging.getLogger("multinet")
 
-# Hooks the cluster layer plugs in: build the plan, and finish a successful ADD
-# (status write); both may raise CNIError, which rolls the ADD back.
+# What the cluster layer plugs in: the planner builds the plan; the reporter is told
+# the outcome. `added` may raise CNIError (e.g. the status write failed): the ADD is
+# then rolled back. `failed` is best effort.
 Planner = Callable[[NetConf, Request], Plan]
-Finisher = Callable[[NetConf, Request, Plan, Journal], None]
+
+
+class Reporter(Protocol):
+    def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None: ...
+
+    def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None: ...
 
 
 def default_planner(conf: NetConf, req: Request) -> Plan:
@@ -44,11 +50,11 @@ class Engine:
         self,
         conf: NetConf,
         planner: Planner = default_planner,
-        finisher: Finisher | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.conf = conf
         self.planner = planner
-        self.finisher = finisher
+        self.reporter = reporter
         self.store = JournalStore(conf.cni_dir)
 
     # -- helpers -------------------------------------------------------------
@@ -80,39 +86,54 @@ class Engine:
     # -- ADD -----------------------------------------------------------------
 
     def add(self, req: Request) -> dict[str, Any]:
-        with self.store.lock(req.container_id, req.ifname):
-            stale = self.store.load(req.container_id, req.ifname)
-            if stale is not None:
-                if stale.complete:
-                    raise CNIError(
-                        f"container {req.container_id} already has networks attached on "
-                        f"{req.ifname}: DEL it before adding again",
-                        code=100,
-                    )
-                # A previous ADD crashed midway: finish its rollback first.
-                self._undo(req, stale)
-                self.store.remove(req.container_id, req.ifname)
-            plan = self.planner(self.conf, req)
-            self._check_free(req, plan)
-            journal = Journal(
-                container_id=req.container_id,
-                ifname=req.ifname,
-                netns=req.netns,
-                cni_version=req.cni_version,
-                args=req.args_raw,
-                pod=dict(plan.pod),
-            )
-            try:
-                cluster_result = self._add_all(req, plan, journal)
-                if self.finisher is not None:
-                    self.finisher(self.conf, req, plan, journal)
-                journal.complete = True
-                self.store.save(journal)
-            except BaseException:
-                self._undo(req, journal)
-                self.store.remove(req.container_id, req.ifname)
-                raise
+        plan: Plan | None = None
+        try:
+            with self.store.lock(req.container_id, req.ifname):
+                self._clear_stale(req)
+                plan = self.planner(self.conf, req)
+                cluster_result = self._add_locked(req, plan)
+        except CNIError as e:
+            if self.reporter is not None:
+                self.reporter.failed(self.conf, req, plan, e)
+            raise
         return result.convert(cluster_result, req.cni_version)
+
+    def _clear_stale(self, req: Request) -> None:
+        stale = self.store.load(req.container_id, req.ifname)
+        if stale is None:
+            return
+        if stale.complete:
+            raise CNIError(
+                f"container {req.container_id} already has networks attached on "
+                f"{req.ifname}: DEL it before adding again",
+                code=100,
+            )
+        # A previous ADD crashed midway: finish its rollback first.
+        self._undo(req, stale)
+        self.store.remove(req.container_id, req.ifname)
+
+    def _add_locked(self, req: Request, plan: Plan) -> dict[str, Any]:
+        self._check_free(req, plan)
+        journal = Journal(
+            container_id=req.container_id,
+            ifname=req.ifname,
+            netns=req.netns,
+            cni_version=req.cni_version,
+            args=req.args_raw,
+            pod=dict(plan.pod),
+        )
+        try:
+            cluster_result = self._add_all(req, plan, journal)
+            cluster_result = routes.apply_default_routes(req.netns, plan, journal, cluster_result)
+            if self.reporter is not None:
+                self.reporter.added(self.conf, req, plan, journal)
+            journal.complete = True
+            self.store.save(journal)
+        except BaseException:
+            self._undo(req, journal)
+            self.store.remove(req.container_id, req.ifname)
+            raise
+        return cluster_result
 
     def _check_free(self, req: Request, plan: Plan) -> None:
         present = netns.interface_names(req.netns)

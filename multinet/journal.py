@@ -94,7 +94,7 @@ class JournalStore:
                 return Journal.from_dict(json.load(f))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError) as e:
+        except (OSError, ValueError, TypeError, AttributeError) as e:
             raise IOFailure(f"journal {path} is unreadable", str(e)) from None
 
     def save(self, journal: Journal) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from multinet.cluster.records import StatusRecords
 from multinet.journal import JournalStore
 from multinet.netconf import DEFAULT_CNI_DIR
 
@@ -34,12 +35,42 @@ def cmd_attachments(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    namespace, sep, name = args.pod.partition("/")
+    if not sep or not namespace or not name:
+        print(f"multinetctl: expected NAMESPACE/POD, got {args.pod!r}", file=sys.stderr)
+        return 2
+    if args.kubeconfig:
+        from multinet.cluster.kube import KubeCluster
+        from multinet.cni.errors import CNIError
+
+        try:
+            status = KubeCluster(args.kubeconfig, state_dir=args.cni_dir).network_status(
+                namespace, name
+            )
+        except CNIError as e:
+            print(f"multinetctl: {e}", file=sys.stderr)
+            return 1
+    else:
+        status = StatusRecords(args.cni_dir).read_status(namespace, name)
+    if status is None:
+        print(f"multinetctl: no network-status recorded for {namespace}/{name}", file=sys.stderr)
+        return 1
+    json.dump(status, sys.stdout, indent=2)
+    print()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="multinetctl", description=__doc__)
     p.add_argument("--cni-dir", default=DEFAULT_CNI_DIR, help="multinet state directory (cniDir)")
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("attachments", help="list the attachments recorded in the journal")
     a.set_defaults(func=cmd_attachments)
+    st = sub.add_parser("status", help="show a pod's network-status")
+    st.add_argument("pod", metavar="NAMESPACE/POD")
+    st.add_argument("--kubeconfig", default="", help="read the pod annotation from the API server")
+    st.set_defaults(func=cmd_status)
     return p
 
 

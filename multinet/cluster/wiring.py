@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from multinet.attach import Engine
+from multinet.cluster.base import Cluster
 from multinet.netconf import NetConf
 
 
-def engine_for(conf: NetConf) -> Engine:
-    return Engine(conf)
+def cluster_for(conf: NetConf) -> Cluster | None:
+    """The source the netconf names: the API server (kubeconfig), manifests, or none."""
+    if conf.manifests:
+        from multinet.cluster.manifests import ManifestCluster
+
+        return ManifestCluster(conf.manifests, conf.cni_dir)
+    if conf.kubeconfig or conf.cluster_network:
+        from multinet.cluster.kube import KubeCluster
+
+        return KubeCluster(conf.kubeconfig, state_dir=conf.cni_dir)
+    return None
+
+
+def engine_for(conf: NetConf, cluster: Cluster | None = None) -> Engine:
+    if cluster is None:
+        cluster = cluster_for(conf)
+    if cluster is None:
+        return Engine(conf)
+    from multinet.cluster.planner import PodPlanner, PodReporter
+
+    return Engine(conf, PodPlanner(cluster), PodReporter(cluster))

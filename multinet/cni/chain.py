@@ -77,13 +77,25 @@ def load(
     if versions is not None:
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
             raise InvalidConfig(f"{_where(where, 'cniVersions')} must be a list of strings")
-        cni_version = version.negotiate(versions) or cni_version
+        # libcni counts the config's own cniVersion among the candidates.
+        own = raw.get("cniVersion")
+        candidates = [*versions, own] if isinstance(own, str) else versions
+        cni_version = version.negotiate(candidates) or cni_version
     if not isinstance(cni_version, str) or not cni_version:
         raise InvalidConfig(f"{_where(where, 'cniVersion')} is missing or not a string")
-    version.parse(cni_version)
+    try:
+        version.parse(cni_version)
+    except InvalidConfig as e:
+        raise InvalidConfig(f"{_where(where, 'cniVersion')}: {e.msg}") from None
+    flags: dict[str, bool] = {}
     for flag in ("disableCheck", "disableGC"):
-        if flag in raw and not isinstance(raw[flag], bool):
+        value = raw.get(flag, False)
+        # libcni also accepts the strings "true"/"false" (any case).
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
             raise InvalidConfig(f"{_where(where, flag)} must be a boolean, got {raw[flag]!r}")
+        flags[flag] = value
     if "plugins" in raw:
         plugins = raw["plugins"]
         if not isinstance(plugins, list) or not plugins:
@@ -111,8 +123,8 @@ def load(
         name=name,
         cni_version=cni_version,
         plugins=tuple(checked),
-        disable_check=bool(raw.get("disableCheck", False)),
-        disable_gc=bool(raw.get("disableGC", False)),
+        disable_check=flags["disableCheck"],
+        disable_gc=flags["disableGC"],
         is_list=is_list,
     )
 

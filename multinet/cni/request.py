@@ -89,7 +89,7 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
         if not env.get(key):
             raise InvalidEnvironment(f"{key} is required for {command} but is not set")
     container_id = env.get("CNI_CONTAINERID", "")
-    if container_id and not CONTAINER_ID.match(container_id):
+    if container_id and not CONTAINER_ID.fullmatch(container_id):
         raise InvalidEnvironment(
             f"CNI_CONTAINERID {container_id!r} is invalid: expected [a-zA-Z0-9][a-zA-Z0-9_.-]*"
         )

@@ -23,7 +23,7 @@ MIN_VERSION = {
 def parse(version: str) -> tuple[int, int, int]:
     """'1.0.0' -> (1, 0, 0); anything else is an invalid config."""
     parts = version.split(".") if isinstance(version, str) else []
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise InvalidConfig(f"invalid cniVersion {version!r}: expected MAJOR.MINOR.PATCH")
     return int(parts[0]), int(parts[1]), int(parts[2])
 

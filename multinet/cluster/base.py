@@ -1,0 +1,72 @@
+"""The one interface between the engine and wherever pods and NADs live.
+
+Implementations: `kube.KubeCluster` (the API server), `manifests.ManifestCluster`
+(a directory of YAML), and the daemon's watch-backed cache. Failures are CNIErrors:
+TryAgainLater (code 11) for transient ones (connection refused, timeout, 5xx, 429),
+ClusterError for permanent ones (403, malformed objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from multinet.selection import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
+
+__all__ = [
+    "DEFAULT_NETWORK_ANNOTATION",
+    "NAD",
+    "NETWORKS_ANNOTATION",
+    "STATUS_ANNOTATION",
+    "Cluster",
+    "Pod",
+]
+
+STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
+RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    name: str
+    uid: str
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    node_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class NAD:
+    """A NetworkAttachmentDefinition; `config` is spec.config ('' when the spec is empty)."""
+
+    namespace: str
+    name: str
+    config: str = ""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Cluster(Protocol):
+    def get_pod(self, namespace: str, name: str) -> Pod | None:
+        """The pod, or None when it does not exist."""
+        ...
+
+    def get_nad(self, namespace: str, name: str) -> NAD | None:
+        """The NAD, or None when it does not exist."""
+        ...
+
+    def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
+        """Write the network-status annotation; fails if the pod's UID changed."""
+        ...
+
+    def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
+        """Best effort: an event on the pod (failures are logged, never raised)."""
+        ...

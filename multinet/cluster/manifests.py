@@ -1,0 +1,124 @@
+"""A cluster without Kubernetes: Pods and NADs read from a directory of manifests.
+
+Every `*.yaml`, `*.yml` and `*.json` file below the directory is read (several YAML
+documents per file); kinds other than Pod and NetworkAttachmentDefinition are
+ignored. network-status and events are written under a state directory (the
+manifests themselves are never modified): `multinetctl status` reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from multinet.cluster.base import NAD, Pod
+from multinet.cluster.records import StatusRecords
+from multinet.cni.errors import InvalidConfig
+
+SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _documents(path: str) -> Iterator[Any]:
+    import yaml  # only this source needs it
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path, "rb") as f:
+            yield from yaml.load_all(f, Loader=loader)
+    except yaml.YAMLError as e:
+        raise InvalidConfig(f"manifest {path} is not valid YAML", str(e)) from None
+    except OSError as e:
+        raise InvalidConfig(f"cannot read manifest {path}", str(e)) from None
+
+
+def _str_map(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidConfig(f"{where} must be a map of strings to strings")
+    return dict(value)
+
+
+class ManifestCluster:
+    def __init__(self, directory: str, state_dir: str) -> None:
+        if not os.path.isdir(directory):
+            raise InvalidConfig(f"manifests directory {directory} does not exist")
+        self.directory = directory
+        self.records = StatusRecords(state_dir)
+        self._pods: dict[tuple[str, str], Pod] = {}
+        self._nads: dict[tuple[str, str], NAD] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        for root, _, files in sorted(os.walk(self.directory)):
+            for name in sorted(files):
+                if name.endswith(SUFFIXES):
+                    path = os.path.join(root, name)
+                    for doc in _documents(path):
+                        self._add(doc, path)
+        self._loaded = True
+
+    def _add(self, doc: Any, path: str) -> None:
+        if not isinstance(doc, Mapping):
+            return
+        kind = doc.get("kind")
+        if kind not in ("Pod", "NetworkAttachmentDefinition"):
+            return
+        meta = doc.get("metadata") or {}
+        name = meta.get("name") if isinstance(meta, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise InvalidConfig(f"manifest {path}: a {kind} has no metadata.name")
+        where = f"manifest {path}: {kind} {name}"
+        namespace = meta.get("namespace") or "default"
+        annotations = _str_map(meta.get("annotations"), f"{where} metadata.annotations")
+        if kind == "Pod":
+            spec = doc.get("spec") or {}
+            self._pods[(namespace, name)] = Pod(
+                namespace,
+                name,
+                str(meta.get("uid") or ""),
+                annotations,
+                str(spec.get("nodeName") or "") if isinstance(spec, Mapping) else "",
+            )
+        else:
+            spec = doc.get("spec") or {}
+            config = spec.get("config", "") if isinstance(spec, Mapping) else ""
+            if isinstance(config, Mapping):  # YAML authors often inline the JSON object
+                config = json.dumps(config)
+            if not isinstance(config, str):
+                raise InvalidConfig(f"{where} spec.config must be a string holding JSON")
+            self._nads[(namespace, name)] = NAD(namespace, name, config, annotations)
+
+    def get_pod(self, namespace: str, name: str) -> Pod | None:
+        self._load()
+        return self._pods.get((namespace, name))
+
+    def get_nad(self, namespace: str, name: str) -> NAD | None:
+        self._load()
+        return self._nads.get((namespace, name))
+
+    def pods(self) -> list[Pod]:
+        self._load()
+        return list(self._pods.values())
+
+    def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
+        self.records.write_status(pod.namespace, pod.name, status)
+
+    def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
+        self.records.append_event(
+            {
+                "time": time.time(),
+                "namespace": pod.namespace,
+                "pod": pod.name,
+                "type": "Warning" if warning else "Normal",
+                "reason": reason,
+                "message": message,
+            }
+        )
