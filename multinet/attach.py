@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from multinet.cni.exec import Invocation
 from multinet.cni.request import Request
 from multinet.journal import ADDED, Entry, Journal, JournalStore
 from multinet.netconf import NetConf
-from multinet.plan import Plan, static_plan
+from multinet.plan import Attachment, Plan, static_plan
 
 log = logging.getLogger("multinet")
 
@@ -145,32 +146,56 @@ class Engine:
             )
 
     def _add_all(self, req: Request, plan: Plan, journal: Journal) -> dict[str, Any]:
-        cluster_result: dict[str, Any] | None = None
-        for att in plan.attachments:
-            entry = Entry(
+        """ADD every network in plan order; with parallelAttach, the secondaries at once.
+
+        Every entry is journaled before its delegate starts, so a crash at any
+        point leaves a journal that names everything that may exist.
+        """
+        first, rest = plan.attachments[:1], plan.attachments[1:]
+        if not first or not first[0].default:
+            raise InvalidConfig("no cluster network in the plan")
+        self._add_batch(req, first, journal)
+        if self.conf.parallel_attach and len(rest) > 1:
+            self._add_batch(req, rest, journal)
+        else:
+            for att in rest:
+                self._add_batch(req, (att,), journal)
+        result = journal.entries[0].result
+        assert result is not None
+        return result
+
+    def _add_batch(self, req: Request, batch: Sequence[Attachment], journal: Journal) -> None:
+        entries = [
+            Entry(
                 name=att.name,
                 ifname=att.ifname,
                 config=att.network.to_dict(),
                 runtime_config=dict(att.runtime_config),
                 meta=dict(att.meta, default=att.default),
             )
-            journal.entries.append(entry)
-            self.store.save(journal)  # before the delegate runs: a crash must find it
-            inv = self._invocation(req, att.ifname)
-            try:
-                out = chain.add(att.network, inv, att.runtime_config)
-            except CNIError as e:
-                raise type(e)(
-                    f"network {att.name!r} ({att.ifname}): {e.msg}", e.details, code=e.code
-                ) from None
-            entry.result = out
-            entry.state = ADDED
-            self.store.save(journal)
-            if att.default:
-                cluster_result = out
-        if cluster_result is None:
-            raise InvalidConfig("no cluster network in the plan")
-        return cluster_result
+            for att in batch
+        ]
+        journal.entries.extend(entries)
+        self.store.save(journal)  # before the delegates run: a crash must find them
+        if len(batch) == 1:
+            outcomes = [self._add_one(req, batch[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+                outcomes = list(pool.map(lambda a: self._add_one(req, a), batch))
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if isinstance(outcome, dict):
+                entry.result = outcome
+                entry.state = ADDED
+        self.store.save(journal)
+        errors = [o for o in outcomes if isinstance(o, CNIError)]
+        if errors:
+            raise errors[0]  # the first in plan order, as sequential mode would report
+
+    def _add_one(self, req: Request, att: Attachment) -> dict[str, Any] | CNIError:
+        try:
+            return chain.add(att.network, self._invocation(req, att.ifname), att.runtime_config)
+        except CNIError as e:
+            return type(e)(f"network {att.name!r} ({att.ifname}): {e.msg}", e.details, code=e.code)
 
     # -- DEL -----------------------------------------------------------------
 
@@ -213,10 +238,13 @@ class Engine:
             )
         for entry in journal.entries:
             net = chain.load(entry.config, where=entry.name)
+            prev = entry.result
+            if entry.meta.get("default") and self.conf.prev_result is not None:
+                # As in a flat conflist, the cluster network CHECKs against the runtime's
+                # final result: plugins after multinet (tuning...) may have changed it.
+                prev = result.convert(self.conf.prev_result, net.cni_version)
             try:
-                chain.check(
-                    net, self._invocation(req, entry.ifname), entry.runtime_config, entry.result
-                )
+                chain.check(net, self._invocation(req, entry.ifname), entry.runtime_config, prev)
             except CNIError as e:
                 raise type(e)(
                     f"network {entry.name!r} ({entry.ifname}): {e.msg}", e.details, code=e.code
@@ -251,15 +279,14 @@ class Engine:
         indicator = self.conf.readiness_indicator_file
         if indicator and not os.path.exists(indicator):
             raise NotAvailable(f"readiness indicator file {indicator} does not exist")
-        cluster = self.conf.delegates[0] if self.conf.delegates else None
-        if cluster is None:
-            return
-        try:
-            chain.status(cluster, self._invocation(req, ""))
-        except CNIError as e:
-            raise NotAvailable(
-                f"cluster network {cluster.name!r} is not ready: {e.msg}", e.details
-            ) from None
+        # Every static delegate is attached to every pod: ADD needs them all.
+        for net in self.conf.delegates:
+            try:
+                chain.status(net, self._invocation(req, ""))
+            except CNIError as e:
+                raise NotAvailable(
+                    f"network {net.name!r} is not ready: {e.msg}", e.details
+                ) from None
 
 
 def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:

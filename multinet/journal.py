@@ -85,6 +85,13 @@ class JournalStore:
         try:
             yield
         finally:
+            # No journal left (a failed ADD, a DEL of nothing): drop the lock file too,
+            # unless remove() already did and someone else now holds a new one.
+            with contextlib.suppress(FileNotFoundError):
+                if not os.path.exists(self._base(container_id, ifname) + ".json") and (
+                    os.stat(path).st_ino == os.fstat(fd).st_ino
+                ):
+                    os.unlink(path)
             os.close(fd)
 
     def load(self, container_id: str, ifname: str) -> Journal | None:

@@ -31,6 +31,13 @@ def _is(value: Any, type_name: str) -> bool:
     return isinstance(value, _TYPES[type_name])
 
 
+def _same(a: Any, b: Any) -> bool:
+    # JSON Schema equality: true is not 1 and false is not 0 (Python says they are).
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return bool(a == b)
+
+
 def _show(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -43,7 +50,7 @@ def problem(value: Any, schema: Mapping[str, Any], path: str) -> str | None:
         names = [expected] if isinstance(expected, str) else list(expected)
         if not any(_is(value, t) for t in names):
             return f"{path}: expected {' or '.join(names)}, got {_show(value)}"
-    if "enum" in schema and value not in schema["enum"]:
+    if "enum" in schema and not any(_same(value, v) for v in schema["enum"]):
         allowed = ", ".join(_show(v) for v in schema["enum"])
         return f"{path}: {_show(value)} is not one of {allowed}"
     if isinstance(value, str):

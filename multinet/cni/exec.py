@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from multinet.cni.errors import DelegateError, InvalidConfig, IOFailure, PluginNotFound
 
 DEFAULT_TIMEOUT = 60.0
+
+# Told of every delegate run: (plugin type, command, seconds, succeeded). The daemon
+# passes one to feed its latency metrics; it must be cheap and must not raise.
+Observer = Callable[[str, str, float, bool], None]
 
 
 def check_type(plugin_type: object) -> str:
@@ -48,6 +53,7 @@ class Invocation:
     path: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
+    observer: Observer | None = field(default=None, compare=False)
 
     def environ(self, command: str) -> dict[str, str]:
         env = {k: v for k, v in self.env.items() if not k.startswith("CNI_")}
@@ -80,11 +86,17 @@ def _delegate_error(plugin_type: str, command: str, rc: int, out: bytes) -> Dele
     )
 
 
+def _observe(inv: Invocation, plugin_type: str, command: str, started: float, ok: bool) -> None:
+    if inv.observer is not None:
+        inv.observer(plugin_type, command, time.monotonic() - started, ok)
+
+
 def invoke(
     plugin_type: str, command: str, config: Mapping[str, Any], inv: Invocation
 ) -> dict[str, Any] | None:
     """Run one delegate; returns its parsed stdout (None when it printed nothing)."""
     path = find_plugin(plugin_type, inv.path)
+    started = time.monotonic()
     try:
         proc = subprocess.run(
             [path],
@@ -95,9 +107,11 @@ def invoke(
             check=False,
         )
     except subprocess.TimeoutExpired:
+        _observe(inv, plugin_type, command, started, ok=False)
         raise IOFailure(f"{plugin_type} {command} timed out after {inv.timeout:g}s") from None
     except OSError as e:
         raise IOFailure(f"{plugin_type} {command} could not be run", str(e)) from None
+    _observe(inv, plugin_type, command, started, ok=proc.returncode == 0)
     if proc.returncode != 0:
         raise _delegate_error(plugin_type, command, proc.returncode, proc.stdout)
     if not proc.stdout.strip():
