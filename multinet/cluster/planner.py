@@ -46,7 +46,14 @@ class PodPlanner:
         namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
         if not namespace or not name:
             return None
-        pod = self.cluster.get_pod(namespace, name)
+        try:
+            pod = self.cluster.get_pod(namespace, name)
+        except CNIError as e:
+            if req.command != "DEL":
+                raise
+            # DEL without a journal: still remove what the config alone names.
+            log.warning("DEL: pod %s/%s unavailable (%s): cluster network only", namespace, name, e)
+            return None
         uid = req.arg("K8S_POD_UID")
         if pod is None:
             if req.command == "DEL":
