@@ -28,11 +28,11 @@ def version_reply(req: Request) -> dict[str, Any]:
 
 def handle(req: Request) -> dict[str, Any] | None:
     """Dispatch one parsed request in-process (thin mode)."""
+    if req.command == "VERSION":
+        return version_reply(req)
     from multinet import attach, logs, netconf
     from multinet.cluster.wiring import engine_for
 
-    if req.command == "VERSION":
-        return version_reply(req)
     attach.check_command_version(req)
     conf = netconf.load(req.config)
     logs.configure(

@@ -69,7 +69,10 @@ def load(raw: Mapping[str, Any]) -> NetConf:
     schema.validate(raw, schemas.load("netconf.json"), "multinet configuration")
     cni_version = version.require_supported(raw["cniVersion"])
     delegates = tuple(
-        chain.load(d, where=f"delegates[{i}]", default_version=cni_version)
+        # A nameless delegate takes multinet's name, as a plugin in a conflist does.
+        chain.load(
+            d, where=f"delegates[{i}]", default_name=raw["name"], default_version=cni_version
+        )
         for i, d in enumerate(raw.get("delegates", []))
     )
     if not delegates and not raw.get("clusterNetwork"):

@@ -168,11 +168,8 @@ def delete(
     """DEL every plugin in reverse; a missing plugin has nothing to delete.
 
     Unlike libcni, keep going after a failure so that one broken plugin does not
-    leak the others; the first error is raised at the end. As libcni, no
-    prevResult before 0.4.0 (DEL had none then).
+    leak the others; the first error is raised at the end.
     """
-    if not version.at_least(net.cni_version, "0.4.0"):
-        prev_result = None
     first: CNIError | None = None
     for plugin in reversed(net.plugins):
         try:
