@@ -170,6 +170,8 @@ def delete(
     Unlike libcni, keep going after a failure so that one broken plugin does not
     leak the others; the first error is raised at the end.
     """
+    if not version.at_least(net.cni_version, "0.4.0"):
+        prev_result = None  # libcni passes no prevResult to DEL before 0.4.0
     first: CNIError | None = None
     for plugin in reversed(net.plugins):
         try:

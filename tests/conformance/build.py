@@ -8,6 +8,11 @@ offline (``GO111MODULE=off GOPATH=/usr/share/gocode``), into
 ``$XDG_CACHE_HOME/multinet/`` (default ``~/.cache/multinet/``) under a name
 that carries a hash of main.go and of the Go version, so it is rebuilt only
 when either changes.
+
+``build_real_cnitool`` builds upstream's own cnitool the same way, from
+``$GOPATH/src/github.com/containernetworking/cni/cnitool`` when that package
+source is installed there (Debian's golang-github-appc-cni-dev 1.1.2 ships
+libcni and pkg/ but not cnitool: then it raises CnitoolUnavailable).
 """
 
 from __future__ import annotations
@@ -15,16 +20,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 SOURCE = Path(__file__).resolve().parent / "cnitool" / "main.go"
 GOPATH = Path("/usr/share/gocode")
 LIBCNI = GOPATH / "src/github.com/containernetworking/cni/libcni"
+REAL_CNITOOL_PACKAGE = "github.com/containernetworking/cni/cnitool"
+REAL_CNITOOL_SOURCE = GOPATH / "src" / REAL_CNITOOL_PACKAGE
 
 StrPath = str | os.PathLike[str]
 
@@ -51,8 +61,7 @@ def cache_root() -> Path:
         return Path(tempfile.gettempdir()) / "multinet-cache"
 
 
-def build_cnitool(root: Path | None = None) -> Path:
-    """Return the path of the built driver, building it first if needed."""
+def _go() -> str:
     go = shutil.which("go")
     if go is None:
         raise CnitoolUnavailable("go toolchain not found (apt-get install golang-go)")
@@ -60,13 +69,24 @@ def build_cnitool(root: Path | None = None) -> Path:
         raise CnitoolUnavailable(
             f"libcni sources not found in {LIBCNI} (apt-get install golang-github-appc-cni-dev)"
         )
+    return go
+
+
+def _go_build(
+    go: str, prefix: str, sources: Sequence[Path], args: Sequence[str], cwd: Path, root: Path
+) -> Path:
+    """``go build -o <root>/<prefix>-<hash> ARGS`` unless that binary already exists.
+
+    The hash covers ``sources`` and the Go version. Older ``<prefix>-<hash>``
+    binaries are removed; other prefixes are left alone.
+    """
     go_version = subprocess.run(
         [go, "version"], capture_output=True, text=True, check=True
     ).stdout.strip()
-    digest = hashlib.sha256(SOURCE.read_bytes() + go_version.encode()).hexdigest()[:16]
-
-    root = root or cache_root()
-    binary = root / f"cnitool-{digest}"
+    digest = hashlib.sha256(
+        b"".join(p.read_bytes() for p in sorted(sources)) + go_version.encode()
+    ).hexdigest()[:16]
+    binary = root / f"{prefix}-{digest}"
     if binary.is_file():
         return binary
 
@@ -75,26 +95,50 @@ def build_cnitool(root: Path | None = None) -> Path:
     env.setdefault("GOCACHE", str(root / "go-build"))
     # Build under a temporary name and rename: concurrent sessions never see
     # a half-written binary.
-    fd, tmp = tempfile.mkstemp(prefix=".cnitool-", dir=root)
+    fd, tmp = tempfile.mkstemp(prefix=f".{prefix}-", dir=root)
     os.close(fd)
     try:
         proc = subprocess.run(
-            [go, "build", "-o", tmp, SOURCE.name],
-            cwd=SOURCE.parent,
+            [go, "build", "-o", tmp, *args],
+            cwd=cwd,
             env=env,
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
-            raise CnitoolBuildError(f"go build of {SOURCE} failed:\n{proc.stderr}")
+            raise CnitoolBuildError(f"go build {' '.join(args)} failed:\n{proc.stderr}")
         os.replace(tmp, binary)
     finally:
         Path(tmp).unlink(missing_ok=True)
-    for stale in root.glob("cnitool-*"):
-        if stale != binary:
+    own = re.compile(rf"{re.escape(prefix)}-[0-9a-f]{{16}}")
+    for stale in root.iterdir():
+        if stale != binary and own.fullmatch(stale.name):
             stale.unlink(missing_ok=True)
     return binary
+
+
+def build_cnitool(root: Path | None = None) -> Path:
+    """Return the path of the built driver, building it first if needed."""
+    go = _go()
+    return _go_build(go, "cnitool", [SOURCE], [SOURCE.name], SOURCE.parent, root or cache_root())
+
+
+def build_real_cnitool(root: Path | None = None) -> Path:
+    """Return upstream's cnitool built from the installed sources, building it if needed.
+
+    It uses libcni's default cache directory, /var/lib/cni (no CNI_CACHE_DIR).
+    """
+    go = _go()
+    sources = sorted(REAL_CNITOOL_SOURCE.glob("*.go")) if REAL_CNITOOL_SOURCE.is_dir() else []
+    if not sources:
+        raise CnitoolUnavailable(
+            f"cnitool sources not found in {REAL_CNITOOL_SOURCE}: Debian's "
+            "golang-github-appc-cni-dev ships libcni and pkg/ but not cnitool"
+        )
+    return _go_build(
+        go, "cnitool-real", sources, [REAL_CNITOOL_PACKAGE], GOPATH, root or cache_root()
+    )
 
 
 def container_id(netns_path: StrPath) -> str:
@@ -164,3 +208,26 @@ def ip_json(netns_path: StrPath, *args: str) -> Any:
         ["ip", "-n", name, "-j", *args], capture_output=True, text=True, check=True
     )
     return json.loads(proc.stdout or "[]")
+
+
+def multinet_executable() -> Path | None:
+    """The installed ``multinet`` console script of the interpreter running the tests."""
+    beside = Path(sys.executable).parent / "multinet"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("multinet")
+    return Path(found) if found else None
+
+
+@dataclass(frozen=True)
+class StateDirs:
+    """Where one test's plugins keep state (the ``dirs`` fixture; nothing made up front)."""
+
+    state: Path  # multinet's cniDir
+    ipam: Path  # host-local's dataDir
+    tuning: Path  # tuning's dataDir
+
+    @property
+    def journal(self) -> Path:
+        """multinet's journal: one file per (container, ifname) while attached."""
+        return self.state / "journal"

@@ -33,11 +33,20 @@ Fixtures (all but the session ones are per test and clean up after it):
 ``subnet`` -> IPv4Network
     A random 10.x.y.0/24. Safe as long as the bridge has no address
     (``isGateway: false``): it then never reaches the host routing table.
+``subnets`` -> tuple of three IPv4Network
+    ``subnet`` and the next two 10.x.y.0/24 (cluster network, net1, net2).
+``multinet_exe`` (session) -> Path
+    The installed ``multinet`` executable; skips when it is not installed.
+``plugin_dir`` -> Path
+    A CNI_PATH directory holding only a ``multinet`` symlink to it.
+``dirs`` -> StateDirs
+    multinet's cniDir, host-local's and tuning's dataDir, under tmp_path.
 
-Helpers, imported from ``build``: ``run_cnitool(cnitool, command, net,
+Helpers, imported from ``build``: ``StateDirs``, ``run_cnitool(cnitool, command, net,
 netns_path, *, netconfpath, cni_path, cache_dir, ifname="eth0",
 cni_args=None, cap_args=None) -> CompletedProcess[str]``, ``container_id``,
-``write_netconf`` and ``ip_json``. Everything that needs the kernel skips
+``write_netconf`` and ``ip_json`` (``from build import ...`` works under
+pytest's default "prepend" import mode). Everything that needs the kernel skips
 with "needs root" when not run as root.
 
 Example::
@@ -61,7 +70,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from build import CnitoolUnavailable, build_cnitool
+from build import CnitoolUnavailable, StateDirs, build_cnitool, multinet_executable
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 
@@ -159,3 +168,30 @@ def bridge(bridge_name: str) -> str:
 @pytest.fixture
 def subnet() -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.0/24")
+
+
+@pytest.fixture
+def subnets(subnet: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Network, ...]:
+    _, a, b, _ = subnet.network_address.packed
+    return tuple(ipaddress.IPv4Network(f"10.{a}.{(b + i) % 256}.0/24") for i in (0, 1, 2))
+
+
+@pytest.fixture(scope="session")
+def multinet_exe() -> Path:
+    exe = multinet_executable()
+    if exe is None:
+        pytest.skip("multinet is not installed (pip install -e .)")
+    return exe
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path, multinet_exe: Path) -> Path:
+    path = tmp_path / "bin"
+    path.mkdir()
+    (path / "multinet").symlink_to(multinet_exe)
+    return path
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> StateDirs:
+    return StateDirs(tmp_path / "state", tmp_path / "ipam", tmp_path / "tuning")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,8 +27,10 @@ root = pytest.mark.root
 
 @pytest.fixture
 def ipam_dir(tmp_path: Path) -> Iterator[Path]:
-    """host-local's dataDir for this test (removed with tmp_path; checked empty by tests)."""
-    yield tmp_path / "ipam"
+    """host-local's dataDir for this test, removed afterwards."""
+    path = tmp_path / "ipam"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def bridge_conflist(
@@ -99,11 +102,10 @@ def test_bridge_add_check_del(
     net = "mnt-bridge"
     write_netconf(confdir, bridge_conflist(version, net, bridge_name, subnet, ipam_dir))
 
+    kw: dict[str, Any] = dict(netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir)
+
     def run(command: str) -> subprocess.CompletedProcess[str]:
-        return run_cnitool(
-            cnitool, command, net, netns, netconfpath=confdir, cni_path=cni_bin_dir,
-            cache_dir=cache_dir,
-        )  # fmt: skip
+        return run_cnitool(cnitool, command, net, netns, **kw)
 
     add = run("add")
     assert add.returncode == 0, add.stderr
@@ -278,8 +280,10 @@ def test_plugins_get_prev_result_env_and_capabilities(
             assert conf["prevResult"] == result
 
 
-def test_single_conf_fallback(cnitool: Path, cni_bin_dir: Path, netns: str, confdir: Path,
-                              cache_dir: Path) -> None:  # fmt: skip
+@root
+def test_single_conf_fallback(
+    cnitool: Path, cni_bin_dir: Path, netns: str, confdir: Path, cache_dir: Path
+) -> None:
     write_netconf(confdir, {"cniVersion": "1.0.0", "name": "mnt-lo", "type": "loopback"})
     kw: dict[str, Any] = dict(netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir)
 
@@ -306,12 +310,28 @@ def test_usage(cnitool: Path) -> None:
     ("conf", "env", "message"),
     [
         (None, {}, "no net configurations found"),
-        ({"cniVersion": "1.0.0", "name": "other", "type": "loopback"}, {}, 'no net configuration with name "n"'),
-        ({"cniVersion": "1.0.0", "name": "n", "type": "mnt-nope"}, {}, 'failed to find plugin "mnt-nope"'),
-        ({"cniVersion": "1.0.0", "name": "n", "type": "loopback"}, {"cni_args": "a"}, "invalid CNI_ARGS pair"),
-        ({"cniVersion": "1.0.0", "name": "n", "type": "loopback"}, {"cap_args": ["x"]}, "cannot unmarshal"),
+        (
+            {"cniVersion": "1.0.0", "name": "other", "type": "loopback"},
+            {},
+            'no net configuration with name "n"',
+        ),
+        (
+            {"cniVersion": "1.0.0", "name": "n", "type": "mnt-nope"},
+            {},
+            'failed to find plugin "mnt-nope"',
+        ),
+        (
+            {"cniVersion": "1.0.0", "name": "n", "type": "loopback"},
+            {"cni_args": "a"},
+            "invalid CNI_ARGS pair",
+        ),
+        (
+            {"cniVersion": "1.0.0", "name": "n", "type": "loopback"},
+            {"cap_args": ["x"]},
+            "cannot unmarshal",
+        ),
     ],
-)  # fmt: skip
+)
 def test_errors(
     cnitool: Path,
     confdir: Path,
@@ -324,9 +344,15 @@ def test_errors(
     if conf is not None:
         write_netconf(confdir, conf)
     proc = run_cnitool(
-        cnitool, "add", "n", os.fspath(tmp_path / "no-netns"), netconfpath=confdir,
-        cni_path=tmp_path, cache_dir=cache_dir, **env,
-    )  # fmt: skip
+        cnitool,
+        "add",
+        "n",
+        os.fspath(tmp_path / "no-netns"),
+        netconfpath=confdir,
+        cni_path=tmp_path,
+        cache_dir=cache_dir,
+        **env,
+    )
     assert proc.returncode == 1
     assert message in proc.stderr
     assert proc.stdout == ""

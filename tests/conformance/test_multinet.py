@@ -1,0 +1,633 @@
+"""multinet through the real libcni (the cnitool driver), with Debian's reference plugins.
+
+For multinet at cniVersion 0.3.1, 0.4.0 and 1.0.0 (its delegates at the same
+version): ADD creates eth0 + net1 + net2 with the configured addresses and prints
+the cluster network's result in the requested version; CHECK passes (libcni
+refuses it below 0.4.0); DEL and a second DEL succeed and leave nothing behind
+(links, host-local reservations, multinet's journal, libcni's cached result).
+Also: multinet inside a conflist followed by ``tuning`` (prevResult chaining
+through multinet), CAP_ARGS reaching a cluster delegate that declares the
+capability, CNI_ARGS reaching every delegate, and the example configuration of
+docs/cnitool.md (``examples/cnitool/10-multinet.conflist``) driven through
+cnitool with libcni's default cache directory /var/lib/cni.
+
+multinet at 1.1.0 cannot go through libcni 1.1.2 (it knows versions up to
+1.0.0): test_v110.py drives that directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from build import (
+    CnitoolUnavailable,
+    StateDirs,
+    build_real_cnitool,
+    container_id,
+    ip_json,
+    run_cnitool,
+    write_netconf,
+)
+
+VERSIONS = ["0.3.1", "0.4.0", "1.0.0"]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cnitool" / "10-multinet.conflist"
+LIBCNI_CACHE = Path("/var/lib/cni")
+CNI_ARGS = "IgnoreUnknown=1;K8S_POD_NAME=x"
+root = pytest.mark.root
+
+
+# -- configurations --------------------------------------------------------------
+
+
+def cluster_delegate(
+    version: str,
+    bridge: str,
+    subnet: ipaddress.IPv4Network,
+    ipam_dir: Path,
+    *extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The cluster network: bridge + host-local, then ``extra`` chained plugins."""
+    gateway = str(subnet[1])
+    bridge_plugin = {
+        "type": "bridge",
+        "bridge": bridge,
+        # No address on the bridge (never isGateway: it flips ip_forward).
+        "isGateway": False,
+        "ipMasq": False,
+        "ipam": {
+            "type": "host-local",
+            "dataDir": str(ipam_dir),
+            "ranges": [[{"subnet": str(subnet), "gateway": gateway}]],
+            # Routes need a gw: Debian's bridge CHECK fails on gw-less routes.
+            "routes": [{"dst": "0.0.0.0/0", "gw": gateway}],
+        },
+    }
+    return {"cniVersion": version, "name": "cluster", "plugins": [bridge_plugin, *extra]}
+
+
+def macvlan_delegate(
+    version: str, name: str, master: str, mode: str, subnet: ipaddress.IPv4Network
+) -> dict[str, Any]:
+    """A secondary network: macvlan on ``master`` with the static address ``subnet``.5."""
+    return {
+        "cniVersion": version,
+        "name": name,
+        "type": "macvlan",
+        "master": master,
+        "mode": mode,
+        "ipam": {
+            "type": "static",
+            "addresses": [{"address": f"{subnet[5]}/24", "gateway": str(subnet[1])}],
+        },
+    }
+
+
+def three_delegates(
+    version: str, bridge: str, subnets: tuple[ipaddress.IPv4Network, ...], dirs: StateDirs
+) -> list[dict[str, Any]]:
+    return [
+        cluster_delegate(version, bridge, subnets[0], dirs.ipam),
+        macvlan_delegate(version, "sec", bridge, "bridge", subnets[1]),
+        macvlan_delegate(version, "third", bridge, "private", subnets[2]),
+    ]
+
+
+def multinet_plugin(
+    dirs: StateDirs, cni_bin_dir: Path, delegates: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": "multinet",
+        "cniDir": str(dirs.state),
+        "binDir": str(cni_bin_dir),
+        "delegates": delegates,
+        **extra,
+    }
+
+
+# -- observations ----------------------------------------------------------------
+
+
+def addresses(netns: str, ifname: str) -> set[str]:
+    """``addr/prefix`` of every IPv4 address on ``ifname`` in ``netns``."""
+    return {
+        f"{a['local']}/{a['prefixlen']}"
+        for link in ip_json(netns, "addr", "show", "dev", ifname)
+        for a in link["addr_info"]
+        if a["family"] == "inet"
+    }
+
+
+def link_names(netns: str) -> set[str]:
+    return {link["ifname"] for link in ip_json(netns, "link", "show")}
+
+
+def link(netns: str, ifname: str) -> dict[str, Any]:
+    (found,) = ip_json(netns, "-d", "link", "show", "dev", ifname)
+    assert isinstance(found, dict)
+    return found
+
+
+def default_route(netns: str) -> dict[str, Any]:
+    (route,) = ip_json(netns, "-4", "route", "show", "default")
+    assert isinstance(route, dict)
+    return route
+
+
+def bridge_ports(bridge: str) -> list[str]:
+    proc = subprocess.run(
+        ["ip", "-j", "link", "show", "master", bridge], capture_output=True, text=True, check=True
+    )
+    return [p["ifname"] for p in json.loads(proc.stdout or "[]")]
+
+
+def allocated_ips(ipam_dir: Path) -> list[str]:
+    """host-local reservations: one file per IP, named after it."""
+    found = []
+    for path in ipam_dir.rglob("*"):
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(path.name)
+            found.append(path.name)
+    return found
+
+
+def journal_files(dirs: StateDirs) -> list[str]:
+    return sorted(p.name for p in dirs.journal.iterdir()) if dirs.journal.is_dir() else []
+
+
+def assert_nothing_left(netns: str, bridge: str, dirs: StateDirs, cached: Path) -> None:
+    assert link_names(netns) == {"lo"}
+    assert bridge_ports(bridge) == []
+    assert allocated_ips(dirs.ipam) == []
+    assert journal_files(dirs) == []
+    assert not cached.exists()
+
+
+def expected_cluster_ips(version: str, subnet: ipaddress.IPv4Network, index: int) -> list[Any]:
+    ip: dict[str, Any] = {
+        "address": f"{subnet[2]}/24",
+        "gateway": str(subnet[1]),
+        "interface": index,
+    }
+    if version != "1.0.0":
+        ip["version"] = "4"
+    return [ip]
+
+
+def sandbox_index(result: dict[str, Any], ifname: str, netns: str) -> int:
+    (index,) = [
+        i
+        for i, iface in enumerate(result["interfaces"])
+        if iface["name"] == ifname and iface.get("sandbox") == netns
+    ]
+    return index
+
+
+# -- ADD / CHECK / DEL -------------------------------------------------------------
+
+
+@root
+@pytest.mark.parametrize("version", VERSIONS)
+def test_add_check_del(
+    version: str,
+    cnitool: Path,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    cache_dir: Path,
+    bridge: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+) -> None:
+    net = "mn"
+    delegates = three_delegates(version, bridge, subnets, dirs)
+    conf = {"cniVersion": version, "name": net, **multinet_plugin(dirs, cni_bin_dir, delegates)}
+    write_netconf(confdir, conf)
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
+    )
+    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+
+    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    assert add.returncode == 0, add.stderr
+    result = json.loads(add.stdout)
+
+    # The printed result is the cluster network's, in the requested version.
+    assert result["cniVersion"] == version
+    eth0 = sandbox_index(result, "eth0", netns)
+    assert result["ips"] == expected_cluster_ips(version, subnets[0], eth0)
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": str(subnets[0][1])}]
+    names = {iface["name"] for iface in result["interfaces"]}
+    assert bridge in names and "net1" not in names and "net2" not in names
+    assert result["interfaces"][eth0]["mac"] == link(netns, "eth0")["address"]
+    assert json.loads(cached.read_text())["result"] == result
+
+    # The interfaces really exist, with the configured addresses.
+    assert link_names(netns) == {"lo", "eth0", "net1", "net2"}
+    assert addresses(netns, "eth0") == {f"{subnets[0][2]}/24"}
+    assert addresses(netns, "net1") == {f"{subnets[1][5]}/24"}
+    assert addresses(netns, "net2") == {f"{subnets[2][5]}/24"}
+    for ifname, mode in (("net1", "bridge"), ("net2", "private")):
+        info = link(netns, ifname)["linkinfo"]
+        assert (info["info_kind"], info["info_data"]["mode"]) == ("macvlan", mode)
+    route = default_route(netns)
+    assert (route["gateway"], route["dev"]) == (str(subnets[0][1]), "eth0")
+    assert len(bridge_ports(bridge)) == 1
+    assert allocated_ips(dirs.ipam) == [str(subnets[0][2])]
+    assert f"{container_id(netns)}@eth0.json" in journal_files(dirs)
+
+    check = run_cnitool(cnitool, "check", net, netns, **kw)
+    if version == "0.3.1":  # libcni refuses CHECK below 0.4.0
+        assert check.returncode == 1
+        assert "does not support the CHECK command" in check.stderr
+    else:
+        assert check.returncode == 0, check.stderr
+
+    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    assert delete.returncode == 0, delete.stderr
+    assert_nothing_left(netns, bridge, dirs, cached)
+
+    again = run_cnitool(cnitool, "del", net, netns, **kw)
+    assert again.returncode == 0, again.stderr
+    assert_nothing_left(netns, bridge, dirs, cached)
+
+
+@root
+def test_check_fails_on_missing_secondary_and_del_still_cleans(
+    cnitool: Path,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    cache_dir: Path,
+    bridge: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+) -> None:
+    net = "mn"
+    delegates = three_delegates("1.0.0", bridge, subnets, dirs)
+    write_netconf(
+        confdir,
+        {"cniVersion": "1.0.0", "name": net, **multinet_plugin(dirs, cni_bin_dir, delegates)},
+    )
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
+    )
+    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    assert add.returncode == 0, add.stderr
+
+    subprocess.run(["ip", "-n", Path(netns).name, "link", "del", "net1"], check=True)
+    check = run_cnitool(cnitool, "check", net, netns, **kw)
+    assert check.returncode == 1
+    assert "'sec' (net1)" in check.stderr
+
+    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    assert delete.returncode == 0, delete.stderr
+    assert_nothing_left(
+        netns, bridge, dirs, cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    )
+
+
+@root
+def test_add_rolls_back_when_a_secondary_fails(
+    cnitool: Path,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    cache_dir: Path,
+    bridge: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+) -> None:
+    net = "mn"
+    delegates = three_delegates("1.0.0", bridge, subnets, dirs)
+    delegates[2]["master"] = "mntnolink0"
+    write_netconf(
+        confdir,
+        {"cniVersion": "1.0.0", "name": net, **multinet_plugin(dirs, cni_bin_dir, delegates)},
+    )
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
+    )
+
+    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    assert add.returncode == 1
+    assert "'third' (net2)" in add.stderr
+    assert "macvlan ADD failed" in add.stderr
+    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    assert_nothing_left(netns, bridge, dirs, cached)
+    # The runtime calls DEL after a failed ADD: it succeeds.
+    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    assert delete.returncode == 0, delete.stderr
+    assert_nothing_left(netns, bridge, dirs, cached)
+
+
+# -- multinet inside a conflist ----------------------------------------------------
+
+
+@root
+@pytest.mark.parametrize("version", VERSIONS)
+def test_conflist_multinet_then_tuning(
+    version: str,
+    cnitool: Path,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    cache_dir: Path,
+    bridge: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+) -> None:
+    """tuning needs a prevResult: multinet's (the cluster network's) result."""
+    net = "mn-chain"
+    mac = "02:6d:6e:74:01:01"
+    tuning = {
+        "type": "tuning",
+        "mac": mac,
+        "mtu": 1400,
+        "promisc": True,
+        "dataDir": str(dirs.tuning),
+    }
+    delegates = three_delegates(version, bridge, subnets, dirs)
+    conf = {
+        "cniVersion": version,
+        "name": net,
+        "plugins": [multinet_plugin(dirs, cni_bin_dir, delegates), tuning],
+    }
+    write_netconf(confdir, conf)
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
+    )
+    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+
+    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    assert add.returncode == 0, add.stderr
+    result = json.loads(add.stdout)
+    assert result["cniVersion"] == version
+    eth0 = sandbox_index(result, "eth0", netns)
+    assert result["interfaces"][eth0]["mac"] == mac  # tuning updated multinet's result
+    assert result["ips"] == expected_cluster_ips(version, subnets[0], eth0)
+
+    eth0_link = link(netns, "eth0")
+    assert (eth0_link["address"], eth0_link["mtu"]) == (mac, 1400)
+    assert "PROMISC" in eth0_link["flags"]
+    assert link(netns, "net1")["mtu"] != 1400  # tuning acts on CNI_IFNAME only
+    assert addresses(netns, "net2") == {f"{subnets[2][5]}/24"}
+
+    if version != "0.3.1":
+        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        assert check.returncode == 0, check.stderr
+    for _ in range(2):
+        delete = run_cnitool(cnitool, "del", net, netns, **kw)
+        assert delete.returncode == 0, delete.stderr
+        assert_nothing_left(netns, bridge, dirs, cached)
+
+
+# -- CAP_ARGS and CNI_ARGS ---------------------------------------------------------
+
+
+@root
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cap_args_mac_reaches_cluster_delegate(
+    version: str,
+    cnitool: Path,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    cache_dir: Path,
+    bridge: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+) -> None:
+    net = "mn-mac"
+    mac = "02:6d:6e:74:00:2a"
+    tuning = {"type": "tuning", "capabilities": {"mac": True}, "dataDir": str(dirs.tuning)}
+    delegates = [
+        cluster_delegate(version, bridge, subnets[0], dirs.ipam, tuning),
+        macvlan_delegate(version, "sec", bridge, "bridge", subnets[1]),
+    ]
+    plugin = multinet_plugin(dirs, cni_bin_dir, delegates, capabilities={"mac": True})
+    write_netconf(confdir, {"cniVersion": version, "name": net, **plugin})
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir,
+        cni_path=[plugin_dir, cni_bin_dir],
+        cache_dir=cache_dir,
+        cap_args={"mac": mac},
+    )
+
+    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    assert add.returncode == 0, add.stderr
+    result = json.loads(add.stdout)
+    assert link(netns, "eth0")["address"] == mac
+    assert result["interfaces"][sandbox_index(result, "eth0", netns)]["mac"] == mac
+    assert link(netns, "net1")["address"] != mac  # only the cluster network gets it
+
+    if version != "0.3.1":
+        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        assert check.returncode == 0, check.stderr
+    for _ in range(2):
+        delete = run_cnitool(cnitool, "del", net, netns, **kw)
+        assert delete.returncode == 0, delete.stderr
+    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    assert_nothing_left(netns, bridge, dirs, cached)
+
+
+RECORDER = """#!{python}
+# Fake chained CNI plugin: logs what it was given; ADD passes prevResult through.
+import json, os, sys
+conf = json.load(sys.stdin)
+env = {{k: v for k, v in os.environ.items() if k.startswith("CNI_")}}
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"env": env, "conf": conf}}) + "\\n")
+if env["CNI_COMMAND"] == "ADD":
+    json.dump(conf["prevResult"], sys.stdout)
+"""
+
+
+@root
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cni_args_and_environment_reach_every_delegate(
+    version: str,
+    cnitool: Path,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    cache_dir: Path,
+    bridge: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "recorder.log"
+    recorder_dir = tmp_path / "recorder-bin"
+    recorder_dir.mkdir()
+    recorder = recorder_dir / "recorder"
+    recorder.write_text(RECORDER.format(python=sys.executable, log=str(log)))
+    recorder.chmod(0o755)
+
+    net = "mn-args"
+    record = {"type": "recorder", "capabilities": {"mac": True}}
+    secondary = macvlan_delegate(version, "sec", bridge, "bridge", subnets[1])
+    secondary_list = {
+        "cniVersion": version,
+        "name": "sec",
+        "plugins": [
+            {k: v for k, v in secondary.items() if k not in ("cniVersion", "name")},
+            record,
+        ],
+    }
+    delegates = [cluster_delegate(version, bridge, subnets[0], dirs.ipam, record), secondary_list]
+    plugin = multinet_plugin(dirs, cni_bin_dir, delegates, capabilities={"mac": True})
+    write_netconf(confdir, {"cniVersion": version, "name": net, **plugin})
+    cni_path = [plugin_dir, recorder_dir, cni_bin_dir]
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir,
+        cni_path=cni_path,
+        cache_dir=cache_dir,
+        cni_args=CNI_ARGS,
+        cap_args={"mac": "02:6d:6e:74:00:99"},
+    )
+
+    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    assert add.returncode == 0, add.stderr
+    if version != "0.3.1":
+        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        assert check.returncode == 0, check.stderr
+    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    assert delete.returncode == 0, delete.stderr
+
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    seen = [(c["env"]["CNI_COMMAND"], c["env"]["CNI_IFNAME"]) for c in calls]
+    checks = [] if version == "0.3.1" else [("CHECK", "eth0"), ("CHECK", "net1")]
+    # ADD and CHECK in order; DEL in reverse.
+    assert seen == [("ADD", "eth0"), ("ADD", "net1"), *checks, ("DEL", "net1"), ("DEL", "eth0")]
+    for call in calls:
+        env, conf = call["env"], call["conf"]
+        assert env["CNI_ARGS"] == CNI_ARGS
+        assert env["CNI_CONTAINERID"] == container_id(netns)
+        assert env["CNI_NETNS"] == netns
+        # binDir first, then the runtime's CNI_PATH.
+        assert env["CNI_PATH"].split(":") == [str(cni_bin_dir), *map(str, cni_path)]
+        assert conf["cniVersion"] == version
+        cluster = env["CNI_IFNAME"] == "eth0"
+        assert conf["name"] == ("cluster" if cluster else "sec")
+        # The capability goes to the cluster network only.
+        assert conf.get("runtimeConfig") == ({"mac": "02:6d:6e:74:00:99"} if cluster else None)
+        # libcni gives DEL no prevResult below 0.4.0; multinet gives its delegates
+        # the journaled result at every version (tests/unit/test_chain.py wants it).
+        assert conf["prevResult"]["cniVersion"] == version
+    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    assert_nothing_left(netns, bridge, dirs, cached)
+
+
+# -- the example configuration through cnitool ------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def real_cnitool() -> Path:
+    try:
+        return build_real_cnitool()
+    except CnitoolUnavailable as exc:
+        pytest.skip(f"cannot build upstream cnitool: {exc}")
+
+
+@pytest.fixture
+def libcni_default_cache() -> Iterator[list[Path]]:
+    """Files a test makes in /var/lib/cni (libcni's default cache): removed afterwards.
+
+    The test appends the paths it expects; directories that did not exist
+    before are removed too when they end up empty.
+    """
+    missing = [d for d in (LIBCNI_CACHE, LIBCNI_CACHE / "results") if not d.exists()]
+    made: list[Path] = []
+    try:
+        yield made
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
+        for d in reversed(missing):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty: other users may have written there since
+
+
+def example_config(bridge: str, dirs: StateDirs, cni_bin_dir: Path) -> dict[str, Any]:
+    """The example with this test's bridge name, directories and binDir substituted."""
+    conf: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    (plugin,) = conf["plugins"]
+    cluster, storage = plugin["delegates"]
+    assert plugin["type"] == "multinet"
+    assert cluster["plugins"][0]["bridge"] == storage["master"] == "mnexbr0"
+    plugin["cniDir"] = str(dirs.state)
+    plugin["binDir"] = str(cni_bin_dir)
+    cluster["plugins"][0]["bridge"] = bridge
+    cluster["plugins"][0]["ipam"]["dataDir"] = str(dirs.ipam)
+    storage["master"] = bridge
+    return conf
+
+
+@root
+@pytest.mark.parametrize("tool", ["driver", "cnitool"])
+def test_example_config_through_cnitool(
+    tool: str,
+    request: pytest.FixtureRequest,
+    cni_bin_dir: Path,
+    plugin_dir: Path,
+    netns: str,
+    confdir: Path,
+    bridge_name: str,
+    dirs: StateDirs,
+    libcni_default_cache: list[Path],
+) -> None:
+    """docs/cnitool.md's walk-through, with cnitool's default cache /var/lib/cni.
+
+    ``cnitool`` is upstream's cnitool when its sources are installed (skipped
+    otherwise); ``driver`` is the libcni driver with the same command line, run
+    with CNI_CACHE_DIR at libcni's default, so it behaves as cnitool does.
+    """
+    exe: Path = request.getfixturevalue("real_cnitool" if tool == "cnitool" else "cnitool")
+    conf = example_config(bridge_name, dirs, cni_bin_dir)
+    net = conf["name"]
+    (confdir / EXAMPLE.name).write_text(json.dumps(conf, indent=2))
+    cached = LIBCNI_CACHE / "results" / f"{net}-{container_id(netns)}-eth0"
+    libcni_default_cache.append(cached)
+    kw: dict[str, Any] = dict(
+        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=LIBCNI_CACHE
+    )
+
+    add = run_cnitool(exe, "add", net, netns, **kw)
+    assert add.returncode == 0, add.stderr
+    result = json.loads(add.stdout)
+    eth0 = sandbox_index(result, "eth0", netns)
+    assert result["cniVersion"] == "1.0.0"
+    assert result["ips"] == [
+        {"interface": eth0, "address": "10.250.10.2/24", "gateway": "10.250.10.1"}
+    ]
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.250.10.1"}]
+    assert addresses(netns, "eth0") == {"10.250.10.2/24"}
+    assert addresses(netns, "net1") == {"10.250.20.5/24"}
+    assert cached.is_file()
+
+    check = run_cnitool(exe, "check", net, netns, **kw)
+    assert check.returncode == 0, check.stderr
+    for _ in range(2):
+        delete = run_cnitool(exe, "del", net, netns, **kw)
+        assert delete.returncode == 0, delete.stderr
+        assert_nothing_left(netns, bridge_name, dirs, cached)
+
+
+def test_example_config_is_the_documented_one() -> None:
+    """The walk-through in docs/cnitool.md shows this file verbatim."""
+    doc = (EXAMPLE.parents[2] / "docs" / "cnitool.md").read_text()
+    assert EXAMPLE.read_text().strip() in doc
