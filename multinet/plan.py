@@ -129,18 +129,25 @@ def build(
     ifname: str,
     runtime_config: Mapping[str, Any],
     pod: Mapping[str, str] | None = None,
+    cluster_selection: NetworkSelection | None = None,
 ) -> Plan:
     """Cluster network on CNI_IFNAME, then defaultNetworks, then the pod's networks.
 
-    Secondary interfaces are named net<position> unless the selection names one.
+    Secondary interfaces are named net<position> unless the selection names one. A
+    default-network annotation element (`cluster_selection`) gives the cluster
+    network its runtime values, as a networks element does for its network.
     """
     gateways = check_default_routes(requested)
+    cluster_net, cluster_rc = cluster.network, dict(runtime_config)
+    if cluster_selection is not None:
+        cluster_net = with_selection(cluster_net, cluster_selection)
+        cluster_rc.update(runtime_values(cluster_selection))
     atts = [
         Attachment(
             name=cluster.name,
-            network=cluster.network,
+            network=cluster_net,
             ifname=ifname,
-            runtime_config=runtime_config,
+            runtime_config=cluster_rc,
             default=True,
             meta={"replaced_default_routes": sorted(gateways)} if gateways else {},
         )

@@ -68,6 +68,8 @@ class Resolver:
         )
 
     def file(self, path: str) -> NetworkConfig:
+        if not os.path.exists(path):
+            raise NetworkNotFound(f"network {path} not found: no such file or directory")
         if os.path.isdir(path):
             files = config_files(path)
             if not files:

@@ -39,11 +39,14 @@ def entries_for(entry: Entry) -> list[dict[str, Any]]:
         # IPAM-only or minimal results: one entry for the requested interface.
         st = {**common, "interface": entry.ifname, "ips": [ip.ip for ip in res.ips]}
         out.append(st)
+    # An IP that names no interface belongs to the last pod interface (as in the NPWG library).
+    last = sandboxed[-1][0] if sandboxed else None
+    owner = [last if ip.interface is None else ip.interface for ip in res.ips]
     for index, iface in sandboxed:
         st = {
             **common,
             "interface": iface.name,
-            "ips": [ip.ip for ip in res.ips if ip.interface == index],
+            "ips": [ip.ip for ip, i in zip(res.ips, owner, strict=True) if i == index],
         }
         if iface.mac:
             st["mac"] = iface.mac

@@ -73,7 +73,7 @@ class PodPlanner:
         resolver = Resolver(conf, self.cluster)
         system = pod is not None and pod.namespace in conf.system_namespaces
         try:
-            cluster_net = self._cluster_network(conf, resolver, pod, system)
+            cluster_net, cluster_sel = self._cluster_network(conf, resolver, pod, system)
             defaults = [resolver.reference(r) for r in conf.default_networks]
             if not conf.cluster_network:
                 defaults = [Resolved(n.name, n) for n in conf.delegates[1:]] + defaults
@@ -90,21 +90,23 @@ class PodPlanner:
             requested,
             ifname=req.ifname,
             runtime_config=conf.runtime_config,
+            cluster_selection=cluster_sel,
             pod=pod_ref(pod) if pod else None,
         )
 
     def _cluster_network(
         self, conf: NetConf, resolver: Resolver, pod: Pod | None, system: bool
-    ) -> Resolved:
+    ) -> tuple[Resolved, NetworkSelection | None]:
+        """The cluster network, and the default-network element that chose it (if any)."""
         value = pod.annotations.get(DEFAULT_NETWORK_ANNOTATION, "") if pod else ""
         if value.strip() and not system and pod is not None:
             sel = parse_default_network(value, conf.multus_namespace)
-            return resolver.nad(sel.namespace, sel.name)
+            return resolver.nad(sel.namespace, sel.name), sel
         if conf.cluster_network:
-            return resolver.reference(conf.cluster_network)
+            return resolver.reference(conf.cluster_network), None
         if conf.delegates:
             net = conf.delegates[0]
-            return Resolved(net.name, net)
+            return Resolved(net.name, net), None
         raise InvalidConfig("no cluster network: set 'clusterNetwork' or 'delegates'")
 
     def _requested(
@@ -141,17 +143,15 @@ class PodReporter:
         if not plan.pod or plan.pod["namespace"] in conf.system_namespaces:
             return
         pod = pod_from_ref(dict(plan.pod))
-        status = network_status(journal.entries)
-        self.cluster.set_network_status(pod, status)  # raising rolls the ADD back
+        self.cluster.set_network_status(pod, network_status(journal.entries))  # may roll back
         if self.events:
-            for st in status:
-                if st.get("default"):
-                    continue
-                self.cluster.emit_event(
-                    pod,
-                    "AddedInterface",
-                    f"Add {st['interface']} {st.get('ips', [])} from {st['name']}",
-                )
+            for entry in journal.entries:
+                if not entry.meta.get("default") and entry.result is not None:
+                    # Multus's wording, which users grep for: "Add net1 [10.1.0.5/24] from ns/nad"
+                    ips = ",".join(str(ip.get("address")) for ip in entry.result.get("ips", []))
+                    self.cluster.emit_event(
+                        pod, "AddedInterface", f"Add {entry.ifname} [{ips}] from {entry.name}"
+                    )
 
     def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None:
         if plan is None or not plan.pod:

@@ -1,0 +1,224 @@
+"""Watch-backed caches of NADs (cluster-wide) and of this node's pods, for multinetd.
+
+Each kind is listed once, then watched from the list's resourceVersion; a `410 Gone`
+(as an HTTP status or an ERROR event) means our resourceVersion is too old: list
+again. A cache miss falls back to one GET through the API (a pod can reach the
+kubelet before its watch event reaches us), so a warm cache answers an ADD with no
+request but the status write. Events are sent by a background thread: never on the
+path of a CNI request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from multinet.cluster.base import NAD, Pod
+from multinet.cluster.kube import (
+    NAD_GROUP,
+    NAD_PLURAL,
+    NAD_VERSION,
+    KubeCluster,
+    nad_from_json,
+    pod_from_json,
+)
+
+log = logging.getLogger("multinet")
+WATCH_TIMEOUT = 300  # seconds the server keeps one watch open
+RETRY_DELAY = 1.0
+
+
+class Gone(Exception):
+    """The resourceVersion we watch from is too old: relist."""
+
+
+def _lines(resp: Any) -> Iterator[bytes]:
+    """JSON lines of a streaming watch response."""
+    buf = b""
+    for chunk in resp.stream(4096, decode_content=True):
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.strip():
+                yield line
+    if buf.strip():
+        yield buf
+
+
+class Informer:
+    """List + watch one kind into a dict keyed by (namespace, name)."""
+
+    def __init__(
+        self,
+        kind: str,
+        list_fn: Callable[..., Any],
+        convert: Callable[[dict[str, Any]], Any],
+        stop: threading.Event,
+    ) -> None:
+        self.kind = kind
+        self.list_fn = list_fn
+        self.convert = convert
+        self.stop = stop
+        self.items: dict[tuple[str, str], Any] = {}
+        self.synced = threading.Event()
+        self.relists = 0
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"informer-{kind}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _key(self, obj: dict[str, Any]) -> tuple[str, str]:
+        meta = obj.get("metadata") or {}
+        return meta.get("namespace", ""), meta.get("name", "")
+
+    def _list(self) -> str:
+        resp = self.list_fn(_preload_content=False, _request_timeout=(3, 30))
+        data = json.loads(resp.data)
+        items = {self._key(o): self.convert(o) for o in data.get("items", [])}
+        with self.lock:
+            self.items = items
+        self.relists += 1
+        self.synced.set()
+        log.info("cache: listed %d %s", len(items), self.kind)
+        return str((data.get("metadata") or {}).get("resourceVersion", ""))
+
+    def _watch(self, rv: str) -> str:
+        resp = self.list_fn(
+            watch=True,
+            resource_version=rv,
+            timeout_seconds=WATCH_TIMEOUT,
+            allow_watch_bookmarks=True,
+            _preload_content=False,
+            _request_timeout=(3, WATCH_TIMEOUT + 30),
+        )
+        try:
+            for line in _lines(resp):
+                if self.stop.is_set():
+                    break
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Gone()
+                    raise RuntimeError(f"watch error: {obj.get('message')}")
+                rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                if kind == "BOOKMARK":
+                    continue
+                with self.lock:
+                    if kind == "DELETED":
+                        self.items.pop(self._key(obj), None)
+                    else:
+                        self.items[self._key(obj)] = self.convert(obj)
+        finally:
+            resp.release_conn()
+        return rv
+
+    def _run(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        rv = ""
+        while not self.stop.is_set():
+            try:
+                if not rv:
+                    rv = self._list()
+                rv = self._watch(rv)
+            except Gone:
+                log.info("cache: %s resourceVersion %s is gone: relisting", self.kind, rv)
+                rv = ""
+            except ApiException as e:
+                if e.status == 410:
+                    rv = ""
+                    continue
+                log.warning("cache: %s watch failed: %s %s", self.kind, e.status, e.reason)
+                self.stop.wait(RETRY_DELAY)
+            except Exception as e:  # connection loss, timeouts: keep the cache, retry
+                log.warning("cache: %s watch interrupted: %s", self.kind, e)
+                self.stop.wait(RETRY_DELAY)
+
+    def get(self, namespace: str, name: str) -> Any:
+        with self.lock:
+            return self.items.get((namespace, name))
+
+    def put(self, namespace: str, name: str, obj: Any) -> None:
+        with self.lock:
+            self.items[(namespace, name)] = obj
+
+    def __len__(self) -> int:
+        with self.lock:
+            return len(self.items)
+
+
+class CachedCluster:
+    """A Cluster backed by informers, falling back to `api` on a miss."""
+
+    def __init__(self, api: KubeCluster, node_name: str) -> None:
+        self.api = api
+        self.stop = threading.Event()
+        core, custom = api.core, api.custom
+
+        def list_nads(**kw: Any) -> Any:
+            return custom.list_cluster_custom_object(NAD_GROUP, NAD_VERSION, NAD_PLURAL, **kw)
+
+        def list_pods(**kw: Any) -> Any:
+            selector = f"spec.nodeName={node_name}" if node_name else None
+            return core.list_pod_for_all_namespaces(field_selector=selector, **kw)
+
+        self.nads = Informer("networkattachmentdefinitions", list_nads, nad_from_json, self.stop)
+        self.pods = Informer("pods", list_pods, pod_from_json, self.stop)
+        self.events: queue.Queue[tuple[Pod, str, str, bool] | None] = queue.Queue(maxsize=1000)
+        self.event_thread = threading.Thread(target=self._send_events, name="events", daemon=True)
+
+    def start(self, wait: float = 10.0) -> bool:
+        """Start the watches; True when both caches synced within `wait` seconds."""
+        self.nads.start()
+        self.pods.start()
+        self.event_thread.start()
+        return self.nads.synced.wait(wait) and self.pods.synced.wait(wait)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.events.put(None)
+
+    def synced(self) -> bool:
+        return self.nads.synced.is_set() and self.pods.synced.is_set()
+
+    def sizes(self) -> dict[str, int]:
+        return {"pods": len(self.pods), "network_attachment_definitions": len(self.nads)}
+
+    # -- Cluster -------------------------------------------------------------
+
+    def get_pod(self, namespace: str, name: str) -> Pod | None:
+        pod: Pod | None = self.pods.get(namespace, name)
+        if pod is not None:
+            return pod
+        pod = self.api.get_pod(namespace, name)
+        if pod is not None:
+            self.pods.put(namespace, name, pod)
+        return pod
+
+    def get_nad(self, namespace: str, name: str) -> NAD | None:
+        nad: NAD | None = self.nads.get(namespace, name)
+        if nad is not None:
+            return nad
+        return self.api.get_nad(namespace, name)
+
+    def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
+        self.api.set_network_status(pod, status)
+
+    def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
+        try:
+            self.events.put_nowait((pod, reason, message, warning))
+        except queue.Full:
+            log.warning("event queue full: dropped %s for %s", reason, pod.key)
+
+    def _send_events(self) -> None:
+        while True:
+            item = self.events.get()
+            if item is None:
+                return
+            self.api.emit_event(*item)
