@@ -8,6 +8,7 @@ here; transient failures are retried a few times, then reported as code 11.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -73,12 +74,27 @@ def api_client(kubeconfig: str) -> Any:
 
 class KubeCluster:
     def __init__(self, kubeconfig: str, state_dir: str, client: Any = None) -> None:
+        self.kubeconfig = kubeconfig
+        self._client = client
+        self.records = StatusRecords(state_dir)
+
+    @functools.cached_property
+    def api_client(self) -> Any:
+        # Built on first use: a DEL answered by the journal never needs the API
+        # server, and must not fail because the kubeconfig is unreadable.
+        return self._client or api_client(self.kubeconfig)
+
+    @functools.cached_property
+    def core(self) -> Any:
         from kubernetes import client as k8s
 
-        self.api_client = client or api_client(kubeconfig)
-        self.core = k8s.CoreV1Api(self.api_client)
-        self.custom = k8s.CustomObjectsApi(self.api_client)
-        self.records = StatusRecords(state_dir)
+        return k8s.CoreV1Api(self.api_client)
+
+    @functools.cached_property
+    def custom(self) -> Any:
+        from kubernetes import client as k8s
+
+        return k8s.CustomObjectsApi(self.api_client)
 
     # -- error mapping -------------------------------------------------------
 

@@ -46,8 +46,6 @@ def _str_map(value: Any, where: str) -> dict[str, str]:
 
 class ManifestCluster:
     def __init__(self, directory: str, state_dir: str) -> None:
-        if not os.path.isdir(directory):
-            raise InvalidConfig(f"manifests directory {directory} does not exist")
         self.directory = directory
         self.records = StatusRecords(state_dir)
         self._pods: dict[tuple[str, str], Pod] = {}
@@ -57,6 +55,10 @@ class ManifestCluster:
     def _load(self) -> None:
         if self._loaded:
             return
+        # Checked on first use, not construction: a DEL answered by the journal
+        # must not fail because the manifests are gone.
+        if not os.path.isdir(self.directory):
+            raise InvalidConfig(f"manifests directory {self.directory} does not exist")
         for root, _, files in sorted(os.walk(self.directory)):
             for name in sorted(files):
                 if name.endswith(SUFFIXES):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -73,7 +75,8 @@ def _delegate_error(plugin_type: str, command: str, rc: int, out: bytes) -> Dele
         err = json.loads(out)
     except ValueError:
         err = None
-    if isinstance(err, dict) and isinstance(err.get("code"), int) and "msg" in err:
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, int) and not isinstance(code, bool) and "msg" in err:
         return DelegateError(
             f"{plugin_type} {command} failed: {err['msg']}",
             str(err.get("details", "")),
@@ -91,21 +94,33 @@ def _observe(inv: Invocation, plugin_type: str, command: str, started: float, ok
         inv.observer(plugin_type, command, time.monotonic() - started, ok)
 
 
+def _run(
+    path: str, data: bytes, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run, but the plugin leads its own process group and a timeout kills the
+    whole group: a hung plugin's children would otherwise live on, holding our stderr."""
+    with subprocess.Popen(
+        [path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, process_group=0
+    ) as proc:
+        try:
+            out, _ = proc.communicate(data, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    return subprocess.CompletedProcess([path], proc.returncode, out)
+
+
 def invoke(
     plugin_type: str, command: str, config: Mapping[str, Any], inv: Invocation
 ) -> dict[str, Any] | None:
-    """Run one delegate; returns its parsed stdout (None when it printed nothing)."""
+    """Run one delegate; returns its parsed stdout (None when it printed nothing, or when
+    a command other than ADD printed something that is not a JSON object)."""
     path = find_plugin(plugin_type, inv.path)
     started = time.monotonic()
     try:
-        proc = subprocess.run(
-            [path],
-            input=json.dumps(config).encode(),
-            stdout=subprocess.PIPE,
-            env=inv.environ(command),
-            timeout=inv.timeout,
-            check=False,
-        )
+        proc = _run(path, json.dumps(config).encode(), inv.environ(command), inv.timeout)
     except subprocess.TimeoutExpired:
         _observe(inv, plugin_type, command, started, ok=False)
         raise IOFailure(f"{plugin_type} {command} timed out after {inv.timeout:g}s") from None
@@ -119,10 +134,14 @@ def invoke(
     try:
         out = json.loads(proc.stdout)
     except ValueError:
+        if command != "ADD":  # like libcni: only ADD's output means anything on success
+            return None
         raise DelegateError(
             f"{plugin_type} {command} printed invalid JSON",
             proc.stdout.decode(errors="replace")[:500],
         ) from None
     if not isinstance(out, dict):
+        if command != "ADD":
+            return None
         raise DelegateError(f"{plugin_type} {command} printed {type(out).__name__}, not an object")
     return out

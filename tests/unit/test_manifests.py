@@ -147,9 +147,11 @@ def test_empty_directory(tmp_path: Path) -> None:
     assert cluster.get_nad("default", "x") is None
 
 
-def test_missing_directory(tmp_path: Path) -> None:
+def test_missing_directory_fails_on_first_use_not_construction(tmp_path: Path) -> None:
+    # Constructing must not fail: a DEL answered by the journal never reads manifests.
+    cluster = ManifestCluster(str(tmp_path / "absent"), str(tmp_path))
     with pytest.raises(InvalidConfig) as e:
-        ManifestCluster(str(tmp_path / "absent"), str(tmp_path))
+        cluster.get_pod("default", "x")
     assert e.value.msg == f"manifests directory {tmp_path / 'absent'} does not exist"
 
 
