@@ -1,0 +1,1 @@
+"""Test support: fakes of the services multinet talks to (see README.md)."""
