@@ -61,10 +61,15 @@ def api_client(kubeconfig: str) -> Any:
     """An ApiClient from a kubeconfig file, or the in-cluster service account."""
     from kubernetes import client, config
 
+    configuration = client.Configuration()
+    # No hidden urllib3 retries (it honours Retry-After on 429/503 and retries connects):
+    # they multiply `_call`'s bounded attempts (12 requests, ~11 s for one GET on a 429).
+    configuration.retries = False
     try:
         if kubeconfig:
-            return config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        configuration = client.Configuration()
+            return config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return client.ApiClient(configuration)
     except (config.ConfigException, OSError, ValueError, TypeError) as e:
@@ -192,7 +197,12 @@ class KubeCluster:
             )
         except _NotFound:
             raise ClusterError(f"{what}: the pod no longer exists") from None
-        self.records.write_status(pod.namespace, pod.name, status)
+        # The annotation is the record; the local copy (multinetctl offline) is best
+        # effort: failing the ADD now would leave the annotation naming removed interfaces.
+        try:
+            self.records.write_status(pod.namespace, pod.name, status)
+        except CNIError as e:
+            log.warning("local copy of the network-status of %s not written: %s", pod.key, e)
 
     def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
