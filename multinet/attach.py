@@ -22,7 +22,7 @@ from multinet.cni.errors import (
     TryAgainLater,
     UnknownContainer,
 )
-from multinet.cni.exec import Invocation
+from multinet.cni.exec import Invocation, Observer
 from multinet.cni.request import Request
 from multinet.journal import ADDED, Entry, Journal, JournalStore
 from multinet.netconf import NetConf
@@ -52,10 +52,12 @@ class Engine:
         conf: NetConf,
         planner: Planner = default_planner,
         reporter: Reporter | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.conf = conf
         self.planner = planner
         self.reporter = reporter
+        self.observer = observer  # delegate latency (the daemon's metrics)
         self.store = JournalStore(conf.cni_dir)
 
     # -- helpers -------------------------------------------------------------
@@ -69,6 +71,7 @@ class Engine:
             path=(self.conf.bin_dir, *req.path),
             env=req.env,
             timeout=self.conf.delegate_timeout,
+            observer=self.observer,
         )
 
     def _undo(self, req: Request, journal: Journal) -> list[CNIError]:
@@ -186,7 +189,8 @@ class Engine:
             if isinstance(outcome, dict):
                 entry.result = outcome
                 entry.state = ADDED
-        self.store.save(journal)
+        # Not saved here: the next batch's save (or the final one) carries these results;
+        # a crash before it leaves entries marked "adding", which DEL handles the same.
         errors = [o for o in outcomes if isinstance(o, CNIError)]
         if errors:
             raise errors[0]  # the first in plan order, as sequential mode would report

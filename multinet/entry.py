@@ -12,11 +12,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from multinet.cni import version
 from multinet.cni.errors import CNIError
 from multinet.cni.request import Request, from_env
+
+if TYPE_CHECKING:
+    from multinet.attach import Engine
 
 log = logging.getLogger("multinet")
 INTERNAL_ERROR = 999
@@ -24,6 +27,21 @@ INTERNAL_ERROR = 999
 
 def version_reply(req: Request) -> dict[str, Any]:
     return {"cniVersion": req.cni_version, "supportedVersions": list(version.SUPPORTED)}
+
+
+def dispatch(engine: Engine, req: Request) -> dict[str, Any] | None:
+    """Run a command on an engine: thin mode and the daemon share this."""
+    if req.command == "ADD":
+        return engine.add(req)
+    if req.command == "DEL":
+        engine.delete(req)
+    elif req.command == "CHECK":
+        engine.check(req)
+    elif req.command == "GC":
+        engine.gc(req)
+    elif req.command == "STATUS":
+        engine.status(req)
+    return None
 
 
 def handle(req: Request) -> dict[str, Any] | None:
@@ -41,18 +59,7 @@ def handle(req: Request) -> dict[str, Any] | None:
         conf.log_to_stderr,
         context=f"container={req.container_id} ifname={req.ifname}",
     )
-    engine = engine_for(conf)
-    if req.command == "ADD":
-        return engine.add(req)
-    if req.command == "DEL":
-        engine.delete(req)
-    elif req.command == "CHECK":
-        engine.check(req)
-    elif req.command == "GC":
-        engine.gc(req)
-    elif req.command == "STATUS":
-        engine.status(req)
-    return None
+    return dispatch(engine_for(conf), req)
 
 
 def run(

@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from multinet.cni.errors import IOFailure
@@ -45,6 +45,10 @@ class Journal:
     pod: dict[str, str] = field(default_factory=dict)
     entries: list[Entry] = field(default_factory=list)
     complete: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        # Shallow: json.dumps walks the nested dicts itself (asdict deep-copies them).
+        return {**vars(self), "entries": [vars(e) for e in self.entries]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Journal:
@@ -108,7 +112,7 @@ class JournalStore:
         self._ensure_dir()
         base = self._base(journal.container_id, journal.ifname)
         tmp = base + ".tmp"
-        data = json.dumps(asdict(journal), sort_keys=True).encode()
+        data = json.dumps(journal.to_dict()).encode()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
@@ -143,3 +147,24 @@ class JournalStore:
                 cid, _, ifname = n[: -len(".json")].rpartition("@")
                 keys.append((cid, ifname))
         return keys
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per journal, for `multinetctl attachments` and the daemon's API."""
+        rows = []
+        for cid, ifname in self.keys():
+            j = self.load(cid, ifname)
+            if j is None:
+                continue
+            rows.append(
+                {
+                    "containerID": cid,
+                    "ifname": ifname,
+                    "netns": j.netns,
+                    "pod": j.pod,
+                    "complete": j.complete,
+                    "networks": [
+                        {"name": e.name, "interface": e.ifname, "state": e.state} for e in j.entries
+                    ],
+                }
+            )
+        return rows

@@ -13,16 +13,15 @@ every command, including an ADD that the daemon died in the middle of: the
 journal and its per-(container, ifname) lock make the retry roll back whatever
 the dead daemon had half-attached before adding again.
 
-This file is also installed verbatim as the host's launcher (see
-`multinet.daemon.launcher`), run as `python -IS`: it must not import multinet
-before it falls back.
+On the host it runs from a launcher (`multinet.daemon.launcher`) as
+`python -IS`: nothing but this module and the standard library is imported
+until it falls back.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any
+from posix import environ as _environ  # os.environ without importing os (~2 ms)
 
 try:  # C accelerators: no `re`/`enum` import (the pure modules are the fallback)
     from _json import encode_basestring_ascii as _quote
@@ -54,13 +53,12 @@ class _Context:
     parse_float = float
     parse_int = int
     parse_constant = float
-    memo: dict[str, str] = {}  # noqa: RUF012 - the C scanner clears it after each call
 
 
-_scan = _make_scanner(_Context())
+_scan = _make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed JSONDecoder
 
 
-def loads(text: str) -> Any:
+def loads(text: str) -> object:
     """json.loads for one JSON document; ValueError when it is not one."""
     start = len(text) - len(text.lstrip())
     try:
@@ -179,13 +177,20 @@ def run_in_process(env: dict[str, str], stdin: bytes) -> int:
 
 def main() -> None:
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
-    env = dict(os.environ)
+    enc = sys.getfilesystemencoding()
+    env = {
+        k.decode(enc, "surrogateescape"): v.decode(enc, "surrogateescape")
+        for k, v in _environ.items()
+    }
     path = socket_path(stdin)
     try:
         code, stdout = call_daemon(path, env, stdin)
     except DaemonUnavailable as e:
         command = env.get("CNI_COMMAND", "the request")
-        print(f"multinet-shim: daemon unavailable ({e}); running {command} in-process", file=sys.stderr)
+        print(
+            f"multinet-shim: daemon unavailable ({e}); running {command} in-process",
+            file=sys.stderr,
+        )
         sys.stdout.flush()
         sys.exit(run_in_process(env, stdin))
     sys.stdout.write(stdout)

@@ -7,30 +7,13 @@ import json
 import sys
 
 from multinet.cluster.records import StatusRecords
+from multinet.daemon import ctl as daemon_ctl
 from multinet.journal import JournalStore
 from multinet.netconf import DEFAULT_CNI_DIR
 
 
 def cmd_attachments(args: argparse.Namespace) -> int:
-    store = JournalStore(args.cni_dir)
-    rows = []
-    for cid, ifname in store.keys():
-        j = store.load(cid, ifname)
-        if j is None:
-            continue
-        rows.append(
-            {
-                "containerID": cid,
-                "ifname": ifname,
-                "netns": j.netns,
-                "pod": j.pod,
-                "complete": j.complete,
-                "networks": [
-                    {"name": e.name, "interface": e.ifname, "state": e.state} for e in j.entries
-                ],
-            }
-        )
-    json.dump(rows, sys.stdout, indent=2)
+    json.dump(JournalStore(args.cni_dir).summary(), sys.stdout, indent=2)
     print()
     return 0
 
@@ -71,9 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("pod", metavar="NAMESPACE/POD")
     st.add_argument("--kubeconfig", default="", help="read the pod annotation from the API server")
     st.set_defaults(func=cmd_status)
+    daemon_ctl.add_parsers(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

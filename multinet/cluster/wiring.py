@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from multinet.attach import Engine
 from multinet.cluster.base import Cluster
+from multinet.cni.exec import Observer
 from multinet.netconf import NetConf
 
 
@@ -20,11 +21,13 @@ def cluster_for(conf: NetConf) -> Cluster | None:
     return None
 
 
-def engine_for(conf: NetConf, cluster: Cluster | None = None) -> Engine:
+def engine_for(
+    conf: NetConf, cluster: Cluster | None = None, observer: Observer | None = None
+) -> Engine:
     if cluster is None:
         cluster = cluster_for(conf)
     if cluster is None:
-        return Engine(conf)
+        return Engine(conf, observer=observer)
     from multinet.cluster.planner import PodPlanner, PodReporter
 
-    return Engine(conf, PodPlanner(cluster), PodReporter(cluster))
+    return Engine(conf, PodPlanner(cluster), PodReporter(cluster), observer)

@@ -1,0 +1,169 @@
+"""Write 00-multinet.conflist, the runtime's entry to thick mode, next to the primary config.
+
+The primary is the cluster network's own config in cniConfigDir: the one named
+by `primaryConfig`, else the first `.conflist`/`.conf`/`.json` by name that is
+not a multinet or Multus config (libcni's choice, minus ourselves). The
+generated conflist has one plugin, `multinet-shim`, pointing at the primary
+(`clusterNetwork`) and carrying the daemon's thin keys so that the shim's
+in-process fallback does what the daemon would. It is written atomically, only
+when its content changes, and only once `readinessindicatorfile` exists.
+
+When the primary disappears the file is kept: the runtime must keep sending
+DELs of existing pods through multinet, or their secondary networks leak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+from multinet.daemon.config import DaemonConfig
+
+log = logging.getLogger("multinet.daemon")
+
+OWN_NAME = "00-multinet.conflist"
+EXTENSIONS = (".conflist", ".conf", ".json")
+SELF_TYPES = frozenset({"multinet", "multinet-shim", "multus", "multus-shim"})
+DEFAULT_VERSION = "1.0.0"
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            conf = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return conf if isinstance(conf, dict) else None
+
+
+def _types(conf: dict[str, Any]) -> set[str]:
+    plugins = conf.get("plugins")
+    items = plugins if isinstance(plugins, list) else [conf]
+    return {p["type"] for p in items if isinstance(p, dict) and isinstance(p.get("type"), str)}
+
+
+def find_primary(conf_dir: str, explicit: str = "") -> tuple[str, dict[str, Any]] | None:
+    """(path, parsed config) of the primary CNI config, or None when there is none yet."""
+    if explicit:
+        path = explicit if os.path.isabs(explicit) else os.path.join(conf_dir, explicit)
+        conf = _load(path)
+        return (path, conf) if conf is not None else None
+    try:
+        names = sorted(os.listdir(conf_dir))
+    except OSError:
+        return None
+    for name in names:
+        if name == OWN_NAME or name.startswith(".") or not name.endswith(EXTENSIONS):
+            continue
+        path = os.path.join(conf_dir, name)
+        conf = _load(path)
+        if conf is None:
+            log.warning("skipping %s: not a JSON object", path)
+            continue
+        types = _types(conf)
+        if not types or types & SELF_TYPES:
+            continue  # not a plugin config, or ourselves (a loop)
+        return path, conf
+    return None
+
+
+def render(config: DaemonConfig, primary_path: str, primary: dict[str, Any]) -> dict[str, Any]:
+    plugins = primary.get("plugins")
+    caps: dict[str, bool] = {}
+    for p in plugins if isinstance(plugins, list) else [primary]:
+        declared = p.get("capabilities") if isinstance(p, dict) else None
+        if isinstance(declared, dict):
+            caps.update({k: True for k, v in declared.items() if v is True})
+    plugin: dict[str, Any] = {"type": "multinet-shim", "daemonSocketPath": config.socket_path}
+    plugin.update(config.overrides)
+    if "delegates" not in plugin and "clusterNetwork" not in plugin:
+        plugin["clusterNetwork"] = primary_path
+    if caps:
+        plugin["capabilities"] = {**caps, **plugin.get("capabilities", {})}
+    version = config.cni_version or primary.get("cniVersion") or DEFAULT_VERSION
+    return {"cniVersion": version, "name": config.name, "plugins": [plugin]}
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    # A dot name without a config extension: the runtime never loads a half-written file.
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class ConfigWriter:
+    """Keeps 00-multinet.conflist in step with the primary config (polled)."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.path = os.path.join(config.cni_config_dir, OWN_NAME)
+        self.problem = "not generated yet"
+        self._lock = threading.Lock()
+
+    def _read_own(self) -> bytes | None:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def sync(self) -> bool:
+        """One pass: write the file if it is missing or stale. True when it is current."""
+        with self._lock:
+            indicator = self.config.readiness_indicator_file
+            if indicator and not os.path.exists(indicator):
+                self.problem = f"waiting for the readiness indicator file {indicator}"
+                return False
+            found = find_primary(self.config.cni_config_dir, self.config.primary_config)
+            if found is None:
+                where = (
+                    self.config.primary_config or f"a CNI config in {self.config.cni_config_dir}"
+                )
+                self.problem = f"waiting for the primary network: {where} not found"
+                return False
+            data = (json.dumps(render(self.config, *found), indent=2) + "\n").encode()
+            if self._read_own() != data:
+                try:
+                    write_atomic(self.path, data)
+                except OSError as e:
+                    self.problem = f"cannot write {self.path}: {e}"
+                    log.error("%s", self.problem)
+                    return False
+                log.info("wrote %s (primary network: %s)", self.path, found[0])
+            self.problem = ""
+            return True
+
+    @property
+    def current(self) -> bool:
+        return not self.problem and self._read_own() is not None
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set (a thread's target)."""
+        while True:
+            try:
+                self.sync()
+            except Exception:  # the loop must survive anything a directory can throw at it
+                log.exception("config generation failed")
+            if stop.wait(self.config.conf_poll_interval):
+                return
+
+    def remove(self) -> None:
+        with self._lock, contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+            log.info("removed %s", self.path)
+        self.problem = "removed on shutdown"

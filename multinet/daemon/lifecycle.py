@@ -1,0 +1,145 @@
+"""The daemon as a whole: its servers, its config writer, readiness and graceful shutdown.
+
+Shutdown order matters: the socket file goes first, so that a shim arriving
+now falls back to in-process at once instead of queueing; then the servers
+stop accepting; then the requests in flight finish (the server joins their
+threads); the generated config is removed last, and only when asked, because
+without it the runtime would send the DELs of existing pods straight to the
+primary network and leak their secondary ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from typing import Any, Protocol
+
+from multinet.cluster.base import Cluster
+from multinet.cluster.wiring import engine_for
+from multinet.daemon.confgen import ConfigWriter
+from multinet.daemon.config import DaemonConfig
+from multinet.daemon.metrics import DaemonMetrics, no_cache
+from multinet.daemon.server import MetricsServer, UnixServer
+from multinet.daemon.service import CNIService, EngineFactory
+from multinet.journal import JournalStore
+
+log = logging.getLogger("multinet.daemon")
+
+
+class ClusterCache(Cluster, Protocol):
+    """A Cluster the daemon keeps for its lifetime: cluster.cache.CachedCluster."""
+
+    def start(self, wait: float = ...) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def synced(self) -> bool: ...
+
+    def sizes(self) -> dict[str, int]: ...
+
+
+class Daemon:
+    """multinetd. `cluster`, when given, is shared by every request that reads the API
+    (the watch-backed cache): started with the daemon, closed after the last request."""
+
+    def __init__(
+        self,
+        config: DaemonConfig,
+        engine_factory: EngineFactory = engine_for,
+        cluster: ClusterCache | None = None,
+    ) -> None:
+        self.config = config
+        self.cluster = cluster
+        self.metrics = DaemonMetrics(cluster.sizes if cluster is not None else no_cache)
+        self.service = CNIService(config.overrides, self.metrics, engine_factory, cluster)
+        self.confgen = ConfigWriter(config) if config.generate_config else None
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._unix: UnixServer | None = None
+        self._metrics_server: MetricsServer | None = None
+
+    # -- what the HTTP layer serves ------------------------------------------
+
+    def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]:
+        return self.service.serve(env, stdin)
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        reasons = []
+        if self._stopping.is_set():
+            reasons.append("shutting down")
+        indicator = self.config.readiness_indicator_file
+        if indicator and not os.path.exists(indicator):
+            reasons.append(f"readiness indicator file {indicator} does not exist")
+        if self.confgen is not None and not self.confgen.current:
+            reasons.append(f"{self.confgen.path}: {self.confgen.problem or 'missing'}")
+        if self.cluster is not None and not self.cluster.synced():
+            reasons.append("the cluster caches have not synced yet")
+        return not reasons, reasons
+
+    def attachments(self) -> list[dict[str, Any]]:
+        return JournalStore(self.config.cni_dir).summary()
+
+    def metrics_text(self) -> str:
+        return self.metrics.render(self.readiness()[0])
+
+    def rejected(self, reason: str) -> None:
+        self.metrics.rejected.inc(reason)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def start(self) -> None:
+        if self.confgen is not None:
+            self.confgen.sync()  # before serving: ready at once if the primary is there
+        self._unix = UnixServer(self.config.socket_path, self)
+        self._spawn("unix-server", self._unix.serve_forever)
+        if self.cluster is not None:
+            self.cluster.start(wait=0)  # DELs need no cache: serve while it syncs
+        if self.config.metrics_address is not None:
+            self._metrics_server = MetricsServer(self.config.metrics_address, self)
+            self._spawn("metrics-server", self._metrics_server.serve_forever)
+        if self.confgen is not None:
+            self._spawn("confgen", self.confgen.run, self._stopping)
+        metrics = self.config.metrics_address
+        log.info(
+            "serving on %s",
+            self.config.socket_path,
+            extra={
+                "fields": {
+                    "node": self.config.node_name,
+                    "metrics": f"{metrics[0]}:{metrics[1]}" if metrics else "",
+                    "cluster_cache": self.cluster is not None,
+                }
+            },
+        )
+
+    def stop(self) -> None:
+        """Stop accepting, finish the requests in flight, clean up. Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        inflight = self.metrics.inflight
+        log.info("shutting down", extra={"fields": {"inflight": inflight}})
+        if self._unix is not None:  # ours to remove only if we bound it
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.config.socket_path)
+        for server in (self._unix, self._metrics_server):
+            if server is not None:
+                server.shutdown()
+        if self._unix is not None:
+            self._unix.server_close()  # joins the request threads
+        if self._metrics_server is not None:
+            self._metrics_server.server_close()
+        if self.cluster is not None:
+            self.cluster.close()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self.confgen is not None and self.config.cleanup_config_on_exit:
+            self.confgen.remove()
+        log.info("stopped")

@@ -1,0 +1,175 @@
+"""Prometheus text-format metrics (exposition format 0.0.4), thread-safe, no dependency.
+
+Only what multinetd exports: labelled counters, histograms and gauges read
+from a callable at scrape time (the cluster cache's sizes).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+
+Labels = tuple[str, ...]
+CacheSizes = Callable[[], Mapping[str, int]]
+
+
+def no_cache() -> Mapping[str, int]:
+    """Cache sizes before the watch-backed cluster cache exists."""
+    return {"pods": 0, "network_attachment_definitions": 0}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if value != int(value) else str(int(value))
+
+
+class Counter:
+    def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
+        self.name, self.help, self.label_names = name, help_text, tuple(labels)
+        self._values: dict[Labels, float] = {}
+        self._lock = threading.Lock()
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        with self._lock:
+            self._values[labels] = self._values.get(labels, 0.0) + amount
+
+    def value(self, *labels: str) -> float:
+        with self._lock:
+            return self._values.get(labels, 0.0)
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        with self._lock:
+            for labels, v in sorted(self._values.items()):
+                out.append(f"{self.name}{_labels(self.label_names, labels)} {_num(v)}")
+        return out
+
+
+class Histogram:
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str],
+        buckets: Sequence[float] = LATENCY_BUCKETS,
+    ) -> None:
+        self.name, self.help, self.label_names = name, help_text, tuple(labels)
+        self.buckets = tuple(sorted(buckets))
+        # Per label set: count per bucket (not cumulative; +Inf last), sum.
+        self._series: dict[Labels, tuple[list[int], list[float]]] = {}
+        self._lock = threading.Lock()
+
+    def observe(self, value: float, *labels: str) -> None:
+        with self._lock:
+            counts, total = self._series.setdefault(labels, ([0] * (len(self.buckets) + 1), [0.0]))
+            counts[bisect.bisect_left(self.buckets, value)] += 1
+            total[0] += value
+
+    def count(self, *labels: str) -> int:
+        with self._lock:
+            series = self._series.get(labels)
+            return sum(series[0]) if series else 0
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        with self._lock:
+            for labels, (counts, total) in sorted(self._series.items()):
+                running = 0
+                for bound, n in zip((*self.buckets, float("inf")), counts, strict=True):
+                    running += n
+                    le = "+Inf" if bound == float("inf") else _num(bound)
+                    series = _labels(self.label_names, labels, 'le="' + le + '"')
+                    out.append(f"{self.name}_bucket{series} {running}")
+                out.append(f"{self.name}_sum{_labels(self.label_names, labels)} {_num(total[0])}")
+                out.append(f"{self.name}_count{_labels(self.label_names, labels)} {running}")
+        return out
+
+
+class DaemonMetrics:
+    """Every metric multinetd exports."""
+
+    def __init__(self, cache_sizes: CacheSizes = no_cache) -> None:
+        self.requests = Counter(
+            "multinet_requests_total",
+            "CNI requests served by the daemon, by command and result (success or error).",
+            ("command", "result"),
+        )
+        self.errors = Counter(
+            "multinet_request_errors_total",
+            "CNI requests that failed, by command and CNI error code.",
+            ("command", "code"),
+        )
+        self.latency = Histogram(
+            "multinet_request_duration_seconds",
+            "Time to serve a CNI request in the daemon, by command.",
+            ("command",),
+        )
+        self.delegate_latency = Histogram(
+            "multinet_delegate_duration_seconds",
+            "Time a delegate plugin ran, by plugin type and command.",
+            ("plugin", "command"),
+        )
+        self.rejected = Counter(
+            "multinet_rejected_requests_total",
+            "Requests refused on the socket: malformed, or from a non-root peer.",
+            ("reason",),
+        )
+        self.cache_sizes = cache_sizes
+        self._inflight = 0
+        self._lock = threading.Lock()
+
+    def started(self) -> None:
+        with self._lock:
+            self._inflight += 1
+
+    def finished(self, command: str, code: int, seconds: float) -> None:
+        command = command if command in COMMANDS else "invalid"
+        with self._lock:
+            self._inflight -= 1
+        self.requests.inc(command, "success" if code == 0 else "error")
+        if code != 0:
+            self.errors.inc(command, str(code))
+        self.latency.observe(seconds, command)
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return self._inflight
+
+    def observe_delegate(self, plugin: str, command: str, seconds: float, ok: bool) -> None:
+        """A cni.exec.Observer."""
+        self.delegate_latency.observe(seconds, plugin, command)
+
+    def render(self, ready: bool) -> str:
+        lines: list[str] = []
+        for metric in (self.requests, self.errors, self.latency, self.delegate_latency):
+            lines += metric.render()
+        lines += self.rejected.render()
+        lines += [
+            "# HELP multinet_inflight_requests CNI requests being served now.",
+            "# TYPE multinet_inflight_requests gauge",
+            f"multinet_inflight_requests {self.inflight}",
+            "# HELP multinet_ready 1 when the daemon is ready (its CNI config is written).",
+            "# TYPE multinet_ready gauge",
+            f"multinet_ready {int(ready)}",
+            "# HELP multinet_cache_objects Objects in the daemon's cluster caches, by kind.",
+            "# TYPE multinet_cache_objects gauge",
+        ]
+        for kind, size in sorted(self.cache_sizes().items()):
+            lines.append(f'multinet_cache_objects{{kind="{_escape(kind)}"}} {size}')
+        return "\n".join(lines) + "\n"

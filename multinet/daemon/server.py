@@ -1,0 +1,241 @@
+"""HTTP/1.1 + JSON on the daemon's unix socket (CNI and control API) and the metrics port.
+
+Unix socket (root only: directory 0700, socket 0600, and SO_PEERCRED checked):
+  POST /v1/cni          {"env": {...}, "stdin": "..."} -> {"code": N, "stdout": "..."}
+  GET  /healthz         the daemon serves
+  GET  /readyz          200 when ready, 503 with the reasons otherwise
+  GET  /v1/attachments  the journal, as `multinetctl attachments` shows it
+  GET  /metrics         Prometheus text
+The TCP `metricsAddress` serves /metrics, /healthz and /readyz only.
+
+One thread per connection; the server joins them on close, so a graceful
+shutdown finishes the requests in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import socketserver
+import stat
+import struct
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol, cast
+
+from multinet.cni.errors import IOFailure
+from multinet.daemon.metrics import CONTENT_TYPE
+
+log = logging.getLogger("multinet.daemon")
+
+MAX_BODY = 16 << 20
+READ_TIMEOUT = 30.0  # for the request to arrive, not for the answer
+
+
+class App(Protocol):
+    """What the HTTP layer serves (implemented by lifecycle.Daemon)."""
+
+    def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]: ...
+
+    def readiness(self) -> tuple[bool, list[str]]: ...
+
+    def attachments(self) -> list[dict[str, Any]]: ...
+
+    def metrics_text(self) -> str: ...
+
+    def rejected(self, reason: str) -> None: ...
+
+
+class _AppServer(Protocol):
+    app: App
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status = status
+
+
+def peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def parse_cni_body(body: bytes) -> tuple[dict[str, str], bytes]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(400, f"body is not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(400, "body must be a JSON object {env, stdin}")
+    env, stdin = data.get("env"), data.get("stdin")
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise BadRequest(400, "'env' must be an object of strings")
+    if not isinstance(stdin, str):
+        raise BadRequest(400, "'stdin' must be a string")
+    try:
+        return env, stdin.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise BadRequest(400, "'stdin' holds characters that are not bytes") from None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # a garbage request line still gets a status line
+    server_version = "multinetd"
+    error_content_type = "application/json"
+    error_message_format = '{"error": "%(message)s", "code": %(code)d}'
+    timeout = READ_TIMEOUT
+    control_routes: tuple[str, ...] = ("/healthz", "/readyz", "/metrics", "/v1/attachments")
+
+    @property
+    def app(self) -> App:
+        return cast(_AppServer, self.server).app
+
+    def do_GET(self) -> None:
+        if self.path not in self.control_routes:
+            self._json(404, {"error": f"no such path {self.path}"})
+        elif self.path == "/healthz":
+            self._json(200, {"status": "ok"})
+        elif self.path == "/readyz":
+            ready, reasons = self.app.readiness()
+            self._json(200 if ready else 503, {"ready": ready, "reasons": reasons})
+        elif self.path == "/metrics":
+            self._send(200, self.app.metrics_text().encode(), CONTENT_TYPE)
+        else:
+            self._json(200, self.app.attachments())
+
+    def do_POST(self) -> None:
+        if self.path != "/v1/cni":
+            status = 405 if self.path in self.control_routes else 404
+            self._json(status, {"error": f"no POST {self.path}: CNI requests go to /v1/cni"})
+            return
+        try:
+            env, stdin = parse_cni_body(self._body())
+        except BadRequest as e:
+            self.app.rejected("malformed")
+            log.warning("rejected a malformed request: %s", e)
+            self._json(e.status, {"error": str(e)})
+            return
+        code, stdout = self.app.cni(env, stdin)
+        self._json(200, {"code": code, "stdout": stdout})
+
+    def _body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.strip().isdigit():
+            raise BadRequest(411, "Content-Length is required")
+        if int(length) > MAX_BODY:
+            raise BadRequest(413, f"body larger than {MAX_BODY} bytes")
+        body = self.rfile.read(int(length))
+        if len(body) != int(length):
+            raise BadRequest(400, "body shorter than its Content-Length")
+        return body
+
+    def _json(self, status: int, value: Any) -> None:
+        self._send(status, json.dumps(value).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("%r -> %s", self.requestline, code)  # set even when parsing failed
+
+    def log_error(self, format: str, *args: Any) -> None:
+        # Called for unparseable HTTP and for read timeouts: both are malformed requests.
+        self.app.rejected("malformed")
+        log.warning("rejected a request: %s", format % args)
+
+
+class UnixHandler(Handler):
+    def parse_request(self) -> bool:
+        # Refused after the request head is read, so that the client gets the answer
+        # instead of a broken pipe while it is still writing.
+        if not super().parse_request():
+            return False
+        uid = peer_uid(self.connection)
+        if uid == 0:
+            return True
+        self.app.rejected("peer")
+        log.warning("refused a request from uid %d: only root may call the daemon", uid)
+        self._json(403, {"error": "only root may use the multinet socket"})
+        return False
+
+
+class MetricsHandler(Handler):
+    control_routes: tuple[str, ...] = ("/healthz", "/readyz", "/metrics")
+
+    def do_POST(self) -> None:
+        self._json(404, {"error": "the metrics port serves GET /metrics, /healthz, /readyz"})
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = False  # server_close() waits for the requests in flight
+    block_on_close = True
+    request_queue_size = 256
+
+    def __init__(self, path: str, app: App) -> None:
+        self.app = app
+        prepare_socket_dir(path)
+        super().__init__(path, UnixHandler, bind_and_activate=False)
+        old = os.umask(0o177)  # the socket is born 0600: no window where others can connect
+        try:
+            self.server_bind()
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        self.server_activate()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.info("the client went away before its answer was sent")
+        else:
+            log.exception("error while serving a connection")
+
+
+class MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: App) -> None:
+        self.app = app
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, MetricsHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("error while serving a metrics connection")
+
+
+def prepare_socket_dir(path: str) -> None:
+    """Directory 0700 (created if needed); a stale socket is removed, a live one is an error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise IOFailure(f"cannot prepare the socket directory {directory}", str(e)) from None
+    if not stat.S_ISSOCK(mode):
+        raise IOFailure(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # nobody listens: left by a daemon that died
+        return
+    finally:
+        probe.close()
+    raise IOFailure(f"another daemon is serving on {path}")

@@ -1,0 +1,105 @@
+"""Run one forwarded CNI request in the daemon, exactly as thin mode would run it.
+
+The request is the shim's environment and stdin, untouched; the daemon's thin
+keys are laid over the stdin netconf, and the engine comes from a factory so
+that the daemon's long-lived cluster (the watch-backed cache) is shared by all
+requests. Requests for the same (container, ifname) are serialized by the
+journal's flock, which holds between threads of one process as it does between
+processes (each lock takes its own open file description).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from multinet import attach, entry, netconf
+from multinet.attach import Engine
+from multinet.cluster.base import Cluster
+from multinet.cluster.wiring import engine_for
+from multinet.cni.exec import Observer
+from multinet.cni.request import Request
+from multinet.daemon.logfmt import request_context, request_fields
+from multinet.daemon.metrics import DaemonMetrics
+from multinet.netconf import NetConf
+
+log = logging.getLogger("multinet.daemon")
+
+EngineFactory = Callable[[NetConf, Cluster | None, Observer | None], Engine]
+
+
+def overlay(stdin: bytes, overrides: Mapping[str, Any]) -> bytes:
+    """The stdin netconf with the daemon's keys laid over it; unchanged when it is not a
+    JSON object, so that the engine reports the decode error as thin mode does."""
+    if not overrides:
+        return stdin
+    try:
+        conf = json.loads(stdin or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return stdin
+    if not isinstance(conf, dict):
+        return stdin
+    conf.update(overrides)
+    return json.dumps(conf).encode()
+
+
+def error_code(code: int, stdout: str) -> int:
+    """The CNI error code of a failed request (its exit status when stdout has none)."""
+    if code == 0:
+        return 0
+    try:
+        reported = json.loads(stdout).get("code")
+    except (ValueError, AttributeError):
+        return code
+    return reported if isinstance(reported, int) else code
+
+
+class CNIService:
+    def __init__(
+        self,
+        overrides: Mapping[str, Any],
+        metrics: DaemonMetrics,
+        engine_factory: EngineFactory = engine_for,
+        cluster: Cluster | None = None,
+    ) -> None:
+        self.overrides = dict(overrides)
+        self.metrics = metrics
+        self.engine_factory = engine_factory
+        self.cluster = cluster
+
+    def serve(self, env: Mapping[str, str], stdin: bytes) -> tuple[int, str]:
+        """(exit code, stdout) of the request; never raises."""
+        fields = request_fields(env)
+        with request_context(fields):
+            self.metrics.started()
+            started = time.monotonic()
+            out = io.StringIO()
+            code = 1
+            try:
+                code = entry.run(env, overlay(stdin, self.overrides), out, self._dispatch)
+            finally:
+                seconds = time.monotonic() - started
+                reported = error_code(code, out.getvalue())
+                self.metrics.finished(fields["command"], reported, seconds)
+            log.info(
+                "%s %s",
+                fields["command"] or "request",
+                "succeeded" if code == 0 else "failed",
+                extra={"fields": {"code": reported, "seconds": f"{seconds:.3f}"}},
+            )
+        return code, out.getvalue()
+
+    def _dispatch(self, req: Request) -> dict[str, Any] | None:
+        if req.command == "VERSION":
+            return entry.version_reply(req)
+        attach.check_command_version(req)
+        conf = netconf.load(req.config)
+        # The shared cluster talks to the API server; a manifests directory or static
+        # delegates alone get what engine_for builds for them.
+        shared = self.cluster if conf.uses_cluster and not conf.manifests else None
+        engine = self.engine_factory(conf, shared, self.metrics.observe_delegate)
+        return entry.dispatch(engine, req)
