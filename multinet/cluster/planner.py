@@ -154,7 +154,14 @@ class PodReporter:
                     )
 
     def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None:
-        if plan is None or not plan.pod:
+        if plan is not None and plan.pod:
+            pod = pod_from_ref(dict(plan.pod))
+        else:
+            # Planning itself failed (a malformed annotation, say): the user looks at the pod.
+            namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
+            if not namespace or not name or isinstance(error, UnknownContainer):
+                return
+            pod = Pod(namespace, name, req.arg("K8S_POD_UID") or "")
+        if pod.namespace in conf.system_namespaces:
             return
-        pod = pod_from_ref(dict(plan.pod))
         self.cluster.emit_event(pod, "FailedAttach", f"ADD failed: {error}", warning=True)

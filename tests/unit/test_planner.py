@@ -558,10 +558,14 @@ def test_reporter_failed_emits_failed_attach(conf_dir: Path) -> None:
     plan = PodPlanner(cluster)(conf, req)
     reporter = PodReporter(cluster)
     reporter.failed(conf, req, plan, DelegateError("network 'pods/blue' (net1): no IP", "pool"))
-    reporter.failed(conf, req, None, DelegateError("planning failed"))
+    # Planning failed (no plan): the pod from CNI_ARGS still hears about it...
+    reporter.failed(conf, req, None, InvalidConfig("networks annotation element 1: bad"))
+    # ...unless the pod itself is the problem.
+    reporter.failed(conf, req, None, UnknownContainer("pod pods/web not found"))
     assert cluster.events == [
         Event(
             "pods/web", "FailedAttach", "ADD failed: network 'pods/blue' (net1): no IP: pool", True
-        )
+        ),
+        Event("pods/web", "FailedAttach", "ADD failed: networks annotation element 1: bad", True),
     ]
     assert cluster.statuses == []

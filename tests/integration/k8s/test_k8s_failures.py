@@ -150,9 +150,10 @@ def test_missing_nad_names_it_emits_no_network_found_and_attaches_nothing(
     assert_nothing_attached(k8s, net, netns, pod)
     events = k8s.source.events()
     assert [(e.namespace, e.pod, e.type, e.reason) for e in events] == [
-        (pod.namespace, pod.name, "Warning", "NoNetworkFound")
+        (pod.namespace, pod.name, "Warning", "NoNetworkFound"),
+        (pod.namespace, pod.name, "Warning", "FailedAttach"),
     ]
-    assert "team-x/ghost" in events[0].message
+    assert all("team-x/ghost" in e.message for e in events)
     assert k8s.delete(pod, netns, cid).rc == 0
     leaks.assert_clean()
 
