@@ -184,7 +184,7 @@ class KubeCluster:
             meta["uid"] = pod.uid
         what = f"write network-status of pod {pod.key}"
         try:
-            self._call(
+            resp = self._call(
                 what,
                 lambda: self.core.patch_namespaced_pod_status(
                     pod.name,
@@ -197,6 +197,7 @@ class KubeCluster:
             )
         except _NotFound:
             raise ClusterError(f"{what}: the pod no longer exists") from None
+        _release(resp)
         # The annotation is the record; the local copy (multinetctl offline) is best
         # effort: failing the ADD now would leave the annotation naming removed interfaces.
         try:
@@ -227,9 +228,10 @@ class KubeCluster:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(
+            resp = self.core.create_namespaced_event(
                 pod.namespace, body, _preload_content=False, _request_timeout=TIMEOUT
             )
+            _release(resp)
         except Exception as e:  # events are best effort: never fail a CNI call
             log.info("event %s for pod %s not recorded: %s", reason, pod.key, e)
 
@@ -245,6 +247,16 @@ class KubeCluster:
                 f"pod {namespace}/{name} has a malformed network-status", str(e)
             ) from None
         return data
+
+
+def _release(resp: Any) -> None:
+    """Read a raw (`_preload_content=False`) answer to its end, which hands its
+    connection back to urllib3's pool; unread, the connection stays with the response
+    until garbage collection and the next request opens a new TCP + TLS connection."""
+    try:
+        resp.read()
+    except Exception as e:  # the write succeeded; only the connection is lost
+        log.debug("could not read the API server's answer to its end: %s", e)
 
 
 def _message(body: Any) -> str:

@@ -44,6 +44,7 @@ from typing import Any
 import pytest
 
 from multinet import shim
+from tests.support.kubeapi import KubeAPIServer
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 TEST_PLUGIN = r"""#!/bin/sh
@@ -291,3 +292,14 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield box
     finally:
         box.close()
+
+
+@pytest.fixture
+def kubeapi() -> Iterator[KubeAPIServer]:
+    """The Kubernetes API test server (tests/support), with a random bearer token."""
+    server = KubeAPIServer(token=secrets.token_hex(16))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,34 +1,18 @@
-"""The daemon with the Kubernetes API test server: warm caches, one request per ADD."""
+"""The daemon with the Kubernetes API test server: warm caches, one request per ADD,
+no request per DEL, and the API server going away on either side of a pod."""
 
 from __future__ import annotations
 
 import json
-import sys
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 
-import pytest
-from conftest import Sandbox
+from conftest import DaemonProc, Sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # tests.support without depending on the working directory
-    sys.path.insert(0, str(ROOT))
-
-from tests.support.kubeapi import KubeAPIServer  # noqa: E402
+from tests.support.kubeapi import KubeAPIServer
 
 NODE = "node-1"
 STATUS = "k8s.v1.cni.cncf.io/network-status"
-
-
-@pytest.fixture
-def kubeapi() -> Iterator[KubeAPIServer]:
-    server = KubeAPIServer(token=uuid.uuid4().hex)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _api_calls(server: KubeAPIServer) -> list[tuple[str, str]]:
@@ -37,7 +21,16 @@ def _api_calls(server: KubeAPIServer) -> list[tuple[str, str]]:
     return [(m, p) for m, p in server.requests if "watch=" not in p and "/events" not in p]
 
 
-def test_add_uses_the_cache_and_del_needs_no_api(sandbox: Sandbox, kubeapi: KubeAPIServer) -> None:
+@dataclass
+class ClusterDaemon:
+    daemon: DaemonProc
+    conf: dict[str, object]
+    pod_args: str
+
+
+def _cluster_daemon(sandbox: Sandbox, kubeapi: KubeAPIServer) -> ClusterDaemon:
+    """A daemon on NODE with synced caches of two NADs and pod default/web (asking for
+    `extra`)."""
     cluster = sandbox.netconf()["delegates"][0]
     for name, config in (
         ("cluster", cluster),
@@ -75,13 +68,19 @@ def test_add_uses_the_cache_and_del_needs_no_api(sandbox: Sandbox, kubeapi: Kube
         multusNamespace="kube-system",
     )
     sandbox.wait_for(lambda: d.get("/readyz")[0] == 200, timeout=20)  # caches synced
+    conf = {k: v for k, v in sandbox.netconf().items() if k != "delegates"}
+    pod_args = f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_UID={uid}"
+    return ClusterDaemon(d, conf, pod_args)
+
+
+def test_add_uses_the_cache_and_del_needs_no_api(sandbox: Sandbox, kubeapi: KubeAPIServer) -> None:
+    cd = _cluster_daemon(sandbox, kubeapi)
+    d, conf, pod_args = cd.daemon, cd.conf, cd.pod_args
     metrics = d.get("/metrics")[1]
     assert 'multinet_cache_objects{kind="network_attachment_definitions"} 2' in metrics
     assert 'multinet_cache_objects{kind="pods"} 1' in metrics
 
     ns = sandbox.netns()
-    conf = {k: v for k, v in sandbox.netconf().items() if k != "delegates"}
-    pod_args = f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_UID={uid}"
     kubeapi.reset_requests()
     add = sandbox.shim("ADD", "c1", ns, conf, CNI_ARGS=pod_args)
     assert add.returncode == 0, add.stdout + add.stderr
@@ -100,4 +99,39 @@ def test_add_uses_the_cache_and_del_needs_no_api(sandbox: Sandbox, kubeapi: Kube
     delete = sandbox.shim("DEL", "c1", ns, conf, CNI_ARGS=pod_args)
     assert delete.returncode == 0, delete.stdout + delete.stderr
     assert _api_calls(kubeapi) == []
+    sandbox.assert_clean(ns)
+
+
+def test_api_down_during_add_is_try_again_later_and_attaches_nothing(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    cd = _cluster_daemon(sandbox, kubeapi)
+    ns = sandbox.netns()
+    kubeapi.set_down(True)  # the caches are warm: only the status write needs the API
+    add = sandbox.shim("ADD", "c1", ns, cd.conf, CNI_ARGS=cd.pod_args)
+    assert add.returncode != 0
+    error = json.loads(add.stdout)
+    assert error["code"] == 11, error
+    assert "network-status" in error["msg"] and "unreachable" in error["msg"]
+    assert "in-process" not in add.stderr  # the daemon answered: it did not fall back
+    assert sandbox.links(ns) == []
+    assert sandbox.journals() == [] and sandbox.allocations() == []
+    delete = sandbox.shim("DEL", "c1", ns, cd.conf, CNI_ARGS=cd.pod_args)
+    assert delete.returncode == 0, delete.stdout
+    sandbox.assert_clean(ns)
+
+
+def test_api_down_during_del_succeeds_from_the_journal(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    cd = _cluster_daemon(sandbox, kubeapi)
+    ns = sandbox.netns()
+    add = sandbox.shim("ADD", "c1", ns, cd.conf, CNI_ARGS=cd.pod_args)
+    assert add.returncode == 0, add.stdout + add.stderr
+    assert sandbox.links(ns) == ["eth0"] and sandbox.journals() != []
+    kubeapi.set_down(True)
+    kubeapi.reset_requests()
+    delete = sandbox.shim("DEL", "c1", ns, cd.conf, CNI_ARGS=cd.pod_args)
+    assert delete.returncode == 0, delete.stdout + delete.stderr
+    assert kubeapi.requests == []
     sandbox.assert_clean(ns)

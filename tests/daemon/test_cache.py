@@ -1,0 +1,103 @@
+"""The watch-backed cache (multinet/cluster/cache.py) against the API test server:
+it follows ADDED/MODIFIED/DELETED, keeps only this node's pods, relists after a
+410 Gone, survives the API server going away, and falls back to a GET on a miss."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from multinet.cluster.cache import CachedCluster
+from multinet.cluster.kube import KubeCluster
+from tests.support.kubeapi import KubeAPIServer
+
+NODE = "node-a"
+
+
+def nad(name: str, namespace: str = "default", bridge: str = "br0") -> dict[str, object]:
+    config = {"cniVersion": "1.0.0", "name": name, "type": "bridge", "bridge": bridge}
+    return {
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"config": json.dumps(config)},
+    }
+
+
+def pod(name: str, node: str = NODE) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "uid": str(uuid.uuid4())},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "pause"}]},
+    }
+
+
+def eventually(cond: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def cache(kubeapi: KubeAPIServer, tmp_path: Path) -> Iterator[CachedCluster]:
+    kubeconfig = kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig"))
+    cached = CachedCluster(KubeCluster(kubeconfig, state_dir=str(tmp_path)), NODE)
+    try:
+        yield cached
+    finally:
+        cached.close()
+
+
+def test_lists_then_follows_watch_events(kubeapi: KubeAPIServer, cache: CachedCluster) -> None:
+    kubeapi.add_nad(nad("first"))
+    kubeapi.add_pod(pod("mine"))
+    kubeapi.add_pod(pod("elsewhere", node="node-b"))
+    assert cache.start(wait=10)
+    assert cache.sizes() == {"pods": 1, "network_attachment_definitions": 1}
+    assert cache.get_pod("default", "mine") is not None
+
+    kubeapi.add_nad(nad("second", bridge="br1"))
+    eventually(lambda: cache.nads.get("default", "second") is not None)
+    kubeapi.delete_nad("default", "first")
+    eventually(lambda: cache.nads.get("default", "first") is None)
+    kubeapi.patch_pod("default", "mine", {"metadata": {"annotations": {"k": "v"}}})
+    eventually(lambda: dict(cache.pods.get("default", "mine").annotations) == {"k": "v"})
+
+    kubeapi.reset_requests()
+    second = cache.get_nad("default", "second")
+    assert second is not None and json.loads(second.config)["bridge"] == "br1"
+    assert kubeapi.requests == []  # answered from the cache
+
+
+def test_relists_after_410_gone(kubeapi: KubeAPIServer, cache: CachedCluster) -> None:
+    kubeapi.add_nad(nad("before"))
+    assert cache.start(wait=10)
+    assert cache.nads.relists == 1
+    kubeapi.wait_for_watchers(2, timeout=10)
+    kubeapi.set_down(True)  # cut the watches...
+    kubeapi.add_nad(nad("while-down"))  # ...change something they will have missed...
+    kubeapi.compact()  # ...and forget the history: resuming from the old version is 410
+    kubeapi.set_down(False)
+    eventually(lambda: cache.nads.relists >= 2)
+    eventually(lambda: cache.nads.get("default", "while-down") is not None)
+    assert cache.nads.get("default", "before") is not None
+
+
+def test_miss_falls_back_to_the_api(kubeapi: KubeAPIServer, cache: CachedCluster) -> None:
+    assert cache.start(wait=10)
+    kubeapi.wait_for_watchers(2, timeout=10)
+    cache.stop.set()  # the informers stop applying events...
+    kubeapi.set_down(True)  # ...and lose their watches
+    kubeapi.set_down(False)
+    kubeapi.add_pod(pod("late"))  # so only a GET can find this pod
+    kubeapi.reset_requests()
+    got = cache.get_pod("default", "late")
+    assert got is not None and got.node_name == NODE
+    assert ("GET", "/api/v1/namespaces/default/pods/late") in kubeapi.requests
+    assert cache.get_nad("default", "absent") is None
