@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,18 +60,6 @@ FALLBACK_MARK = "in-process"  # the shim's stderr when it did not reach the daem
 def ip_json(*args: str) -> Any:
     proc = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout or "[]")
-
-
-def _no_delay(server: KubeAPIServer) -> None:
-    """TCP_NODELAY on the test server's connections (inherited from the listening
-    socket), as kube-apiserver has them: Go sets it on every TCP connection. Without
-    it, an answer written in two parts (head, then body) on a kept-alive connection
-    waits for the client's delayed ACK: ~40 ms per request here, which would be
-    charged to multinet. (Better done in tests/support/kubeapi_http.py itself.)"""
-    listener = getattr(server, "_server", None)
-    if listener is None:
-        raise BenchError("the API test server has no listening socket to configure")
-    listener.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def require_environment() -> None:
@@ -206,7 +193,6 @@ class Scenario:
             server = KubeAPIServer(token=uuid.uuid4().hex)
             server.start()
             self._server = server
-            _no_delay(server)
             server.write_kubeconfig(str(self.kubeconfig))
         return self._server
 

@@ -32,7 +32,8 @@ log = logging.getLogger("multinet")
 
 # What the cluster layer plugs in: the planner builds the plan; the reporter is told
 # the outcome. `added` may raise CNIError (e.g. the status write failed): the ADD is
-# then rolled back. `failed` is best effort.
+# then rolled back. `failed` and `deleted` are best effort and local (DEL makes no
+# API request).
 Planner = Callable[[NetConf, Request], Plan]
 
 
@@ -40,6 +41,8 @@ class Reporter(Protocol):
     def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None: ...
 
     def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None: ...
+
+    def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None: ...
 
 
 def default_planner(conf: NetConf, req: Request) -> Plan:
@@ -217,6 +220,8 @@ class Engine:
                     "; ".join(str(f) for f in failures),
                 )
             self.store.remove(req.container_id, req.ifname)
+            if self.reporter is not None:
+                self.reporter.deleted(self.conf, req, journal)
 
     def _journal_without_record(self, req: Request) -> Journal | None:
         """No journal (never added, or state lost): DEL what the config would have added."""

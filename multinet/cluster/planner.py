@@ -16,6 +16,7 @@ from multinet.cluster.base import (
     Cluster,
     Pod,
 )
+from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import CNIError, InvalidConfig, UnknownContainer
 from multinet.cni.request import Request
 from multinet.journal import Journal
@@ -165,3 +166,9 @@ class PodReporter:
         if pod.namespace in conf.system_namespaces:
             return
         self.cluster.emit_event(pod, "FailedAttach", f"ADD failed: {error}", warning=True)
+
+    def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None:
+        """Drop the pod's local network-status record (multinetctl's copy), or one file
+        per pod would pile up on every node. The API annotation goes with the pod."""
+        if journal.pod.get("namespace") and journal.pod.get("name"):
+            StatusRecords(conf.cni_dir).remove_status(journal.pod["namespace"], journal.pod["name"])

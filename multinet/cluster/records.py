@@ -14,6 +14,8 @@ from typing import Any
 
 from multinet.cni.errors import IOFailure
 
+MAX_EVENTS_BYTES = 1 << 20
+
 
 class StatusRecords:
     def __init__(self, state_dir: str) -> None:
@@ -42,14 +44,27 @@ class StatusRecords:
             return None
 
     def remove_status(self, namespace: str, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # best effort: DEL must not fail on it
             os.unlink(self.path(namespace, name))
 
     def append_event(self, event: dict[str, Any]) -> None:
+        path = os.path.join(self.dir, "events.jsonl")
         with contextlib.suppress(OSError):  # events are best effort
             os.makedirs(self.dir, mode=0o755, exist_ok=True)
-            with open(os.path.join(self.dir, "events.jsonl"), "a") as f:
+            with open(path, "a") as f:
                 f.write(json.dumps(event) + "\n")
+            if os.path.getsize(path) > MAX_EVENTS_BYTES:
+                self._trim(path)
+
+    @staticmethod
+    def _trim(path: str) -> None:
+        """Keep the newer half of the events, as an API server expires old ones."""
+        with open(path) as f:
+            lines = f.readlines()
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(lines[len(lines) // 2 :])
+        os.replace(tmp, path)
 
     def events(self) -> list[dict[str, Any]]:
         try:

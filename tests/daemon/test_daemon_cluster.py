@@ -7,8 +7,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from conftest import DaemonProc, Sandbox
-
+from tests.daemon.sandbox import DaemonProc, Sandbox
 from tests.support.kubeapi import KubeAPIServer
 
 NODE = "node-1"

@@ -8,9 +8,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import Sandbox
 
 from multinet.daemon import launcher
+from tests.daemon.sandbox import Sandbox
 
 PODS = 50
 

@@ -9,9 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import Sandbox
-
 from multinet.daemon import confgen, config
+from tests.daemon.sandbox import Sandbox
 
 FLANNEL = {
     "cniVersion": "0.3.1",

@@ -11,9 +11,9 @@ import threading
 import time
 
 import pytest
-from conftest import Sandbox
 
 from multinet import shim
+from tests.daemon.sandbox import Sandbox
 
 
 def _adds_started(sandbox: Sandbox) -> int:

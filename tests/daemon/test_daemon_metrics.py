@@ -8,10 +8,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import Sandbox
 
 from multinet.cni.exec import Invocation, invoke
 from multinet.daemon.metrics import Counter, DaemonMetrics, Histogram
+from tests.daemon.sandbox import Sandbox
 
 
 def _free_port() -> int:

@@ -10,9 +10,9 @@ import stat
 import subprocess
 
 import pytest
-from conftest import Sandbox
 
 from multinet import shim
+from tests.daemon.sandbox import Sandbox
 
 NOBODY = 65534
 # Run as nobody with Debian's interpreter (the test's may live under /root).

@@ -6,9 +6,8 @@ import json
 import subprocess
 import sys
 
-from conftest import Sandbox
-
 from multinet.daemon import launcher
+from tests.daemon.sandbox import Sandbox
 
 
 def test_add_check_del_through_the_daemon(sandbox: Sandbox) -> None:

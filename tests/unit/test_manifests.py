@@ -274,3 +274,24 @@ def test_records_write_failure_is_an_io_failure(tmp_path: Path) -> None:
     assert e.value.msg == "cannot write network-status for ns/p"
     records.append_event({"reason": "x"})  # events are best effort: no exception
     assert records.events() == []
+
+
+def test_events_file_is_trimmed_to_the_newer_half(tmp_path: Path, monkeypatch: Any) -> None:
+    import multinet.cluster.records as records_module
+
+    monkeypatch.setattr(records_module, "MAX_EVENTS_BYTES", 2000)
+    records = StatusRecords(str(tmp_path))
+    for i in range(100):
+        records.append_event({"n": i, "message": "x" * 40})
+    numbers = [e["n"] for e in records.events()]
+    assert numbers[-1] == 99  # the newest is always kept
+    assert numbers == list(range(numbers[0], 100))  # a contiguous tail, oldest dropped
+    assert len(numbers) < 100
+    assert (tmp_path / "status" / "events.jsonl").stat().st_size <= 2000 + 60
+
+
+def test_records_remove_is_best_effort(tmp_path: Path) -> None:
+    # DEL calls this: a state directory that cannot be used must not make it fail.
+    (tmp_path / "status").write_text("not a directory")
+    StatusRecords(str(tmp_path)).remove_status("ns", "p")
+    assert (tmp_path / "status").read_text() == "not a directory"

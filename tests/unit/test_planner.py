@@ -569,3 +569,19 @@ def test_reporter_failed_emits_failed_attach(conf_dir: Path) -> None:
         Event("pods/web", "FailedAttach", "ADD failed: networks annotation element 1: bad", True),
     ]
     assert cluster.statuses == []
+
+
+def test_reporter_deleted_removes_the_local_record_only(conf_dir: Path, tmp_path: Path) -> None:
+    from multinet.cluster.records import StatusRecords
+
+    cluster = FakeCluster(pods=(pod(),))
+    conf = netconf(conf_dir, cniDir=str(tmp_path / "state"))
+    req = request()
+    plan = PodPlanner(cluster)(conf, req)
+    records = StatusRecords(conf.cni_dir)
+    records.write_status("pods", "web", [{"name": "x"}])
+    records.write_status("pods", "other", [{"name": "y"}])
+    PodReporter(cluster).deleted(conf, req, journal_for(plan))
+    assert records.read_status("pods", "web") is None
+    assert records.read_status("pods", "other") == [{"name": "y"}]
+    assert cluster.events == [] and cluster.statuses == []  # DEL asks nothing of the cluster

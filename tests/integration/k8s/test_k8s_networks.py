@@ -138,7 +138,10 @@ def test_nad_with_an_empty_spec_and_no_confdir_file_is_an_error(
     assert out["code"] == 7
     assert "default/nofile" in out["msg"] and str(k8s.conf_dir) in out["msg"]
     assert net.links(netns) == {}
-    assert [(e.reason, e.pod) for e in k8s.source.events()] == [("NoNetworkFound", pod.name)]
+    assert [(e.reason, e.pod) for e in k8s.source.events()] == [
+        ("NoNetworkFound", pod.name),
+        ("FailedAttach", pod.name),
+    ]
     leaks.assert_clean()
 
 
