@@ -182,7 +182,7 @@ class Engine:
             for att in batch
         ]
         journal.entries.extend(entries)
-        self.store.save(journal)  # before the delegates run: a crash must find them
+        self.store.save(journal, durable=False)  # before the delegates run: a crash finds them
         if len(batch) == 1:
             outcomes = [self._add_one(req, batch[0])]
         else:

@@ -108,7 +108,12 @@ class JournalStore:
         except (OSError, ValueError, TypeError, AttributeError) as e:
             raise IOFailure(f"journal {path} is unreadable", str(e)) from None
 
-    def save(self, journal: Journal) -> None:
+    def save(self, journal: Journal, durable: bool = True) -> None:
+        """Replace the journal atomically (write, rename): after a crash of this process
+        any reader sees the old or the new one, whole. `durable` also fsyncs file and
+        directory, which only a power loss needs: ADD makes its intermediate saves
+        without it (after a reboot the pod's interfaces are gone anyway, and DEL without
+        a journal still releases what the configuration names) and its last one with it."""
         self._ensure_dir()
         base = self._base(journal.container_id, journal.ifname)
         tmp = base + ".tmp"
@@ -117,15 +122,17 @@ class JournalStore:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
                 os.write(fd, data)
-                os.fsync(fd)
+                if durable:
+                    os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, base + ".json")
-            dfd = os.open(self.dir, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            if durable:
+                dfd = os.open(self.dir, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
         except OSError as e:
             raise IOFailure(f"cannot write journal {base}.json", str(e)) from None
 

@@ -332,3 +332,36 @@ def test_shell_script_plugin(tmp_path: Path) -> None:
         "cniVersion": "0.4.0",
         "cmd": "CHECK",
     }
+
+
+# -- the pipe exchange ---------------------------------------------------------------------
+
+
+def test_stdin_larger_than_the_pipe_buffer_arrives_whole(tmp_path: Path) -> None:
+    # A config with a big prevResult: written in PIPE_BUF slices as the plugin reads.
+    big = {**CONFIG, "prevResult": {"blob": "x" * 300_000}}
+    python_plugin(
+        tmp_path / "echo",
+        "conf = json.load(sys.stdin)\n"
+        "print(json.dumps({'cniVersion': '1.0.0', 'dns': {}, 'n': len(conf['prevResult']['blob'])}))",
+    )
+    out = invoke("echo", "ADD", big, inv(tmp_path, timeout=10))
+    assert out is not None and out["n"] == 300_000
+
+
+def test_a_plugin_that_never_reads_stdin_still_times_out(tmp_path: Path) -> None:
+    python_plugin(tmp_path / "deaf", "time.sleep(30)")
+    big = {**CONFIG, "prevResult": {"blob": "x" * 300_000}}  # fills the pipe: we must not block
+    started = time.monotonic()
+    with pytest.raises(IOFailure, match="deaf ADD timed out after 0.5s"):
+        invoke("deaf", "ADD", big, inv(tmp_path, timeout=0.5))
+    assert time.monotonic() - started < 5
+
+
+def test_a_plugin_that_closes_stdout_but_lingers_times_out(tmp_path: Path) -> None:
+    # The reap, not the read, is what waits here.
+    python_plugin(tmp_path / "linger", "os.close(1)\ntime.sleep(30)")
+    started = time.monotonic()
+    with pytest.raises(IOFailure, match="linger ADD timed out after 0.5s"):
+        invoke("linger", "ADD", CONFIG, inv(tmp_path, timeout=0.5))
+    assert time.monotonic() - started < 5
