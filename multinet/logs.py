@@ -16,6 +16,19 @@ LEVELS = {
 }
 
 
+def handlers(log_file: str, to_stderr: bool, prog: str) -> list[logging.Handler]:
+    """stderr and/or logFile handlers; a logFile that cannot be opened is reported, not fatal."""
+    out: list[logging.Handler] = []
+    if to_stderr:
+        out.append(logging.StreamHandler(sys.stderr))
+    if log_file:
+        try:
+            out.append(logging.FileHandler(log_file))
+        except OSError as e:
+            print(f"{prog}: cannot open logFile {log_file}: {e}", file=sys.stderr)
+    return out
+
+
 def configure(level: str, log_file: str, to_stderr: bool, context: str = "") -> None:
     logger = logging.getLogger("multinet")
     logger.handlers.clear()
@@ -24,14 +37,6 @@ def configure(level: str, log_file: str, to_stderr: bool, context: str = "") -> 
     fmt = logging.Formatter(
         "%(asctime)s %(levelname)s " + (context + " " if context else "") + "%(message)s"
     )
-    handlers: list[logging.Handler] = []
-    if to_stderr:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    if log_file:
-        try:
-            handlers.append(logging.FileHandler(log_file))
-        except OSError as e:
-            print(f"multinet: cannot open logFile {log_file}: {e}", file=sys.stderr)
-    for h in handlers:
+    for h in handlers(log_file, to_stderr, "multinet"):
         h.setFormatter(fmt)
         logger.addHandler(h)

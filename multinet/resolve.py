@@ -17,6 +17,7 @@ from multinet.cluster.base import NAD, Cluster
 from multinet.cni import chain
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
+from multinet.jsonfile import read_object
 from multinet.netconf import NetConf
 
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
@@ -33,19 +34,6 @@ class Resolved:
 
 class NetworkNotFound(InvalidConfig):
     """A referenced NAD or config does not exist (reported as a NoNetworkFound event)."""
-
-
-def _read_json(path: str, what: str) -> Mapping[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise InvalidConfig(f"cannot read {what} {path}", str(e)) from None
-    except ValueError as e:
-        raise InvalidConfig(f"{what} {path} is not valid JSON", str(e)) from None
-    if not isinstance(data, dict):
-        raise InvalidConfig(f"{what} {path} must hold a JSON object")
-    return data
 
 
 def config_files(directory: str) -> list[str]:
@@ -75,13 +63,13 @@ class Resolver:
             if not files:
                 raise NetworkNotFound(f"no CNI config file in directory {path}")
             path = files[0]
-        return self._load(_read_json(path, "CNI config"), path)
+        return self._load(read_object(path, "CNI config"), path)
 
     def by_config_name(self, name: str) -> NetworkConfig | None:
         """The confDir file whose `name` is `name` (unreadable files are skipped)."""
         for path in config_files(self.conf.conf_dir):
             try:
-                raw = _read_json(path, "CNI config")
+                raw = read_object(path, "CNI config")
             except InvalidConfig:
                 continue
             if raw.get("name") == name:

@@ -9,13 +9,13 @@ forced onto requests: the runtime's cniVersion decides the result's version.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from multinet import schema, schemas
 from multinet.cni.errors import InvalidConfig
+from multinet.jsonfile import read_object
 from multinet.netconf import DEFAULT_CNI_DIR, DEFAULT_SOCKET
 
 DEFAULT_CONFIG_FILE = "/etc/multinet/daemon.json"
@@ -112,11 +112,4 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
 
 
 def load_file(path: str, environ: Mapping[str, str]) -> DaemonConfig:
-    try:
-        with open(path, "rb") as f:
-            raw = json.load(f)
-    except OSError as e:
-        raise InvalidConfig(f"cannot read daemon configuration {path}", str(e)) from None
-    except ValueError as e:
-        raise InvalidConfig(f"daemon configuration {path} is not valid JSON", str(e)) from None
-    return load(raw, environ)
+    return load(read_object(path, "daemon configuration"), environ)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import sys
 import time
 from collections.abc import Iterator, Mapping
 
-from multinet.logs import LEVELS
+from multinet.logs import LEVELS, handlers
 
 FIELDS = ("pod", "container", "ifname", "command")
 _context: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
@@ -73,19 +72,12 @@ class LogfmtFormatter(logging.Formatter):
 
 def configure(level: str, log_file: str, to_stderr: bool) -> None:
     """Send the multinet logger (the engine's) and everything else to logfmt handlers."""
-    handlers: list[logging.Handler] = []
-    if to_stderr or not log_file:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    if log_file:
-        try:
-            handlers.append(logging.FileHandler(log_file))
-        except OSError as e:
-            print(f"multinetd: cannot open logFile {log_file}: {e}", file=sys.stderr)
+    chosen = handlers(log_file, to_stderr or not log_file, "multinetd")
     fmt = LogfmtFormatter()
-    for h in handlers:
+    for h in chosen:
         h.setFormatter(fmt)
     root = logging.getLogger()
-    root.handlers[:] = handlers
+    root.handlers[:] = chosen
     root.setLevel(logging.WARNING)  # libraries (kubernetes, urllib3) stay quiet
     ours = logging.getLogger("multinet")
     ours.handlers.clear()

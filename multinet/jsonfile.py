@@ -1,0 +1,21 @@
+"""Read a JSON object from a file, with errors that name the file and what it is for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from multinet.cni.errors import InvalidConfig
+
+
+def read_object(path: str, what: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise InvalidConfig(f"cannot read {what} {path}", str(e)) from None
+    except ValueError as e:
+        raise InvalidConfig(f"{what} {path} is not valid JSON", str(e)) from None
+    if not isinstance(data, dict):
+        raise InvalidConfig(f"{what} {path} must hold a JSON object")
+    return data
