@@ -23,7 +23,7 @@ from multinet.cni.errors import (
     UnknownContainer,
 )
 from multinet.cni.exec import Invocation, Observer
-from multinet.cni.request import Request
+from multinet.cni.request import Request, check_args
 from multinet.journal import ADDED, Entry, Journal, JournalStore
 from multinet.netconf import NetConf
 from multinet.plan import Attachment, Plan, static_plan
@@ -318,6 +318,8 @@ def _request_for(req: Request, container_id: str, ifname: str) -> Request:
     return replace(req, container_id=container_id, ifname=ifname, netns="")
 
 
-def check_command_version(req: Request) -> None:
+def check_request(req: Request) -> None:
+    """What a request must satisfy before any work: the version gates and CNI_ARGS."""
     version.require_supported(req.cni_version)
     version.require_for(req.command, req.cni_version)
+    check_args(req)

@@ -51,7 +51,7 @@ def handle(req: Request) -> dict[str, Any] | None:
     from multinet import attach, logs, netconf
     from multinet.cluster.wiring import engine_for
 
-    attach.check_command_version(req)
+    attach.check_request(req)
     conf = netconf.load(req.config)
     logs.configure(
         conf.log_level,

@@ -25,6 +25,18 @@ REQUIRED_ENV = {
 }
 
 
+# The CNI_ARGS keys multinet itself reads (those kubelet runtimes send).
+KNOWN_ARGS = frozenset(
+    {
+        "IgnoreUnknown",
+        "K8S_POD_NAMESPACE",
+        "K8S_POD_NAME",
+        "K8S_POD_INFRA_CONTAINER_ID",
+        "K8S_POD_UID",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Request:
     command: str
@@ -112,3 +124,16 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
         path=path,
         env=dict(env),
     )
+
+
+def check_args(req: Request) -> None:
+    """libcni's LoadArgs rule, as Multus applies it: a key multinet does not know is an
+    error unless IgnoreUnknown is true. Not for DEL, which must not fail on it."""
+    if req.command not in ("ADD", "CHECK"):
+        return
+    unknown = [k for k, _ in req.args if k not in KNOWN_ARGS]
+    if unknown and (req.arg("IgnoreUnknown") or "").lower() not in ("1", "true"):
+        raise InvalidEnvironment(
+            f"CNI_ARGS: unknown key(s) {', '.join(unknown)}",
+            "set IgnoreUnknown=1 to pass keys multinet does not read on to the delegates",
+        )

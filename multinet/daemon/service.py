@@ -96,7 +96,7 @@ class CNIService:
     def _dispatch(self, req: Request) -> dict[str, Any] | None:
         if req.command == "VERSION":
             return entry.version_reply(req)
-        attach.check_command_version(req)
+        attach.check_request(req)
         conf = netconf.load(req.config)
         # The shared cluster talks to the API server; a manifests directory or static
         # delegates alone get what engine_for builds for them.

@@ -15,7 +15,7 @@ from multinet.cni.errors import (
     InvalidConfig,
     InvalidEnvironment,
 )
-from multinet.cni.request import Request, from_env, parse_args, parse_config
+from multinet.cni.request import Request, check_args, from_env, parse_args, parse_config
 from multinet.cni.version import SUPPORTED
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
@@ -364,3 +364,37 @@ def test_non_string_cni_version_is_code_7(bad: object) -> None:
 def test_utf8_stdin_is_decoded() -> None:
     req = from_env(env_for("ADD"), stdin("1.0.0", note="naïve ✓"))
     assert req.config["note"] == "naïve ✓"
+
+
+# -- CNI_ARGS keys (libcni's LoadArgs rule, as Multus applies it) ---------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_UID=u;K8S_POD_INFRA_CONTAINER_ID=c",
+        "IgnoreUnknown=1;FOO=bar",
+        "IgnoreUnknown=true;FOO=bar",
+        "IgnoreUnknown=TRUE;FOO=bar",
+    ],
+)
+@pytest.mark.parametrize("command", ["ADD", "CHECK"])
+def test_known_or_ignored_args_pass(command: str, raw: str) -> None:
+    check_args(from_env(env_for(command, CNI_ARGS=raw), stdin("1.0.0")))
+
+
+@pytest.mark.parametrize("raw", ["FOO=bar", "IgnoreUnknown=0;FOO=bar;K8S_POD_NAME=p;BAR=1"])
+@pytest.mark.parametrize("command", ["ADD", "CHECK"])
+def test_unknown_args_without_ignore_unknown_are_code_4(command: str, raw: str) -> None:
+    req = from_env(env_for(command, CNI_ARGS=raw), stdin("1.0.0"))
+    with pytest.raises(InvalidEnvironment) as e:
+        check_args(req)
+    assert e.value.code == 4
+    unknown = [k.split("=")[0] for k in raw.split(";") if k.split("=")[0] in ("FOO", "BAR")]
+    assert e.value.msg == f"CNI_ARGS: unknown key(s) {', '.join(unknown)}"
+    assert "IgnoreUnknown=1" in e.value.details
+
+
+def test_del_never_fails_on_unknown_args() -> None:
+    check_args(from_env(env_for("DEL", CNI_ARGS="FOO=bar"), stdin("1.0.0")))
