@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -186,6 +185,8 @@ class Engine:
         if len(batch) == 1:
             outcomes = [self._add_one(req, batch[0])]
         else:
+            from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
+
             with ThreadPoolExecutor(max_workers=len(batch)) as pool:
                 outcomes = list(pool.map(lambda a: self._add_one(req, a), batch))
         for entry, outcome in zip(entries, outcomes, strict=True):

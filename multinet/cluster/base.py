@@ -24,7 +24,6 @@ __all__ = [
 ]
 
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
-RESOURCE_NAME_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 
 
 @dataclass(frozen=True)
