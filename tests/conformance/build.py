@@ -18,6 +18,7 @@ libcni and pkg/ but not cnitool: then it raises CnitoolUnavailable).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -231,3 +232,41 @@ class StateDirs:
     def journal(self) -> Path:
         """multinet's journal: one file per (container, ifname) while attached."""
         return self.state / "journal"
+
+
+def bridge_conflist(
+    version: str,
+    name: str,
+    bridge: str,
+    subnet: ipaddress.IPv4Network,
+    ipam_dir: Path,
+    *extra: dict[str, Any],
+) -> dict[str, Any]:
+    """bridge + host-local on ``subnet`` (gateway .1), then ``extra`` chained plugins."""
+    gateway = str(subnet[1])
+    bridge_plugin = {
+        "type": "bridge",
+        "bridge": bridge,
+        # No address on the bridge: nothing reaches the host routing table.
+        "isGateway": False,
+        "ipMasq": False,
+        "ipam": {
+            "type": "host-local",
+            "dataDir": str(ipam_dir),
+            "ranges": [[{"subnet": str(subnet), "gateway": gateway}]],
+            # Routes need a gw: Debian's bridge CHECK fails on gw-less routes.
+            "routes": [{"dst": "0.0.0.0/0", "gw": gateway}],
+        },
+    }
+    return {"cniVersion": version, "name": name, "plugins": [bridge_plugin, *extra]}
+
+
+def addresses(netns: str, ifname: str) -> set[str]:
+    """``addr/prefix`` of every IPv4 address on ``ifname`` in ``netns``."""
+    links = ip_json(netns, "addr", "show", "dev", ifname)
+    return {
+        f"{a['local']}/{a['prefixlen']}"
+        for link in links
+        for a in link["addr_info"]
+        if a["family"] == "inet"
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build import container_id, ip_json, run_cnitool, write_netconf
+from build import addresses, bridge_conflist, container_id, ip_json, run_cnitool, write_netconf
 
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0"]
 root = pytest.mark.root
@@ -31,43 +31,6 @@ def ipam_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "ipam"
     yield path
     shutil.rmtree(path, ignore_errors=True)
-
-
-def bridge_conflist(
-    version: str,
-    name: str,
-    bridge: str,
-    subnet: ipaddress.IPv4Network,
-    ipam_dir: Path,
-    *extra: dict[str, Any],
-) -> dict[str, Any]:
-    gateway = str(subnet[1])
-    bridge_plugin = {
-        "type": "bridge",
-        "bridge": bridge,
-        # No address on the bridge: nothing reaches the host routing table.
-        "isGateway": False,
-        "ipMasq": False,
-        "ipam": {
-            "type": "host-local",
-            "dataDir": str(ipam_dir),
-            "ranges": [[{"subnet": str(subnet), "gateway": gateway}]],
-            # Routes need a gw: Debian's bridge CHECK fails on gw-less routes.
-            "routes": [{"dst": "0.0.0.0/0", "gw": gateway}],
-        },
-    }
-    return {"cniVersion": version, "name": name, "plugins": [bridge_plugin, *extra]}
-
-
-def addresses(netns: str, ifname: str) -> set[str]:
-    """``addr/prefix`` of every IPv4 address on ``ifname`` in ``netns``."""
-    links = ip_json(netns, "addr", "show", "dev", ifname)
-    return {
-        f"{a['local']}/{a['prefixlen']}"
-        for link in links
-        for a in link["addr_info"]
-        if a["family"] == "inet"
-    }
 
 
 def link_names(netns: str) -> set[str]:

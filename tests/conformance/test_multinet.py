@@ -30,6 +30,8 @@ import pytest
 from build import (
     CnitoolUnavailable,
     StateDirs,
+    addresses,
+    bridge_conflist,
     build_real_cnitool,
     container_id,
     ip_json,
@@ -55,22 +57,7 @@ def cluster_delegate(
     *extra: dict[str, Any],
 ) -> dict[str, Any]:
     """The cluster network: bridge + host-local, then ``extra`` chained plugins."""
-    gateway = str(subnet[1])
-    bridge_plugin = {
-        "type": "bridge",
-        "bridge": bridge,
-        # No address on the bridge (never isGateway: it flips ip_forward).
-        "isGateway": False,
-        "ipMasq": False,
-        "ipam": {
-            "type": "host-local",
-            "dataDir": str(ipam_dir),
-            "ranges": [[{"subnet": str(subnet), "gateway": gateway}]],
-            # Routes need a gw: Debian's bridge CHECK fails on gw-less routes.
-            "routes": [{"dst": "0.0.0.0/0", "gw": gateway}],
-        },
-    }
-    return {"cniVersion": version, "name": "cluster", "plugins": [bridge_plugin, *extra]}
+    return bridge_conflist(version, "cluster", bridge, subnet, ipam_dir, *extra)
 
 
 def macvlan_delegate(
@@ -113,16 +100,6 @@ def multinet_plugin(
 
 
 # -- observations ----------------------------------------------------------------
-
-
-def addresses(netns: str, ifname: str) -> set[str]:
-    """``addr/prefix`` of every IPv4 address on ``ifname`` in ``netns``."""
-    return {
-        f"{a['local']}/{a['prefixlen']}"
-        for link in ip_json(netns, "addr", "show", "dev", ifname)
-        for a in link["addr_info"]
-        if a["family"] == "inet"
-    }
 
 
 def link_names(netns: str) -> set[str]:

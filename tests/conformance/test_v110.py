@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build import StateDirs
+from build import StateDirs, addresses
 from test_multinet import (
     CNI_ARGS,
-    addresses,
     allocated_ips,
     bridge_ports,
     cluster_delegate,
