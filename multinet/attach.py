@@ -76,18 +76,41 @@ class Engine:
             observer=self.observer,
         )
 
-    def _undo(self, req: Request, journal: Journal) -> list[CNIError]:
-        """DEL every entry of the journal in reverse; returns the failures."""
-        failures = []
-        for entry in reversed(journal.entries):
-            net = chain.load(entry.config, where=entry.name)
-            inv = self._invocation(req, entry.ifname, journal.netns or req.netns)
-            try:
-                chain.delete(net, inv, entry.runtime_config, entry.result)
-            except CNIError as e:
-                log.warning("DEL of network %s (%s) failed: %s", entry.name, entry.ifname, e)
-                failures.append(e)
-        return failures
+    def _undo(
+        self, req: Request, journal: Journal, only: Sequence[Entry] | None = None
+    ) -> list[CNIError]:
+        """DEL the journal's entries (or `only` those) in reverse; returns the failures.
+
+        With parallelAttach the secondary networks are DELed at once, then the cluster
+        network: they were independent when added, so they are when removed.
+        """
+        entries = journal.entries
+        if only is not None:
+            entries = [e for e in entries if _is_in(e, only)]
+        netns_path = journal.netns or req.netns
+        rest = list(reversed(entries))
+        last: list[Entry] = []
+        if rest and rest[-1].meta.get("default"):
+            last = [rest.pop()]
+        if self.conf.parallel_attach and len(rest) > 1:
+            from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
+
+            with ThreadPoolExecutor(max_workers=len(rest)) as pool:
+                outcomes = list(pool.map(lambda e: self._del_one(req, e, netns_path), rest))
+        else:
+            outcomes = [self._del_one(req, e, netns_path) for e in rest]
+        outcomes += [self._del_one(req, e, netns_path) for e in last]
+        return [o for o in outcomes if o is not None]
+
+    def _del_one(self, req: Request, entry: Entry, netns_path: str) -> CNIError | None:
+        net = chain.load(entry.config, where=entry.name)
+        inv = self._invocation(req, entry.ifname, netns_path)
+        try:
+            chain.delete(net, inv, entry.runtime_config, entry.result)
+        except CNIError as e:
+            log.warning("DEL of network %s (%s) failed: %s", entry.name, entry.ifname, e)
+            return e
+        return None
 
     # -- ADD -----------------------------------------------------------------
 
@@ -120,6 +143,9 @@ class Engine:
 
     def _add_locked(self, req: Request, plan: Plan) -> dict[str, Any]:
         self._check_free(req, plan)
+        # Every planned network is journaled before the first delegate starts: one save
+        # instead of one per network, and a crash at any point still leaves a journal
+        # naming all that may exist (DEL of a network never added is a no-op by the spec).
         journal = Journal(
             container_id=req.container_id,
             ifname=req.ifname,
@@ -127,16 +153,19 @@ class Engine:
             cni_version=req.cni_version,
             args=req.args_raw,
             pod=dict(plan.pod),
+            entries=[_entry(att) for att in plan.attachments],
         )
+        started: list[Entry] = []
         try:
-            cluster_result = self._add_all(req, plan, journal)
+            self.store.save(journal, durable=False)
+            cluster_result = self._add_all(req, plan, journal, started)
             cluster_result = routes.apply_default_routes(req.netns, plan, journal, cluster_result)
             if self.reporter is not None:
                 self.reporter.added(self.conf, req, plan, journal)
             journal.complete = True
             self.store.save(journal)
         except BaseException:
-            self._undo(req, journal)
+            self._undo(req, journal, only=started)  # what this ADD started, nothing else
             self.store.remove(req.container_id, req.ifname)
             raise
         return cluster_result
@@ -150,51 +179,42 @@ class Engine:
                 "choose another 'interface' in the networks annotation",
             )
 
-    def _add_all(self, req: Request, plan: Plan, journal: Journal) -> dict[str, Any]:
+    def _add_all(
+        self, req: Request, plan: Plan, journal: Journal, started: list[Entry]
+    ) -> dict[str, Any]:
         """ADD every network in plan order; with parallelAttach, the secondaries at once.
-
-        Every entry is journaled before its delegate starts, so a crash at any
-        point leaves a journal that names everything that may exist.
-        """
-        first, rest = plan.attachments[:1], plan.attachments[1:]
-        if not first or not first[0].default:
+        `started` collects the entries whose delegates ran (what a rollback must DEL)."""
+        pairs = list(zip(plan.attachments, journal.entries, strict=True))
+        first, rest = pairs[:1], pairs[1:]
+        if not first or not first[0][0].default:
             raise InvalidConfig("no cluster network in the plan")
-        self._add_batch(req, first, journal)
+        self._add_batch(req, first, started)
         if self.conf.parallel_attach and len(rest) > 1:
-            self._add_batch(req, rest, journal)
+            self._add_batch(req, rest, started)
         else:
-            for att in rest:
-                self._add_batch(req, (att,), journal)
+            for pair in rest:
+                self._add_batch(req, [pair], started)
         result = journal.entries[0].result
         assert result is not None
         return result
 
-    def _add_batch(self, req: Request, batch: Sequence[Attachment], journal: Journal) -> None:
-        entries = [
-            Entry(
-                name=att.name,
-                ifname=att.ifname,
-                config=att.network.to_dict(),
-                runtime_config=dict(att.runtime_config),
-                meta=dict(att.meta, default=att.default),
-            )
-            for att in batch
-        ]
-        journal.entries.extend(entries)
-        self.store.save(journal, durable=False)  # before the delegates run: a crash finds them
+    def _add_batch(
+        self, req: Request, batch: Sequence[tuple[Attachment, Entry]], started: list[Entry]
+    ) -> None:
+        started.extend(entry for _, entry in batch)
         if len(batch) == 1:
-            outcomes = [self._add_one(req, batch[0])]
+            outcomes = [self._add_one(req, batch[0][0])]
         else:
             from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
 
             with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                outcomes = list(pool.map(lambda a: self._add_one(req, a), batch))
-        for entry, outcome in zip(entries, outcomes, strict=True):
+                outcomes = list(pool.map(lambda pair: self._add_one(req, pair[0]), batch))
+        for (_, entry), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, dict):
                 entry.result = outcome
                 entry.state = ADDED
-        # Not saved here: the next batch's save (or the final one) carries these results;
-        # a crash before it leaves entries marked "adding", which DEL handles the same.
+        # Not saved here: the final save carries the results; a crash before it leaves
+        # entries marked "adding", which DEL handles the same.
         errors = [o for o in outcomes if isinstance(o, CNIError)]
         if errors:
             raise errors[0]  # the first in plan order, as sequential mode would report
@@ -232,10 +252,7 @@ class Engine:
             log.info("DEL %s: no journal and no plan (%s): nothing to do", req.container_id, e)
             return None
         journal = Journal(container_id=req.container_id, ifname=req.ifname, netns=req.netns)
-        for att in plan.attachments:
-            journal.entries.append(
-                Entry(att.name, att.ifname, att.network.to_dict(), dict(att.runtime_config))
-            )
+        journal.entries = [_entry(att) for att in plan.attachments]
         return journal
 
     # -- CHECK ---------------------------------------------------------------
@@ -313,6 +330,20 @@ def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:
             f"{chain.GC_KEY} must be a list of {{containerID, ifname}} objects with string values"
         )
     return [{"containerID": a["containerID"], "ifname": a["ifname"]} for a in raw]
+
+
+def _entry(att: Attachment) -> Entry:
+    return Entry(
+        name=att.name,
+        ifname=att.ifname,
+        config=att.network.to_dict(),
+        runtime_config=dict(att.runtime_config),
+        meta=dict(att.meta, default=att.default),
+    )
+
+
+def _is_in(entry: Entry, entries: Sequence[Entry]) -> bool:
+    return any(entry is e for e in entries)  # identity: two entries may be equal
 
 
 def _request_for(req: Request, container_id: str, ifname: str) -> Request:

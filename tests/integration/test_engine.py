@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -537,4 +539,119 @@ def test_command_needs_newer_version(
 
     assert rc == 1
     assert out["code"] == 1 and command in out["msg"] and out["cniVersion"] == version
+    leaks.assert_clean()
+
+
+# -- which delegates run, and when -----------------------------------------------------
+
+
+def recording(state: State, pod: Pod, log: Path, pause: float = 0.0) -> dict[str, Any]:
+    """A copy of the pod's conf whose every delegate's first plugin is wrapped: each call
+    appends `start|end COMMAND IFNAME NANOSECONDS` to `log`, and DEL pauses `pause` s
+    before running the real plugin (so that overlapping calls are seen to overlap)."""
+    conf = copy.deepcopy(pod.conf)
+    for delegate in conf["delegates"]:
+        first = delegate["plugins"][0] if "plugins" in delegate else delegate
+        real = first["type"]
+        first["type"] = f"rec-{real}"
+        state.script(
+            first["type"],
+            f"""
+echo "start $CNI_COMMAND $CNI_IFNAME $(date +%s%N)" >> {log}
+if [ "$CNI_COMMAND" = DEL ]; then sleep {pause}; fi
+/usr/lib/cni/{real}
+rc=$?
+echo "end $CNI_COMMAND $CNI_IFNAME $(date +%s%N)" >> {log}
+exit $rc
+""",
+        )
+    return conf
+
+
+def calls(log: Path, command: str) -> dict[str, tuple[int, int]]:
+    """ifname -> (start ns, end ns) of each `command` call in the log."""
+    spans: dict[str, list[int]] = {}
+    for line in log.read_text().splitlines():
+        _edge, cmd, ifname, ns = line.split()
+        if cmd == command:
+            spans.setdefault(ifname, []).append(int(ns))
+    assert all(len(s) == 2 for s in spans.values()), spans
+    return {ifname: (s[0], s[1]) for ifname, s in spans.items()}
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "parallel"])
+def test_rollback_deletes_only_what_was_started(
+    parallel: bool,
+    cni: CniRunner,
+    pod_factory: Callable[..., Pod],
+    state: State,
+    netns: str,
+    leaks: LeakChecker,
+) -> None:
+    """Every planned network is journaled up front, but a failed ADD undoes only the
+    delegates it ran: the cluster network failing means no secondary is touched."""
+    pod = pod_factory(parallelAttach=parallel)
+    log = state.root / "calls.log"
+    conf = recording(state, pod, log)
+    conf["delegates"][0]["plugins"][0]["ipam"]["ranges"] = [
+        [{"subnet": str(pod.cluster), "rangeStart": "10.0.0.1", "rangeEnd": "10.0.0.1"}]
+    ]  # outside the subnet: host-local refuses, the cluster network's ADD fails
+
+    rc, out, _ = cni("ADD", conf, netns=netns, container_id="c1")
+
+    assert rc == 1, out
+    assert set(calls(log, "ADD")) == {"eth0"}
+    assert set(calls(log, "DEL")) == {"eth0"}  # its undo; net1 and net2 never ran
+    leaks.assert_clean()
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "parallel"])
+def test_del_order(
+    parallel: bool,
+    cni: CniRunner,
+    pod_factory: Callable[..., Pod],
+    state: State,
+    netns: str,
+    leaks: LeakChecker,
+) -> None:
+    """DEL runs in reverse plan order; with parallelAttach the secondaries are removed at
+    once (their calls overlap), and the cluster network only after all of them."""
+    pod = pod_factory(parallelAttach=parallel)
+    log = state.root / "calls.log"
+    conf = recording(state, pod, log, pause=0.4)
+    assert cni("ADD", conf, netns=netns, container_id="c1").rc == 0
+
+    assert cni("DEL", conf, netns=netns, container_id="c1").rc == 0
+
+    spans = calls(log, "DEL")
+    assert set(spans) == {"eth0", "net1", "net2"}
+    (s1, e1), (s2, e2), (s0, _) = spans["net1"], spans["net2"], spans["eth0"]
+    assert s0 > max(e1, e2), "the cluster network is removed last"
+    if parallel:
+        assert s1 < e2 and s2 < e1, f"secondaries not removed at once: {spans}"
+    else:
+        assert e2 <= s1, f"not in reverse order, one at a time: {spans}"
+    leaks.assert_clean()
+
+
+def test_journal_names_every_planned_network_before_the_first_delegate(
+    cni: CniRunner,
+    pod_factory: Callable[..., Pod],
+    state: State,
+    netns: str,
+    leaks: LeakChecker,
+) -> None:
+    """Killed during the cluster network's ADD, multinet leaves a journal naming all three
+    networks (one save before any delegate runs); DEL then removes everything."""
+    pod = pod_factory()
+    conf = with_crash(pod, state, 1)
+    assert cni("ADD", conf, netns=netns, container_id="c1").rc == -9
+
+    saved = json.loads((state.cni_dir / "journal" / "c1@eth0.json").read_text())
+    assert [(e["ifname"], e["state"]) for e in saved["entries"]] == [
+        ("eth0", "adding"),
+        ("net1", "adding"),
+        ("net2", "adding"),
+    ]
+    assert cni("DEL", conf, netns=netns, container_id="c1").rc == 0
     leaks.assert_clean()
