@@ -16,11 +16,13 @@ the dead daemon had half-attached before adding again.
 On the host it runs from a launcher (`multinet.daemon.launcher`) as
 `python -IS`: nothing but this module and the standard library is imported
 until it falls back.
+
+No `from __future__ import annotations` here: it imports the `__future__` module,
+~0.3 ms of every call (the annotations below are valid at run time in 3.11).
 """
 
-from __future__ import annotations
-
 import sys
+from posix import _exit
 from posix import environ as _environ  # os.environ without importing os (~2 ms)
 
 try:  # C accelerators: no `re`/`enum` import (the pure modules are the fallback)
@@ -195,7 +197,10 @@ def main() -> None:
         sys.exit(run_in_process(env, stdin))
     sys.stdout.write(stdout)
     sys.stdout.flush()
-    sys.exit(code)
+    sys.stderr.flush()
+    # Everything is written: skip the interpreter's finalization (~2.5 ms per call,
+    # 20% of the shim's run time here). The in-process fallback above exits normally.
+    _exit(code & 0xFF)
 
 
 if __name__ == "__main__":
