@@ -8,6 +8,7 @@ loaded only by the operations that change routes.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -17,6 +18,12 @@ from multinet.cni.errors import IOFailure
 
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
+
+
+@functools.cache
+def _setns() -> Callable[[int, int], int]:
+    setns: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).setns
+    return setns
 
 
 def exists(path: str) -> bool:
@@ -34,8 +41,7 @@ def run_in(path: str, fn: Callable[[], T]) -> T:
             box["error"] = IOFailure(f"cannot open network namespace {path}", str(e))
             return
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.setns(fd, CLONE_NEWNET) != 0:
+            if _setns()(fd, CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
                 box["error"] = IOFailure(f"cannot enter network namespace {path}", os.strerror(err))
                 return

@@ -30,7 +30,7 @@ class StatusRecords:
             os.makedirs(self.dir, mode=0o755, exist_ok=True)
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
-                json.dump(status, f, indent=2)
+                f.write(json.dumps(status))  # one write, C encoder (indent= is pure Python)
             os.replace(tmp, path)
         except OSError as e:
             raise IOFailure(f"cannot write network-status for {namespace}/{name}", str(e)) from None
