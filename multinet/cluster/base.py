@@ -54,8 +54,11 @@ class NAD:
 
 
 class Cluster(Protocol):
-    def get_pod(self, namespace: str, name: str) -> Pod | None:
-        """The pod, or None when it does not exist."""
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
+        """The pod, or None when it does not exist. `uid` is the UID the caller expects:
+        a source that may hold a stale copy (the daemon's cache) reads the pod afresh
+        when its copy has another one (a pod deleted and recreated under the same name,
+        as a StatefulSet does, before the watch told the cache)."""
         ...
 
     def get_nad(self, namespace: str, name: str) -> NAD | None:

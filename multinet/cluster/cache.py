@@ -192,10 +192,11 @@ class CachedCluster:
 
     # -- Cluster -------------------------------------------------------------
 
-    def get_pod(self, namespace: str, name: str) -> Pod | None:
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
         pod: Pod | None = self.pods.get(namespace, name)
-        if pod is not None:
+        if pod is not None and (not uid or not pod.uid or pod.uid == uid):
             return pod
+        # A miss, or a copy of another pod of that name (the watch lags): ask the API.
         pod = self.api.get_pod(namespace, name)
         if pod is not None:
             self.pods.put(namespace, name, pod)

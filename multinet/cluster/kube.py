@@ -190,7 +190,7 @@ class KubeCluster:
 
     # -- Cluster -------------------------------------------------------------
 
-    def get_pod(self, namespace: str, name: str) -> Pod | None:
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
         obj = self._json(
             f"get pod {namespace}/{name}",
             lambda: self._request("GET", POD_PATH, namespace=namespace, name=name),

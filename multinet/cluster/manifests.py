@@ -98,7 +98,7 @@ class ManifestCluster:
                 raise InvalidConfig(f"{where} spec.config must be a string holding JSON")
             self._nads[(namespace, name)] = NAD(namespace, name, config, annotations)
 
-    def get_pod(self, namespace: str, name: str) -> Pod | None:
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
         self._load()
         return self._pods.get((namespace, name))
 

@@ -47,15 +47,15 @@ class PodPlanner:
         namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
         if not namespace or not name:
             return None
+        uid = req.arg("K8S_POD_UID")
         try:
-            pod = self.cluster.get_pod(namespace, name)
+            pod = self.cluster.get_pod(namespace, name, uid=uid or "")
         except CNIError as e:
             if req.command != "DEL":
                 raise
             # DEL without a journal: still remove what the config alone names.
             log.warning("DEL: pod %s/%s unavailable (%s): cluster network only", namespace, name, e)
             return None
-        uid = req.arg("K8S_POD_UID")
         if pod is None:
             if req.command == "DEL":
                 return None

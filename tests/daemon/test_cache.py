@@ -101,3 +101,36 @@ def test_miss_falls_back_to_the_api(kubeapi: KubeAPIServer, cache: CachedCluster
     assert got is not None and got.node_name == NODE
     assert ("GET", "/api/v1/namespaces/default/pods/late") in kubeapi.requests
     assert cache.get_nad("default", "absent") is None
+
+
+def test_a_cached_pod_of_another_uid_is_read_afresh(
+    kubeapi: KubeAPIServer, cache: CachedCluster
+) -> None:
+    """A StatefulSet recreates a pod under the same name at once: until the watch says
+    so, the cache holds the old pod. A caller that names the new UID gets the new pod
+    (one GET, which also refreshes the cache), not a 'pod was recreated' error."""
+    old = pod("web-0")
+    kubeapi.add_pod(old)
+    assert cache.start(wait=10)
+    kubeapi.wait_for_watchers(2, timeout=10)
+    cache.stop.set()  # the watch lags from here on: the cache keeps the old pod
+    kubeapi.set_down(True)
+    kubeapi.set_down(False)
+    kubeapi.delete_pod("default", "web-0")
+    new = pod("web-0")
+    kubeapi.add_pod(new)
+    old_uid, new_uid = old["metadata"]["uid"], new["metadata"]["uid"]  # type: ignore[index]
+    kubeapi.reset_requests()
+
+    stale = cache.get_pod("default", "web-0")  # no UID to check: the cached copy
+    assert stale is not None and stale.uid == old_uid
+    assert kubeapi.requests == []
+
+    fresh = cache.get_pod("default", "web-0", uid=new_uid)
+    assert fresh is not None and fresh.uid == new_uid
+    assert kubeapi.requests == [("GET", "/api/v1/namespaces/default/pods/web-0")]
+
+    kubeapi.reset_requests()
+    again = cache.get_pod("default", "web-0", uid=new_uid)
+    assert again is not None and again.uid == new_uid
+    assert kubeapi.requests == []  # the cache now holds the new pod

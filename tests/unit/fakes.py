@@ -46,7 +46,7 @@ class FakeCluster:
 
     # -- the Cluster protocol ---------------------------------------------------------------
 
-    def get_pod(self, namespace: str, name: str) -> Pod | None:
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
         self.lookups.append(("pod", namespace, name))
         return self.pods.get((namespace, name))
 
