@@ -16,6 +16,7 @@ from multinet import netns, routes
 from multinet.cni import chain, result, version
 from multinet.cni.errors import (
     CNIError,
+    IncompatibleVersion,
     InvalidConfig,
     NotAvailable,
     TryAgainLater,
@@ -352,6 +353,12 @@ def _request_for(req: Request, container_id: str, ifname: str) -> Request:
 
 def check_request(req: Request) -> None:
     """What a request must satisfy before any work: the version gates and CNI_ARGS."""
+    if "cniVersion" not in req.config:
+        # libcni reads a missing cniVersion as 0.1.0; say what is actually wrong.
+        raise IncompatibleVersion(
+            "the netconf has no cniVersion (read as 0.1.0, which multinet does not support)",
+            f"set cniVersion to one of {', '.join(version.SUPPORTED)}",
+        )
     version.require_supported(req.cni_version)
     version.require_for(req.command, req.cni_version)
     check_args(req)

@@ -108,7 +108,9 @@ def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
         pytest.param(lambda c: c | {"cniVersion": "one"}, 7, ["one"], id="version-garbage"),
         pytest.param(lambda c: c | {"cniVersion": 1}, 7, ["cniVersion"], id="version-number"),
         # libcni reads a missing cniVersion as 0.1.0, which multinet does not speak.
-        pytest.param(lambda c: _without(c, "cniVersion"), 1, ["0.1.0"], id="version-missing"),
+        pytest.param(
+            lambda c: _without(c, "cniVersion"), 1, ["no cniVersion", "0.1.0"], id="version-missing"
+        ),
     ],
 )
 def test_invalid_netconf(
