@@ -10,7 +10,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from multinet import netns, routes
 from multinet.cni import chain, result, version
@@ -29,6 +29,8 @@ from multinet.netconf import NetConf
 from multinet.plan import Attachment, Plan, static_plan
 
 log = logging.getLogger("multinet")
+T = TypeVar("T")
+R = TypeVar("R")
 
 # What the cluster layer plugs in: the planner builds the plan; the reporter is told
 # the outcome. `added` may raise CNIError (e.g. the status write failed): the ADD is
@@ -93,13 +95,8 @@ class Engine:
         last: list[Entry] = []
         if rest and rest[-1].meta.get("default"):
             last = [rest.pop()]
-        if self.conf.parallel_attach and len(rest) > 1:
-            from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
-
-            with ThreadPoolExecutor(max_workers=len(rest)) as pool:
-                outcomes = list(pool.map(lambda e: self._del_one(req, e, netns_path), rest))
-        else:
-            outcomes = [self._del_one(req, e, netns_path) for e in rest]
+        parallel = self.conf.parallel_attach
+        outcomes = _each(lambda e: self._del_one(req, e, netns_path), rest, parallel)
         outcomes += [self._del_one(req, e, netns_path) for e in last]
         return [o for o in outcomes if o is not None]
 
@@ -203,13 +200,7 @@ class Engine:
         self, req: Request, batch: Sequence[tuple[Attachment, Entry]], started: list[Entry]
     ) -> None:
         started.extend(entry for _, entry in batch)
-        if len(batch) == 1:
-            outcomes = [self._add_one(req, batch[0][0])]
-        else:
-            from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
-
-            with ThreadPoolExecutor(max_workers=len(batch)) as pool:
-                outcomes = list(pool.map(lambda pair: self._add_one(req, pair[0]), batch))
+        outcomes = _each(lambda pair: self._add_one(req, pair[0]), batch, parallel=True)
         for (_, entry), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, dict):
                 entry.result = outcome
@@ -331,6 +322,16 @@ def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:
             f"{chain.GC_KEY} must be a list of {{containerID, ifname}} objects with string values"
         )
     return [{"containerID": a["containerID"], "ifname": a["ifname"]} for a in raw]
+
+
+def _each(fn: Callable[[T], R], items: Sequence[T], parallel: bool) -> list[R]:
+    """fn over items, results in order; in one thread each when `parallel`."""
+    if not parallel or len(items) < 2:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
+
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(fn, items))
 
 
 def _entry(att: Attachment) -> Entry:
