@@ -89,7 +89,8 @@ class Engine:
         """
         entries = journal.entries
         if only is not None:
-            entries = [e for e in entries if _is_in(e, only)]
+            chosen = {id(e) for e in only}  # identity: two entries may be equal
+            entries = [e for e in entries if id(e) in chosen]
         netns_path = journal.netns or req.netns
         rest = list(reversed(entries))
         last: list[Entry] = []
@@ -342,10 +343,6 @@ def _entry(att: Attachment) -> Entry:
         runtime_config=dict(att.runtime_config),
         meta=dict(att.meta, default=att.default),
     )
-
-
-def _is_in(entry: Entry, entries: Sequence[Entry]) -> bool:
-    return any(entry is e for e in entries)  # identity: two entries may be equal
 
 
 def _request_for(req: Request, container_id: str, ifname: str) -> Request:

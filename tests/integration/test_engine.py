@@ -545,10 +545,11 @@ def test_command_needs_newer_version(
 # -- which delegates run, and when -----------------------------------------------------
 
 
-def recording(state: State, pod: Pod, log: Path, pause: float = 0.0) -> dict[str, Any]:
-    """A copy of the pod's conf whose every delegate's first plugin is wrapped: each call
-    appends `start|end COMMAND IFNAME NANOSECONDS` to `log`, and DEL pauses `pause` s
-    before running the real plugin (so that overlapping calls are seen to overlap)."""
+def recording(state: State, pod: Pod, pause: float = 0.0) -> tuple[dict[str, Any], Path]:
+    """A copy of the pod's conf whose every delegate's first plugin is wrapped, and the
+    log it writes: each call appends `start|end COMMAND IFNAME NANOSECONDS`, and DEL
+    pauses `pause` s before running the real plugin (so overlapping calls are seen to)."""
+    log = state.root / "calls.log"
     conf = copy.deepcopy(pod.conf)
     for delegate in conf["delegates"]:
         first = delegate["plugins"][0] if "plugins" in delegate else delegate
@@ -565,7 +566,7 @@ echo "end $CNI_COMMAND $CNI_IFNAME $(date +%s%N)" >> {log}
 exit $rc
 """,
         )
-    return conf
+    return conf, log
 
 
 def calls(log: Path, command: str) -> dict[str, tuple[int, int]]:
@@ -591,8 +592,7 @@ def test_rollback_deletes_only_what_was_started(
     """Every planned network is journaled up front, but a failed ADD undoes only the
     delegates it ran: the cluster network failing means no secondary is touched."""
     pod = pod_factory(parallelAttach=parallel)
-    log = state.root / "calls.log"
-    conf = recording(state, pod, log)
+    conf, log = recording(state, pod)
     conf["delegates"][0]["plugins"][0]["ipam"]["ranges"] = [
         [{"subnet": str(pod.cluster), "rangeStart": "10.0.0.1", "rangeEnd": "10.0.0.1"}]
     ]  # outside the subnet: host-local refuses, the cluster network's ADD fails
@@ -617,8 +617,7 @@ def test_del_order(
     """DEL runs in reverse plan order; with parallelAttach the secondaries are removed at
     once (their calls overlap), and the cluster network only after all of them."""
     pod = pod_factory(parallelAttach=parallel)
-    log = state.root / "calls.log"
-    conf = recording(state, pod, log, pause=0.4)
+    conf, log = recording(state, pod, pause=0.4)
     assert cni("ADD", conf, netns=netns, container_id="c1").rc == 0
 
     assert cni("DEL", conf, netns=netns, container_id="c1").rc == 0
