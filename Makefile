@@ -17,8 +17,9 @@ deps:
 	@$(PYTHON) -c "import multinet, kubernetes, pyroute2, jsonschema, yaml, grpc" 
 
 lint: deps
-	$(PYTHON) -m ruff check multinet tests bench
-	$(PYTHON) -m ruff format --check multinet tests bench
+	$(PYTHON) -m ruff check multinet tests bench examples
+	$(PYTHON) -m ruff format --check multinet tests bench examples
+	lint-imports --no-cache
 
 typecheck: deps
 	$(PYTHON) -m mypy
@@ -36,7 +37,7 @@ conformance: deps
 	$(PYTHON) -m pytest -q tests/conformance
 
 demo: deps
-	$(PYTHON) -m multinet.demo
+	$(PYTHON) examples/demo.py
 
 bench: deps
 	$(PYTHON) -m bench

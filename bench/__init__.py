@@ -18,10 +18,3 @@ Run as root from the repository root: ``python -m bench`` (``make bench``);
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # tests.support and tests.conformance, from any directory
-    sys.path.insert(0, str(ROOT))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from multinet import shim
+from multinet.shim import client as shim
 
 CACHE_GAUGE = re.compile(r'^multinet_cache_objects\{kind="([a-z_]+)"\} (\d+)$', re.M)
 DURATION = re.compile(

@@ -19,7 +19,7 @@ from bench.daemon import BenchError
 from bench.networks import CNI_VERSION
 from bench.report import summarize, timed
 from bench.scenario import FALLBACK_MARK, REFERENCE_PLUGINS, Scenario
-from tests.conformance.build import write_netconf
+from tests.conformance.libcni import write_netconf
 
 LOOPBACK = "mnb-lo"
 ROWS = ("loopback via driver", "loopback direct", "spawn /bin/true")

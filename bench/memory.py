@@ -6,7 +6,7 @@ pod it serves) is started against the API test server; its RSS (VmRSS of
 reached its cache through the watch, then along `cycles` ADD/DEL cycles. The
 loop is lighter than the latency scenario, as one pod with the cluster
 network only (bridge + host-local), and it talks to the socket directly with
-the shim's own client (`multinet.shim.call_daemon`), without starting a
+the shim's own client (`multinet.shim.client.call_daemon`), without starting a
 driver and a shim per call; each cycle has a new container ID, as every pod
 sandbox does. Steady means: little growth after the first `WARMUP` cycles.
 """

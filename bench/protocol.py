@@ -71,8 +71,8 @@ def shim_startup(n: int, sock: str, launcher: str, py: str) -> None:
             [py, "-IS", "-c", f"SOCK={sock!r}\n{HTTP_CLIENT}"],
         ),
         ("python -c 'import grpc' (nothing sent)", [py, "-c", "import grpc"]),
-        ("console script (site-packages) -> multinetd", [py, "-m", "multinet.shim"]),
-        ("thin multinet, in-process", [py, "-m", "multinet.entry"]),
+        ("console script (site-packages) -> multinetd", [py, "-m", "multinet.shim.main"]),
+        ("thin multinet, in-process", [py, "-m", "multinet.thin.main"]),
     ]
     print("| variant (VERSION) | min | median | max | CPU median |\n|---|---:|---:|---:|---:|")
     for label, argv in variants:
@@ -110,7 +110,7 @@ def add_del(n: int, tmp: str, sock: str, launcher: str, py: str) -> None:
         variants = {
             "delegate alone (bridge + host-local)": (["/usr/lib/cni/bridge"], direct),
             "thick: launcher -> multinetd": ([launcher], netconf),
-            "thin: multinet": ([py, "-m", "multinet.entry"], netconf),
+            "thin: multinet": ([py, "-m", "multinet.thin.main"], netconf),
         }
         walls: dict[tuple[str, str], list[float]] = {}
         for i in range(n):
@@ -148,7 +148,7 @@ def main() -> None:
         )
     daemon = subprocess.Popen([py, "-m", "multinet.daemon.main", "--config", f"{tmp}/daemon.json"])
     try:
-        from multinet.daemon import launcher
+        from multinet.cli import install as launcher
 
         shim = launcher.install(tmp, py)
         while not os.path.exists(sock):

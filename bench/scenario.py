@@ -40,8 +40,8 @@ from bench.networks import (
     pod_networks,
 )
 from bench.report import timed
-from multinet.daemon import launcher
-from tests.conformance.build import (
+from multinet.cli import install as launcher
+from tests.conformance.libcni import (
     CnitoolUnavailable,
     build_cnitool,
     container_id,

@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
+from multinet.cli import daemonctl
 from multinet.cluster.records import StatusRecords
-from multinet.daemon import ctl as daemon_ctl
-from multinet.journal import JournalStore
-from multinet.netconf import DEFAULT_CNI_DIR
+from multinet.config.netconf import DEFAULT_CNI_DIR
+from multinet.engine.journal import FileJournalStore, summary
 
 
 def cmd_attachments(args: argparse.Namespace) -> int:
-    json.dump(JournalStore(args.cni_dir).summary(), sys.stdout, indent=2)
+    json.dump(summary(FileJournalStore(args.cni_dir)), sys.stdout, indent=2)
     print()
     return 0
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("pod", metavar="NAMESPACE/POD")
     st.add_argument("--kubeconfig", default="", help="read the pod annotation from the API server")
     st.set_defaults(func=cmd_status)
-    daemon_ctl.add_parsers(sub)
+    daemonctl.add_parsers(sub)
     return p
 
 

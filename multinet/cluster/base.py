@@ -12,17 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from multinet.selection import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
-
-__all__ = [
-    "DEFAULT_NETWORK_ANNOTATION",
-    "NAD",
-    "NETWORKS_ANNOTATION",
-    "STATUS_ANNOTATION",
-    "Cluster",
-    "Pod",
-]
-
+# The annotation a Cluster's set_network_status writes (the NPWG network-status).
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 
 

@@ -266,7 +266,7 @@ class KubeCluster:
         try:
             data: list[dict[str, Any]] = json.loads(pod.annotations[STATUS_ANNOTATION])
         except ValueError as e:
-            raise CNIError(
+            raise ClusterError(
                 f"pod {namespace}/{name} has a malformed network-status", str(e)
             ) from None
         return data

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from multinet.cni import version
-from multinet.cni.errors import CNIError, InvalidConfig, PluginNotFound
+from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, PluginNotFound
 from multinet.cni.exec import Invocation, check_type, find_plugin, invoke
 
 GC_KEY = "cni.dev/valid-attachments"
@@ -153,7 +153,7 @@ def add(net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]) 
     for plugin in net.plugins:
         out = invoke(plugin["type"], "ADD", plugin_config(net, plugin, runtime_config, prev), inv)
         if out is None:
-            raise CNIError(f"{plugin['type']} ADD printed no result", code=100)
+            raise DelegateError(f"{plugin['type']} ADD printed no result")
         prev = out
     assert prev is not None
     return prev

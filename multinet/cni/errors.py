@@ -1,12 +1,14 @@
 """One exception tree for everything multinet reports, mapped to CNI error codes.
 
-Every failure a user can see is a CNIError subclass; the entry point turns it into
-the spec's error JSON. No transport or netlink exception type escapes this tree.
+Every failure a user can see is an instance of a CNIError subclass, and each subclass
+carries its code; the dispatcher (`engine.dispatch`) is the one place that turns them
+into the spec's error JSON. No transport or netlink exception type escapes this tree.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, Self
 
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2
@@ -21,19 +23,30 @@ DEGRADED = 51
 # Plugin-specific codes start at 100.
 DELEGATE_FAILED = 100
 CLUSTER_ERROR = 101
+ALREADY_ATTACHED = 102
+# Not an error multinet raises: what the dispatcher reports when a bug escaped the tree.
+INTERNAL_ERROR = 999
 
 
 class CNIError(Exception):
-    """A failure reported to the caller as {code, msg, details}."""
+    """A failure reported to the caller as {code, msg, details}. Abstract: raise a subclass,
+    whose class attribute `code` says what kind of failure it is."""
 
-    code: int = IO_FAILURE
+    code: int
 
-    def __init__(self, msg: str, details: str = "", *, code: int | None = None) -> None:
+    def __init__(self, msg: str, details: str = "") -> None:
+        if type(self) is CNIError:
+            raise TypeError("CNIError is abstract: raise one of its subclasses")
         super().__init__(msg)
         self.msg = msg
         self.details = details
-        if code is not None:
-            self.code = code
+
+    def with_context(self, context: str) -> Self:
+        """The same error (type, code, details) with `context: ` before its message."""
+        out = copy.copy(self)
+        out.msg = f"{context}: {self.msg}"
+        out.args = (out.msg,)
+        return out
 
     def to_dict(self, cni_version: str) -> dict[str, Any]:
         out: dict[str, Any] = {"cniVersion": cni_version, "code": self.code, "msg": self.msg}
@@ -89,10 +102,24 @@ class Degraded(CNIError):
     code = DEGRADED
 
 
+class NetworkNotFound(InvalidConfig):
+    """A referenced NAD or config does not exist (reported as a NoNetworkFound event)."""
+
+
 class DelegateError(CNIError):
     """A delegate plugin failed; carries the delegate's own code when it gave one."""
 
     code = DELEGATE_FAILED
+
+    def __init__(self, msg: str, details: str = "", *, code: int = DELEGATE_FAILED) -> None:
+        super().__init__(msg, details)
+        self.code = code
+
+
+class AlreadyAttached(CNIError):
+    """ADD of a container and interface that already have networks attached."""
+
+    code = ALREADY_ATTACHED
 
 
 class ClusterError(CNIError):

@@ -23,6 +23,8 @@ _V1_1 = "1.1.0"
 # Before 1.0.0 each IP carries its family as "version".
 _V1_0 = "1.0.0"
 _UINT32 = 2**32 - 1
+# The destination of a default route, by IP family.
+DEFAULT_DST = {4: "0.0.0.0/0", 6: "::/0"}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface

@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from multinet import schema, schemas
+from multinet import schemas
 from multinet.cni.errors import InvalidConfig
-from multinet.jsonfile import read_object
-from multinet.netconf import DEFAULT_CNI_DIR, DEFAULT_SOCKET
+from multinet.config import schema
+from multinet.config.jsonfile import read_object
+from multinet.config.netconf import DEFAULT_CNI_DIR, DEFAULT_SOCKET
 
 DEFAULT_CONFIG_FILE = "/etc/multinet/daemon.json"
 DEFAULT_CNI_CONFIG_DIR = "/etc/cni/net.d"

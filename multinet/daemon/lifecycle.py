@@ -17,13 +17,13 @@ import threading
 from typing import Any, Protocol
 
 from multinet.cluster.base import Cluster
-from multinet.cluster.wiring import engine_for
 from multinet.daemon.confgen import ConfigWriter
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.metrics import DaemonMetrics, no_cache
 from multinet.daemon.server import MetricsServer, UnixServer
 from multinet.daemon.service import CNIService, EngineFactory
-from multinet.journal import JournalStore
+from multinet.engine.journal import FileJournalStore, summary
+from multinet.thin.wiring import engine_for
 
 log = logging.getLogger("multinet.daemon")
 
@@ -79,7 +79,7 @@ class Daemon:
         return not reasons, reasons
 
     def attachments(self) -> list[dict[str, Any]]:
-        return JournalStore(self.config.cni_dir).summary()
+        return summary(FileJournalStore(self.config.cni_dir))
 
     def metrics_text(self) -> str:
         return self.metrics.render(self.readiness()[0])

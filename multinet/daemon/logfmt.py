@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 
-from multinet.logs import LEVELS, handlers
+from multinet.config.logs import LEVELS, handlers
 
 FIELDS = ("pod", "container", "ifname", "command")
 _context: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(

@@ -1,7 +1,7 @@
 """HTTP/1.1 + JSON on the daemon's unix socket (CNI and control API) and the metrics port.
 
 Unix socket (root only: directory 0700, socket 0600, and SO_PEERCRED checked):
-  POST /v1/cni          {"env": {...}, "stdin": "..."} -> {"code": N, "stdout": "..."}
+  POST /v1/cni          the shim protocol (multinet.shim.protocol)
   GET  /healthz         the daemon serves
   GET  /readyz          200 when ready, 503 with the reasons otherwise
   GET  /v1/attachments  the journal, as `multinetctl attachments` shows it
@@ -28,10 +28,11 @@ from typing import Any, Protocol, cast
 
 from multinet.cni.errors import IOFailure
 from multinet.daemon.metrics import CONTENT_TYPE
+from multinet.shim import protocol
 
 log = logging.getLogger("multinet.daemon")
 
-MAX_BODY = 16 << 20
+MAX_BODY = protocol.MAX_REQUEST
 READ_TIMEOUT = 30.0  # for the request to arrive, not for the answer
 
 
@@ -67,22 +68,9 @@ def peer_uid(sock: socket.socket) -> int:
 
 def parse_cni_body(body: bytes) -> tuple[dict[str, str], bytes]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(400, f"body is not JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise BadRequest(400, "body must be a JSON object {env, stdin}")
-    env, stdin = data.get("env"), data.get("stdin")
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
-        raise BadRequest(400, "'env' must be an object of strings")
-    if not isinstance(stdin, str):
-        raise BadRequest(400, "'stdin' must be a string")
-    try:
-        return env, stdin.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        raise BadRequest(400, "'stdin' holds characters that are not bytes") from None
+        return protocol.decode_request(body)
+    except protocol.ProtocolError as e:
+        raise BadRequest(400, str(e)) from None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -112,9 +100,10 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, self.app.attachments())
 
     def do_POST(self) -> None:
-        if self.path != "/v1/cni":
+        if self.path != protocol.CNI_ROUTE:
             status = 405 if self.path in self.control_routes else 404
-            self._json(status, {"error": f"no POST {self.path}: CNI requests go to /v1/cni"})
+            msg = f"no POST {self.path}: CNI requests go to {protocol.CNI_ROUTE}"
+            self._json(status, {"error": msg})
             return
         try:
             env, stdin = parse_cni_body(self._body())
@@ -124,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(e.status, {"error": str(e)})
             return
         code, stdout = self.app.cni(env, stdin)
-        self._json(200, {"code": code, "stdout": stdout})
+        self._send(200, protocol.encode_answer(code, stdout), "application/json")
 
     def _body(self) -> bytes:
         length = self.headers.get("Content-Length")

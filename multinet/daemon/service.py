@@ -17,15 +17,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from multinet import attach, entry, netconf
-from multinet.attach import Engine
 from multinet.cluster.base import Cluster
-from multinet.cluster.wiring import engine_for
 from multinet.cni.exec import Observer
 from multinet.cni.request import Request
+from multinet.config.netconf import NetConf
 from multinet.daemon.logfmt import request_context, request_fields
 from multinet.daemon.metrics import DaemonMetrics
-from multinet.netconf import NetConf
+from multinet.engine import dispatch
+from multinet.engine.engine import Engine
+from multinet.thin.wiring import engine_for
 
 log = logging.getLogger("multinet.daemon")
 
@@ -80,7 +80,7 @@ class CNIService:
             out = io.StringIO()
             code = 1
             try:
-                code = entry.run(env, overlay(stdin, self.overrides), out, self._dispatch)
+                code = dispatch.run(env, overlay(stdin, self.overrides), out, self._handle)
             finally:
                 seconds = time.monotonic() - started
                 reported = error_code(code, out.getvalue())
@@ -93,13 +93,11 @@ class CNIService:
             )
         return code, out.getvalue()
 
-    def _dispatch(self, req: Request) -> dict[str, Any] | None:
-        if req.command == "VERSION":
-            return entry.version_reply(req)
-        attach.check_request(req)
-        conf = netconf.load(req.config)
+    def _handle(self, req: Request) -> dict[str, Any] | None:
+        return dispatch.handle(req, self._engine)
+
+    def _engine(self, conf: NetConf, req: Request) -> Engine:
         # The shared cluster talks to the API server; a manifests directory or static
         # delegates alone get what engine_for builds for them.
         shared = self.cluster if conf.uses_cluster and not conf.manifests else None
-        engine = self.engine_factory(conf, shared, self.metrics.observe_delegate)
-        return entry.dispatch(engine, req)
+        return self.engine_factory(conf, shared, self.metrics.observe_delegate)

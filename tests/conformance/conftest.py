@@ -70,7 +70,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from build import CnitoolUnavailable, StateDirs, build_cnitool, multinet_executable
+
+from tests.conformance.libcni import (
+    CnitoolUnavailable,
+    StateDirs,
+    build_cnitool,
+    multinet_executable,
+)
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 

@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build import addresses, bridge_conflist, container_id, ip_json, run_cnitool, write_netconf
+
+from tests.conformance.libcni import (
+    addresses,
+    bridge_conflist,
+    container_id,
+    ip_json,
+    run_cnitool,
+    write_netconf,
+)
 
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0"]
 root = pytest.mark.root

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build import (
+
+from tests.conformance.libcni import (
     CnitoolUnavailable,
     StateDirs,
     addresses,

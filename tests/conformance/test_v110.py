@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build import StateDirs, addresses
-from test_multinet import (
+
+from tests.conformance.libcni import StateDirs, addresses
+from tests.conformance.test_multinet import (
     CNI_ARGS,
     allocated_ips,
     bridge_ports,

@@ -101,6 +101,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.support.kubeapi import KubeAPIServer
+
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 NETNS_DIR = Path("/var/run/netns")
 TRACEBACK = "Traceback (most recent call last)"
@@ -587,3 +589,14 @@ class LeakChecker:
 @pytest.fixture
 def leaks(created: Created, state: State) -> LeakChecker:
     return LeakChecker(created, state)
+
+
+@pytest.fixture
+def kubeapi() -> Iterator[KubeAPIServer]:  # tests/integration/networks has its own
+    """The Kubernetes API test server (tests/support), with a random bearer token."""
+    server = KubeAPIServer(token=secrets.token_hex(16))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

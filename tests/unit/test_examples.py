@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from multinet import netconf
 from multinet.cni import chain
-from multinet.selection import (
+from multinet.config import netconf
+from multinet.networks.selection import (
     DEFAULT_NETWORK_ANNOTATION,
     NETWORKS_ANNOTATION,
     parse_default_network,

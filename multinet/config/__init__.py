@@ -1,0 +1,1 @@
+"""multinet's own configuration: the typed netconf, its schema validator, logging set-up."""

@@ -1,0 +1,112 @@
+"""multinet's own configuration (the stdin netconf), parsed once into a typed object.
+
+Every Multus key is accepted with the same meaning; unknown keys are ignored so a
+Multus configuration with `"type": "multinet"` loads unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from multinet import schemas
+from multinet.cni import chain, version
+from multinet.cni.chain import NetworkConfig
+from multinet.cni.errors import InvalidConfig
+from multinet.cni.exec import DEFAULT_TIMEOUT
+from multinet.config import schema
+from multinet.shim import protocol
+
+DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
+DEFAULT_CNI_DIR = "/var/lib/cni/multinet"
+DEFAULT_BIN_DIR = "/opt/cni/bin"
+DEFAULT_SOCKET = protocol.DEFAULT_SOCKET
+
+
+@dataclass(frozen=True)
+class NetConf:
+    cni_version: str
+    name: str
+    type: str
+    delegates: tuple[NetworkConfig, ...] = ()
+    kubeconfig: str = ""
+    manifests: str = ""
+    cluster_network: str = ""
+    default_networks: tuple[str, ...] = ()
+    conf_dir: str = DEFAULT_CONF_DIR
+    cni_dir: str = DEFAULT_CNI_DIR
+    bin_dir: str = DEFAULT_BIN_DIR
+    system_namespaces: tuple[str, ...] = ("kube-system",)
+    multus_namespace: str = "kube-system"
+    namespace_isolation: bool = False
+    global_namespaces: tuple[str, ...] = ()
+    readiness_indicator_file: str = ""
+    log_level: str = ""
+    log_file: str = ""
+    log_to_stderr: bool = True
+    retry_delete_on_error: bool = False
+    capabilities: Mapping[str, bool] = field(default_factory=dict)
+    runtime_config: Mapping[str, Any] = field(default_factory=dict)
+    prev_result: Mapping[str, Any] | None = None
+    delegate_timeout: float = DEFAULT_TIMEOUT
+    parallel_attach: bool = False
+    daemon_socket_path: str = DEFAULT_SOCKET
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_cluster(self) -> bool:
+        """Pods and NADs come from a cluster (API or manifests), not static delegates only."""
+        return bool(self.kubeconfig or self.manifests or self.cluster_network)
+
+
+def _global_namespaces(value: object) -> tuple[str, ...]:
+    # Multus takes a comma-separated string; a list is accepted too.
+    items = value.split(",") if isinstance(value, str) else value
+    assert isinstance(items, list)
+    return tuple(s.strip() for s in items if s.strip())
+
+
+def load(raw: Mapping[str, Any]) -> NetConf:
+    schema.validate(raw, schemas.load("netconf.json"), "multinet configuration")
+    cni_version = version.require_supported(raw["cniVersion"])
+    delegates = tuple(
+        # A nameless delegate takes multinet's name, as a plugin in a conflist does.
+        chain.load(
+            d, where=f"delegates[{i}]", default_name=raw["name"], default_version=cni_version
+        )
+        for i, d in enumerate(raw.get("delegates", []))
+    )
+    if not delegates and not raw.get("clusterNetwork"):
+        raise InvalidConfig(
+            "invalid multinet configuration: either 'delegates' or 'clusterNetwork' is required"
+        )
+    return NetConf(
+        cni_version=cni_version,
+        name=raw["name"],
+        type=raw["type"],
+        delegates=delegates,
+        kubeconfig=raw.get("kubeconfig", ""),
+        manifests=raw.get("manifests", ""),
+        cluster_network=raw.get("clusterNetwork", ""),
+        default_networks=tuple(raw.get("defaultNetworks", ())),
+        conf_dir=raw.get("confDir", DEFAULT_CONF_DIR),
+        cni_dir=raw.get("cniDir", DEFAULT_CNI_DIR),
+        bin_dir=raw.get("binDir", DEFAULT_BIN_DIR),
+        system_namespaces=tuple(raw.get("systemNamespaces", ("kube-system",))),
+        multus_namespace=raw.get("multusNamespace", "kube-system"),
+        namespace_isolation=raw.get("namespaceIsolation", False),
+        global_namespaces=_global_namespaces(raw.get("globalNamespaces", [])),
+        readiness_indicator_file=raw.get("readinessindicatorfile", ""),
+        log_level=raw.get("logLevel", ""),
+        log_file=raw.get("logFile", ""),
+        log_to_stderr=raw.get("logToStderr", True),
+        retry_delete_on_error=raw.get("retryDeleteOnError", False),
+        capabilities=dict(raw.get("capabilities", {})),
+        runtime_config=dict(raw.get("runtimeConfig", {})),
+        prev_result=raw.get("prevResult"),
+        delegate_timeout=float(raw.get("delegateTimeout", DEFAULT_TIMEOUT)),
+        parallel_attach=raw.get("parallelAttach", False),
+        daemon_socket_path=raw.get("daemonSocketPath", DEFAULT_SOCKET),
+        raw=dict(raw),
+    )

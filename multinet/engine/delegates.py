@@ -1,0 +1,56 @@
+"""Running delegates for the engine: the real executor, and one-by-one or all-at-once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from multinet.cni import chain
+from multinet.cni.chain import NetworkConfig
+from multinet.cni.exec import Invocation
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ChainExecutor:
+    """engine.ports.Executor over the real plugins: libcni's semantics (cni.chain)."""
+
+    def add(
+        self, net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return chain.add(net, inv, runtime_config)
+
+    def delete(
+        self,
+        net: NetworkConfig,
+        inv: Invocation,
+        runtime_config: Mapping[str, Any],
+        prev_result: Mapping[str, Any] | None,
+    ) -> None:
+        chain.delete(net, inv, runtime_config, prev_result)
+
+    def check(
+        self,
+        net: NetworkConfig,
+        inv: Invocation,
+        runtime_config: Mapping[str, Any],
+        prev_result: Mapping[str, Any] | None,
+    ) -> None:
+        chain.check(net, inv, runtime_config, prev_result)
+
+    def gc(self, net: NetworkConfig, inv: Invocation, valid: Sequence[Mapping[str, str]]) -> None:
+        chain.gc(net, inv, valid)
+
+    def status(self, net: NetworkConfig, inv: Invocation) -> None:
+        chain.status(net, inv)
+
+
+def each(fn: Callable[[T], R], items: Sequence[T], parallel: bool) -> list[R]:
+    """fn over items, results in order; in one thread each when `parallel`."""
+    if not parallel or len(items) < 2:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor  # only parallelAttach pays
+
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(fn, items))

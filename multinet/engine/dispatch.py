@@ -1,0 +1,98 @@
+"""One CNI request in, one reply out: the dispatcher thin mode and the daemon share.
+
+`run` is each process's error boundary: every failure becomes the spec's error JSON
+on stdout with a non-zero exit. An exception outside the CNIError tree is a bug: it
+is logged with its traceback and reported as code 999, never printed as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+from multinet.cni import version
+from multinet.cni.errors import INTERNAL_ERROR, CNIError, IncompatibleVersion
+from multinet.cni.request import Request, check_args, from_env
+from multinet.config import netconf
+from multinet.config.netconf import NetConf
+from multinet.engine.engine import Engine
+
+log = logging.getLogger("multinet")
+
+# Builds the engine for a request's configuration (thin mode: from the netconf; the
+# daemon: around its shared cluster cache).
+EngineFactory = Callable[[NetConf, Request], Engine]
+Handler = Callable[[Request], dict[str, Any] | None]
+
+
+def version_reply(req: Request) -> dict[str, Any]:
+    return {"cniVersion": req.cni_version, "supportedVersions": list(version.SUPPORTED)}
+
+
+def check_request(req: Request) -> None:
+    """What a request must satisfy before any work: the version gates and CNI_ARGS."""
+    if "cniVersion" not in req.config:
+        # libcni reads a missing cniVersion as 0.1.0; say what is actually wrong.
+        raise IncompatibleVersion(
+            "the netconf has no cniVersion (read as 0.1.0, which multinet does not support)",
+            f"set cniVersion to one of {', '.join(version.SUPPORTED)}",
+        )
+    version.require_supported(req.cni_version)
+    version.require_for(req.command, req.cni_version)
+    check_args(req)
+
+
+def run_command(engine: Engine, req: Request) -> dict[str, Any] | None:
+    if req.command == "ADD":
+        return engine.add(req)
+    if req.command == "DEL":
+        engine.delete(req)
+    elif req.command == "CHECK":
+        engine.check(req)
+    elif req.command == "GC":
+        engine.gc(req)
+    elif req.command == "STATUS":
+        engine.status(req)
+    return None
+
+
+def handle(req: Request, make_engine: EngineFactory) -> dict[str, Any] | None:
+    """Answer one parsed request: VERSION at once, anything else with an engine."""
+    if req.command == "VERSION":
+        return version_reply(req)
+    check_request(req)
+    conf = netconf.load(req.config)
+    return run_command(make_engine(conf, req), req)
+
+
+def run(env: Mapping[str, str], stdin: bytes, out: TextIO, handler: Handler) -> int:
+    """Parse, handle, write the reply or the error to `out`; the exit status."""
+    cni_version = version.LATEST
+    try:
+        req = from_env(env, stdin)
+        cni_version = req.cni_version
+        reply = handler(req)
+    except CNIError as e:
+        log.error("%s", e)
+        json.dump(e.to_dict(cni_version), out)
+        out.write("\n")
+        return 1
+    except Exception as e:
+        log.exception("internal error")
+        json.dump(
+            {
+                "cniVersion": cni_version,
+                "code": INTERNAL_ERROR,
+                "msg": f"multinet internal error: {type(e).__name__}: {e}",
+                "details": "see the multinet log (logFile) for the traceback",
+            },
+            out,
+        )
+        out.write("\n")
+        return 1
+    if reply is not None:
+        json.dump(reply, out)
+        out.write("\n")
+    return 0

@@ -1,0 +1,337 @@
+"""Run a plan: ADD/DEL/CHECK/GC/STATUS over the delegate networks, with the journal.
+
+ADD records every planned delegate in the journal before running any and undoes what
+it started (in reverse) if any step fails. DEL, CHECK and GC work from the journal
+alone. All I/O goes through the seams in engine.ports, passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from multinet.cni import chain, result
+from multinet.cni.errors import (
+    AlreadyAttached,
+    CNIError,
+    InvalidConfig,
+    NotAvailable,
+    TryAgainLater,
+    UnknownContainer,
+)
+from multinet.cni.exec import Invocation, Observer
+from multinet.cni.request import Request
+from multinet.config.netconf import NetConf
+from multinet.engine import routes
+from multinet.engine.delegates import each
+from multinet.engine.journal import ADDED, Entry, Journal
+from multinet.engine.plan import Attachment, Plan, static_plan
+from multinet.engine.ports import Executor, JournalStore, PodNetns
+
+log = logging.getLogger("multinet")
+
+# What the cluster layer plugs in: the planner builds the plan; the reporter is told
+# the outcome. `added` may raise CNIError (e.g. the status write failed): the ADD is
+# then rolled back. `failed` and `deleted` are best effort and local (DEL makes no
+# API request).
+Planner = Callable[[NetConf, Request], Plan]
+
+
+class Reporter(Protocol):
+    def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None: ...
+
+    def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None: ...
+
+    def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None: ...
+
+
+def default_planner(conf: NetConf, req: Request) -> Plan:
+    return static_plan(conf.delegates, req.ifname, conf.runtime_config)
+
+
+class Engine:
+    def __init__(
+        self,
+        conf: NetConf,
+        *,
+        store: JournalStore,
+        pod_netns: PodNetns,
+        executor: Executor,
+        planner: Planner = default_planner,
+        reporter: Reporter | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.conf = conf
+        self.store = store
+        self.pod_netns = pod_netns
+        self.executor = executor
+        self.planner = planner
+        self.reporter = reporter
+        self.observer = observer  # delegate latency (the daemon's metrics)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _invocation(self, req: Request, ifname: str, netns_path: str | None = None) -> Invocation:
+        return Invocation(
+            container_id=req.container_id,
+            netns=req.netns if netns_path is None else netns_path,
+            ifname=ifname,
+            args=req.args_raw,
+            path=(self.conf.bin_dir, *req.path),
+            env=req.env,
+            timeout=self.conf.delegate_timeout,
+            observer=self.observer,
+        )
+
+    def _undo(
+        self, req: Request, journal: Journal, only: Sequence[Entry] | None = None
+    ) -> list[CNIError]:
+        """DEL the journal's entries (or `only` those) in reverse; returns the failures.
+
+        With parallelAttach the secondary networks are DELed at once, then the cluster
+        network: they were independent when added, so they are when removed.
+        """
+        entries = journal.entries
+        if only is not None:
+            chosen = {id(e) for e in only}  # identity: two entries may be equal
+            entries = [e for e in entries if id(e) in chosen]
+        netns_path = journal.netns or req.netns
+        rest = list(reversed(entries))
+        last: list[Entry] = []
+        if rest and rest[-1].default:
+            last = [rest.pop()]
+        parallel = self.conf.parallel_attach
+        outcomes = each(lambda e: self._del_one(req, e, netns_path), rest, parallel)
+        outcomes += [self._del_one(req, e, netns_path) for e in last]
+        return [o for o in outcomes if o is not None]
+
+    def _del_one(self, req: Request, entry: Entry, netns_path: str) -> CNIError | None:
+        try:
+            net = chain.load(entry.config, where=entry.name)
+            inv = self._invocation(req, entry.ifname, netns_path)
+            self.executor.delete(net, inv, entry.runtime_config, entry.result)
+        except CNIError as e:
+            log.warning("DEL of network %s (%s) failed: %s", entry.name, entry.ifname, e)
+            return e
+        return None
+
+    # -- ADD -----------------------------------------------------------------
+
+    def add(self, req: Request) -> dict[str, Any]:
+        plan: Plan | None = None
+        try:
+            with self.store.lock(req.container_id, req.ifname):
+                self._clear_stale(req)
+                plan = self.planner(self.conf, req)
+                cluster_result = self._add_locked(req, plan)
+        except CNIError as e:
+            if self.reporter is not None:
+                self.reporter.failed(self.conf, req, plan, e)
+            raise
+        return result.convert(cluster_result, req.cni_version)
+
+    def _clear_stale(self, req: Request) -> None:
+        stale = self.store.load(req.container_id, req.ifname)
+        if stale is None:
+            return
+        if stale.complete:
+            raise AlreadyAttached(
+                f"container {req.container_id} already has networks attached on "
+                f"{req.ifname}: DEL it before adding again"
+            )
+        # A previous ADD crashed midway: finish its rollback first.
+        self._undo(req, stale)
+        self.store.remove(req.container_id, req.ifname)
+
+    def _add_locked(self, req: Request, plan: Plan) -> dict[str, Any]:
+        self._check_free(req, plan)
+        # Every planned network is journaled before the first delegate starts: one save
+        # instead of one per network, and a crash at any point still leaves a journal
+        # naming all that may exist (DEL of a network never added is a no-op by the spec).
+        journal = Journal(
+            container_id=req.container_id,
+            ifname=req.ifname,
+            netns=req.netns,
+            cni_version=req.cni_version,
+            args=req.args_raw,
+            pod=dict(plan.pod),
+            entries=[Entry.planned(att) for att in plan.attachments],
+        )
+        started: list[Entry] = []
+        try:
+            self.store.save(journal, durable=False)
+            cluster_result = self._add_all(req, plan, journal, started)
+            cluster_result = routes.apply_default_routes(
+                self.pod_netns, req.netns, plan, journal, cluster_result
+            )
+            if self.reporter is not None:
+                self.reporter.added(self.conf, req, plan, journal)
+            journal.complete = True
+            self.store.save(journal)
+        except BaseException:
+            self._undo(req, journal, only=started)  # what this ADD started, nothing else
+            self.store.remove(req.container_id, req.ifname)
+            raise
+        return cluster_result
+
+    def _check_free(self, req: Request, plan: Plan) -> None:
+        present = self.pod_netns.interface_names(req.netns)
+        taken = [a.ifname for a in plan.attachments if a.ifname in present]
+        if taken:
+            raise InvalidConfig(
+                f"interface name(s) {', '.join(taken)} already exist in {req.netns}",
+                "choose another 'interface' in the networks annotation",
+            )
+
+    def _add_all(
+        self, req: Request, plan: Plan, journal: Journal, started: list[Entry]
+    ) -> dict[str, Any]:
+        """ADD every network in plan order; with parallelAttach, the secondaries at once.
+        `started` collects the entries whose delegates ran (what a rollback must DEL)."""
+        pairs = list(zip(plan.attachments, journal.entries, strict=True))
+        first, rest = pairs[:1], pairs[1:]
+        if not first or not first[0][0].default:
+            raise InvalidConfig("no cluster network in the plan")
+        self._add_batch(req, first, started)
+        if self.conf.parallel_attach and len(rest) > 1:
+            self._add_batch(req, rest, started)
+        else:
+            for pair in rest:
+                self._add_batch(req, [pair], started)
+        cluster_result = journal.entries[0].result
+        assert cluster_result is not None
+        return cluster_result
+
+    def _add_batch(
+        self, req: Request, batch: Sequence[tuple[Attachment, Entry]], started: list[Entry]
+    ) -> None:
+        started.extend(entry for _, entry in batch)
+        outcomes = each(lambda pair: self._add_one(req, pair[0]), batch, parallel=True)
+        for (_, entry), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, dict):
+                entry.result = outcome
+                entry.state = ADDED
+        # Not saved here: the final save carries the results; a crash before it leaves
+        # entries marked "adding", which DEL handles the same.
+        errors = [o for o in outcomes if isinstance(o, CNIError)]
+        if errors:
+            raise errors[0]  # the first in plan order, as sequential mode would report
+
+    def _add_one(self, req: Request, att: Attachment) -> dict[str, Any] | CNIError:
+        try:
+            inv = self._invocation(req, att.ifname)
+            return self.executor.add(att.network, inv, att.runtime_config)
+        except CNIError as e:
+            return e.with_context(f"network {att.name!r} ({att.ifname})")
+
+    # -- DEL -----------------------------------------------------------------
+
+    def delete(self, req: Request) -> None:
+        with self.store.lock(req.container_id, req.ifname):
+            journal = self.store.load(req.container_id, req.ifname)
+            if journal is None:
+                journal = self._journal_without_record(req)
+                if journal is None:
+                    return
+            failures = self._undo(req, journal)
+            if failures and self.conf.retry_delete_on_error and self.pod_netns.exists(req.netns):
+                raise TryAgainLater(
+                    f"DEL of {len(failures)} network(s) failed; the runtime should retry",
+                    "; ".join(str(f) for f in failures),
+                )
+            self.store.remove(req.container_id, req.ifname)
+            if self.reporter is not None:
+                self.reporter.deleted(self.conf, req, journal)
+
+    def _journal_without_record(self, req: Request) -> Journal | None:
+        """No journal (never added, or state lost): DEL what the config would have added."""
+        try:
+            plan = self.planner(self.conf, req)
+        except CNIError as e:
+            log.info("DEL %s: no journal and no plan (%s): nothing to do", req.container_id, e)
+            return None
+        journal = Journal(container_id=req.container_id, ifname=req.ifname, netns=req.netns)
+        journal.entries = [Entry.planned(att) for att in plan.attachments]
+        return journal
+
+    # -- CHECK ---------------------------------------------------------------
+
+    def check(self, req: Request) -> None:
+        journal = self.store.load(req.container_id, req.ifname)
+        if journal is None or not journal.complete:
+            raise UnknownContainer(
+                f"container {req.container_id} has no networks attached on {req.ifname}"
+            )
+        for entry in journal.entries:
+            net = chain.load(entry.config, where=entry.name)
+            prev = entry.result
+            if entry.default and self.conf.prev_result is not None:
+                # As in a flat conflist, the cluster network CHECKs against the runtime's
+                # final result: plugins after multinet (tuning...) may have changed it.
+                prev = result.convert(self.conf.prev_result, net.cni_version)
+            try:
+                inv = self._invocation(req, entry.ifname)
+                self.executor.check(net, inv, entry.runtime_config, prev)
+            except CNIError as e:
+                raise e.with_context(f"network {entry.name!r} ({entry.ifname})") from None
+
+    # -- GC ------------------------------------------------------------------
+
+    def gc(self, req: Request) -> None:
+        valid = valid_attachments(req.config)
+        keep = {(v["containerID"], v["ifname"]) for v in valid}
+        live: dict[str, tuple[chain.NetworkConfig, list[dict[str, str]]]] = {}
+        for key in self.store.keys():
+            stale_req = _request_for(req, *key)
+            if key not in keep:
+                log.info("GC: removing stale attachments of %s/%s", *key)
+                self.delete(stale_req)
+                continue
+            journal = self.store.load(*key)
+            for entry in journal.entries if journal else []:
+                net = chain.load(entry.config, where=entry.name)
+                _, atts = live.setdefault(net.name, (net, []))
+                atts.append({"containerID": key[0], "ifname": entry.ifname})
+        for net in self.conf.delegates:
+            live.setdefault(net.name, (net, []))
+        inv = self._invocation(req, "")
+        for net, atts in live.values():
+            self.executor.gc(net, inv, atts)
+
+    # -- STATUS --------------------------------------------------------------
+
+    def status(self, req: Request) -> None:
+        indicator = self.conf.readiness_indicator_file
+        if indicator and not os.path.exists(indicator):
+            raise NotAvailable(f"readiness indicator file {indicator} does not exist")
+        # Every static delegate is attached to every pod: ADD needs them all.
+        for net in self.conf.delegates:
+            try:
+                self.executor.status(net, self._invocation(req, ""))
+            except CNIError as e:
+                raise NotAvailable(
+                    f"network {net.name!r} is not ready: {e.msg}", e.details
+                ) from None
+
+
+def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:
+    raw = config.get(chain.GC_KEY, config.get("cni.dev/attachments"))
+    if raw is None:
+        raise InvalidConfig(f"GC needs {chain.GC_KEY!r} in the configuration")
+    if not isinstance(raw, list) or not all(
+        isinstance(a, dict)
+        and isinstance(a.get("containerID"), str)
+        and isinstance(a.get("ifname"), str)
+        for a in raw
+    ):
+        raise InvalidConfig(
+            f"{chain.GC_KEY} must be a list of {{containerID, ifname}} objects with string values"
+        )
+    return [{"containerID": a["containerID"], "ifname": a["ifname"]} for a in raw]
+
+
+def _request_for(req: Request, container_id: str, ifname: str) -> Request:
+    return replace(req, container_id=container_id, ifname=ifname, netns="")

@@ -1,0 +1,217 @@
+"""Crash-safe per-attachment record of what multinet attached to a container.
+
+One JSON file per (container ID, ifname) under `<cniDir>/journal/`, replaced
+atomically (write, rename); only a save asked to be durable (the last of an ADD)
+also fsyncs the file and the directory. ADD records every planned delegate *before*
+the first one runs, so a DEL after a kill -9 at any point finds everything to
+remove. A per-key flock serialises operations on the same container across
+processes and threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from multinet.cni.errors import IOFailure
+from multinet.engine.plan import Attachment
+
+if TYPE_CHECKING:
+    from multinet.engine.ports import JournalStore
+
+ADDING = "adding"
+ADDED = "added"
+
+
+@dataclass
+class Entry:
+    """One delegate network as attached: enough to DEL/CHECK it with nothing else."""
+
+    name: str  # the network-status name: "namespace/nad" or the config name
+    ifname: str
+    config: dict[str, Any]  # NetworkConfig.to_dict(), exactly what ADD ran
+    runtime_config: dict[str, Any] = field(default_factory=dict)
+    state: str = ADDING
+    result: dict[str, Any] | None = None
+    # As in the plan (plan.Attachment): the cluster network; the default-route gateways
+    # this network carries; on the cluster network, the families whose route moved away.
+    default: bool = False
+    default_route: tuple[str, ...] = ()
+    replaced_default_routes: tuple[int, ...] = ()
+
+    @classmethod
+    def planned(cls, att: Attachment) -> Entry:
+        """The journal's form of a planned attachment, before its delegate runs."""
+        return cls(
+            name=att.name,
+            ifname=att.ifname,
+            config=att.network.to_dict(),
+            runtime_config=dict(att.runtime_config),
+            default=att.default,
+            default_route=att.default_route,
+            replaced_default_routes=att.replaced_default_routes,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Entry:
+        d = dict(d)
+        # Journals written before these fields were typed kept them in `meta`.
+        meta = d.pop("meta", None) or {}
+        for key in ("default", "default_route", "replaced_default_routes"):
+            if key in meta and key not in d:
+                d[key] = meta[key]
+        known = {f.name for f in fields(cls)}
+        entry = cls(**{k: v for k, v in d.items() if k in known})
+        entry.default_route = tuple(entry.default_route)
+        entry.replaced_default_routes = tuple(entry.replaced_default_routes)
+        return entry
+
+
+@dataclass
+class Journal:
+    container_id: str
+    ifname: str
+    netns: str = ""
+    cni_version: str = ""
+    args: str = ""
+    pod: dict[str, str] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+    complete: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        # Shallow: json.dumps walks the nested dicts itself (asdict deep-copies them).
+        return {**vars(self), "entries": [vars(e) for e in self.entries]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Journal:
+        entries = [Entry.from_dict(e) for e in d.get("entries", [])]
+        return cls(**{**d, "entries": entries})
+
+
+class FileJournalStore:
+    """The journal on disk (engine.ports.JournalStore)."""
+
+    def __init__(self, cni_dir: str) -> None:
+        self.dir = os.path.join(cni_dir, "journal")
+
+    def _base(self, container_id: str, ifname: str) -> str:
+        # Both parts are validated (no '/'); '@' cannot occur in either.
+        return os.path.join(self.dir, f"{container_id}@{ifname}")
+
+    def _ensure_dir(self) -> None:
+        try:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise IOFailure(f"cannot create journal directory {self.dir}", str(e)) from None
+
+    @contextlib.contextmanager
+    def lock(self, container_id: str, ifname: str) -> Iterator[None]:
+        self._ensure_dir()
+        path = self._base(container_id, ifname) + ".lock"
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # remove() unlinks the lock file while holding it: if that happened while
+            # we waited, our lock is on a dead inode and we must take the new one.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
+            yield
+        finally:
+            # No journal left (a failed ADD, a DEL of nothing): drop the lock file too,
+            # unless remove() already did and someone else now holds a new one.
+            with contextlib.suppress(FileNotFoundError):
+                if not os.path.exists(self._base(container_id, ifname) + ".json") and (
+                    os.stat(path).st_ino == os.fstat(fd).st_ino
+                ):
+                    os.unlink(path)
+            os.close(fd)
+
+    def load(self, container_id: str, ifname: str) -> Journal | None:
+        path = self._base(container_id, ifname) + ".json"
+        try:
+            with open(path, "rb") as f:
+                return Journal.from_dict(json.load(f))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise IOFailure(f"journal {path} is unreadable", str(e)) from None
+
+    def save(self, journal: Journal, durable: bool = True) -> None:
+        """Replace the journal atomically (write, rename): after a crash of this process
+        any reader sees the old or the new one, whole. `durable` also fsyncs file and
+        directory, which only a power loss needs: ADD makes its intermediate saves
+        without it (after a reboot the pod's interfaces are gone anyway, and DEL without
+        a journal still releases what the configuration names) and its last one with it."""
+        self._ensure_dir()
+        base = self._base(journal.container_id, journal.ifname)
+        tmp = base + ".tmp"
+        data = json.dumps(journal.to_dict()).encode()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, base + ".json")
+            if durable:
+                dfd = os.open(self.dir, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+        except OSError as e:
+            raise IOFailure(f"cannot write journal {base}.json", str(e)) from None
+
+    def remove(self, container_id: str, ifname: str) -> None:
+        base = self._base(container_id, ifname)
+        for suffix in (".json", ".tmp", ".lock"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base + suffix)
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(container ID, ifname) of every journal on disk."""
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        keys = []
+        for n in sorted(names):
+            if n.endswith(".json"):
+                cid, _, ifname = n[: -len(".json")].rpartition("@")
+                keys.append((cid, ifname))
+        return keys
+
+
+def summary(store: JournalStore) -> list[dict[str, Any]]:
+    """One row per journal, for `multinetctl attachments` and the daemon's API."""
+    rows = []
+    for cid, ifname in store.keys():
+        j = store.load(cid, ifname)
+        if j is None:
+            continue
+        rows.append(
+            {
+                "containerID": cid,
+                "ifname": ifname,
+                "netns": j.netns,
+                "pod": j.pod,
+                "complete": j.complete,
+                "networks": [
+                    {"name": e.name, "interface": e.ifname, "state": e.state} for e in j.entries
+                ],
+            }
+        )
+    return rows

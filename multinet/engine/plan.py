@@ -1,0 +1,69 @@
+"""What the engine runs: the attachments of one container, in order.
+
+Pure data. Each attachment names its network config, its interface in the pod and the
+runtime values to inject; the default-route fields are typed here and copied into the
+journal by one conversion (`journal.Entry.planned`), so that the plan, the journal and
+network-status agree on them by type, not by dict key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from multinet.cni.chain import NetworkConfig
+from multinet.cni.errors import InvalidConfig
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str  # network-status name: "namespace/nad" or the config's name
+    network: NetworkConfig
+    ifname: str
+    runtime_config: Mapping[str, Any] = field(default_factory=dict)
+    default: bool = False  # the cluster network: its result is returned to the runtime
+    # Gateways the pod's default route moves to, via this network (`default-route`).
+    default_route: tuple[str, ...] = ()
+    # On the cluster network: the IP families (4, 6) whose default route moved elsewhere.
+    replaced_default_routes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    attachments: tuple[Attachment, ...]
+    pod: Mapping[str, str] = field(default_factory=dict)  # namespace, name, uid
+
+
+def secondary_ifname(position: int) -> str:
+    """Multus's naming: the n-th secondary network is net<n> (1-based)."""
+    return f"net{position}"
+
+
+def check_unique(attachments: tuple[Attachment, ...]) -> None:
+    seen: dict[str, str] = {}
+    for a in attachments:
+        if a.ifname in seen:
+            raise InvalidConfig(
+                f"interface name {a.ifname!r} is requested by both {seen[a.ifname]!r} "
+                f"and {a.name!r}"
+            )
+        seen[a.ifname] = a.name
+
+
+def static_plan(
+    delegates: tuple[NetworkConfig, ...], ifname: str, runtime_config: Mapping[str, Any]
+) -> Plan:
+    """The first delegate is the cluster network on CNI_IFNAME; the rest are net1, net2..."""
+    attachments = tuple(
+        Attachment(
+            name=net.name,
+            network=net,
+            ifname=ifname if i == 0 else secondary_ifname(i),
+            runtime_config=runtime_config if i == 0 else {},
+            default=i == 0,
+        )
+        for i, net in enumerate(delegates)
+    )
+    check_unique(attachments)
+    return Plan(attachments)

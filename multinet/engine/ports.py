@@ -1,0 +1,79 @@
+"""The engine's seams: every piece of I/O it does goes through one of these, passed in.
+
+The composition roots (thin mode, the daemon) give it the real ones; the engine's unit
+tests give it fakes (tests/unit/engine/fakes.py), so that rollback, crash recovery,
+parallel batches and every DEL corner case run without root.
+
+- JournalStore: where journals live (the file store: engine.journal.FileJournalStore);
+  shaped after host-local's store interface.
+- PodNetns: what the engine asks of the pod's network namespace (engine.netns.HostNetns).
+- Executor: runs one network's plugins for a command (engine.delegates.ChainExecutor,
+  over cni.chain and cni.exec), the role of libcni's invoke.Exec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from multinet.cni.chain import NetworkConfig
+from multinet.cni.exec import Invocation
+from multinet.engine.journal import Journal
+from multinet.engine.routes import Move
+
+
+class JournalStore(Protocol):
+    def lock(self, container_id: str, ifname: str) -> AbstractContextManager[None]:
+        """Serialise every operation on one (container, ifname), across processes."""
+        ...
+
+    def load(self, container_id: str, ifname: str) -> Journal | None: ...
+
+    def save(self, journal: Journal, durable: bool = True) -> None:
+        """Replace the journal atomically; `durable` also survives a power loss."""
+        ...
+
+    def remove(self, container_id: str, ifname: str) -> None: ...
+
+    def keys(self) -> list[tuple[str, str]]:
+        """(container ID, ifname) of every journal held."""
+        ...
+
+
+class PodNetns(Protocol):
+    def exists(self, path: str) -> bool: ...
+
+    def interface_names(self, path: str) -> set[str]: ...
+
+    def move_default_routes(self, path: str, moves: Sequence[Move]) -> None:
+        """Replace the pod's default route of each move's family by one via its gateway."""
+        ...
+
+
+class Executor(Protocol):
+    def add(
+        self, net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
+
+    def delete(
+        self,
+        net: NetworkConfig,
+        inv: Invocation,
+        runtime_config: Mapping[str, Any],
+        prev_result: Mapping[str, Any] | None,
+    ) -> None: ...
+
+    def check(
+        self,
+        net: NetworkConfig,
+        inv: Invocation,
+        runtime_config: Mapping[str, Any],
+        prev_result: Mapping[str, Any] | None,
+    ) -> None: ...
+
+    def gc(
+        self, net: NetworkConfig, inv: Invocation, valid: Sequence[Mapping[str, str]]
+    ) -> None: ...
+
+    def status(self, net: NetworkConfig, inv: Invocation) -> None: ...

@@ -1,0 +1,119 @@
+"""A pod's selections -> the engine's attachments: order, interface names, runtime values.
+
+Pure logic over data: the pod planner resolves the networks, this decides how each is
+attached (Multus's rules: cluster network on CNI_IFNAME, then defaultNetworks, then the
+annotation's networks as net1, net2, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from ipaddress import ip_address
+from typing import Any
+
+from multinet.cni.chain import NetworkConfig
+from multinet.cni.errors import InvalidConfig
+from multinet.engine.plan import Attachment, Plan, check_unique, secondary_ifname
+from multinet.networks.resolve import Resolved
+from multinet.networks.selection import NetworkSelection
+
+
+def runtime_values(sel: NetworkSelection) -> dict[str, Any]:
+    """Selection fields that reach the delegate as runtimeConfig (capability-filtered later)."""
+    rc: dict[str, Any] = {}
+    if sel.ips:
+        rc["ips"] = list(sel.ips)
+    if sel.mac:
+        rc["mac"] = sel.mac
+    if sel.infiniband_guid:
+        rc["infinibandGUID"] = sel.infiniband_guid
+    if sel.port_mappings is not None:
+        rc["portMappings"] = sel.port_mappings
+    if sel.bandwidth is not None:
+        rc["bandwidth"] = sel.bandwidth
+    if sel.device_id:
+        rc["deviceID"] = sel.device_id
+    return rc
+
+
+def with_selection(net: NetworkConfig, sel: NetworkSelection) -> NetworkConfig:
+    """`cni-args` merge into every plugin's args.cni; a deviceID goes top-level too."""
+    if not sel.cni_args and not sel.device_id:
+        return net
+    plugins = []
+    for p in net.plugins:
+        p = dict(p)
+        if sel.cni_args:
+            args = dict(p.get("args") or {})
+            args["cni"] = {**(args.get("cni") or {}), **sel.cni_args}
+            p["args"] = args
+        if sel.device_id:
+            p["deviceID"] = sel.device_id
+            p["pciBusID"] = sel.device_id
+        plugins.append(p)
+    return replace(net, plugins=tuple(plugins))
+
+
+def check_default_routes(requested: Sequence[tuple[NetworkSelection, Any]]) -> dict[int, str]:
+    """At most one IPv4 and one IPv6 default-route gateway across all networks."""
+    chosen: dict[int, tuple[str, str]] = {}
+    for sel, _ in requested:
+        for gw in sel.default_route:
+            family = ip_address(gw).version
+            if family in chosen:
+                raise InvalidConfig(
+                    f"default-route: IPv{family} gateway {gw} of network "
+                    f"{sel.namespace}/{sel.name} conflicts with {chosen[family][1]} of "
+                    f"{chosen[family][0]}: only one IPv{family} default route is possible"
+                )
+            chosen[family] = (f"{sel.namespace}/{sel.name}", gw)
+    return {family: gw for family, (_, gw) in chosen.items()}
+
+
+def build(
+    cluster: Resolved,
+    defaults: Sequence[Resolved],
+    requested: Sequence[tuple[NetworkSelection, Resolved]],
+    *,
+    ifname: str,
+    runtime_config: Mapping[str, Any],
+    pod: Mapping[str, str] | None = None,
+    cluster_selection: NetworkSelection | None = None,
+) -> Plan:
+    """Cluster network on CNI_IFNAME, then defaultNetworks, then the pod's networks.
+
+    Secondary interfaces are named net<position> unless the selection names one. A
+    default-network annotation element (`cluster_selection`) gives the cluster
+    network its runtime values, as a networks element does for its network.
+    """
+    gateways = check_default_routes(requested)
+    cluster_net, cluster_rc = cluster.network, dict(runtime_config)
+    if cluster_selection is not None:
+        cluster_net = with_selection(cluster_net, cluster_selection)
+        cluster_rc.update(runtime_values(cluster_selection))
+    atts = [
+        Attachment(
+            name=cluster.name,
+            network=cluster_net,
+            ifname=ifname,
+            runtime_config=cluster_rc,
+            default=True,
+            replaced_default_routes=tuple(sorted(gateways)),
+        )
+    ]
+    for d in defaults:
+        atts.append(Attachment(d.name, d.network, secondary_ifname(len(atts))))
+    for sel, res in requested:
+        atts.append(
+            Attachment(
+                name=res.name,
+                network=with_selection(res.network, sel),
+                ifname=sel.interface or secondary_ifname(len(atts)),
+                runtime_config=runtime_values(sel),
+                default_route=tuple(sel.default_route),
+            )
+        )
+    plan = Plan(tuple(atts), dict(pod or {}))
+    check_unique(plan.attachments)
+    return plan

@@ -1,0 +1,130 @@
+"""Plan a container's networks from its pod: the glue between a Cluster and `attachments.build`.
+
+Reads the pod named by CNI_ARGS, its annotations and the NADs they name; the rules
+(`attachments`, `selection`, `resolve`) stay pure.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from multinet.cluster.base import Cluster, Pod
+from multinet.cni.errors import CNIError, InvalidConfig, NetworkNotFound, UnknownContainer
+from multinet.cni.request import Request
+from multinet.config.netconf import NetConf
+from multinet.engine.plan import Plan
+from multinet.networks import attachments
+from multinet.networks.resolve import Resolved, Resolver
+from multinet.networks.selection import (
+    DEFAULT_NETWORK_ANNOTATION,
+    NETWORKS_ANNOTATION,
+    NetworkSelection,
+    parse_default_network,
+    parse_networks,
+)
+
+log = logging.getLogger("multinet")
+
+
+def pod_ref(pod: Pod) -> dict[str, str]:
+    return {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}
+
+
+def pod_from_ref(ref: dict[str, str]) -> Pod:
+    return Pod(ref["namespace"], ref["name"], ref.get("uid", ""))
+
+
+class PodPlanner:
+    """planner(conf, req) -> Plan, for a cluster source (API server or manifests)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def pod(self, req: Request) -> Pod | None:
+        namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
+        if not namespace or not name:
+            return None
+        uid = req.arg("K8S_POD_UID")
+        try:
+            pod = self.cluster.get_pod(namespace, name, uid=uid or "")
+        except CNIError as e:
+            if req.command != "DEL":
+                raise
+            # DEL without a journal: still remove what the config alone names.
+            log.warning("DEL: pod %s/%s unavailable (%s): cluster network only", namespace, name, e)
+            return None
+        if pod is None:
+            if req.command == "DEL":
+                return None
+            raise UnknownContainer(f"pod {namespace}/{name} not found")
+        if uid and pod.uid and uid != pod.uid:
+            if req.command == "DEL":
+                return None  # a new pod of the same name: not ours to plan from
+            raise UnknownContainer(
+                f"pod {namespace}/{name} has UID {pod.uid} but CNI_ARGS K8S_POD_UID is {uid}: "
+                "the pod was deleted and recreated"
+            )
+        return pod
+
+    def __call__(self, conf: NetConf, req: Request) -> Plan:
+        pod = self.pod(req)
+        resolver = Resolver(conf, self.cluster)
+        system = pod is not None and pod.namespace in conf.system_namespaces
+        try:
+            cluster_net, cluster_sel = self._cluster_network(conf, resolver, pod, system)
+            defaults = [resolver.reference(r) for r in conf.default_networks]
+            if not conf.cluster_network:
+                defaults = [Resolved(n.name, n) for n in conf.delegates[1:]] + defaults
+            requested = [] if pod is None or system else self._requested(conf, resolver, pod)
+        except NetworkNotFound as e:
+            if pod is not None:
+                self.cluster.emit_event(pod, "NoNetworkFound", e.msg, warning=True)
+            raise
+        # network-status names the cluster network by its CNI config name (as Multus does).
+        cluster_net = Resolved(cluster_net.network.name, cluster_net.network, cluster_net.nad)
+        return attachments.build(
+            cluster_net,
+            defaults,
+            requested,
+            ifname=req.ifname,
+            runtime_config=conf.runtime_config,
+            cluster_selection=cluster_sel,
+            pod=pod_ref(pod) if pod else None,
+        )
+
+    def _cluster_network(
+        self, conf: NetConf, resolver: Resolver, pod: Pod | None, system: bool
+    ) -> tuple[Resolved, NetworkSelection | None]:
+        """The cluster network, and the default-network element that chose it (if any)."""
+        value = pod.annotations.get(DEFAULT_NETWORK_ANNOTATION, "") if pod else ""
+        if value.strip() and not system and pod is not None:
+            sel = parse_default_network(value, conf.multus_namespace)
+            return resolver.nad(sel.namespace, sel.name), sel
+        if conf.cluster_network:
+            return resolver.reference(conf.cluster_network), None
+        if conf.delegates:
+            net = conf.delegates[0]
+            return Resolved(net.name, net), None
+        raise InvalidConfig("no cluster network: set 'clusterNetwork' or 'delegates'")
+
+    def _requested(
+        self, conf: NetConf, resolver: Resolver, pod: Pod
+    ) -> list[tuple[NetworkSelection, Resolved]]:
+        selections = parse_networks(pod.annotations.get(NETWORKS_ANNOTATION, ""), pod.namespace)
+        out = []
+        for sel in selections:
+            self._check_isolation(conf, pod, sel)
+            out.append((sel, resolver.nad(sel.namespace, sel.name)))
+        return out
+
+    @staticmethod
+    def _check_isolation(conf: NetConf, pod: Pod, sel: NetworkSelection) -> None:
+        if not conf.namespace_isolation or sel.namespace == pod.namespace:
+            return
+        allowed = conf.global_namespaces or ("default",)
+        if sel.namespace not in allowed:
+            raise InvalidConfig(
+                f"namespace isolation: pod {pod.key} may not use network "
+                f"{sel.namespace}/{sel.name}; allowed namespaces are {pod.namespace!r} and "
+                f"{', '.join(repr(n) for n in allowed)} (globalNamespaces)"
+            )

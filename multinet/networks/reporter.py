@@ -1,0 +1,54 @@
+"""Tell the cluster what happened to a pod's networks: network-status, events, records."""
+
+from __future__ import annotations
+
+from multinet.cluster.base import Cluster, Pod
+from multinet.cluster.records import StatusRecords
+from multinet.cni.errors import CNIError, UnknownContainer
+from multinet.cni.request import Request
+from multinet.config.netconf import NetConf
+from multinet.engine.journal import Journal
+from multinet.engine.plan import Plan
+from multinet.networks.planner import pod_from_ref
+from multinet.networks.status import network_status
+
+
+class PodReporter:
+    """Tell the cluster what happened: network-status on success, events either way."""
+
+    def __init__(self, cluster: Cluster, events: bool = True) -> None:
+        self.cluster = cluster
+        self.events = events
+
+    def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None:
+        if not plan.pod or plan.pod["namespace"] in conf.system_namespaces:
+            return
+        pod = pod_from_ref(dict(plan.pod))
+        self.cluster.set_network_status(pod, network_status(journal.entries))  # may roll back
+        if self.events:
+            for entry in journal.entries:
+                if not entry.default and entry.result is not None:
+                    # Multus's wording, which users grep for: "Add net1 [10.1.0.5/24] from ns/nad"
+                    ips = ",".join(str(ip.get("address")) for ip in entry.result.get("ips", []))
+                    self.cluster.emit_event(
+                        pod, "AddedInterface", f"Add {entry.ifname} [{ips}] from {entry.name}"
+                    )
+
+    def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None:
+        if plan is not None and plan.pod:
+            pod = pod_from_ref(dict(plan.pod))
+        else:
+            # Planning itself failed (a malformed annotation, say): the user looks at the pod.
+            namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
+            if not namespace or not name or isinstance(error, UnknownContainer):
+                return
+            pod = Pod(namespace, name, req.arg("K8S_POD_UID") or "")
+        if pod.namespace in conf.system_namespaces:
+            return
+        self.cluster.emit_event(pod, "FailedAttach", f"ADD failed: {error}", warning=True)
+
+    def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None:
+        """Drop the pod's local network-status record (multinetctl's copy), or one file
+        per pod would pile up on every node. The API annotation goes with the pod."""
+        if journal.pod.get("namespace") and journal.pod.get("name"):
+            StatusRecords(conf.cni_dir).remove_status(journal.pod["namespace"], journal.pod["name"])

@@ -1,0 +1,1 @@
+"""Thin mode: the `multinet` CNI executable, the composition root wiring a source to the engine."""

@@ -1,0 +1,416 @@
+"""The engine on fake seams: rollback order, crash recovery, parallel batches, DEL corners.
+
+No root, no kernel, no plugin: tests/unit/engine/fakes.py stands in for the journal on
+disk, the pod's network namespace and the delegates. The same behaviours run against
+the real kernel and plugins in tests/integration/engine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from multinet.cni import errors
+from multinet.cni.errors import CNIError, DelegateError, IOFailure
+from multinet.cni.request import Request, from_env
+from multinet.config.netconf import NetConf, load
+from multinet.engine.engine import Engine, Reporter
+from multinet.engine.journal import ADDED, ADDING, Journal
+from multinet.engine.plan import Attachment, Plan, static_plan
+from tests.unit.engine.fakes import Crash, FakeExecutor, FakeNetns, FakeStore, World
+
+NETNS = "/var/run/netns/pod"
+NETWORKS = ("cluster", "a", "b", "c")
+
+
+def conf(*, networks: Sequence[str] = NETWORKS, **keys: Any) -> NetConf:
+    return load(
+        {
+            "cniVersion": "1.0.0",
+            "name": "multinet",
+            "type": "multinet",
+            "cniDir": "/nonexistent/unused-by-fakes",
+            "delegates": [{"cniVersion": "1.0.0", "name": n, "type": "fake"} for n in networks],
+            **keys,
+        }
+    )
+
+
+def request(command: str, container: str = "c1", netns: str = NETNS, **config: Any) -> Request:
+    stdin = json.dumps({"cniVersion": "1.0.0", "name": "multinet", "type": "multinet", **config})
+    env = {
+        "CNI_COMMAND": command,
+        "CNI_CONTAINERID": container,
+        "CNI_NETNS": netns,
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/opt/cni/bin",
+    }
+    return from_env(env, stdin.encode())
+
+
+@dataclass
+class Host:
+    world: World
+    store: FakeStore
+    netns: FakeNetns
+    executor: FakeExecutor
+    engine: Engine
+
+
+def host(
+    settings: NetConf | None = None,
+    world: World | None = None,
+    *,
+    planner: Any = None,
+    reporter: Reporter | None = None,
+) -> Host:
+    world = world or World(pods={NETNS: set()})
+    store = FakeStore(world)
+    netns = FakeNetns(world)
+    executor = FakeExecutor(world, store)
+    kw: dict[str, Any] = {"planner": planner} if planner else {}
+    engine = Engine(
+        settings or conf(),
+        store=store,
+        pod_netns=netns,
+        executor=executor,
+        reporter=reporter,
+        **kw,
+    )
+    return Host(world, store, netns, executor, engine)
+
+
+IFNAMES = {"cluster": "eth0", "a": "net1", "b": "net2", "c": "net3"}
+
+
+# -- ADD ------------------------------------------------------------------------------------
+
+
+def test_add_journals_every_network_before_the_first_delegate_then_once_durably() -> None:
+    h = host()
+    out = h.engine.add(request("ADD"))
+    assert h.executor.of("ADD") == list(NETWORKS)
+    assert h.store.saves == [
+        (list(NETWORKS), [ADDING] * 4, False, False),
+        (list(NETWORKS), [ADDED] * 4, True, True),
+    ]
+    assert out["interfaces"][0]["name"] == "eth0"  # the cluster network's result
+    assert h.world.pods[NETNS] == set(IFNAMES.values())
+
+
+def test_second_add_is_refused_and_runs_nothing() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    h.executor.calls.clear()
+    with pytest.raises(errors.AlreadyAttached) as e:
+        h.engine.add(request("ADD"))
+    assert e.value.code == errors.ALREADY_ATTACHED
+    assert h.executor.calls == []
+
+
+def test_taken_interface_name_fails_before_any_delegate() -> None:
+    h = host(world=World(pods={NETNS: {"net2"}}))
+    with pytest.raises(errors.InvalidConfig, match="net2 already exist"):
+        h.engine.add(request("ADD"))
+    assert h.executor.calls == [] and h.world.journals == {}
+
+
+@pytest.mark.parametrize("failing", ["cluster", "a", "b", "c"])
+def test_failed_add_rolls_back_what_it_started_in_reverse(failing: str) -> None:
+    h = host()
+    h.executor.fail[("ADD", failing)] = errors.TryAgainLater("busy", "details")
+    with pytest.raises(CNIError) as e:
+        h.engine.add(request("ADD"))
+    started = list(NETWORKS[: NETWORKS.index(failing) + 1])
+    assert h.executor.of("ADD") == started
+    assert h.executor.of("DEL") == list(reversed(started))  # the failed one included
+    # The delegate's own code reaches the runtime, its message names the network.
+    assert e.value.code == errors.TRY_AGAIN_LATER
+    assert e.value.msg == f"network {failing!r} ({IFNAMES[failing]}): busy"
+    assert e.value.details == "details"
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+def test_failed_status_report_rolls_back_everything() -> None:
+    class Refusing:
+        def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None:
+            raise errors.ClusterError("pod is gone")
+
+        def failed(self, *args: Any) -> None:
+            self.failure = args[-1]
+
+        def deleted(self, *args: Any) -> None:
+            raise AssertionError("not a DEL")
+
+    reporter = Refusing()
+    h = host(reporter=reporter)
+    with pytest.raises(errors.ClusterError):
+        h.engine.add(request("ADD"))
+    assert h.executor.of("DEL") == list(reversed(NETWORKS))
+    assert isinstance(reporter.failure, errors.ClusterError)
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+# -- parallelAttach --------------------------------------------------------------------------
+
+
+def test_parallel_add_runs_the_secondaries_at_once_after_the_cluster_network() -> None:
+    h = host(conf(parallelAttach=True))
+    h.executor.barrier = threading.Barrier(3)  # a, b and c must all be inside ADD together
+    h.engine.add(request("ADD"))
+    assert h.executor.of("ADD")[0] == "cluster"
+    assert sorted(h.executor.of("ADD")[1:]) == ["a", "b", "c"]
+    journal = h.store.load("c1", "eth0")
+    assert journal is not None
+    assert [(e.name, e.ifname, e.state) for e in journal.entries] == [
+        (n, IFNAMES[n], ADDED) for n in NETWORKS
+    ]
+
+
+def test_parallel_del_removes_the_secondaries_at_once_then_the_cluster_network() -> None:
+    h = host(conf(parallelAttach=True))
+    h.engine.add(request("ADD"))
+    h.executor.calls.clear()
+    h.executor.barrier = threading.Barrier(3)
+    h.engine.delete(request("DEL"))
+    assert sorted(h.executor.of("DEL")[:3]) == ["a", "b", "c"]
+    assert h.executor.of("DEL")[3] == "cluster"
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+def test_parallel_batch_failure_rolls_back_the_whole_batch_and_reports_the_first() -> None:
+    h = host(conf(parallelAttach=True))
+    h.executor.fail[("ADD", "b")] = DelegateError("b broke")
+    h.executor.fail[("ADD", "c")] = DelegateError("c broke")
+    with pytest.raises(DelegateError, match=r"^network 'b' \(net2\): b broke$"):
+        h.engine.add(request("ADD"))
+    dels = h.executor.of("DEL")
+    assert sorted(dels[:3]) == ["a", "b", "c"] and dels[3] == "cluster"
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+# -- crash recovery (kill -9 at every delegate) ---------------------------------------------
+
+
+@pytest.mark.parametrize("dies_at", NETWORKS)
+def test_del_after_a_crash_removes_everything_the_journal_names(dies_at: str) -> None:
+    h = host()
+    h.executor.crash_on = ("ADD", dies_at)
+    with pytest.raises(Crash):
+        h.engine.add(request("ADD"))
+    after = host(world=h.executor.crashed)  # a new process on what was persisted
+    journal = after.store.load("c1", "eth0")
+    assert journal is not None and not journal.complete
+    assert [e.name for e in journal.entries] == list(NETWORKS)  # all, before the first ran
+    after.engine.delete(request("DEL"))
+    assert after.executor.of("DEL") == list(reversed(NETWORKS))
+    assert after.world.journals == {} and after.world.pods[NETNS] == set()
+
+
+@pytest.mark.parametrize("dies_at", NETWORKS)
+def test_add_after_a_crash_finishes_the_rollback_then_adds_once(dies_at: str) -> None:
+    h = host()
+    h.executor.crash_on = ("ADD", dies_at)
+    with pytest.raises(Crash):
+        h.engine.add(request("ADD"))
+    after = host(world=h.executor.crashed)
+    after.engine.add(request("ADD"))
+    assert after.executor.of("DEL") == list(reversed(NETWORKS))
+    assert after.executor.of("ADD") == list(NETWORKS)
+    journal = after.store.load("c1", "eth0")
+    assert journal is not None and journal.complete
+    assert after.world.pods[NETNS] == set(IFNAMES.values())
+
+
+# -- DEL -------------------------------------------------------------------------------------
+
+
+def test_del_runs_each_network_with_its_own_result_in_reverse() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    results = {e.name: e.result for e in h.store.load("c1", "eth0").entries}  # type: ignore[union-attr]
+    h.executor.calls.clear()
+    h.engine.delete(request("DEL"))
+    assert [(c.network, c.ifname, c.prev_result) for c in h.executor.calls] == [
+        (n, IFNAMES[n], results[n]) for n in reversed(NETWORKS)
+    ]
+    assert h.world.journals == {}
+
+
+def test_del_twice_and_del_of_nothing_succeed() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    h.engine.delete(request("DEL"))
+    h.executor.calls.clear()
+    h.engine.delete(request("DEL"))  # no journal: the config's networks, each a no-op
+    assert h.executor.of("DEL") == list(reversed(NETWORKS))
+    assert h.world.journals == {}
+
+
+def test_del_without_journal_and_without_plan_does_nothing() -> None:
+    def no_plan(conf: NetConf, req: Request) -> Plan:
+        raise errors.TryAgainLater("API server unreachable")
+
+    h = host(planner=no_plan)
+    h.engine.delete(request("DEL"))
+    assert h.executor.calls == []
+
+
+def test_del_uses_the_journaled_netns_when_the_runtime_sends_none() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    h.engine.delete(request("DEL", netns=""))
+    assert h.world.pods[NETNS] == set()
+
+
+def test_del_succeeds_when_a_delegate_del_fails() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    h.executor.fail[("DEL", "b")] = IOFailure("b cannot be removed")
+    h.engine.delete(request("DEL"))
+    assert h.executor.of("DEL") == ["c", "b", "a", "cluster"]  # one failure stops nothing
+    assert h.world.journals == {}
+
+
+def test_retry_delete_on_error_asks_for_a_retry_while_the_netns_exists() -> None:
+    h = host(conf(retryDeleteOnError=True))
+    h.engine.add(request("ADD"))
+    h.executor.fail[("DEL", "a")] = IOFailure("a cannot be removed")
+    with pytest.raises(errors.TryAgainLater) as e:
+        h.engine.delete(request("DEL"))
+    assert e.value.code == errors.TRY_AGAIN_LATER and "a cannot be removed" in e.value.details
+    assert ("c1", "eth0") in h.world.journals  # kept: the retry needs it
+    del h.world.pods[NETNS]  # the sandbox is gone: nothing left to retry for
+    h.engine.delete(request("DEL"))
+    assert h.world.journals == {}
+
+
+def test_del_is_serialized_with_add_of_the_same_container() -> None:
+    h = host()
+    order: list[str] = []
+    inside = threading.Event()
+    go = threading.Event()
+
+    def slow_plan(settings: NetConf, req: Request) -> Plan:
+        order.append(f"plan {req.command}")
+        if req.command == "ADD":
+            inside.set()
+            go.wait(5)
+        return static_plan(settings.delegates, req.ifname, {})
+
+    h = host(planner=slow_plan)
+    adder = threading.Thread(target=h.engine.add, args=(request("ADD"),))
+    adder.start()
+    assert inside.wait(5)
+    deleter = threading.Thread(target=h.engine.delete, args=(request("DEL"),))
+    deleter.start()
+    deleter.join(0.2)
+    assert deleter.is_alive()  # waits for the ADD's lock
+    go.set()
+    adder.join(5)
+    deleter.join(5)
+    assert order == ["plan ADD"]  # DEL found the journal: no plan needed
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+# -- CHECK, GC, STATUS ------------------------------------------------------------------------
+
+
+def test_check_without_attachment_is_unknown_container() -> None:
+    with pytest.raises(errors.UnknownContainer):
+        host().engine.check(request("CHECK"))
+
+
+def test_check_runs_every_network_and_names_the_one_that_fails() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    h.engine.check(request("CHECK"))
+    assert h.executor.of("CHECK") == list(NETWORKS)
+    h.world.pods[NETNS].discard("net2")
+    with pytest.raises(DelegateError, match=r"^network 'b' \(net2\): b CHECK failed"):
+        h.engine.check(request("CHECK"))
+
+
+def test_check_of_the_cluster_network_uses_the_runtime_prev_result() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    runtime = {"cniVersion": "1.0.0", "ips": [{"address": "10.9.9.9/24"}]}
+    h.engine = Engine(
+        conf(prevResult=runtime),
+        store=h.store,
+        pod_netns=h.netns,
+        executor=h.executor,
+    )
+    h.executor.calls.clear()
+    h.engine.check(request("CHECK"))
+    assert h.executor.calls[0].prev_result == {**runtime, "dns": {}}
+
+
+def test_gc_removes_what_is_not_valid_and_tells_the_delegates_what_is() -> None:
+    h = host()
+    h.world.pods["/var/run/netns/other"] = set()
+    h.engine.add(request("ADD", container="keep"))
+    h.engine.add(request("ADD", container="stale", netns="/var/run/netns/other"))
+    h.executor.calls.clear()
+    valid = [{"containerID": "keep", "ifname": "eth0"}]
+    h.engine.gc(request("GC", **{"cni.dev/valid-attachments": valid}))
+    assert h.executor.of("DEL") == list(reversed(NETWORKS))
+    assert h.store.keys() == [("keep", "eth0")]
+    gcs = [c for c in h.executor.calls if c.command == "GC"]
+    assert {c.network: c.prev_result for c in gcs} == {
+        n: {"valid": [{"containerID": "keep", "ifname": IFNAMES[n]}]} for n in NETWORKS
+    }
+
+
+def test_status_checks_every_delegate_and_the_readiness_file(tmp_path: Any) -> None:
+    h = host()
+    h.engine.status(request("STATUS"))
+    assert h.executor.of("STATUS") == list(NETWORKS)
+    h.executor.fail[("STATUS", "b")] = DelegateError("no b")
+    with pytest.raises(errors.NotAvailable, match="network 'b' is not ready: no b"):
+        h.engine.status(request("STATUS"))
+    missing = str(tmp_path / "ready")
+    h2 = host(conf(readinessindicatorfile=missing))
+    with pytest.raises(errors.NotAvailable, match="readiness indicator file"):
+        h2.engine.status(request("STATUS"))
+    assert h2.executor.calls == []
+
+
+# -- default-route ---------------------------------------------------------------------------
+
+
+def route_plan(settings: NetConf, req: Request) -> Plan:
+    nets = settings.delegates
+    return Plan(
+        (
+            Attachment("cluster", nets[0], "eth0", default=True, replaced_default_routes=(4,)),
+            Attachment("a", nets[1], "net1", default_route=("10.2.0.1",)),
+        )
+    )
+
+
+def test_default_route_moves_and_the_cluster_result_loses_its_own() -> None:
+    h = host(conf(networks=("cluster", "a")), planner=route_plan)
+    out = h.engine.add(request("ADD"))
+    assert h.netns.route_moves == [(NETNS, [(4, "10.2.0.1", "net1")])]
+    assert "routes" not in out  # its only route was the default
+    journal = h.store.load("c1", "eth0")
+    assert journal is not None
+    cluster, a = journal.entries
+    assert cluster.result is not None and cluster.result["routes"] == []
+    assert (cluster.default, cluster.replaced_default_routes) == (True, (4,))
+    assert (a.default, a.default_route) == (False, ("10.2.0.1",))
+
+
+def test_a_failed_default_route_move_rolls_back() -> None:
+    h = host(conf(networks=("cluster", "a")), planner=route_plan)
+    h.netns.route_error = IOFailure("default-route: interface net1 not found in the pod")
+    with pytest.raises(IOFailure):
+        h.engine.add(request("ADD"))
+    assert h.executor.of("DEL") == ["a", "cluster"]
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
