@@ -35,7 +35,7 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "multusMasterCNI": {"type": "string"},
         "generateConfig": {"type": "boolean"},
         "cleanupConfigOnExit": {"type": "boolean"},
-        "confPollInterval": {"type": "number", "exclusiveMinimum": 0},
+        "confPollInterval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
         "cniVersion": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
