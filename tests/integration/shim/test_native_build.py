@@ -1,0 +1,39 @@
+"""The shim builds from a clean tree with no registry and no network (as in CI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from shimkit import base_env, netconf, run
+
+pytestmark = pytest.mark.root  # unshare -n: the build runs with no network at all
+
+MANIFEST = Path(__file__).resolve().parents[3] / "shim" / "Cargo.toml"
+
+
+def test_cargo_builds_offline_from_a_clean_target(workdir: Path) -> None:
+    cargo = shutil.which("cargo")
+    assert cargo, "cargo is not on PATH (make deps installs Debian's)"
+    env = dict(os.environ, CARGO_TARGET_DIR=str(workdir / "target"), CARGO_NET_OFFLINE="true")
+    argv = ["unshare", "--net", cargo, "build", "--offline", "--locked", "--release"]
+    build = subprocess.run(
+        [*argv, "--quiet", "--manifest-path", str(MANIFEST)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    binary = workdir / "target" / "release" / "multinet-shim"
+    assert binary.read_bytes()[:4] == b"\x7fELF"
+    missing = str(workdir / "missing")
+    stdin = netconf(daemonSocketPath=missing, fallbackExecutable=missing)
+    result = run([binary], stdin, base_env("DEL"))
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["code"] == 5
