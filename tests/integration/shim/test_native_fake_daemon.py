@@ -3,10 +3,12 @@ is the Python shim's byte for byte, and every misbehaviour falls back."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
 import time
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as quote
 from pathlib import Path
 
 import pytest
@@ -25,19 +27,21 @@ from shimkit import (
 MiB = 1 << 20
 
 
+def spec_request(env: dict[str, str], stdin: bytes) -> bytes:
+    """The body as docs/thick-mode.md specifies it."""
+    pairs = ",".join(quote(k) + ":" + quote(v) for k, v in env.items())
+    text = quote(stdin.decode("utf-8", "surrogateescape"))
+    return ('{"env":{' + pairs + '},"stdin":' + text + "}").encode("ascii")
+
+
 def python_request(env: dict[str, str], stdin: bytes) -> bytes:
-    """What the Python shim sends (multinet.shim.encode_request), or the spec's."""
+    """What the Python shim sends (multinet.shim.encode_request, while it exists)."""
     try:
-        from multinet.shim import encode_request  # type: ignore[attr-defined]
-    except ImportError:  # the Python shim moved: the protocol as documented
-        from json.encoder import encode_basestring_ascii as q
-
-        def encode_request(env: dict[str, str], stdin: bytes) -> bytes:
-            pairs = ",".join(q(k) + ":" + q(v) for k, v in env.items())
-            text = q(stdin.decode("utf-8", "surrogateescape"))
-            return ('{"env":{' + pairs + '},"stdin":' + text + "}").encode("ascii")
-
-    body: bytes = encode_request(env, stdin)
+        encode = getattr(importlib.import_module("multinet.shim"), "encode_request", spec_request)
+    except ImportError:
+        encode = spec_request
+    body: bytes = encode(env, stdin)
+    assert body == spec_request(env, stdin)
     return HEAD.format(len(body)).encode() + body
 
 
