@@ -5,16 +5,17 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::os::raw::{c_char, c_int, c_uint};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 
 extern "C" {
     static environ: *const *const c_char;
     fn memfd_create(name: *const c_char, flags: c_uint) -> c_int;
     fn dup2(old: c_int, new: c_int) -> c_int;
-    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char)
+        -> c_int;
     fn signal(sig: c_int, handler: usize) -> usize;
     fn isatty(fd: c_int) -> c_int;
 }
@@ -99,7 +100,11 @@ fn tempfile() -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     const O_TMPFILE: i32 = 0o20200000;
     let dir = std::env::var_os("TMPDIR").unwrap_or_else(|| "/tmp".into());
-    std::fs::OpenOptions::new().read(true).write(true).custom_flags(O_TMPFILE).open(dir)
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(O_TMPFILE)
+        .open(dir)
 }
 
 /// The candidates in order: `explicit` alone when given; else `multinet` beside the
@@ -109,12 +114,20 @@ fn candidates(explicit: Option<&[u8]>) -> Vec<PathBuf> {
         return vec![PathBuf::from(OsStr::from_bytes(path))];
     }
     let mut out = Vec::new();
-    if let Some(dir) = std::fs::read_link("/proc/self/exe").ok().as_deref().and_then(Path::parent) {
+    if let Some(dir) = std::fs::read_link("/proc/self/exe")
+        .ok()
+        .as_deref()
+        .and_then(Path::parent)
+    {
         out.push(dir.join("multinet"));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         out.push(dir.join("multinet"));
     }
     out
@@ -123,21 +136,25 @@ fn candidates(explicit: Option<&[u8]>) -> Vec<PathBuf> {
 /// Execs the thin executable; returns only on failure: (the path tried, the error).
 pub fn exec_thin(explicit: Option<&[u8]>, stdin: Stdin) -> (String, String) {
     let shown = |p: &Path| p.display().to_string();
-    let first = candidates(explicit).into_iter().next().unwrap_or_else(|| PathBuf::from("multinet"));
+    let first = candidates(explicit)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| PathBuf::from("multinet"));
     let replay = match &stdin {
         Stdin::Untouched => None,
         Stdin::Read(data) => Some(replay_file(data, false)),
         Stdin::Partial(data) => Some(replay_file(data, true)),
     };
-    match replay {
-        None => {}
-        Some(Ok(file)) => {
-            // SAFETY: dup2 onto fd 0; the memfd's own descriptor closes on exec.
-            if unsafe { dup2(file.as_raw_fd(), 0) } < 0 {
-                return (shown(&first), format!("cannot replay stdin: {}", std::io::Error::last_os_error()));
-            }
+    if let Some(replay) = replay {
+        let file = match replay {
+            Ok(file) => file,
+            Err(e) => return (shown(&first), format!("cannot keep stdin: {e}")),
+        };
+        // SAFETY: dup2 onto fd 0; the memfd's own descriptor closes on exec.
+        if unsafe { dup2(file.as_raw_fd(), 0) } < 0 {
+            let e = std::io::Error::last_os_error();
+            return (shown(&first), format!("cannot replay stdin: {e}"));
         }
-        Some(Err(e)) => return (shown(&first), format!("cannot keep stdin: {e}")),
     }
     let args: Vec<CString> = std::env::args_os()
         .skip(1)
@@ -148,7 +165,9 @@ pub fn exec_thin(explicit: Option<&[u8]>, stdin: Stdin) -> (String, String) {
     unsafe { signal(SIGPIPE, SIG_DFL) };
     let mut last: Option<(PathBuf, std::io::Error)> = None;
     for path in candidates(explicit) {
-        let Ok(c_path) = CString::new(OsString::from(path.clone()).into_vec()) else { continue };
+        let Ok(c_path) = CString::new(OsString::from(path.clone()).into_vec()) else {
+            continue;
+        };
         let mut argv: Vec<*const c_char> = vec![c_path.as_ptr()];
         argv.extend(args.iter().map(|a| a.as_ptr()));
         argv.push(std::ptr::null());
@@ -157,9 +176,11 @@ pub fn exec_thin(explicit: Option<&[u8]>, stdin: Stdin) -> (String, String) {
         unsafe { execve(c_path.as_ptr(), argv.as_ptr(), environ) };
         let e = std::io::Error::last_os_error();
         let missing = matches!(e.raw_os_error(), Some(2 | 20)); // ENOENT, ENOTDIR
-        // Like execvp: a missing candidate passes to the next one; the first real
-        // error (permission, format) is the one reported if none works.
-        if last.as_ref().map_or(true, |(_, prev)| matches!(prev.raw_os_error(), Some(2 | 20)) && !missing) {
+                                                                // Like execvp: a missing candidate passes to the next one; the first real
+                                                                // error (permission, format) is the one reported if none works.
+        if last.as_ref().map_or(true, |(_, prev)| {
+            matches!(prev.raw_os_error(), Some(2 | 20)) && !missing
+        }) {
             last = Some((path, e));
         }
     }

@@ -3,8 +3,8 @@
 //! `HTTP/1.x 200` whose Content-Length matches its body is an `Err(reason)`.
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::io::FromRawFd;
 use std::os::raw::{c_int, c_long, c_void};
+use std::os::unix::io::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,10 @@ pub fn describe(e: &std::io::Error) -> String {
 /// to take the connection (Linux bounds a blocking unix connect by SO_SNDTIMEO:
 /// this is the wait on a full listen backlog).
 pub fn connect_unix(path: &[u8], timeout: Duration) -> Result<UnixStream, String> {
-    let mut addr = SockaddrUn { family: AF_UNIX as u16, path: [0; 108] };
+    let mut addr = SockaddrUn {
+        family: AF_UNIX as u16,
+        path: [0; 108],
+    };
     if path.is_empty() || path.len() >= addr.path.len() || path.contains(&0) {
         return Err("not a usable socket path".into());
     }
@@ -73,7 +76,13 @@ pub fn connect_unix(path: &[u8], timeout: Duration) -> Result<UnixStream, String
         };
         let tv_ptr = &tv as *const Timeval as *const c_void;
         let addr_len = (2 + path.len() + 1) as u32;
-        if setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv_ptr, std::mem::size_of::<Timeval>() as u32) != 0
+        if setsockopt(
+            fd,
+            SOL_SOCKET,
+            SO_SNDTIMEO,
+            tv_ptr,
+            std::mem::size_of::<Timeval>() as u32,
+        ) != 0
             || connect(fd, &addr as *const SockaddrUn as *const c_void, addr_len) != 0
         {
             let e = std::io::Error::last_os_error();
@@ -97,7 +106,12 @@ pub fn request_head(method: &str, target: &str, len: usize) -> String {
 
 /// Sends `head` and `body` on `stream` and reads the answer until the daemon
 /// closes the connection, all within `timeout`: the body of a 200.
-pub fn exchange(mut stream: UnixStream, head: &[u8], body: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+pub fn exchange(
+    mut stream: UnixStream,
+    head: &[u8],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     let deadline = Instant::now() + timeout;
     let late = || format!("no answer within {} s", timeout.as_secs_f64());
     let remaining = |deadline: Instant| {
@@ -108,12 +122,16 @@ pub fn exchange(mut stream: UnixStream, head: &[u8], body: &[u8], timeout: Durat
     for part in [head, body] {
         let mut rest = part;
         while !rest.is_empty() {
-            stream.set_write_timeout(Some(remaining(deadline).ok_or_else(late)?)).map_err(failed)?;
+            stream
+                .set_write_timeout(Some(remaining(deadline).ok_or_else(late)?))
+                .map_err(failed)?;
             match stream.write(rest) {
                 Ok(0) => return Err("connection failed: the daemon stopped reading".into()),
                 Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Err(late()),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(late())
+                }
                 Err(e) => return Err(failed(e)),
             }
         }
@@ -121,12 +139,16 @@ pub fn exchange(mut stream: UnixStream, head: &[u8], body: &[u8], timeout: Durat
     let mut answer = Answer::default();
     let mut chunk = vec![0u8; 64 << 10];
     loop {
-        stream.set_read_timeout(Some(remaining(deadline).ok_or_else(late)?)).map_err(failed)?;
+        stream
+            .set_read_timeout(Some(remaining(deadline).ok_or_else(late)?))
+            .map_err(failed)?;
         match stream.read(&mut chunk) {
             Ok(0) => return answer.finish(),
             Ok(n) => answer.push(&chunk[..n])?,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Err(late()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(late())
+            }
             Err(e) => return Err(failed(e)),
         }
     }
@@ -162,7 +184,9 @@ impl Answer {
                         }
                         let length = parse_head(&self.data[..start - 4])?;
                         if self.data.len() - start > length {
-                            return Err("the daemon's answer is longer than its Content-Length".into());
+                            return Err(
+                                "the daemon's answer is longer than its Content-Length".into()
+                            );
                         }
                         self.body = Some((start, length));
                     }
@@ -197,13 +221,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// The status line must be `HTTP/1.x 200`; the Content-Length header is required,
 /// at most MAX_BODY, and all of them must agree. Returns it.
 pub fn parse_head(head: &[u8]) -> Result<usize, String> {
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let status = lines.next().unwrap_or_default();
     let shown = || String::from_utf8_lossy(&status[..status.len().min(80)]).into_owned();
     let mut parts = status.splitn(3, |&b| b == b' ');
     let version = parts.next().unwrap_or_default();
     let code = parts.next().unwrap_or_default();
-    let version_ok = version.len() == 8 && version.starts_with(b"HTTP/1.") && version[7].is_ascii_digit();
+    let version_ok =
+        version.len() == 8 && version.starts_with(b"HTTP/1.") && version[7].is_ascii_digit();
     if !version_ok || code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
         return Err(format!("not an HTTP answer: {:?}", shown()));
     }
@@ -228,7 +255,10 @@ pub fn parse_head(head: &[u8]) -> Result<usize, String> {
     }
     let length = length.ok_or("the daemon's answer has no Content-Length")?;
     if length > MAX_BODY {
-        return Err(format!("the daemon's answer is larger than {} MiB", MAX_BODY >> 20));
+        return Err(format!(
+            "the daemon's answer is larger than {} MiB",
+            MAX_BODY >> 20
+        ));
     }
     Ok(length)
 }
@@ -248,7 +278,9 @@ fn parse_length(value: &[u8]) -> Option<usize> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    value.iter().try_fold(0usize, |n, &d| n.checked_mul(10)?.checked_add(usize::from(d - b'0')))
+    value.iter().try_fold(0usize, |n, &d| {
+        n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -263,7 +295,8 @@ mod tests {
         a.finish()
     }
 
-    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n";
+    const OK: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n";
 
     #[test]
     fn complete_answers() {
@@ -276,30 +309,67 @@ mod tests {
         }
         let bytes: Vec<&[u8]> = whole.chunks(1).collect();
         assert_eq!(answer(&bytes).unwrap(), b"hello");
-        assert_eq!(answer(&[b"HTTP/1.0 200\r\ncontent-length:0\r\n\r\n"]).unwrap(), b"");
-        assert_eq!(answer(&[b"HTTP/1.1 200 OK\r\nContent-Length:  2 \r\nContent-Length: 2\r\n\r\nab"]).unwrap(), b"ab");
+        assert_eq!(
+            answer(&[b"HTTP/1.0 200\r\ncontent-length:0\r\n\r\n"]).unwrap(),
+            b""
+        );
+        assert_eq!(
+            answer(&[b"HTTP/1.1 200 OK\r\nContent-Length:  2 \r\nContent-Length: 2\r\n\r\nab"])
+                .unwrap(),
+            b"ab"
+        );
     }
 
     #[test]
     fn incomplete_or_refused_answers() {
         for (parts, why) in [
             (vec![], "without an answer"),
-            (vec![&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"[..]], "without an answer"),
+            (
+                vec![&b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"[..]],
+                "without an answer",
+            ),
             (vec![OK, b"hel"], "cut short"),
             (vec![OK, b"hello!"], "longer than"),
             (vec![OK, b"hel", b"lo!"], "longer than"),
-            (vec![b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"], "refused"),
-            (vec![b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"], "refused"),
-            (vec![b"HTTP/2 200\r\nContent-Length: 0\r\n\r\n"], "not an HTTP answer"),
-            (vec![b"HTTP/1.1 2000\r\nContent-Length: 0\r\n\r\n"], "not an HTTP answer"),
+            (
+                vec![b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"],
+                "refused",
+            ),
+            (
+                vec![b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"],
+                "refused",
+            ),
+            (
+                vec![b"HTTP/2 200\r\nContent-Length: 0\r\n\r\n"],
+                "not an HTTP answer",
+            ),
+            (
+                vec![b"HTTP/1.1 2000\r\nContent-Length: 0\r\n\r\n"],
+                "not an HTTP answer",
+            ),
             (vec![b"garbage\r\n\r\n"], "not an HTTP answer"),
             (vec![b"\xff\xfe\r\n\r\n"], "not an HTTP answer"),
             (vec![b"HTTP/1.1 200 OK\r\n\r\n{}"], "no Content-Length"),
-            (vec![b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"], "bad Content-Length"),
-            (vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"], "bad Content-Length"),
-            (vec![b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"], "bad Content-Length"),
-            (vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"], "conflicting"),
-            (vec![b"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n"], "larger than 16 MiB"),
+            (
+                vec![b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"],
+                "bad Content-Length",
+            ),
+            (
+                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n"],
+                "bad Content-Length",
+            ),
+            (
+                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"],
+                "bad Content-Length",
+            ),
+            (
+                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"],
+                "conflicting",
+            ),
+            (
+                vec![b"HTTP/1.1 200 OK\r\nContent-Length: 67108864\r\n\r\n"],
+                "larger than 16 MiB",
+            ),
         ] {
             let err = answer(&parts).unwrap_err();
             assert!(err.contains(why), "{parts:?}: {err}");
@@ -327,7 +397,10 @@ mod tests {
         let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {MAX_BODY}\r\n\r\n");
         let body = vec![b'x'; MAX_BODY];
         assert_eq!(answer(&[head.as_bytes(), &body]).unwrap().len(), MAX_BODY);
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
         assert!(answer(&[head.as_bytes()]).is_err());
     }
 
@@ -344,8 +417,12 @@ mod tests {
     fn socket_paths() {
         let t = Duration::from_millis(100);
         assert!(connect_unix(b"", t).unwrap_err().contains("not a usable"));
-        assert!(connect_unix(&[b'a'; 108], t).unwrap_err().contains("not a usable"));
-        assert!(connect_unix(b"/a\0b", t).unwrap_err().contains("not a usable"));
+        assert!(connect_unix(&[b'a'; 108], t)
+            .unwrap_err()
+            .contains("not a usable"));
+        assert!(connect_unix(b"/a\0b", t)
+            .unwrap_err()
+            .contains("not a usable"));
         let err = connect_unix(b"/nonexistent/multinet.sock", t).unwrap_err();
         assert_eq!(err, "No such file or directory");
     }

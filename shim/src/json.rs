@@ -83,7 +83,10 @@ impl Value {
     /// The string when it maps to bytes exactly.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
-            Value::Str { bytes, lossy: false } => Some(bytes),
+            Value::Str {
+                bytes,
+                lossy: false,
+            } => Some(bytes),
             _ => None,
         }
     }
@@ -110,7 +113,9 @@ impl Value {
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let low = digits.bytes().fold(0u8, |acc, d| acc.wrapping_mul(10).wrapping_add(d - b'0'));
+        let low = digits
+            .bytes()
+            .fold(0u8, |acc, d| acc.wrapping_mul(10).wrapping_add(d - b'0'));
         Some(if neg { low.wrapping_neg() } else { low })
     }
 }
@@ -118,7 +123,11 @@ impl Value {
 /// The values of `keys` in the JSON object `text` (the last one of duplicates),
 /// or None when `text` is not one JSON document or not an object.
 pub fn object_fields(text: &[u8], keys: &[&str]) -> Option<Vec<Option<Value>>> {
-    let mut p = Parser { s: text, i: 0, depth: 0 };
+    let mut p = Parser {
+        s: text,
+        i: 0,
+        depth: 0,
+    };
     p.skip_outer_ws();
     let mut found: Vec<Option<Value>> = keys.iter().map(|_| None).collect();
     if p.peek() != Some(b'{') {
@@ -190,7 +199,10 @@ impl Parser<'_> {
     /// Around the document CPython strips `str.isspace()` characters: the ASCII ones
     /// here (a netconf starting with U+00A0 is not worth a Unicode table).
     fn skip_outer_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)) {
+        while matches!(
+            self.peek(),
+            Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)
+        ) {
             self.i += 1;
         }
     }
@@ -297,7 +309,9 @@ impl Parser<'_> {
             return None;
         }
         // Only ASCII was consumed.
-        std::str::from_utf8(&self.s[start..self.i]).ok().map(str::to_owned)
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()
+            .map(str::to_owned)
     }
 
     fn digits(&mut self) {
@@ -400,7 +414,10 @@ mod tests {
     }
 
     fn str_value(s: &[u8]) -> Value {
-        Value::Str { bytes: s.to_vec(), lossy: false }
+        Value::Str {
+            bytes: s.to_vec(),
+            lossy: false,
+        }
     }
 
     #[test]
@@ -442,10 +459,26 @@ mod tests {
     #[test]
     fn rejects_what_python_rejects() {
         for bad in [
-            "", " ", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1} x", "{'a':1}",
-            "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}", "{\"a\":\"\x01\"}",
-            "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":[1 2]}", "{\"a\":tru}",
-            "{\"a\":\"open}", "{1:2}", "{\"a\":1e}",
+            "",
+            " ",
+            "{",
+            "{\"a\"}",
+            "{\"a\":}",
+            "{\"a\":1,}",
+            "{\"a\":1} x",
+            "{'a':1}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":.5}",
+            "{\"a\":+1}",
+            "{\"a\":\"\x01\"}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12\"}",
+            "{\"a\":[1 2]}",
+            "{\"a\":tru}",
+            "{\"a\":\"open}",
+            "{1:2}",
+            "{\"a\":1e}",
         ] {
             assert_eq!(field(bad, "a"), None, "{bad:?}");
         }
@@ -461,7 +494,10 @@ mod tests {
 
     #[test]
     fn reads_python_constants_and_whitespace() {
-        assert_eq!(field("\x0c{\"a\": NaN}\x1f", "a"), Some(Some(Value::Num("NaN".into()))));
+        assert_eq!(
+            field("\x0c{\"a\": NaN}\x1f", "a"),
+            Some(Some(Value::Num("NaN".into())))
+        );
         let inf = field("{\"a\": -Infinity}", "a").unwrap().unwrap();
         assert_eq!(inf.as_f64(), None);
         assert_eq!(inf, Value::Num("-inf".into()));
@@ -474,7 +510,12 @@ mod tests {
         want.extend_from_slice(b"\x80\xff");
         assert_eq!(field(doc, "a"), Some(Some(str_value(&want))));
         // Lone surrogates that are not escapes: U+FFFD and lossy.
-        for doc in [r#"{"a": "\ud800"}"#, r#"{"a": "\udc7f"}"#, r#"{"a": "\udfff"}"#, r#"{"a": "\ud800\u0041"}"#] {
+        for doc in [
+            r#"{"a": "\ud800"}"#,
+            r#"{"a": "\udc7f"}"#,
+            r#"{"a": "\udfff"}"#,
+            r#"{"a": "\ud800\u0041"}"#,
+        ] {
             let v = field(doc, "a").unwrap().unwrap();
             let (bytes, lossy) = match v {
                 Value::Str { bytes, lossy } => (bytes, lossy),
@@ -484,7 +525,13 @@ mod tests {
             assert!(bytes.starts_with("\u{fffd}".as_bytes()), "{doc}");
         }
         let v = field(r#"{"a": "\ud800\u0041"}"#, "a").unwrap().unwrap();
-        assert_eq!(v, Value::Str { bytes: "\u{fffd}A".as_bytes().to_vec(), lossy: true });
+        assert_eq!(
+            v,
+            Value::Str {
+                bytes: "\u{fffd}A".as_bytes().to_vec(),
+                lossy: true
+            }
+        );
         assert_eq!(v.as_bytes(), None);
     }
 
@@ -499,7 +546,10 @@ mod tests {
         assert_eq!(code("-1"), Some(255));
         assert_eq!(code("-256"), Some(0));
         assert_eq!(code("-257"), Some(255));
-        assert_eq!(code("123456789012345678901234567890"), Some((123456789012345678901234567890u128 & 0xff) as u8));
+        assert_eq!(
+            code("123456789012345678901234567890"),
+            Some((123456789012345678901234567890u128 & 0xff) as u8)
+        );
         assert_eq!(code("1.0"), None);
         assert_eq!(code("1e2"), None);
         assert_eq!(code("NaN"), None);

@@ -10,6 +10,7 @@ mod fallback;
 mod http;
 mod json;
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
@@ -36,10 +37,20 @@ struct NetConf {
 }
 
 fn netconf(stdin: &[u8]) -> NetConf {
-    const KEYS: [&str; 4] = ["daemonSocketPath", "daemonTimeout", "fallbackExecutable", "cniVersion"];
+    const KEYS: [&str; 4] = [
+        "daemonSocketPath",
+        "daemonTimeout",
+        "fallbackExecutable",
+        "cniVersion",
+    ];
     let fields = json::object_fields(stdin, &KEYS).unwrap_or_default();
     let get = |n: usize| fields.get(n).and_then(Option::as_ref);
-    let text = |n: usize| get(n).and_then(Value::as_bytes).filter(|s| !s.is_empty()).map(<[u8]>::to_vec);
+    let text = |n: usize| {
+        get(n)
+            .and_then(Value::as_bytes)
+            .filter(|s| !s.is_empty())
+            .map(<[u8]>::to_vec)
+    };
     let secs = get(1)
         .and_then(Value::as_f64)
         .filter(|s| *s > 0.0 && *s <= MAX_ANSWER_TIMEOUT)
@@ -71,7 +82,7 @@ fn read_stdin() -> Stdin {
 fn encode_request(env: &[&[u8]], stdin: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(stdin.len() + 4096);
     out.extend_from_slice(b"{\"env\":{");
-    let mut seen: Vec<&[u8]> = Vec::with_capacity(env.len());
+    let mut seen: HashSet<&[u8]> = HashSet::with_capacity(env.len());
     for entry in env {
         // Like CPython's os.environ: split at the first '=', skip entries without
         // one, and the first of duplicate names wins.
@@ -80,13 +91,12 @@ fn encode_request(env: &[&[u8]], stdin: &[u8]) -> Option<Vec<u8>> {
             None => continue,
         };
         let (name, value) = (&entry[..eq], &entry[eq + 1..]);
-        if seen.contains(&name) {
+        if !seen.insert(name) {
             continue;
         }
-        if !seen.is_empty() {
+        if seen.len() > 1 {
             out.push(b',');
         }
-        seen.push(name);
         json::write_str(&mut out, name);
         out.push(b':');
         json::write_str(&mut out, value);
@@ -104,16 +114,24 @@ fn encode_request(env: &[&[u8]], stdin: &[u8]) -> Option<Vec<u8>> {
 /// The daemon's (exit code, stdout) for this request, or why there is none.
 fn call_daemon(conf: &NetConf, env: &[&[u8]], stdin: &[u8]) -> Result<(u8, Vec<u8>), String> {
     let path = String::from_utf8_lossy(&conf.socket).into_owned();
-    let body = encode_request(env, stdin)
-        .ok_or_else(|| format!("the request is larger than the daemon takes ({} MiB)", MAX_REQUEST >> 20))?;
+    let body = encode_request(env, stdin).ok_or_else(|| {
+        format!(
+            "the request is larger than the daemon takes ({} MiB)",
+            MAX_REQUEST >> 20
+        )
+    })?;
     let stream = http::connect_unix(&conf.socket, CONNECT_TIMEOUT)
         .map_err(|e| format!("cannot connect to {path}: {e}"))?;
     let head = http::request_head("POST", "/v1/cni", body.len());
-    let answer = http::exchange(stream, head.as_bytes(), &body, conf.timeout).map_err(|e| format!("{path}: {e}"))?;
+    let answer = http::exchange(stream, head.as_bytes(), &body, conf.timeout)
+        .map_err(|e| format!("{path}: {e}"))?;
     let shape = || "the daemon's answer is not {code, stdout}".to_owned();
     std::str::from_utf8(&answer).map_err(|_| shape())?;
     let fields = json::object_fields(&answer, &["code", "stdout"]).ok_or_else(shape)?;
-    let code = fields[0].as_ref().and_then(Value::as_exit_code).ok_or_else(shape)?;
+    let code = fields[0]
+        .as_ref()
+        .and_then(Value::as_exit_code)
+        .ok_or_else(shape)?;
     match fields[1].as_ref() {
         Some(Value::Str { bytes, .. }) => Ok((code, bytes.clone())),
         _ => Err(shape()),
@@ -141,7 +159,9 @@ fn main() -> ExitCode {
         }
     };
     let command = std::env::var_os("CNI_COMMAND");
-    let command = command.as_ref().map_or("the request".into(), |c| String::from_utf8_lossy(c.as_bytes()));
+    let command = command.as_ref().map_or("the request".into(), |c| {
+        String::from_utf8_lossy(c.as_bytes())
+    });
     let _ = writeln!(
         std::io::stderr(),
         "multinet-shim: daemon unavailable ({reason}); running {command} in-process"
@@ -170,7 +190,10 @@ mod tests {
             String::from_utf8(body).unwrap(),
             r#"{"env":{"A":"1","B":"\udcff","C":"x=y"},"stdin":"{\"x\":\"\udce9\"}"}"#
         );
-        assert_eq!(encode_request(&[], b"").unwrap(), br#"{"env":{},"stdin":""}"#);
+        assert_eq!(
+            encode_request(&[], b"").unwrap(),
+            br#"{"env":{},"stdin":""}"#
+        );
     }
 
     #[test]
@@ -189,17 +212,29 @@ mod tests {
         assert_eq!(c.fallback.as_deref(), Some(&b"/bin/m"[..]));
         assert_eq!(c.cni_version.as_deref(), Some(&b"0.4.0"[..]));
         for bad in [
-            &b""[..], b"not json", b"[]", br#"{"daemonSocketPath": 1, "daemonTimeout": 0, "fallbackExecutable": "rel"}"#,
+            &b""[..],
+            b"not json",
+            b"[]",
+            br#"{"daemonSocketPath": 1, "daemonTimeout": 0, "fallbackExecutable": "rel"}"#,
             br#"{"daemonSocketPath": "", "daemonTimeout": 3601, "fallbackExecutable": ""}"#,
-            br#"{"daemonSocketPath": "\ud800", "daemonTimeout": "5"}"#, br#"{"daemonTimeout": NaN}"#,
-            br#"{"daemonTimeout": -1}"#, br#"{"daemonTimeout": 1e999}"#, br#"{"daemonTimeout": true}"#,
+            br#"{"daemonSocketPath": "\ud800", "daemonTimeout": "5"}"#,
+            br#"{"daemonTimeout": NaN}"#,
+            br#"{"daemonTimeout": -1}"#,
+            br#"{"daemonTimeout": 1e999}"#,
+            br#"{"daemonTimeout": true}"#,
         ] {
             let c = netconf(bad);
             assert_eq!(c.socket, DEFAULT_SOCKET);
             assert_eq!(c.timeout, Duration::from_secs(300));
             assert_eq!(c.fallback, None);
         }
-        assert_eq!(netconf(br#"{"daemonSocketPath": "/a\udcff"}"#).socket, b"/a\xff");
-        assert_eq!(netconf(br#"{"daemonTimeout": 3600}"#).timeout, Duration::from_secs(3600));
+        assert_eq!(
+            netconf(br#"{"daemonSocketPath": "/a\udcff"}"#).socket,
+            b"/a\xff"
+        );
+        assert_eq!(
+            netconf(br#"{"daemonTimeout": 3600}"#).timeout,
+            Duration::from_secs(3600)
+        );
     }
 }
