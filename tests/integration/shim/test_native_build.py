@@ -37,3 +37,28 @@ def test_cargo_builds_offline_from_a_clean_target(workdir: Path) -> None:
     result = run([binary], stdin, base_env("DEL"))
     assert result.returncode == 1
     assert json.loads(result.stdout)["code"] == 5
+
+
+def test_the_rust_unit_tests_pass(workdir: Path) -> None:
+    cargo = shutil.which("cargo")
+    assert cargo, "cargo is not on PATH (make deps installs Debian's)"
+    env = dict(os.environ, CARGO_TARGET_DIR=str(workdir / "target"), CARGO_NET_OFFLINE="true")
+    test = subprocess.run(
+        [
+            "unshare",
+            "--net",
+            cargo,
+            "test",
+            "--offline",
+            "--locked",
+            "--manifest-path",
+            str(MANIFEST),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "test result: ok." in test.stdout
