@@ -165,8 +165,9 @@ pub fn exec_thin(explicit: Option<&[u8]>, stdin: Stdin) -> (String, String) {
     unsafe { signal(SIGPIPE, SIG_DFL) };
     let mut last: Option<(PathBuf, std::io::Error)> = None;
     for path in candidates(explicit) {
-        let Ok(c_path) = CString::new(OsString::from(path.clone()).into_vec()) else {
-            continue;
+        let c_path = match CString::new(OsString::from(path.clone()).into_vec()) {
+            Ok(c_path) => c_path,
+            Err(_) => continue,
         };
         let mut argv: Vec<*const c_char> = vec![c_path.as_ptr()];
         argv.extend(args.iter().map(|a| a.as_ptr()));
