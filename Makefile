@@ -13,7 +13,9 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	@command -v cargo >/dev/null 2>&1 || { echo "installing Debian's cargo and rustc (multinet-shim)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc >/dev/null; }
+	@CARGO_NET_OFFLINE=true $(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
 	@$(PYTHON) -c "import multinet, kubernetes, pyroute2, jsonschema, yaml, grpc" 
 
 lint: deps
