@@ -6,6 +6,7 @@ Multus configuration with `"type": "multinet"` loads unchanged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from multinet.cni.errors import InvalidConfig
 from multinet.cni.exec import DEFAULT_TIMEOUT
 from multinet.config import schema
 from multinet.shim import protocol
+
+log = logging.getLogger("multinet")
 
 DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
 DEFAULT_CNI_DIR = "/var/lib/cni/multinet"
@@ -67,17 +70,55 @@ def _global_namespaces(value: object) -> tuple[str, ...]:
     return tuple(s.strip() for s in items if s.strip())
 
 
-def load(raw: Mapping[str, Any]) -> NetConf:
+def _sane_part(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys whose values pass their schema, defaults for the required ones; each value
+    dropped is logged. For DEL, which must not depend on any setting being sane."""
+    properties = schemas.load("netconf.json")["properties"]
+    out: dict[str, Any] = {"cniVersion": version.LATEST, "name": "multinet", "type": "multinet"}
+    for key, value in raw.items():
+        sub = properties.get(key)
+        problem = schema.problem(value, sub, key) if sub is not None else None
+        if problem is None and key == "cniVersion" and value not in version.SUPPORTED:
+            problem = f"cniVersion: {value!r} is not supported"
+        if problem:
+            log.warning("DEL: ignoring an invalid setting (%s)", problem)
+        else:
+            out[key] = value
+    return out
+
+
+def _delegates(
+    raw: Mapping[str, Any], cni_version: str, lenient: bool
+) -> tuple[NetworkConfig, ...]:
+    out = []
+    for i, d in enumerate(raw.get("delegates", [])):
+        try:
+            # A nameless delegate takes multinet's name, as a plugin in a conflist does.
+            out.append(
+                chain.load(
+                    d,
+                    where=f"delegates[{i}]",
+                    default_name=raw["name"],
+                    default_version=cni_version,
+                )
+            )
+        except InvalidConfig as e:
+            if not lenient:
+                raise
+            log.warning("DEL: ignoring an invalid delegate (%s)", e)
+    return tuple(out)
+
+
+def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
+    """The typed configuration. `lenient` (DEL) drops, with a warning, every setting that is
+    invalid instead of refusing the whole configuration: a DEL works from the journal and
+    must never fail over a setting, a version or a delegate that is not sane."""
+    if lenient:
+        raw = _sane_part(raw)
     schema.validate(raw, schemas.load("netconf.json"), "multinet configuration")
     cni_version = version.require_supported(raw["cniVersion"])
-    delegates = tuple(
-        # A nameless delegate takes multinet's name, as a plugin in a conflist does.
-        chain.load(
-            d, where=f"delegates[{i}]", default_name=raw["name"], default_version=cni_version
-        )
-        for i, d in enumerate(raw.get("delegates", []))
-    )
-    if not delegates and not raw.get("clusterNetwork"):
+    delegates = _delegates(raw, cni_version, lenient)
+    if not delegates and not raw.get("clusterNetwork") and not lenient:
         raise InvalidConfig(
             "invalid multinet configuration: either 'delegates' or 'clusterNetwork' is required"
         )

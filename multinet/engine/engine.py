@@ -38,6 +38,7 @@ log = logging.getLogger("multinet")
 # then rolled back. `failed` and `deleted` are best effort and local (DEL makes no
 # API request).
 Planner = Callable[[NetConf, Request], Plan]
+StatusNetworks = Callable[[NetConf], Sequence[chain.NetworkConfig]]
 
 
 class Reporter(Protocol):
@@ -63,6 +64,7 @@ class Engine:
         planner: Planner = default_planner,
         reporter: Reporter | None = None,
         observer: Observer | None = None,
+        status_networks: StatusNetworks | None = None,
     ) -> None:
         self.conf = conf
         self.store = store
@@ -71,6 +73,9 @@ class Engine:
         self.planner = planner
         self.reporter = reporter
         self.observer = observer  # delegate latency (the daemon's metrics)
+        # The networks every pod gets (STATUS checks them): the static delegates, unless
+        # the cluster layer resolves clusterNetwork and defaultNetworks.
+        self.status_networks = status_networks or (lambda conf: conf.delegates)
 
     # -- helpers -------------------------------------------------------------
 
@@ -106,7 +111,24 @@ class Engine:
         parallel = self.conf.parallel_attach
         outcomes = each(lambda e: self._del_one(req, e, netns_path), rest, parallel)
         outcomes += [self._del_one(req, e, netns_path) for e in last]
+        self._remove_leftovers(netns_path, entries)
         return [o for o in outcomes if o is not None]
+
+    def _remove_leftovers(self, netns_path: str, entries: Sequence[Entry]) -> None:
+        """The leak guard: remove the interfaces these networks were given that are still
+        in the pod after their DEL (the reference macvlan keeps its link when its IPAM
+        fails, on ADD and on DEL). Best effort: a DEL must not fail on it."""
+        if not entries or not self.pod_netns.exists(netns_path):
+            return
+        try:
+            present = self.pod_netns.interface_names(netns_path)
+            left = [e.ifname for e in entries if e.ifname in present]
+            if left:
+                names = ", ".join(f"{e.ifname} ({e.name})" for e in entries if e.ifname in left)
+                log.warning("removing what the delegates left in %s: %s", netns_path, names)
+                self.pod_netns.remove_links(netns_path, left)
+        except CNIError as e:
+            log.warning("leak guard: %s", e)
 
     def _del_one(self, req: Request, entry: Entry, netns_path: str) -> CNIError | None:
         try:
@@ -172,10 +194,21 @@ class Engine:
             journal.complete = True
             self.store.save(journal)
         except BaseException:
-            self._undo(req, journal, only=started)  # what this ADD started, nothing else
-            self.store.remove(req.container_id, req.ifname)
+            failures = self._undo(req, journal, only=started)  # what it started, no more
+            if failures:
+                # Keep the record of what may still exist: the runtime's follow-up DEL
+                # (or the next ADD) retries the DELs that failed.
+                self._keep(journal)
+            else:
+                self.store.remove(req.container_id, req.ifname)
             raise
         return cluster_result
+
+    def _keep(self, journal: Journal) -> None:
+        try:
+            self.store.save(journal, durable=False)
+        except CNIError as e:
+            log.warning("the journal of a failed ADD could not be kept: %s", e)
 
     def _check_free(self, req: Request, plan: Plan) -> None:
         present = self.pod_netns.interface_names(req.netns)
@@ -307,8 +340,14 @@ class Engine:
         indicator = self.conf.readiness_indicator_file
         if indicator and not os.path.exists(indicator):
             raise NotAvailable(f"readiness indicator file {indicator} does not exist")
-        # Every static delegate is attached to every pod: ADD needs them all.
-        for net in self.conf.delegates:
+        # Every pod gets these networks: ADD needs them all.
+        try:
+            networks = self.status_networks(self.conf)
+        except CNIError as e:
+            raise NotAvailable(
+                f"the cluster network is not available: {e.msg}", e.details
+            ) from None
+        for net in networks:
             try:
                 self.executor.status(net, self._invocation(req, ""))
             except CNIError as e:

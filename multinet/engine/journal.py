@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 ADDING = "adding"
 ADDED = "added"
+MAX_PLAIN_NAME = 200  # bytes of "<container ID>@<ifname>" kept as the file name itself
 
 
 @dataclass
@@ -100,8 +102,14 @@ class FileJournalStore:
         self.dir = os.path.join(cni_dir, "journal")
 
     def _base(self, container_id: str, ifname: str) -> str:
-        # Both parts are validated (no '/'); '@' cannot occur in either.
-        return os.path.join(self.dir, f"{container_id}@{ifname}")
+        # Both parts are validated (no '/'); '@' cannot occur in either. The spec puts no
+        # limit on a container ID's length: one that would not fit a file name (255 bytes
+        # with the suffixes) is keyed by its hash, marked by '#', which no ID contains.
+        name = f"{container_id}@{ifname}"
+        if len(name.encode()) > MAX_PLAIN_NAME:
+            digest = hashlib.sha256(container_id.encode("utf-8", "surrogateescape")).hexdigest()
+            name = f"#{digest}@{ifname}"
+        return os.path.join(self.dir, name)
 
     def _ensure_dir(self) -> None:
         try:
@@ -189,9 +197,16 @@ class FileJournalStore:
             return []
         keys = []
         for n in sorted(names):
-            if n.endswith(".json"):
-                cid, _, ifname = n[: -len(".json")].rpartition("@")
-                keys.append((cid, ifname))
+            if not n.endswith(".json"):
+                continue
+            cid, _, ifname = n[: -len(".json")].rpartition("@")
+            if cid.startswith("#"):  # a hashed key: the journal knows the real ID
+                try:
+                    with open(os.path.join(self.dir, n), "rb") as f:
+                        cid = json.load(f)["container_id"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # unreadable: load() reports it when asked by its key
+            keys.append((cid, ifname))
         return keys
 
 

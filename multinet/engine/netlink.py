@@ -38,3 +38,13 @@ def move_default_routes(todo: Sequence[Move]) -> None:
                     priority=r.get_attr("RTA_PRIORITY") or 0,
                 )
             ipr.route("add", family=af, dst=DEFAULT_DST[family], gateway=gw, oif=links[0])
+
+
+def delete_links(names: Sequence[str]) -> None:
+    """In the current thread's netns: delete the links of these names that exist."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for name in names:
+            for index in ipr.link_lookup(ifname=name):
+                ipr.link("del", index=index)

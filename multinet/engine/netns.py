@@ -85,9 +85,20 @@ class HostNetns:
     def move_default_routes(self, path: str, moves: Sequence[Move]) -> None:
         from multinet.engine import netlink
 
-        try:
-            run_in(path, lambda: netlink.move_default_routes(moves))
-        except IOFailure:
-            raise
-        except Exception as e:  # netlink errors: name the route, never a raw exception
-            raise IOFailure(f"default-route: cannot set the pod's default route: {e}") from None
+        failure = "default-route: cannot set the pod's default route"
+        _netlink(path, lambda: netlink.move_default_routes(moves), failure)
+
+    def remove_links(self, path: str, names: Sequence[str]) -> None:
+        from multinet.engine import netlink
+
+        failure = f"cannot remove {', '.join(names)} from {path}"
+        _netlink(path, lambda: netlink.delete_links(names), failure)
+
+
+def _netlink(path: str, fn: Callable[[], None], failure: str) -> None:
+    try:
+        run_in(path, fn)
+    except IOFailure:
+        raise
+    except Exception as e:  # netlink errors: say what failed, never a raw exception
+        raise IOFailure(f"{failure}: {e}") from None

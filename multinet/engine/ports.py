@@ -50,6 +50,10 @@ class PodNetns(Protocol):
         """Replace the pod's default route of each move's family by one via its gateway."""
         ...
 
+    def remove_links(self, path: str, names: Sequence[str]) -> None:
+        """Delete these interfaces from the pod (those a failed delegate left behind)."""
+        ...
+
 
 class Executor(Protocol):
     def add(

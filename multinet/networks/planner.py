@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from multinet.cluster.base import Cluster, Pod
+from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, InvalidConfig, NetworkNotFound, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
@@ -72,9 +73,7 @@ class PodPlanner:
         system = pod is not None and pod.namespace in conf.system_namespaces
         try:
             cluster_net, cluster_sel = self._cluster_network(conf, resolver, pod, system)
-            defaults = [resolver.reference(r) for r in conf.default_networks]
-            if not conf.cluster_network:
-                defaults = [Resolved(n.name, n) for n in conf.delegates[1:]] + defaults
+            defaults = self._defaults(conf, resolver)
             requested = [] if pod is None or system else self._requested(conf, resolver, pod)
         except NetworkNotFound as e:
             if pod is not None:
@@ -91,6 +90,20 @@ class PodPlanner:
             cluster_selection=cluster_sel,
             pod=pod_ref(pod) if pod else None,
         )
+
+    def status_networks(self, conf: NetConf) -> list[NetworkConfig]:
+        """The networks every pod gets, resolved (what STATUS must find ready)."""
+        resolver = Resolver(conf, self.cluster)
+        cluster_net, _ = self._cluster_network(conf, resolver, None, False)
+        return [cluster_net.network, *(d.network for d in self._defaults(conf, resolver))]
+
+    @staticmethod
+    def _defaults(conf: NetConf, resolver: Resolver) -> list[Resolved]:
+        """defaultNetworks, after the static delegates when they are the networks' source."""
+        defaults = [resolver.reference(r) for r in conf.default_networks]
+        if not conf.cluster_network:
+            defaults = [Resolved(n.name, n) for n in conf.delegates[1:]] + defaults
+        return defaults
 
     def _cluster_network(
         self, conf: NetConf, resolver: Resolver, pod: Pod | None, system: bool

@@ -6,7 +6,7 @@ from multinet.cluster.base import Cluster
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
-from multinet.engine.engine import Engine, Planner, Reporter, default_planner
+from multinet.engine.engine import Engine, Planner, Reporter, StatusNetworks, default_planner
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.netns import HostNetns
 
@@ -32,11 +32,14 @@ def engine_for(
         cluster = cluster_for(conf)
     planner: Planner = default_planner
     reporter: Reporter | None = None
+    status_networks: StatusNetworks | None = None
     if cluster is not None:
         from multinet.networks.planner import PodPlanner
         from multinet.networks.reporter import PodReporter
 
-        planner, reporter = PodPlanner(cluster), PodReporter(cluster)
+        pod_planner = PodPlanner(cluster)
+        planner, reporter = pod_planner, PodReporter(cluster)
+        status_networks = pod_planner.status_networks
     return Engine(
         conf,
         store=FileJournalStore(conf.cni_dir),
@@ -45,4 +48,5 @@ def engine_for(
         planner=planner,
         reporter=reporter,
         observer=observer,
+        status_networks=status_networks,
     )

@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from shimkit import Answer, Daemon, FakeDaemon, Recorder
+
+from tests.integration.shim.shimkit import Answer, Daemon, FakeDaemon, Recorder
 
 
 @pytest.fixture(scope="session")

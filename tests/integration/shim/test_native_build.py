@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from shimkit import base_env, netconf, run
+
+from tests.integration.shim.shimkit import base_env, netconf, run
 
 pytestmark = pytest.mark.root  # unshare -n: the build runs with no network at all
 

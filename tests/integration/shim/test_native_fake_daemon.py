@@ -12,7 +12,8 @@ from json.encoder import encode_basestring_ascii as quote
 from pathlib import Path
 
 import pytest
-from shimkit import (
+
+from tests.integration.shim.shimkit import (
     HEAD,
     Answer,
     FakeDaemon,

@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from shimkit import Recorder, assert_fell_back, base_env, fsenv, netconf, run
+
+from tests.integration.shim.shimkit import Recorder, assert_fell_back, base_env, fsenv, netconf, run
 
 MiB = 1 << 20
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")

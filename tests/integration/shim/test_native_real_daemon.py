@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from shimkit import CNI_VERSIONS, Daemon, base_env, netconf, run
+
+from tests.integration.shim.shimkit import CNI_VERSIONS, Daemon, base_env, netconf, run
 
 pytestmark = pytest.mark.root
 

@@ -82,6 +82,7 @@ class FakeNetns:
         self.world = world
         self.route_moves: list[tuple[str, list[tuple[int, str, str]]]] = []
         self.route_error: CNIError | None = None
+        self.removed: list[tuple[str, list[str]]] = []  # the leak guard's removals
 
     def exists(self, path: str) -> bool:
         return path in self.world.pods
@@ -95,6 +96,10 @@ class FakeNetns:
         if self.route_error is not None:
             raise self.route_error
         self.route_moves.append((path, list(moves)))
+
+    def remove_links(self, path: str, names: Sequence[str]) -> None:
+        self.removed.append((path, list(names)))
+        self.world.pods[path] -= set(names)
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,9 @@ class FakeExecutor:
         self.crash_on: tuple[str, str] | None = None
         self.crashed: World | None = None  # what was persisted when it died
         self.barrier: threading.Barrier | None = None
+        # Networks whose ADD, when it fails, leaves its interface (the reference macvlan
+        # when its IPAM fails), and whose DEL then fails too without removing it.
+        self.leaky: set[str] = set()
         self._lock = threading.Lock()
 
     def _enter(self, command: str, net: NetworkConfig, inv: Invocation, prev: Any) -> None:
@@ -138,6 +146,8 @@ class FakeExecutor:
     def add(
         self, net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]
     ) -> dict[str, Any]:
+        if net.name in self.leaky:
+            self.world.pods.setdefault(inv.netns, set()).add(inv.ifname)
         self._enter("ADD", net, inv, None)
         self.world.pods.setdefault(inv.netns, set()).add(inv.ifname)
         return result(net.cni_version, inv.ifname, inv.netns, len(self.calls))
@@ -150,6 +160,8 @@ class FakeExecutor:
         prev_result: Mapping[str, Any] | None,
     ) -> None:
         self._enter("DEL", net, inv, prev_result)
+        if net.name in self.leaky:
+            raise DelegateError(f"{net.name} DEL failed: IPAM is unreachable")
         self.world.pods.get(inv.netns, set()).discard(inv.ifname)
 
     def check(

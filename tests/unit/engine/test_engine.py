@@ -156,6 +156,49 @@ def test_failed_status_report_rolls_back_everything() -> None:
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
 
 
+def test_failed_add_leaves_no_interface_a_failed_delegate_kept() -> None:
+    h = host()
+    h.executor.leaky.add("b")
+    h.executor.fail[("ADD", "b")] = DelegateError("b: IPAM failed")
+    with pytest.raises(DelegateError):
+        h.engine.add(request("ADD"))
+    assert h.netns.removed == [(NETNS, ["net2"])]  # the leak guard, after the rollback
+    assert h.world.pods[NETNS] == set()
+
+
+def test_failed_rollback_keeps_the_journal_for_the_runtimes_del() -> None:
+    h = host()
+    h.executor.leaky.add("b")  # its DEL fails: the IPAM release did not happen
+    h.executor.fail[("ADD", "c")] = DelegateError("c broke")
+    with pytest.raises(DelegateError):
+        h.engine.add(request("ADD"))
+    journal = h.store.load("c1", "eth0")
+    assert journal is not None and not journal.complete  # the record of what may exist
+    h.executor.leaky.clear()  # the IPAM is back
+    h.executor.calls.clear()
+    h.engine.delete(request("DEL"))
+    assert h.executor.of("DEL") == ["c", "b", "a", "cluster"]  # retried
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+def test_del_leaves_no_interface_when_a_delegate_del_fails() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    h.executor.leaky.add("a")
+    h.engine.delete(request("DEL"))
+    assert h.netns.removed == [(NETNS, ["net1"])]
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+def test_del_after_the_netns_is_gone_needs_no_leak_guard() -> None:
+    h = host()
+    h.engine.add(request("ADD"))
+    del h.world.pods[NETNS]
+    h.executor.leaky.add("a")
+    h.engine.delete(request("DEL"))
+    assert h.netns.removed == [] and h.world.journals == {}
+
+
 # -- parallelAttach --------------------------------------------------------------------------
 
 
@@ -365,6 +408,21 @@ def test_gc_removes_what_is_not_valid_and_tells_the_delegates_what_is() -> None:
     assert {c.network: c.prev_result for c in gcs} == {
         n: {"valid": [{"containerID": "keep", "ifname": IFNAMES[n]}]} for n in NETWORKS
     }
+
+
+def test_status_checks_the_networks_the_cluster_layer_resolves() -> None:
+    h = host()
+    h.engine.status_networks = lambda settings: settings.delegates[:2]
+    h.engine.status(request("STATUS"))
+    assert h.executor.of("STATUS") == ["cluster", "a"]
+
+    def unresolvable(settings: NetConf) -> Sequence[Any]:
+        raise errors.NetworkNotFound("network '/etc/cni/net.d/10-x.conflist' not found")
+
+    h.engine.status_networks = unresolvable
+    with pytest.raises(errors.NotAvailable, match=r"10-x\.conflist' not found") as e:
+        h.engine.status(request("STATUS"))
+    assert e.value.code == errors.NOT_AVAILABLE
 
 
 def test_status_checks_every_delegate_and_the_readiness_file(tmp_path: Any) -> None:

@@ -273,3 +273,27 @@ def test_lock_can_be_taken_repeatedly_without_leaks(tmp_path: Path) -> None:
         with store.lock("ctr1", "eth0"):
             pass
     assert len(os.listdir("/proc/self/fd")) == fds  # no descriptor leak
+
+
+@pytest.mark.parametrize("length", [190, 250, 1000, 5000])
+def test_any_valid_container_id_is_a_journal_key(tmp_path: Path, length: int) -> None:
+    """The spec's ID rule has no length limit; file names have one (255 bytes)."""
+    store = FileJournalStore(str(tmp_path))
+    cid = "c" * length
+    with store.lock(cid, "eth0"):
+        store.save(Journal(container_id=cid, ifname="eth0", netns="/ns"))
+    loaded = store.load(cid, "eth0")
+    assert loaded is not None and loaded.container_id == cid
+    assert store.keys() == [(cid, "eth0")]
+    assert all(len(n.encode()) <= 255 for n in os.listdir(store.dir))
+    store.remove(cid, "eth0")
+    assert store.keys() == [] and os.listdir(store.dir) == []
+
+
+def test_long_and_short_ids_never_share_a_journal(tmp_path: Path) -> None:
+    store = FileJournalStore(str(tmp_path))
+    ids = ["a" * 300, "a" * 301, "b" * 300, "short"]
+    for cid in ids:
+        store.save(Journal(container_id=cid, ifname="eth0"))
+    assert sorted(store.keys()) == sorted((cid, "eth0") for cid in ids)
+    assert {store.load(cid, "eth0").container_id for cid in ids} == set(ids)  # type: ignore[union-attr]

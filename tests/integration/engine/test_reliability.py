@@ -1,0 +1,137 @@
+"""What a failure, a bad setting or an odd container ID must never do: leave an interface
+or an address behind, or block the pod's deletion. The real `multinet` executable with
+Debian's reference plugins in real network namespaces."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import CniRunner, Confs, LeakChecker, NetInfo, State
+
+pytestmark = pytest.mark.root
+
+# An IPAM that fails on every command, as the dhcp IPAM does when its daemon is down.
+FAILING_IPAM = """
+cat >/dev/null
+echo '{"cniVersion": "1.0.0", "code": 11, "msg": "IPAM daemon unreachable"}'
+exit 1
+"""
+
+
+def test_macvlan_whose_ipam_fails_leaves_no_link_and_del_succeeds(
+    cni: CniRunner,
+    confs: Confs,
+    state: State,
+    netns: str,
+    bridge: str,
+    net: NetInfo,
+    leaks: LeakChecker,
+) -> None:
+    """The reference macvlan keeps its link when its IPAM fails, on ADD and on DEL."""
+    state.script("failing-ipam", FAILING_IPAM)
+    macvlan = {
+        "cniVersion": "1.0.0",
+        "name": "lab",
+        "type": "macvlan",
+        "master": bridge,
+        "mode": "bridge",
+        "ipam": {"type": "failing-ipam"},
+    }
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet()), macvlan])
+
+    add = cni("ADD", conf, netns=netns, container_id="leaky")
+    assert add.rc == 1 and add.out["code"] == 11, add.out
+    assert "network 'lab' (net1)" in add.out["msg"]
+    assert set(net.links(netns)) == set()  # the leak guard removed the macvlan
+    # Its DEL failed at the IPAM step during the rollback: the journal stays, so that
+    # the runtime's DEL (which always follows a failed ADD) tries the release again.
+    assert [f for f in leaks.journal_files() if f.endswith(".json")] == ["leaky@eth0.json"]
+
+    assert cni("DEL", conf, netns=netns, container_id="leaky").rc == 0
+    leaks.assert_clean()
+
+
+@pytest.mark.parametrize("length", [250, 1000])
+def test_a_long_container_id_is_added_checked_and_deleted(
+    length: int, cni: CniRunner, confs: Confs, netns: str, bridge: str, leaks: LeakChecker
+) -> None:
+    """The spec's container ID rule has no length limit."""
+    cid = "c" + "0123456789abcdef" * (length // 16) + "x" * (length % 16 - 1)
+    assert len(cid) == length
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet())])
+    assert cni("ADD", conf, netns=netns, container_id=cid).rc == 0
+    assert cni("CHECK", conf, netns=netns, container_id=cid).rc == 0
+    assert cni("DEL", conf, netns=netns, container_id=cid).rc == 0
+    leaks.assert_clean()
+
+
+@pytest.mark.parametrize(
+    "insane",
+    [
+        {"delegateTimeout": 3e6},  # beyond 2**31 ms
+        {"delegateTimeout": 1e400},  # JSON for infinity
+        {"delegateTimeout": -1},
+        {"logLevel": "loud", "logToStderr": "yes"},
+        {"cniVersion": "0.2.0"},
+        {"parallelAttach": "sometimes", "retryDeleteOnError": 1},
+    ],
+    ids=["timeout-3e6", "timeout-1e400", "timeout-negative", "logging", "version", "flags"],
+)
+def test_del_succeeds_whatever_the_settings_say(
+    insane: dict[str, Any],
+    cni: CniRunner,
+    confs: Confs,
+    netns: str,
+    bridge: str,
+    net: NetInfo,
+    leaks: LeakChecker,
+) -> None:
+    conf = confs.multinet(
+        [
+            confs.bridge_net("cluster", bridge, confs.subnet()),
+            confs.bridge_net("second", bridge, confs.subnet(), routes=[]),
+        ]
+    )
+    assert cni("ADD", conf, netns=netns, container_id="sane").rc == 0
+    bad = {**conf, **insane}
+    add = cni("ADD", bad, netns=netns, container_id="other")
+    assert add.rc == 1 and add.out["code"] in (1, 7), add.out  # refused up front
+    assert set(net.links(netns)) == {"eth0", "net1"}
+    assert cni("DEL", bad, netns=netns, container_id="sane").rc == 0
+    leaks.assert_clean()
+
+
+def test_del_without_cni_version_succeeds(
+    cni: CniRunner, confs: Confs, netns: str, bridge: str, leaks: LeakChecker
+) -> None:
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet())])
+    assert cni("ADD", conf, netns=netns, container_id="nov").rc == 0
+    versionless = {k: v for k, v in conf.items() if k != "cniVersion"}
+    assert cni("DEL", versionless, netns=netns, container_id="nov").rc == 0
+    leaks.assert_clean()
+
+
+def test_status_with_cluster_network_whose_plugin_is_missing(
+    cni: CniRunner, confs: Confs, state: State, bridge: str, token: str
+) -> None:
+    """STATUS checks every network ADD would run: a clusterNetwork file's plugins too."""
+    primary = state.root / "10-primary.conflist"
+    cluster = confs.bridge_net("primary", bridge, confs.subnet())
+    primary.write_text(json.dumps(cluster))
+    conf = confs.multinet([], version="1.1.0", clusterNetwork=str(primary))
+    del conf["delegates"]
+    assert cni("STATUS", conf, ifname="").rc == 0
+
+    cluster["plugins"][0]["type"] = f"nope-{token}"
+    primary.write_text(json.dumps(cluster))
+    rc, out, _ = cni("STATUS", conf, ifname="")
+    assert rc == 1 and out["code"] == 50, out
+    assert "'primary'" in out["msg"] and f"nope-{token}" in out["msg"]
+
+    primary.unlink()
+    rc, out, _ = cni("STATUS", conf, ifname="")
+    assert rc == 1 and out["code"] == 50 and str(primary) in out["msg"], out
