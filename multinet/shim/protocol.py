@@ -29,7 +29,7 @@ CNI_ROUTE = "/v1/cni"
 SOCKET_KEY = "daemonSocketPath"  # the netconf key naming the socket
 CONNECT_TIMEOUT = 2.0  # a live daemon accepts at once; longer means it is wedged
 MAX_REQUEST = 16 << 20  # bytes of a request body the daemon reads
-MAX_ANSWER = 64 << 20  # bytes of an answer the shim reads
+MAX_ANSWER = 16 << 20  # bytes of an answer a client reads (the native shim: the same)
 
 
 class ProtocolError(ValueError):
