@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from multinet.cni.errors import InvalidConfig
+from multinet.cni.strictjson import loads
 
 
 def read_object(path: str, what: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = json.load(f)
+            data = loads(f.read())
     except OSError as e:
         raise InvalidConfig(f"cannot read {what} {path}", str(e)) from None
     except ValueError as e:

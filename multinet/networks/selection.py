@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.ifname import validate_ifname
 from multinet.cni.result import parse_cidr, parse_ip
+from multinet.cni.strictjson import JSONError, encodable, loads
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
@@ -78,8 +79,8 @@ def _parse(value: str, default_namespace: str, what: str) -> list[NetworkSelecti
             for i, token in enumerate(text.split(","), 1)
         ]
     try:
-        elements = json.loads(text)
-    except json.JSONDecodeError as e:
+        elements = loads(text)
+    except JSONError as e:
         raise InvalidConfig(f"{what}: not valid JSON: {e}") from None
     if not isinstance(elements, list):
         raise InvalidConfig(
@@ -125,6 +126,8 @@ def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> Netw
             return None
         if not isinstance(value, str):
             bad(f"{key} must be a string, got {_kind(value)} {_show(value)}")
+        if not encodable(value) or "\x00" in value:
+            bad(f"{key} {_show(value)} is not text: it holds a lone surrogate or a NUL")
         return value
 
     def obj(key: str) -> dict[str, Any] | None:
