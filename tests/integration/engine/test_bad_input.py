@@ -3,6 +3,7 @@ a non-zero exit, no traceback anywhere, and nothing created."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -331,4 +332,124 @@ exit $rc
     assert cni("ADD", conf, netns=netns, container_id=CONTAINER).rc == 0
     assert cni("CHECK", conf, netns=netns, container_id=CONTAINER)[:2] == (0, None)
     assert cni("DEL", conf, netns=netns, container_id=CONTAINER)[:2] == (0, None)
+    leaks.assert_clean()
+
+
+# -- strict JSON, nesting, text that is not UTF-8 ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stdin", "culprit"),
+    [
+        pytest.param(b"[" * 100000, "nested deeper than 64 levels", id="deeply-nested"),
+        pytest.param(b"\xef\xbb\xbf{}", "byte order mark", id="utf8-bom"),
+        pytest.param('{"cniVersion": "1.0.0"}'.encode("utf-16"), "not UTF-8", id="utf16"),
+        pytest.param('{"cniVersion": "1.0.0"}'.encode("utf-32-le"), "UTF-8", id="utf32"),
+    ],
+)
+def test_deeply_nested_or_non_utf8_stdin_is_a_decode_failure(
+    stdin: bytes,
+    culprit: str,
+    cni: CniRunner,
+    netns: str,
+    nothing_created: Callable[[], None],
+) -> None:
+    rc, out, _ = cni("ADD", None, stdin=stdin, netns=netns, container_id=CONTAINER)
+
+    assert_error(rc, out, 6, "not valid JSON", culprit)
+    nothing_created()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_or_infinity_in_the_netconf_is_a_decode_failure(
+    constant: str,
+    conf: dict[str, Any],
+    cni: CniRunner,
+    netns: str,
+    nothing_created: Callable[[], None],
+) -> None:
+    conf["delegates"][1]["mtu"] = "MARK"
+    stdin = json.dumps(conf).replace('"MARK"', constant).encode()
+
+    rc, out, _ = cni("ADD", None, stdin=stdin, netns=netns, container_id=CONTAINER)
+
+    assert_error(rc, out, 6, f"{constant} is not JSON")
+    nothing_created()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "cniDir",
+        "confDir",
+        "binDir",
+        "logFile",
+        "kubeconfig",
+        "manifests",
+        "readinessindicatorfile",
+        "daemonSocketPath",
+    ],
+)
+@pytest.mark.parametrize("bad", ["\x00", "\udcff", "\ud800"], ids=["nul", "udcff", "ud800"])
+def test_path_key_with_nul_or_lone_surrogate_is_an_invalid_config(
+    key: str,
+    bad: str,
+    conf: dict[str, Any],
+    cni: CniRunner,
+    netns: str,
+    nothing_created: Callable[[], None],
+) -> None:
+    conf[key] = f"/tmp/x{bad}y"  # json.dumps writes \u0000, \udcff, \ud800 escapes
+
+    rc, out, _ = cni("ADD", conf, netns=netns, container_id=CONTAINER)
+
+    assert_error(rc, out, 7, key)
+    nothing_created()
+
+
+@pytest.mark.parametrize(
+    "key", ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
+)
+def test_cni_variable_with_a_non_utf8_byte_is_an_invalid_environment(
+    key: str,
+    conf: dict[str, Any],
+    cni: CniRunner,
+    netns: str,
+    nothing_created: Callable[[], None],
+) -> None:
+    value = {"CNI_ARGS": "IgnoreUnknown=1\udcff", "CNI_PATH": "/usr/lib/cni:/x\udcff"}.get(
+        key,
+        "eth\udcff",  # subprocess encodes it with surrogateescape: the byte 0xff
+    )
+
+    rc, out, _ = cni("ADD", conf, netns=netns, container_id=CONTAINER, extra_env={key: value})
+
+    assert_error(rc, out, 4, key, "not UTF-8")
+    nothing_created()
+
+
+@pytest.mark.parametrize(
+    ("args", "position"),
+    [("IgnoreUnknown=1;;K8S_POD_NAME=p", 2), ("IgnoreUnknown=1;", 2), (";", 1)],
+)
+def test_cni_args_with_an_empty_element_is_refused_on_add_but_del_works(
+    args: str,
+    position: int,
+    confs: Confs,
+    bridge: str,
+    cni: CniRunner,
+    netns: str,
+    leaks: LeakChecker,
+) -> None:
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet())])
+
+    rc, out, _ = cni("ADD", conf, netns=netns, container_id=CONTAINER, args=args)
+    assert_error(rc, out, 4, "CNI_ARGS", f"element {position} is empty")
+    leaks.assert_clean()
+
+    # The pod was added with clean CNI_ARGS; its runtime's DEL carries the stray ';'.
+    assert cni("ADD", conf, netns=netns, container_id=CONTAINER, args="IgnoreUnknown=1").rc == 0
+    rc, out, err = cni("DEL", conf, netns=netns, container_id=CONTAINER, args=args)
+    assert (rc, out) == (0, None), out
+    assert f"CNI_ARGS: element {position} is empty: ignored on DEL" in err
     leaks.assert_clean()

@@ -90,3 +90,36 @@ def test_requests_of_another_shape_are_protocol_errors(body: bytes, problem: str
 def test_requests_round_trip() -> None:
     env, stdin = {"CNI_COMMAND": "ADD", "X": "\udcfe"}, b'{"raw": "\xff"}'
     assert protocol.decode_request(protocol.encode_request(env, stdin)) == (env, stdin)
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        b"[" * 100000,
+        b'{"daemonSocketPath": ' + b"[" * 100000,
+        b'{"daemonSocketPath": "/run/a\\u0000b"}',
+        b'{"daemonSocketPath": "/run/\\ud800"}',
+    ],
+)
+def test_socket_path_of_deeply_nested_or_unusable_stdin_is_the_default(stdin: bytes) -> None:
+    assert protocol.socket_path(stdin) == protocol.DEFAULT_SOCKET
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"env": ' + b"[" * 100000,
+        b'{"env": {"A": "\\ud800"}, "stdin": ""}',
+        b'{"env": {"": "1"}, "stdin": ""}',
+        b'{"env": {"A=B": "1"}, "stdin": ""}',
+        b'{"env": {"A": "a\\u0000"}, "stdin": ""}',
+    ],
+)
+def test_deeply_nested_or_unencodable_request_is_a_protocol_error(body: bytes) -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode_request(body)
+
+
+def test_deeply_nested_answer_is_a_protocol_error() -> None:
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode_answer(b"[" * 100000)
