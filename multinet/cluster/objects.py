@@ -12,22 +12,11 @@ from typing import Any
 
 from multinet.cluster.base import NAD, Pod
 from multinet.cni.strictjson import JSONError, check_depth, encodable
+from multinet.cni.strictjson import kind as _kind
 
 
 class ObjectError(ValueError):
     """An object that is not a well-formed Pod or NAD; the message names the key."""
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else type(value).__name__
 
 
 def _map(value: Any, where: str) -> Mapping[str, Any]:

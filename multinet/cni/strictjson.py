@@ -91,6 +91,19 @@ def unencodable(value: Any, path: str = "") -> str | None:
     return None
 
 
+def kind(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "list" if isinstance(value, list | tuple) else "object"
+
+
 def encodable(text: str) -> bool:
     """True when `text` encodes as UTF-8 (no lone surrogates)."""
     try:

@@ -19,6 +19,7 @@ from multinet.cni.errors import InvalidConfig
 from multinet.cni.ifname import validate_ifname
 from multinet.cni.result import parse_cidr, parse_ip
 from multinet.cni.strictjson import JSONError, encodable, loads
+from multinet.cni.strictjson import kind as _kind
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
@@ -198,16 +199,3 @@ def _bad(where: str, problem: str) -> NoReturn:
 def _show(value: Any) -> str:
     shown = json.dumps(value)
     return shown if len(shown) <= _SHOW_MAX else shown[: _SHOW_MAX - 3] + "..."
-
-
-def _kind(value: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "list" if isinstance(value, list) else "object"

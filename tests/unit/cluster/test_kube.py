@@ -17,10 +17,10 @@ META = {"name": "p", "namespace": "ns", "uid": "u1"}
 @pytest.mark.parametrize(
     ("obj", "problem"),
     [
-        ([], "Pod must be an object, got a list"),
-        ({"metadata": "p"}, "Pod metadata must be an object, got a string"),
+        ([], "Pod must be an object, got list"),
+        ({"metadata": "p"}, "Pod metadata must be an object, got string"),
         ({"metadata": {"namespace": "ns"}}, "a Pod has no metadata.name"),
-        ({"metadata": {"name": 5}}, "Pod metadata.name must be a string, got a number"),
+        ({"metadata": {"name": 5}}, "Pod metadata.name must be a string, got number"),
         ({"metadata": {"name": "p", "namespace": ["ns"]}}, "metadata.namespace must be a string"),
         ({"metadata": {**META, "uid": 12}}, "Pod ns/p metadata.uid must be a string"),
         ({"metadata": {**META, "annotations": ["a"]}}, "metadata.annotations must be a map"),

@@ -300,7 +300,7 @@ def test_records_remove_is_best_effort(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("kind: Pod\nmetadata: [p]\n", "Pod metadata must be an object, got a list"),
+        ("kind: Pod\nmetadata: [p]\n", "Pod metadata must be an object, got list"),
         ("kind: Pod\nmetadata: {name: [p]}\n", "Pod metadata.name must be a string"),
         ("kind: Pod\nmetadata: {name: p, namespace: 7}\n", "metadata.namespace must be a string"),
         ("kind: Pod\nmetadata: {name: p, uid: {a: 1}}\n", "metadata.uid must be a string"),
