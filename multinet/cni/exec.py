@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from multinet.cni.errors import DelegateError, InvalidConfig, IOFailure, PluginNotFound
+from multinet.cni.strictjson import loads
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -74,7 +75,7 @@ class Invocation:
 
 def _delegate_error(plugin_type: str, command: str, rc: int, out: bytes) -> DelegateError:
     try:
-        err = json.loads(out)
+        err = loads(out)
     except ValueError:
         err = None
     code = err.get("code") if isinstance(err, dict) else None
@@ -186,13 +187,13 @@ def invoke(
     if not proc.stdout.strip():
         return None
     try:
-        out = json.loads(proc.stdout)
-    except ValueError:
+        out = loads(proc.stdout)
+    except ValueError as e:
         if command != "ADD":  # like libcni: only ADD's output means anything on success
             return None
         raise DelegateError(
             f"{plugin_type} {command} printed invalid JSON",
-            proc.stdout.decode(errors="replace")[:500],
+            f"{e}: {proc.stdout.decode(errors='replace')[:500]}",
         ) from None
     if not isinstance(out, dict):
         if command != "ADD":
