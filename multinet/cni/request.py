@@ -66,33 +66,36 @@ class Request:
         return value
 
 
-def parse_args(raw: str, *, drop_empty: bool = False) -> tuple[tuple[str, str], ...]:
+def parse_args(raw: str, *, lenient: bool = False) -> tuple[tuple[str, str], ...]:
     """CNI_ARGS 'K=V;K2=V2' -> pairs; an element without '=' is invalid, an empty one
     ('A=1;;B=2', a trailing ';') too, as libcni says (`ARGS: invalid pair ""`).
 
-    `drop_empty` (DEL) skips empty elements with a warning instead: a pod's deletion must
+    `lenient` (DEL) skips invalid elements with a warning instead: a pod's deletion must
     not be refused for what its ADD was (the runtime sends the same CNI_ARGS)."""
     if not raw:
         return ()
     pairs = []
     for i, item in enumerate(raw.split(";"), 1):
-        if not item and drop_empty:
-            log.warning("CNI_ARGS: element %d is empty: ignored on DEL", i)
-            continue
-        if not item:
-            raise InvalidEnvironment(
-                f"CNI_ARGS: element {i} is empty (stray ';'): expected KEY=VALUE;KEY=VALUE"
-            )
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InvalidEnvironment(f"CNI_ARGS: invalid element {i} {item!r}: expected KEY=VALUE")
-        pairs.append((key, value))
+        if item and sep and key:
+            pairs.append((key, value))
+            continue
+        problem = (
+            f"CNI_ARGS: element {i} is empty (stray ';'): expected KEY=VALUE;KEY=VALUE"
+            if not item
+            else f"CNI_ARGS: invalid element {i} {item!r}: expected KEY=VALUE"
+        )
+        if not lenient:
+            raise InvalidEnvironment(problem)
+        log.warning("%s: ignored on DEL", problem)
     return tuple(pairs)
 
 
-def parse_config(stdin: bytes) -> dict[str, Any]:
+def parse_config(stdin: bytes, *, lenient: bool = False) -> dict[str, Any]:
+    """The stdin netconf, strict JSON. `lenient` (DEL) also reads NaN and Infinity, which
+    the lenient netconf then drops with the setting that holds them."""
     try:
-        config = loads(stdin or b"{}")
+        config = loads(stdin or b"{}", constants=lenient)
     except JSONError as e:
         raise DecodeFailure("network configuration on stdin is not valid JSON", str(e)) from None
     if not isinstance(config, dict):
@@ -111,10 +114,13 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
             if command
             else "CNI_COMMAND is not set"
         )
-    config = parse_config(stdin)
+    deleting = command == "DEL"
+    config = parse_config(stdin, lenient=deleting)
     version = config.get("cniVersion", "0.1.0")
     if not isinstance(version, str):
-        raise InvalidConfig(f"cniVersion must be a string, got {json.dumps(version)}")
+        if not deleting:
+            raise InvalidConfig(f"cniVersion must be a string, got {json.dumps(version)}")
+        version = "0.1.0"  # DEL has no result to write in it; the netconf is read leniently
     for key in REQUIRED_ENV[command]:
         if not env.get(key):
             raise InvalidEnvironment(f"{key} is required for {command} but is not set")
@@ -130,9 +136,9 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
         if problem:
             raise InvalidEnvironment(f"CNI_IFNAME {ifname!r} is invalid: {problem}")
     args_raw = env.get("CNI_ARGS", "")
-    args = parse_args(args_raw, drop_empty=command == "DEL")
-    if command == "DEL":  # the delegates get the same pairs, without the empty elements
-        args_raw = ";".join(e for e in args_raw.split(";") if e)
+    args = parse_args(args_raw, lenient=deleting)
+    if deleting:  # the delegates get the same pairs, without the invalid elements
+        args_raw = ";".join(f"{k}={v}" for k, v in args)
     path = tuple(p for p in env.get("CNI_PATH", "").split(":") if p)
     return Request(
         command=command,

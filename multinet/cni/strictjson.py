@@ -52,15 +52,16 @@ def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
-    """json.loads, strictly; JSONError (a ValueError) says what is wrong."""
+def loads(data: bytes | str, max_depth: int = MAX_DEPTH, *, constants: bool = False) -> Any:
+    """json.loads, strictly; JSONError (a ValueError) says what is wrong. `constants` reads
+    NaN and Infinity as floats (for a caller that must make sense of anything)."""
     text = decode_utf8(data) if isinstance(data, bytes) else data
     if text.startswith("\ufeff"):
         raise JSONError("starts with a byte order mark (U+FEFF), which JSON does not allow")
     if "\x00" in text:
         raise JSONError("holds a NUL byte (UTF-16 or UTF-32 input? JSON must be UTF-8)")
     try:
-        value = json.loads(text, parse_constant=_refuse)
+        value = json.loads(text, parse_constant=float if constants else _refuse)
     except RecursionError:
         raise JSONError(f"nested deeper than {max_depth} levels") from None
     except JSONError:
