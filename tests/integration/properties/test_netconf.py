@@ -1,0 +1,131 @@
+"""Surface 1: the stdin netconf. A mutated multinet configuration (static delegates of the
+reference plugins: bridge + host-local) gets one CNI error or a valid result, never a
+traceback, and leaves nothing behind; DEL after a valid ADD succeeds whatever the
+netconf it is given says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.integration.properties import strategies as s
+from tests.integration.properties.harness import (
+    DelFailed,
+    World,
+    budget,
+    netconf_shape,
+    pinned,
+)
+
+pytestmark = pytest.mark.root
+
+# Keys naming host objects: a mutation may break them, never aim them elsewhere.
+PROTECTED = frozenset({"bridge", "master"})
+DIRECTORIES = frozenset(
+    {"cniDir", "binDir", "confDir", "dataDir", "logFile", "readinessindicatorfile"}
+)
+EXTRA_KEYS = (
+    "delegateTimeout",
+    "logLevel",
+    "logFile",
+    "logToStderr",
+    "clusterNetwork",
+    "defaultNetworks",
+    "manifests",
+    "kubeconfig",
+    "parallelAttach",
+    "retryDeleteOnError",
+    "capabilities",
+    "runtimeConfig",
+    "prevResult",
+    "args",
+    "systemNamespaces",
+    "globalNamespaces",
+    "namespaceIsolation",
+    "readinessindicatorfile",
+    "daemonSocketPath",
+    "cniVersions",
+    "disableCheck",
+    "plugins",
+)
+TIMEOUTS = st.sampled_from(
+    [3e6, s.Raw("1e400"), s.Raw("NaN"), s.Raw("-1e400"), "NaN", -1, 0, 10**30, True, 1e-9]
+)
+
+
+SHAPE = netconf_shape()
+MUTATIONS = s.mutations(
+    SHAPE,
+    protected=PROTECTED,
+    directories=DIRECTORIES,
+    extra_keys=EXTRA_KEYS,
+    special=[
+        (("delegateTimeout",), TIMEOUTS),
+        (("cniVersion",), st.sampled_from(["0.3.1", "0.4.0", "1.1.0", "0.2.0"])),
+    ],
+    allowed_plugins=frozenset({"bridge", "host-local"}),
+)
+DOCUMENTS = s.documents(MUTATIONS)
+
+M = s.Mutation
+E = s.Encoded
+PINNED = [
+    s.Document((M("set", ("delegateTimeout",), s.Raw("NaN")),)),
+    s.Document((M("set", ("delegateTimeout",), s.Raw("1e400")),)),
+    s.Document((M("set", ("delegateTimeout",), 3e6),)),
+    s.Document(raw=b"[" * s.DEEP),
+    s.Document((), E("utf-8-sig")),
+    s.Document((), E("utf-16")),
+    s.Document(
+        (M("set", ("delegates", 1, "plugins", 0, "ipam", "ranges", 0, 0, "subnet"), s.Raw("NaN")),)
+    ),
+    s.Document((M("suffix", ("cniDir",), "\x00"),)),
+    s.Document((M("suffix", ("cniDir",), "\udcff"),)),
+    s.Document((M("suffix", ("confDir",), "\x00"),)),
+    s.Document((M("suffix", ("logFile",), "\x00"),)),
+    s.Document((M("set", ("logLevel",), "loud"),)),
+    s.Document((M("delete", ("cniVersion",)),)),
+    s.Document((M("set", ("delegates", 1, "name"), "cluster"),)),
+]
+
+
+@pinned(doc=PINNED)
+@given(doc=DOCUMENTS)
+@budget(ci=40)
+def test_mutated_netconf_add_then_del(
+    world: World, netconf: dict[str, Any], doc: s.Document
+) -> None:
+    world.begin()
+    world.add_then_del(world.env("ADD"), doc.render(netconf), world.run)
+
+
+@pinned(doc=PINNED[:8])
+@given(doc=DOCUMENTS)
+@budget(ci=8)
+def test_mutated_netconf_executable(world: World, netconf: dict[str, Any], doc: s.Document) -> None:
+    """The same through the real executable: no traceback on stdout or stderr either."""
+    world.begin()
+    world.add_then_del(world.env("ADD"), doc.render(netconf), world.run_executable)
+
+
+@pinned(doc=PINNED)
+@given(doc=DOCUMENTS)
+@budget(ci=30)
+def test_del_after_valid_add_succeeds_whatever_the_netconf(
+    world: World, netconf: dict[str, Any], doc: s.Document
+) -> None:
+    """Nothing blocks a pod's deletion: DEL exits 0 with any netconf once a valid ADD
+    happened (the journal knows what to undo); a valid DEL then leaves nothing."""
+    world.begin()
+    valid = json.dumps(netconf).encode()
+    added = world.run(world.env("ADD"), valid)
+    assert added.rc == 0, f"the valid ADD failed: {added}"
+    deleted = world.run(world.env("DEL"), doc.render(netconf))
+    if deleted.rc != 0:
+        raise DelFailed(f"DEL with a mutated netconf failed: {deleted.error}")
+    assert world.run(world.env("DEL"), valid).rc == 0
+    world.assert_clean("after DEL")
