@@ -11,8 +11,9 @@ The properties that touch no kernel object (API objects, the daemon's protocol d
 run without root; every other one is marked ``root`` and skipped, as the rest of
 tests/integration, when not root or without the reference plugins.
 
-Fixtures: ``capture_logs`` and ``world`` come from ``harness`` (imported below so that
-pytest sees them).
+Fixtures (imported below so that pytest sees them): ``capture_logs``, ``world`` and
+``netconf`` from ``harness``; ``manifests`` and ``kube`` (a cluster of the manifests
+source or the API test server) from ``cluster``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from tests.integration.conftest import missing_requirement
+from tests.integration.properties.cluster import kube, manifests
 from tests.integration.properties.harness import capture_logs, fuzz_examples, netconf, world
 
-__all__ = ["capture_logs", "netconf", "world"]
+__all__ = ["capture_logs", "kube", "manifests", "netconf", "world"]
 
 _COMMON = {
     "deadline": None,  # a delegate run costs tens of ms, and the kernel is not steady

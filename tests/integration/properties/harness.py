@@ -117,13 +117,15 @@ def check_reply(rc: int, stdout: str, log: str) -> Reply:
     """The promises about one reply: no traceback; a failure is one CNI error JSON with a
     code of the table; a success prints nothing or one JSON document."""
     reply = Reply(rc, stdout, log)
-    if TRACEBACK in stdout or TRACEBACK in log:
-        raise TracebackSeen(str(reply))
     text = stdout.strip()
     try:
         value = json.loads(text) if text else None
     except ValueError:
         raise BadReply(f"stdout is not one JSON document: {reply}") from None
+    if isinstance(value, dict) and value.get("code") == INTERNAL:  # its traceback is logged
+        raise InternalError(f"{value.get('msg')} | {reply}")
+    if TRACEBACK in stdout or TRACEBACK in log:
+        raise TracebackSeen(str(reply))
     if rc == 0:
         reply.result = value
         return reply
@@ -135,8 +137,6 @@ def check_reply(rc: int, stdout: str, log: str) -> Reply:
     ):
         raise BadReply(f"a failure without one CNI error JSON: {reply}")
     reply.error = value
-    if value["code"] == INTERNAL:
-        raise InternalError(f"{value['msg']} | {reply}")
     if value["code"] not in CNI_CODES:
         raise BadReply(f"code {value['code']} is not in the CNI table: {reply}")
     return reply

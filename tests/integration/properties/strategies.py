@@ -209,15 +209,19 @@ def mutations(
     extra_keys: Sequence[str] = (),
     special: Sequence[tuple[Path_, st.SearchStrategy[Any]]] = (),
     allowed_plugins: frozenset[str] = frozenset(),
+    file_names: frozenset[str] = frozenset({"name"}),
 ) -> st.SearchStrategy[list[Mutation]]:
     """1-3 mutations of a document shaped like `shape`.
 
     `protected` keys (a host object's name) are only set to non-strings or deleted;
     `directories` keys take a nasty suffix or a non-string; `extra_keys` are keys the
-    code reads that the template lacks; `special` adds hand-picked values for a path.
+    code reads that the template lacks; `special` adds hand-picked values for a path;
+    `file_names` keys (host-local makes a directory of the network name) take no value
+    with a "/" or "..": it would write outside the test's directories.
     """
     all_paths = paths(shape)
-    free = [p for p in all_paths if p[-1] not in protected | directories]
+    free = [p for p in all_paths if p[-1] not in protected | directories | file_names]
+    named = [p for p in all_paths if p[-1] in file_names]
     guarded = [p for p in all_paths if p[-1] in protected]
     dirs = [p for p in all_paths if p[-1] in directories]
     values = json_values().filter(lambda v: safe(v, allowed_plugins))
@@ -236,6 +240,9 @@ def mutations(
             values,
         ),
     ]
+    if named:
+        plain = values.filter(lambda v: not (isinstance(v, str) and ("/" in v or ".." in v)))
+        options.append(st.builds(Mutation, st.just("set"), st.sampled_from(named), plain))
     if guarded:
         options.append(st.builds(Mutation, st.just("set"), st.sampled_from(guarded), non_strings))
     if dirs:
@@ -362,6 +369,12 @@ class Document:
         if self.raw is not None:
             return self.raw
         return self.how(finish(apply(template, self.muts)))
+
+    def text(self, template: Any) -> str:
+        """The document as a string (an annotation value, a NAD's spec.config)."""
+        if self.raw is not None:
+            return self.raw.decode("utf-8", "surrogateescape")
+        return encode(apply(template, self.muts), self.how.ascii_only) + self.how.tail
 
     def __repr__(self) -> str:
         if self.raw is not None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.integration.conftest import State
 from tests.integration.properties import strategies as s
 from tests.integration.properties.harness import (
     DelFailed,
@@ -129,3 +130,36 @@ def test_del_after_valid_add_succeeds_whatever_the_netconf(
         raise DelFailed(f"DEL with a mutated netconf failed: {deleted.error}")
     assert world.run(world.env("DEL"), valid).rc == 0
     world.assert_clean("after DEL")
+
+
+@pinned(plugin=["missing-plugin", "bridge-not-here"])
+@given(
+    plugin=st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=20).filter(
+        lambda p: p not in s.REFERENCE_PLUGINS
+    )
+)
+@budget(ci=5)
+def test_status_with_a_missing_cluster_network_plugin_is_50(
+    world: World, state: State, plugin: str
+) -> None:
+    """STATUS when the cluster network's plugin is not installed: code 50 (not available),
+    whatever the plugin's name."""
+    world.begin()
+    conf_dir = state.root / "netd"
+    conf_dir.mkdir(exist_ok=True)
+    (conf_dir / "10-cluster.conf").write_text(
+        json.dumps({"cniVersion": "1.1.0", "name": "cluster", "type": plugin})
+    )
+    conf = {
+        "cniVersion": "1.1.0",
+        "name": "multinet-status",
+        "type": "multinet",
+        "clusterNetwork": "cluster",
+        "confDir": str(conf_dir),
+        "cniDir": str(state.cni_dir),
+        "binDir": str(state.bin_dir),
+    }
+    reply = world.run(
+        {"CNI_COMMAND": "STATUS", "CNI_PATH": "/usr/lib/cni"}, json.dumps(conf).encode()
+    )
+    assert reply.code == 50, f"STATUS with the cluster plugin {plugin!r} missing: {reply}"
