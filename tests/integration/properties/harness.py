@@ -16,13 +16,14 @@ import logging
 import os
 import shutil
 import subprocess
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import example, settings
+from hypothesis import example, given, settings
 
 from multinet.cni.errors import CNIError
 from multinet.config import logs
@@ -42,6 +43,7 @@ FUZZ_ENV = "MULTINET_FUZZ_EXAMPLES"
 CNI_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102})
 INTERNAL = 999
 REFERENCE_PATH = "/usr/lib/cni"
+EXECUTABLE_SHARE = 5  # one example in 5 also runs through the `multinet` executable
 
 
 def fuzz_examples() -> int | None:
@@ -300,6 +302,15 @@ class World:
         self.check_log_file()
         return reply
 
+    def runners(self, example: object) -> list[Callable[[Mapping[str, str], bytes], Reply]]:
+        """In-process for every example; also the executable for one example in
+        EXECUTABLE_SHARE (chosen by the example's repr: the same input, the same choice,
+        as hypothesis needs for shrinking), for the traceback-on-stderr check."""
+        chosen = (
+            zlib.crc32(repr(example).encode("utf-8", "surrogateescape")) % EXECUTABLE_SHARE == 0
+        )
+        return [self.run, self.run_executable] if chosen else [self.run]
+
     def check_log_file(self) -> None:
         text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
         if TRACEBACK in text:
@@ -374,6 +385,18 @@ def pinned(**cases: Sequence[Any]) -> Callable[[Any], Any]:
         for row in reversed(values):
             fn = example(**dict(zip(cases, row, strict=True)))(fn)
         return fn
+
+    return wrap
+
+
+def prop(ci: int, **cases: tuple[Any, Sequence[Any]]) -> Callable[[Any], Any]:
+    """A property: ``@prop(ci=40, doc=(strategy, pins))`` is @given(doc=strategy) with
+    the pins as @example and `budget(ci)`."""
+
+    def wrap(fn: Any) -> Any:
+        fn = budget(ci)(fn)
+        fn = given(**{name: strategy for name, (strategy, _) in cases.items()})(fn)
+        return pinned(**{name: pins for name, (_, pins) in cases.items()})(fn)
 
     return wrap
 

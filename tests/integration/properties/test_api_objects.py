@@ -8,13 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from multinet.cluster.base import NAD, Pod
 from multinet.cluster.kube import nad_from_json, pod_from_json
 from tests.integration.properties import strategies as s
-from tests.integration.properties.harness import budget, is_cni_error, pinned
+from tests.integration.properties.harness import is_cni_error, prop
 
 POD: dict[str, Any] = {
     "apiVersion": "v1",
@@ -76,27 +75,31 @@ ANNOTATION_NOT_A_STRING = {**POD, "metadata": {**POD["metadata"], "annotations":
 ANNOTATIONS_NOT_A_MAP = {**POD, "metadata": {**POD["metadata"], "annotations": ["a"]}}
 
 
-@pinned(
-    obj=[
-        ANNOTATION_NOT_A_STRING,
-        ANNOTATIONS_NOT_A_MAP,
-        {**POD, "metadata": "x"},
-        {**POD, "spec": []},
-        [],
-        None,
-    ]
+@prop(
+    ci=300,
+    obj=(
+        objects(POD),
+        [
+            ANNOTATION_NOT_A_STRING,
+            ANNOTATIONS_NOT_A_MAP,
+            {**POD, "metadata": "x"},
+            {**POD, "spec": []},
+            [],
+            None,
+        ],
+    ),
 )
-@given(obj=objects(POD))
-@budget(ci=300)
 def test_pod_from_json(obj: Any) -> None:
     check(pod_from_json, obj)
 
 
-@pinned(
-    obj=[{**NADOBJ, "spec": "x"}, {**NADOBJ, "spec": []}, {**NADOBJ, "metadata": {"name": 1}}, []]
+@prop(
+    ci=300,
+    obj=(
+        objects(NADOBJ),
+        [{**NADOBJ, "spec": "x"}, {**NADOBJ, "spec": []}, {**NADOBJ, "metadata": {"name": 1}}, []],
+    ),
 )
-@given(obj=objects(NADOBJ))
-@budget(ci=300)
 def test_nad_from_json(obj: Any) -> None:
     check(nad_from_json, obj)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.conftest import Confs, State
@@ -26,7 +25,7 @@ from tests.integration.properties.cluster import (
     KubeCluster,
     ManifestCluster,
 )
-from tests.integration.properties.harness import World, budget, pinned
+from tests.integration.properties.harness import World, prop
 
 pytestmark = pytest.mark.root
 
@@ -98,35 +97,35 @@ def run_pod(world: World, cluster: Cluster, annotations: dict[str, Any]) -> None
     world.add_then_del(env, json.dumps(cluster.netconf()).encode(), world.run)
 
 
-@pinned(value=PINNED_NETWORKS)
-@given(value=annotation_values(NETWORKS_TEMPLATE))
-@budget(ci=40)
+@prop(ci=40, value=(annotation_values(NETWORKS_TEMPLATE), PINNED_NETWORKS))
 def test_networks_annotation(world: World, manifests: ManifestCluster, value: str) -> None:
     run_pod(world, manifests, {NETWORKS: value})
 
 
-@pinned(
-    value=[
-        "[" * s.DEEP,
-        '{"name": "cluster", "namespace": "\ud800"}',
-        "kube-system/cluster@eth1",
-        "[]",
-    ]
+@prop(
+    ci=20,
+    value=(
+        annotation_values(DEFAULT_TEMPLATE),
+        [
+            "[" * s.DEEP,
+            '{"name": "cluster", "namespace": "\ud800"}',
+            "kube-system/cluster@eth1",
+            "[]",
+        ],
+    ),
 )
-@given(value=annotation_values(DEFAULT_TEMPLATE))
-@budget(ci=20)
 def test_default_network_annotation(world: World, manifests: ManifestCluster, value: str) -> None:
     run_pod(world, manifests, {DEFAULT_NETWORK: value, NETWORKS: "net-a"})
 
 
-@pinned(
-    which=[NETWORKS, NETWORKS],
-    value=["[" * s.DEEP, json.dumps([{"name": "net-a", "interface": "\ud800"}])],
+@prop(
+    ci=6,
+    which=(st.sampled_from([NETWORKS, DEFAULT_NETWORK]), [NETWORKS, NETWORKS]),
+    value=(
+        annotation_values(NETWORKS_TEMPLATE),
+        ["[" * s.DEEP, json.dumps([{"name": "net-a", "interface": "\ud800"}])],
+    ),
 )
-@given(
-    which=st.sampled_from([NETWORKS, DEFAULT_NETWORK]), value=annotation_values(NETWORKS_TEMPLATE)
-)
-@budget(ci=6)
 def test_annotations_through_the_api_server(
     world: World, kube: KubeCluster, which: str, value: str
 ) -> None:
@@ -180,9 +179,7 @@ PINNED_NADS = [
 ]
 
 
-@pinned(doc=PINNED_NADS)
-@given(doc=NAD_DOCS)
-@budget(ci=40)
+@prop(ci=40, doc=(NAD_DOCS, PINNED_NADS))
 def test_nad_config(world: World, manifests: ManifestCluster, doc: s.Document) -> None:
     world.begin()
     manifests.restore()
@@ -230,16 +227,18 @@ MANIFEST_GARBAGE = st.one_of(
 )
 
 
-@pinned(
-    body=[
-        b"kind: Pod\nmetadata: {name: p, annotations: {a: 1}}",
-        b"kind: Pod\nmetadata: {name: p, annotations: [1]}",
-        b"kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: 1",
-        b"[" * s.DEEP,
-    ]
+@prop(
+    ci=25,
+    body=(
+        MANIFEST_GARBAGE,
+        [
+            b"kind: Pod\nmetadata: {name: p, annotations: {a: 1}}",
+            b"kind: Pod\nmetadata: {name: p, annotations: [1]}",
+            b"kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: 1",
+            b"[" * s.DEEP,
+        ],
+    ),
 )
-@given(body=MANIFEST_GARBAGE)
-@budget(ci=25)
 def test_malformed_manifest_documents(
     world: World, manifests: ManifestCluster, body: bytes
 ) -> None:

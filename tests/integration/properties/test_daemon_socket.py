@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from multinet.shim import client as shim
 from multinet.shim import protocol
 from tests.integration.daemon.sandbox import DaemonProc, Sandbox
 from tests.integration.properties import strategies as s
-from tests.integration.properties.harness import budget, check_reply, pinned
+from tests.integration.properties.harness import check_reply, prop
 
 VALID_ENV = {
     "CNI_COMMAND": "VERSION",
@@ -60,9 +59,7 @@ PINNED = [
 ]
 
 
-@pinned(body=PINNED)
-@given(body=bodies())
-@budget(ci=300)
+@prop(ci=300, body=(bodies(), PINNED))
 def test_decode_request(body: bytes) -> None:
     try:
         env, stdin = protocol.decode_request(body)
@@ -98,9 +95,7 @@ def post(path: str, body: bytes) -> tuple[int, bytes]:
 
 
 @pytest.mark.root
-@pinned(body=PINNED)
-@given(body=bodies())
-@budget(ci=60)
+@prop(ci=60, body=(bodies(), PINNED))
 def test_daemon_answers_every_body(daemon: DaemonProc, body: bytes) -> None:
     status, answer = post(daemon.socket, body)
     assert 200 <= status < 600, status

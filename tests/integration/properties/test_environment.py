@@ -11,11 +11,10 @@ import string
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.properties import strategies as s
-from tests.integration.properties.harness import DelFailed, World, budget, pinned
+from tests.integration.properties.harness import DelFailed, World, prop
 
 pytestmark = pytest.mark.root
 
@@ -118,33 +117,19 @@ PINNED: list[EnvChange] = [
 ]
 
 
-@pinned(change=PINNED)
-@given(change=env_changes())
-@budget(ci=40)
+@prop(ci=40, change=(env_changes(), PINNED))
 def test_mutated_environment_add_then_del(
     world: World, netconf: dict[str, Any], change: EnvChange
 ) -> None:
-    world.begin()
+    """In-process, and for some examples through the real executable, where bytes that are
+    not UTF-8 arrive as bytes (os.environb) and stderr is checked for tracebacks too."""
     stdin = json.dumps(netconf).encode()
-    env = changed(world.env("ADD"), change)
-    world.add_then_del(env, stdin, world.run)
+    for run in world.runners(change):
+        world.begin()
+        world.add_then_del(changed(world.env("ADD"), change), stdin, run)
 
 
-@pinned(change=PINNED[:4])
-@given(change=env_changes())
-@budget(ci=8)
-def test_mutated_environment_executable(
-    world: World, netconf: dict[str, Any], change: EnvChange
-) -> None:
-    """Through the real executable: non-UTF-8 bytes arrive as bytes; no traceback on stderr."""
-    world.begin()
-    env = changed(world.env("ADD"), change)
-    world.add_then_del(env, json.dumps(netconf).encode(), world.run_executable)
-
-
-@pinned(cid=["c" * 250, "c" * 1000, "a", "A.-_" * 60])
-@given(cid=container_ids())
-@budget(ci=10)
+@prop(ci=10, cid=(container_ids(), ["c" * 250, "c" * 1000, "a", "A.-_" * 60]))
 def test_container_ids_add_check_del(world: World, netconf: dict[str, Any], cid: str) -> None:
     """Any container ID the spec allows (1-1000 chars): ADD, CHECK and DEL succeed, or ADD
     fails cleanly; either way nothing is left after DEL."""
@@ -162,16 +147,18 @@ def test_container_ids_add_check_del(world: World, netconf: dict[str, Any], cid:
     world.assert_clean("after DEL")
 
 
-@pinned(
-    change=[
-        (("CNI_ARGS", "IgnoreUnknown=1;"),),
-        (("CNI_ARGS", "A"),),
-        (("CNI_NETNS", ""),),
-        (("CNI_PATH", ""),),
-    ]
+@prop(
+    ci=20,
+    change=(
+        env_changes(("CNI_NETNS", "CNI_ARGS", "CNI_PATH")),
+        [
+            (("CNI_ARGS", "IgnoreUnknown=1;"),),
+            (("CNI_ARGS", "A"),),
+            (("CNI_NETNS", ""),),
+            (("CNI_PATH", ""),),
+        ],
+    ),
 )
-@given(change=env_changes(("CNI_NETNS", "CNI_ARGS", "CNI_PATH")))
-@budget(ci=20)
 def test_del_after_valid_add_succeeds_whatever_the_environment(
     world: World, netconf: dict[str, Any], change: EnvChange
 ) -> None:

@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.integration.conftest import State
@@ -17,9 +16,8 @@ from tests.integration.properties import strategies as s
 from tests.integration.properties.harness import (
     DelFailed,
     World,
-    budget,
     netconf_shape,
-    pinned,
+    prop,
 )
 
 pytestmark = pytest.mark.root
@@ -94,28 +92,18 @@ PINNED = [
 ]
 
 
-@pinned(doc=PINNED)
-@given(doc=DOCUMENTS)
-@budget(ci=40)
+@prop(ci=40, doc=(DOCUMENTS, PINNED))
 def test_mutated_netconf_add_then_del(
     world: World, netconf: dict[str, Any], doc: s.Document
 ) -> None:
-    world.begin()
-    world.add_then_del(world.env("ADD"), doc.render(netconf), world.run)
+    """In-process, and for some examples through the real executable as well (no
+    traceback on its stderr either)."""
+    for run in world.runners(doc):
+        world.begin()
+        world.add_then_del(world.env("ADD"), doc.render(netconf), run)
 
 
-@pinned(doc=PINNED[:8])
-@given(doc=DOCUMENTS)
-@budget(ci=8)
-def test_mutated_netconf_executable(world: World, netconf: dict[str, Any], doc: s.Document) -> None:
-    """The same through the real executable: no traceback on stdout or stderr either."""
-    world.begin()
-    world.add_then_del(world.env("ADD"), doc.render(netconf), world.run_executable)
-
-
-@pinned(doc=PINNED)
-@given(doc=DOCUMENTS)
-@budget(ci=30)
+@prop(ci=30, doc=(DOCUMENTS, PINNED))
 def test_del_after_valid_add_succeeds_whatever_the_netconf(
     world: World, netconf: dict[str, Any], doc: s.Document
 ) -> None:
@@ -132,13 +120,15 @@ def test_del_after_valid_add_succeeds_whatever_the_netconf(
     world.assert_clean("after DEL")
 
 
-@pinned(plugin=["missing-plugin", "bridge-not-here"])
-@given(
-    plugin=st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=20).filter(
-        lambda p: p not in s.REFERENCE_PLUGINS
-    )
+@prop(
+    ci=5,
+    plugin=(
+        st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=20).filter(
+            lambda p: p not in s.REFERENCE_PLUGINS
+        ),
+        ["missing-plugin", "bridge-not-here"],
+    ),
 )
-@budget(ci=5)
 def test_status_with_a_missing_cluster_network_plugin_is_50(
     world: World, state: State, plugin: str
 ) -> None:
