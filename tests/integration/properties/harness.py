@@ -2,8 +2,9 @@
 
 Each broken promise raises its own exception type, so that hypothesis reports one
 minimal example per kind of defect (it tells bugs apart by type and location):
-`InternalError` (code 999), `TracebackSeen`, `BadReply` (not exactly one CNI error
-JSON), `Escaped` (an exception out of the dispatcher), `LeakedLinks`,
+`InternalError` (code 999), `Delegate999` (a delegate's 999 passed on),
+`TracebackSeen`, `BadReply` (not exactly one CNI error JSON), `Escaped` (an exception
+out of the dispatcher), `LeakedLinks`,
 `LeakedAddresses`, `LeakedJournal`, `DelFailed`, `BadResult`.
 """
 
@@ -67,6 +68,11 @@ class InternalError(PropertyFailure):
     """An error JSON with code 999: an exception escaped the CNIError tree."""
 
 
+class Delegate999(PropertyFailure):
+    """Code 999 that a delegate reported (Go's types.ErrInternal), passed through as is:
+    the runtime reads a multinet bug where a delegate refused its config."""
+
+
 class TracebackSeen(PropertyFailure):
     pass
 
@@ -125,7 +131,9 @@ def check_reply(rc: int, stdout: str, log: str) -> Reply:
     except ValueError:
         raise BadReply(f"stdout is not one JSON document: {reply}") from None
     if isinstance(value, dict) and value.get("code") == INTERNAL:  # its traceback is logged
-        raise InternalError(f"{value.get('msg')} | {reply}")
+        if str(value.get("msg", "")).startswith("multinet internal error"):
+            raise InternalError(f"{value.get('msg')} | {reply}")
+        raise Delegate999(f"{value.get('msg')} | {reply}")
     if TRACEBACK in stdout or TRACEBACK in log:
         raise TracebackSeen(str(reply))
     if rc == 0:
