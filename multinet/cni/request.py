@@ -124,7 +124,7 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
     for key in REQUIRED_ENV[command]:
         if not env.get(key):
             raise InvalidEnvironment(f"{key} is required for {command} but is not set")
-    check_env_text(env)
+    env = check_env_text(env, lenient=deleting)
     container_id = env.get("CNI_CONTAINERID", "")
     if container_id and not CONTAINER_ID.fullmatch(container_id):
         raise InvalidEnvironment(
@@ -154,20 +154,31 @@ def from_env(env: Mapping[str, str], stdin: bytes) -> Request:
     )
 
 
-def check_env_text(env: Mapping[str, str]) -> None:
+def check_env_text(env: Mapping[str, str], *, lenient: bool = False) -> dict[str, str]:
     """Every CNI_* variable must be UTF-8 text without NUL: delegates get them in their
     environment, and a byte that is not UTF-8 arrives here as a lone surrogate (Python's
-    surrogateescape)."""
+    surrogateescape). `lenient` (DEL) drops, with a warning, a CNI_NETNS, CNI_ARGS or
+    CNI_PATH that is not (the journal knows the netns); the container ID and the
+    interface still have to name a container."""
+    out = dict(env)
     for key in ENV_TEXT:
         value = env.get(key, "")
+        problem = None
         if not encodable(value):
             at = next(i for i, c in enumerate(value) if not encodable(c))
-            raise InvalidEnvironment(
+            problem = (
                 f"{key} {value!r} is invalid: character {at + 1} is not UTF-8 text "
                 "(a byte that is not UTF-8, or a lone surrogate)"
             )
-        if "\x00" in value:
-            raise InvalidEnvironment(f"{key} {value!r} is invalid: it holds a NUL character")
+        elif "\x00" in value:
+            problem = f"{key} {value!r} is invalid: it holds a NUL character"
+        if problem is None:
+            continue
+        if not lenient or key in ("CNI_CONTAINERID", "CNI_IFNAME"):
+            raise InvalidEnvironment(problem)
+        log.warning("%s: ignored on DEL", problem)
+        out[key] = ""
+    return out
 
 
 def check_args(req: Request) -> None:
