@@ -146,6 +146,8 @@ class Result:
         """Read a result in any supported version; DecodeFailure names the bad field."""
         top = _Obj(raw, "")
         version = _read_version(top)
+        if version in cniversion.LEGACY:
+            return _legacy(top, version)
         interfaces = tuple(_interface(o) for o in top.objects("interfaces"))
         ips = tuple(_ipconfig(o, version, len(interfaces)) for o in top.objects("ips"))
         routes = tuple(_route(o) for o in top.objects("routes"))
@@ -156,6 +158,8 @@ class Result:
     def to_dict(self, version: str) -> dict[str, Any]:
         """The result as the `version` spec writes it; fields that version lacks are dropped."""
         cniversion.require_supported(version)
+        if version in cniversion.LEGACY:
+            return self._legacy_dict(version)
         out: dict[str, Any] = {"cniVersion": version}
         _put(out, "interfaces", [i.to_dict(version) for i in self.interfaces])
         _put(out, "ips", [ip.to_dict(version) for ip in self.ips])
@@ -163,6 +167,42 @@ class Result:
         # The spec lists dns among the Success keys and libcni always writes it, even as {}.
         out["dns"] = self.dns.to_dict()
         return out
+
+    def _legacy_dict(self, version: str) -> dict[str, Any]:
+        """0.1.0/0.2.0: the first address of each family with its gateway, and the routes
+        of that family (libcni's conversion; interfaces do not exist there)."""
+        out: dict[str, Any] = {"cniVersion": version}
+        for family, key in ((4, "ip4"), (6, "ip6")):
+            ip = next((i for i in self.ips if i.family == family), None)
+            if ip is None:
+                continue
+            routes = [
+                r for r in self.routes if ipaddress.ip_network(r.dst, False).version == family
+            ]
+            block: dict[str, Any] = {"ip": ip.address}
+            _put(block, "gateway", ip.gateway)
+            _put(block, "routes", [r.to_dict(version) for r in routes])
+            out[key] = block
+        out["dns"] = self.dns.to_dict()
+        return out
+
+
+def _family(cidr: str) -> int:
+    return ipaddress.ip_network(cidr, strict=False).version
+
+
+def _legacy(top: _Obj, version: str) -> Result:
+    """A 0.1.0/0.2.0 result: `ip4` and `ip6` objects of {ip, gateway, routes}."""
+    ips, routes = [], []
+    for key in ("ip4", "ip6"):
+        if top.get(key) is None:
+            continue
+        block = _Obj(top.get(key), key)
+        ips.append(IPConfig(address=block.cidr("ip"), gateway=block.ip("gateway")))
+        routes += [_route(o) for o in block.objects("routes")]
+    raw_dns = top.get("dns")
+    dns = DNS() if raw_dns is None else _dns(_Obj(raw_dns, "dns"))
+    return Result(version, (), tuple(ips), tuple(routes), dns)
 
 
 def convert(raw: Mapping[str, Any], to_version: str) -> dict[str, Any]:

@@ -6,7 +6,11 @@ from collections.abc import Iterable
 
 from multinet.cni.errors import IncompatibleVersion, InvalidConfig
 
+# 0.1.0 and 0.2.0 (results with ip4/ip6 objects): for the configs Multus accepts, a
+# netconf without cniVersion (read as 0.1.0, as libcni does) or an old NAD.
+LEGACY: tuple[str, ...] = ("0.1.0", "0.2.0")
 SUPPORTED: tuple[str, ...] = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+ACCEPTED: tuple[str, ...] = (*LEGACY, *SUPPORTED)  # what VERSION answers
 LATEST = SUPPORTED[-1]
 
 # The first version that defines each operation.
@@ -34,10 +38,10 @@ def at_least(version: str, minimum: str) -> bool:
 
 def require_supported(version: str) -> str:
     parse(version)
-    if version not in SUPPORTED:
+    if version not in ACCEPTED:
         raise IncompatibleVersion(
             f"incompatible CNI version {version!r}",
-            f"multinet supports {', '.join(SUPPORTED)}",
+            f"multinet supports {', '.join(ACCEPTED)}",
         )
     return version
 
@@ -52,7 +56,7 @@ def require_for(command: str, version: str) -> None:
         )
 
 
-def negotiate(candidates: Iterable[str], supported: Iterable[str] = SUPPORTED) -> str | None:
+def negotiate(candidates: Iterable[str], supported: Iterable[str] = ACCEPTED) -> str | None:
     """Pick the highest of a conflist's `cniVersions` that we also support (libcni's rule)."""
     ok = set(supported)
     usable = []

@@ -41,6 +41,7 @@ class NetConf:
     manifests: str = ""
     cluster_network: str = ""
     default_networks: tuple[str, ...] = ()
+    default_networks_opt_out: bool = True  # pods may skip them by annotation
     conf_dir: str = DEFAULT_CONF_DIR
     cni_dir: str = DEFAULT_CNI_DIR
     bin_dir: str = DEFAULT_BIN_DIR
@@ -85,7 +86,7 @@ def _sane_part(raw: Mapping[str, Any]) -> dict[str, Any]:
         problem = schema.problem(value, sub, key) if sub is not None else None
         if problem is None and isinstance(value, float) and not math.isfinite(value):
             problem = f"{key}: {value} is not a number"
-        if problem is None and key == "cniVersion" and value not in version.SUPPORTED:
+        if problem is None and key == "cniVersion" and value not in version.ACCEPTED:
             problem = f"cniVersion: {value!r} is not supported"
         if problem:
             log.warning("DEL: ignoring an invalid setting (%s)", problem)
@@ -123,7 +124,8 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
     if lenient:
         raw = _sane_part(raw)
     schema.validate(raw, schemas.load("netconf.json"), "multinet configuration")
-    cni_version = version.require_supported(raw["cniVersion"])
+    # Missing: 0.1.0, as libcni and Multus read it.
+    cni_version = version.require_supported(raw.get("cniVersion", "0.1.0"))
     delegates = _delegates(raw, cni_version, lenient)
     if not delegates and not raw.get("clusterNetwork") and not lenient:
         raise InvalidConfig(
@@ -138,6 +140,7 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
         manifests=raw.get("manifests", ""),
         cluster_network=raw.get("clusterNetwork", ""),
         default_networks=tuple(raw.get("defaultNetworks", ())),
+        default_networks_opt_out=raw.get("defaultNetworksOptOut", True),
         conf_dir=raw.get("confDir", DEFAULT_CONF_DIR),
         cni_dir=raw.get("cniDir", DEFAULT_CNI_DIR),
         bin_dir=raw.get("binDir", DEFAULT_BIN_DIR),

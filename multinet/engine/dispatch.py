@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from multinet.cni import version
-from multinet.cni.errors import INTERNAL_ERROR, CNIError, IncompatibleVersion
+from multinet.cni.errors import INTERNAL_ERROR, CNIError
 from multinet.cni.request import Request, check_args, from_env
 from multinet.config import netconf
 from multinet.config.netconf import NetConf
@@ -28,17 +28,14 @@ Handler = Callable[[Request], dict[str, Any] | None]
 
 
 def version_reply(req: Request) -> dict[str, Any]:
-    return {"cniVersion": req.cni_version, "supportedVersions": list(version.SUPPORTED)}
+    return {"cniVersion": req.cni_version, "supportedVersions": list(version.ACCEPTED)}
 
 
 def check_request(req: Request) -> None:
-    """What a request must satisfy before any work: the version gates and CNI_ARGS."""
-    if "cniVersion" not in req.config:
-        # libcni reads a missing cniVersion as 0.1.0; say what is actually wrong.
-        raise IncompatibleVersion(
-            "the netconf has no cniVersion (read as 0.1.0, which multinet does not support)",
-            f"set cniVersion to one of {', '.join(version.SUPPORTED)}",
-        )
+    """What a request must satisfy before any work: the version gates and CNI_ARGS.
+
+    A netconf without cniVersion is read as 0.1.0, as libcni and Multus read it (Multus's
+    own how-to has none): its result is written in the 0.1.0 form."""
     version.require_supported(req.cni_version)
     version.require_for(req.command, req.cni_version)
     check_args(req)

@@ -38,6 +38,28 @@ def is_static(pod: Pod) -> bool:
     return MIRROR_ANNOTATION in pod.annotations or (source is not None and source != "api")
 
 
+# A pod's opt-out of defaultNetworks: "true" (all of them) or a comma-separated list of
+# defaultNetworks entries to skip (Multus issue #1187). The netconf's
+# `defaultNetworksOptOut: false` makes defaultNetworks mandatory.
+SKIP_DEFAULT_NETWORKS_ANNOTATION = "multinet.dev/skip-default-networks"
+
+
+def default_networks(conf: NetConf, pod: Pod | None) -> tuple[str, ...]:
+    """The defaultNetworks this pod gets: none in systemNamespaces (Multus's meaning of
+    it), less those its annotation skips when the netconf allows it."""
+    if pod is None:
+        return conf.default_networks
+    if pod.namespace in conf.system_namespaces:
+        return ()
+    skip = pod.annotations.get(SKIP_DEFAULT_NETWORKS_ANNOTATION, "").strip()
+    if not skip or not conf.default_networks_opt_out:
+        return conf.default_networks
+    if skip.lower() == "true":
+        return ()
+    skipped = {s.strip() for s in skip.split(",")}
+    return tuple(n for n in conf.default_networks if n not in skipped)
+
+
 def pod_ref(pod: Pod) -> dict[str, str]:
     return {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}
 
@@ -81,11 +103,9 @@ class PodPlanner:
     def __call__(self, conf: NetConf, req: Request) -> Plan:
         pod = self.pod(req)
         resolver = Resolver(conf, self.cluster)
-        # As in Multus, systemNamespaces only keeps defaultNetworks off their pods.
-        system = pod is not None and pod.namespace in conf.system_namespaces
         try:
             cluster_net, cluster_sel = self._cluster_network(conf, resolver, pod)
-            defaults = self._defaults(conf, resolver, with_default_networks=not system)
+            defaults = self._defaults(conf, resolver, default_networks(conf, pod))
             requested = [] if pod is None else self._requested(conf, resolver, pod)
         except NetworkNotFound as e:
             if pod is not None:
@@ -113,11 +133,12 @@ class PodPlanner:
 
     @staticmethod
     def _defaults(
-        conf: NetConf, resolver: Resolver, with_default_networks: bool = True
+        conf: NetConf, resolver: Resolver, names: tuple[str, ...] | None = None
     ) -> list[Resolved]:
-        """defaultNetworks, after the static delegates when they are the networks' source."""
-        names = conf.default_networks if with_default_networks else ()
-        defaults = [resolver.reference(r) for r in names]
+        """defaultNetworks (or those `names` of them), after the static delegates when
+        they are the networks' source."""
+        chosen = conf.default_networks if names is None else names
+        defaults = [resolver.reference(r) for r in chosen]
         if not conf.cluster_network:
             defaults = [Resolved(n.name, n) for n in conf.delegates[1:]] + defaults
         return defaults

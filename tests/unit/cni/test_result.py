@@ -445,7 +445,7 @@ def test_result_not_an_object() -> None:
         Result.from_dict([])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("version", ["0.2.0", "0.1.0", "2.0.0"])
+@pytest.mark.parametrize("version", ["0.0.1", "0.3.2", "2.0.0"])
 def test_unsupported_result_version(version: str) -> None:
     with pytest.raises(IncompatibleVersion) as info:
         Result.from_dict({"cniVersion": version})
@@ -453,8 +453,48 @@ def test_unsupported_result_version(version: str) -> None:
     assert info.value.code == 1
 
 
+@pytest.mark.parametrize("version", ["0.1.0", "0.2.0"])
+def test_legacy_results_are_read_and_written_with_ip4_and_ip6(version: str) -> None:
+    """0.1.0/0.2.0 (a netconf without cniVersion, an old NAD): the first address of each
+    family with its gateway and the routes of that family; no interfaces."""
+    legacy = {
+        "cniVersion": version,
+        "ip4": {
+            "ip": "10.1.0.5/16",
+            "gateway": "10.1.0.1",
+            "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.0.1"}],
+        },
+        "ip6": {"ip": "fd00:10:1::5/64", "routes": [{"dst": "::/0", "gw": "fd00:10:1::1"}]},
+        "dns": {"nameservers": ["10.1.0.1"]},
+    }
+    parsed = Result.from_dict(legacy)
+    assert parsed.interfaces == ()
+    assert parsed.ips == (
+        IPConfig("10.1.0.5/16", gateway="10.1.0.1"),
+        IPConfig("fd00:10:1::5/64"),
+    )
+    assert parsed.routes == (Route("0.0.0.0/0", gw="10.1.0.1"), Route("::/0", gw="fd00:10:1::1"))
+    assert parsed.to_dict(version) == legacy
+    # From a modern result: the first address of each family, the routes by family.
+    modern = bridge("1.0.0")
+    assert convert(modern, version) == {
+        "cniVersion": version,
+        "ip4": {
+            "ip": "10.1.0.5/16",
+            "gateway": "10.1.0.1",
+            "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.0.1"}],
+        },
+        "ip6": {
+            "ip": "fd00:10:1::5/64",
+            "gateway": "fd00:10:1::1",
+            "routes": [{"dst": "::/0", "gw": "fd00:10:1::1"}],
+        },
+        "dns": modern["dns"],
+    }
+
+
 def test_write_unsupported_version() -> None:
     with pytest.raises(IncompatibleVersion):
-        BRIDGE.to_dict("0.2.0")
+        BRIDGE.to_dict("0.3.2")
     with pytest.raises(InvalidConfig):
         convert(bridge("1.0.0"), "latest")

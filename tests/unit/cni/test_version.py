@@ -98,13 +98,18 @@ def test_require_supported_accepts_every_supported_version(v: str) -> None:
     assert version.require_supported(v) == v
 
 
-@pytest.mark.parametrize("v", ["0.1.0", "0.2.0", "0.3.2", "1.0.1", "1.2.0", "2.0.0"])
+@pytest.mark.parametrize("v", ["0.1.0", "0.2.0"])
+def test_require_supported_accepts_the_legacy_versions_multus_accepts(v: str) -> None:
+    assert version.require_supported(v) == v
+
+
+@pytest.mark.parametrize("v", ["0.0.1", "0.3.2", "1.0.1", "1.2.0", "2.0.0"])
 def test_require_supported_rejects_others_with_code_1(v: str) -> None:
     with pytest.raises(IncompatibleVersion) as e:
         version.require_supported(v)
     assert e.value.code == 1
     assert e.value.msg == f"incompatible CNI version {v!r}"
-    assert e.value.details == "multinet supports 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"
+    assert e.value.details == "multinet supports 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0"
 
 
 def test_require_supported_rejects_junk_as_invalid_config() -> None:
@@ -157,7 +162,7 @@ def test_require_for_rejects_a_malformed_version() -> None:
         (["junk", "1.0.0", "", "1.0", "v1.1.0"], "1.0.0"),
         ([], None),
         (["9.9.9"], None),
-        (["0.1.0", "0.2.0"], None),
+        (["0.1.0", "0.2.0"], "0.2.0"),
         (["junk"], None),
     ],
 )

@@ -347,13 +347,12 @@ def test_multus_daemon_style_config_loads() -> None:
     assert conf.raw["chrootDir"] == "/hostroot"
 
 
-def test_multus_configmap_without_top_level_cni_version_is_rejected() -> None:
-    # The ConfigMap in deployments/multus-daemonset.yml has no top-level cniVersion.
+def test_multus_configmap_without_top_level_cni_version_is_read_as_0_1_0() -> None:
+    # The ConfigMap in deployments/multus-daemonset.yml has no top-level cniVersion;
+    # libcni and Multus read it as 0.1.0 (the result is written in that form).
     raw = as_multinet(MULTUS_THIN)
     del raw["cniVersion"]
-    with pytest.raises(InvalidConfig) as e:
-        netconf.load(raw)
-    assert e.value.msg == "invalid multinet configuration: required key 'cniVersion' is missing"
+    assert netconf.load(raw).cni_version == "0.1.0"
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -372,7 +371,7 @@ def test_needs_delegates_or_cluster_network(version: str, extra: dict[str, Any])
     )
 
 
-@pytest.mark.parametrize("version", ["0.1.0", "0.2.0", "1.2.0", "2.0.0"])
+@pytest.mark.parametrize("version", ["0.0.9", "0.3.2", "1.2.0", "2.0.0"])
 def test_unsupported_version_is_code_1(version: str) -> None:
     with pytest.raises(IncompatibleVersion) as e:
         netconf.load(minimal(version))

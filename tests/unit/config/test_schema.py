@@ -74,7 +74,7 @@ GOOD: list[tuple[str, Any]] = [
     *[("logLevel", v) for v in ("debug", "Verbose", "info", "warn", "PANIC", "", "trace")],
     ("readinessTimeout", 0),
     ("readinessTimeout", 12.5),
-    ("skipDefaultNetworksAnnotation", True),
+    ("defaultNetworksOptOut", False),
     ("logFile", "/var/log/multus.log"),
     ("logToStderr", True),
     ("logToStderr", False),
@@ -147,7 +147,7 @@ BAD: list[tuple[str, Any]] = [
     ("logLevel", 1),
     ("readinessTimeout", -1),
     ("readinessTimeout", 601),
-    ("skipDefaultNetworksAnnotation", "yes"),
+    ("defaultNetworksOptOut", "yes"),
     ("logLevel", None),
     ("logFile", 1),
     ("logToStderr", "true"),
@@ -210,7 +210,7 @@ def test_bad_values_fail_both(key: str, value: Any) -> None:
     assert e.value.msg.startswith(f"invalid multinet configuration: {key}")
 
 
-@pytest.mark.parametrize("missing", ["cniVersion", "name", "type"])
+@pytest.mark.parametrize("missing", ["name", "type"])
 def test_required_keys(missing: str) -> None:
     conf = {k: v for k, v in BASE.items() if k != missing}
     assert not jsonschema_ok(conf)

@@ -12,7 +12,7 @@ import pytest
 
 from multinet.cni import errors
 from multinet.cni.request import Request
-from multinet.cni.version import LATEST, SUPPORTED
+from multinet.cni.version import ACCEPTED, LATEST, SUPPORTED
 from multinet.engine import dispatch
 from multinet.thin.main import handle
 
@@ -50,7 +50,7 @@ def test_version_reply(version: str) -> None:
     assert rc == 0
     assert one_json_line(out.getvalue()) == {
         "cniVersion": version,
-        "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+        "supportedVersions": ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
     }
 
 
@@ -189,5 +189,5 @@ def test_version_reply_helper() -> None:
     req = Request(command="VERSION", config={}, cni_version="0.3.1")
     assert dispatch.version_reply(req) == {
         "cniVersion": "0.3.1",
-        "supportedVersions": list(SUPPORTED),
+        "supportedVersions": list(ACCEPTED),
     }

@@ -257,6 +257,30 @@ def test_system_namespace_gets_no_default_networks_but_its_annotations(
     ]
 
 
+@pytest.mark.parametrize(
+    ("skip", "allowed", "expected"),
+    [
+        ("true", True, []),
+        ("storage", True, ["kube-system/monitor"]),
+        ("monitor, other", True, ["kube-system/storage"]),
+        ("true", False, ["kube-system/storage", "kube-system/monitor"]),
+        ("", True, ["kube-system/storage", "kube-system/monitor"]),
+    ],
+)
+def test_a_pod_may_skip_default_networks_by_annotation(
+    conf_dir: Path, skip: str, allowed: bool, expected: list[str]
+) -> None:
+    """Multus #1187: an opt-out of defaultNetworks, unless the netconf makes them mandatory."""
+    annotations = {"multinet.dev/skip-default-networks": skip} if skip else {}
+    cluster = FakeCluster(
+        pods=(pod(**annotations),),
+        nads=(nad("kube-system", "storage"), nad("kube-system", "monitor")),
+    )
+    conf = netconf(conf_dir, defaultNetworks=["storage", "monitor"], defaultNetworksOptOut=allowed)
+    plan = PodPlanner(cluster)(conf, request())
+    assert [a.name for a in plan.attachments[1:]] == expected
+
+
 def test_a_pod_named_like_a_system_namespace_gets_its_networks(conf_dir: Path) -> None:
     # Multus checks the pod *name* against systemNamespaces; multinet checks the namespace.
     cluster = FakeCluster(
