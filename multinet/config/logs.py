@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import gzip
 import logging
+import logging.handlers
+import os
+import shutil
 import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_BACKUPS = 1000  # lumberjack's "0: keep them all", bounded
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -28,20 +40,81 @@ def level_name(value: str) -> str:
     return ""
 
 
-def handlers(log_file: str, to_stderr: bool, prog: str) -> list[logging.Handler]:
+@dataclass(frozen=True)
+class LogOptions:
+    """Multus's `logOptions` (lumberjack's): rotate the logFile past `max_size` MB, keep
+    `max_backups` rotated files (0: all) no older than `max_age` days (0: any age),
+    gzip them when `compress`. All 0/false (the default): no rotation."""
+
+    max_size: int = 0
+    max_age: int = 0
+    max_backups: int = 0
+    compress: bool = False
+
+    @classmethod
+    def from_netconf(cls, raw: Mapping[str, Any]) -> LogOptions:
+        return cls(
+            max_size=int(raw.get("maxSize", 0)),
+            max_age=int(raw.get("maxAge", 0)),
+            max_backups=int(raw.get("maxBackups", 0)),
+            compress=bool(raw.get("compress", False)),
+        )
+
+
+class RotatingLog(logging.handlers.RotatingFileHandler):
+    """A size-rotated logFile with lumberjack's retention: backups pruned by count and age,
+    optionally gzipped. Rotation is per process, as with Multus: thin-mode processes that
+    rotate at once may each keep a few extra lines in the new file."""
+
+    def __init__(self, path: str, options: LogOptions) -> None:
+        keep = options.max_backups or MAX_BACKUPS
+        super().__init__(path, maxBytes=options.max_size << 20, backupCount=keep, delay=False)
+        self.options = options
+        if options.compress:
+            self.namer = lambda name: name + ".gz"
+            self.rotator = _gzip
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        if self.options.max_age:
+            cutoff = time.time() - self.options.max_age * 86400
+            for backup in glob.glob(glob.escape(self.baseFilename) + ".*"):
+                with contextlib.suppress(OSError):
+                    if os.path.getmtime(backup) < cutoff:
+                        os.unlink(backup)
+
+
+def _gzip(source: str, dest: str) -> None:
+    with open(source, "rb") as src, gzip.open(dest, "wb") as out:
+        shutil.copyfileobj(src, out)
+    os.unlink(source)
+
+
+def handlers(
+    log_file: str, to_stderr: bool, prog: str, options: LogOptions | None = None
+) -> list[logging.Handler]:
     """stderr and/or logFile handlers; a logFile that cannot be opened is reported, not fatal."""
     out: list[logging.Handler] = []
     if to_stderr:
         out.append(logging.StreamHandler(sys.stderr))
     if log_file:
         try:
-            out.append(logging.FileHandler(log_file))
+            if options is not None and options.max_size > 0:
+                out.append(RotatingLog(log_file, options))
+            else:
+                out.append(logging.FileHandler(log_file))
         except (OSError, ValueError) as e:  # ValueError: a NUL, UnicodeEncodeError: a surrogate
             print(f"{prog}: cannot open logFile {log_file!r}: {e}", file=sys.stderr)
     return out
 
 
-def configure(level: str, log_file: str, to_stderr: bool, context: str = "") -> None:
+def configure(
+    level: str,
+    log_file: str,
+    to_stderr: bool,
+    context: str = "",
+    options: LogOptions | None = None,
+) -> None:
     logger = logging.getLogger("multinet")
     logger.handlers.clear()
     logger.setLevel(LEVELS.get(level, logging.WARNING))
@@ -49,6 +122,6 @@ def configure(level: str, log_file: str, to_stderr: bool, context: str = "") -> 
     fmt = logging.Formatter(
         "%(asctime)s %(levelname)s " + (context + " " if context else "") + "%(message)s"
     )
-    for h in handlers(log_file, to_stderr, "multinet"):
+    for h in handlers(log_file, to_stderr, "multinet", options):
         h.setFormatter(fmt)
         logger.addHandler(h)

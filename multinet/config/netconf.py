@@ -54,6 +54,7 @@ class NetConf:
     log_level: str = ""
     log_file: str = ""
     log_to_stderr: bool = True
+    log_options: logs.LogOptions = field(default_factory=logs.LogOptions)
     retry_delete_on_error: bool = False
     capabilities: Mapping[str, bool] = field(default_factory=dict)
     runtime_config: Mapping[str, Any] = field(default_factory=dict)
@@ -153,6 +154,7 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
         log_level=logs.level_name(raw.get("logLevel", "")),
         log_file=raw.get("logFile", ""),
         log_to_stderr=raw.get("logToStderr", True),
+        log_options=logs.LogOptions.from_netconf(raw.get("logOptions", {})),
         retry_delete_on_error=raw.get("retryDeleteOnError", False),
         capabilities=dict(raw.get("capabilities", {})),
         runtime_config=dict(raw.get("runtimeConfig", {})),

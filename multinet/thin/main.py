@@ -25,6 +25,7 @@ def _engine(conf: NetConf, req: Request) -> Engine:
         conf.log_file,
         conf.log_to_stderr,
         context=f"container={req.container_id} ifname={req.ifname}",
+        options=conf.log_options,
     )
     return engine_for(conf)
 

@@ -1,12 +1,17 @@
-"""Logging set-up: a logFile that cannot be opened is reported on stderr, never fatal."""
+"""Logging set-up: a logFile that cannot be opened is reported on stderr, never fatal;
+Multus's logOptions rotate it."""
 
 from __future__ import annotations
 
+import gzip
 import logging
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from multinet.config import logs
 from multinet.config.logs import handlers
 
 
@@ -22,3 +27,46 @@ def test_log_file_is_opened(tmp_path: Path) -> None:
     assert [type(h) for h in found] == [logging.FileHandler]
     for h in found:
         h.close()
+
+
+def test_log_options_rotate_compress_and_prune_as_multus(tmp_path: Path) -> None:
+    """Multus's logOptions: maxSize (MB), maxBackups, maxAge (days), compress."""
+    path = tmp_path / "multinet.log"
+    options = logs.LogOptions(max_size=1, max_backups=2, compress=True)
+    (handler,) = logs.handlers(str(path), False, "multinet", options)
+    assert isinstance(handler, logs.RotatingLog)
+    logger = logging.getLogger("multinet-rotation-test")
+    logger.addHandler(handler)
+    try:
+        line = "x" * 1023
+        for _ in range(4 * 1024):  # 4 MiB: three rotations at 1 MiB
+            logger.error(line)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["multinet.log", "multinet.log.1.gz", "multinet.log.2.gz"]
+    with gzip.open(tmp_path / "multinet.log.1.gz", "rt") as f:
+        assert f.readline().rstrip("\n") == line
+    assert path.stat().st_size <= 1 << 20
+
+
+def test_log_options_prune_backups_older_than_max_age(tmp_path: Path) -> None:
+    path = tmp_path / "m.log"
+    old = tmp_path / "m.log.7"
+    old.write_text("old\n")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    handler = logs.RotatingLog(str(path), logs.LogOptions(max_size=1, max_age=2))
+    try:
+        handler.doRollover()
+    finally:
+        handler.close()
+    assert not old.exists()
+
+
+def test_no_log_options_no_rotation(tmp_path: Path) -> None:
+    (handler,) = logs.handlers(str(tmp_path / "m.log"), False, "multinet", logs.LogOptions())
+    try:
+        assert type(handler) is logging.FileHandler
+    finally:
+        handler.close()

@@ -145,6 +145,8 @@ BAD: list[tuple[str, Any]] = [
     ("globalNamespaces", None),
     ("readinessindicatorfile", False),
     ("logLevel", 1),
+    ("logOptions", {"maxSize": -1}),
+    ("logOptions", {"compress": "yes"}),
     ("readinessTimeout", -1),
     ("readinessTimeout", 601),
     ("defaultNetworksOptOut", "yes"),
