@@ -33,6 +33,8 @@ from multinet.shim import protocol
 log = logging.getLogger("multinet.daemon")
 
 MAX_BODY = protocol.MAX_REQUEST
+DRAIN_BYTES = 4 * MAX_BODY  # of a refused body, read and dropped before closing
+DRAIN_SECONDS = 5.0
 READ_TIMEOUT = 30.0  # for the request to arrive, not for the answer
 
 
@@ -111,6 +113,8 @@ class Handler(BaseHTTPRequestHandler):
             self.app.rejected("malformed")
             log.warning("rejected a malformed request: %s", e)
             self._json(e.status, {"error": str(e)})
+            if e.status == 413:
+                self._drain()
             return
         code, stdout = self.app.cni(env, stdin)
         self._send(200, protocol.encode_answer(code, stdout), "application/json")
@@ -125,6 +129,17 @@ class Handler(BaseHTTPRequestHandler):
         if len(body) != int(length):
             raise BadRequest(400, "body shorter than its Content-Length")
         return body
+
+    def _drain(self) -> None:
+        """Read what the client still sends of a refused body (bounded in bytes and time)
+        before the connection closes: closing a unix socket with unread data resets it,
+        and the client would lose the answer it has not read yet."""
+        self.wfile.flush()
+        self.connection.settimeout(DRAIN_SECONDS)
+        left = DRAIN_BYTES
+        with contextlib.suppress(OSError):
+            while left > 0 and (chunk := self.rfile.read1(min(left, 1 << 16))):
+                left -= len(chunk)
 
     def _json(self, status: int, value: Any) -> None:
         self._send(status, json.dumps(value).encode(), "application/json")

@@ -42,7 +42,10 @@ def request(
         )
         try:
             sock.settimeout(timeout)
-            sock.sendall(head.encode("ascii") + body)
+            try:
+                sock.sendall(head.encode("ascii") + body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the daemon answered early (413: too large) and closed: read it
             chunks = []
             size = 0
             while size <= protocol.MAX_ANSWER:

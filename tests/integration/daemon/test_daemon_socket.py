@@ -258,3 +258,15 @@ def test_unreadable_kubeconfig_is_one_line_on_stderr_not_a_traceback(sandbox: Sa
     errors = [line for line in proc.stderr.splitlines() if "level=error" in line]
     assert len(errors) == 1 and f"cannot load kubeconfig {kubeconfig}" in errors[0]
     assert not os.path.exists(sandbox.socket)
+
+
+def test_a_body_over_the_limit_is_answered_413_even_while_the_client_still_sends(
+    sandbox: Sandbox,
+) -> None:
+    """The daemon answers before reading an oversized body; the client reads that answer
+    though its own write broke (found by the property tests)."""
+    sandbox.daemon()
+    body = b'{"env": {}, "stdin": "' + b"x" * (17 << 20) + b'"}'
+    status, answer = shim.request(sandbox.socket, "POST", "/v1/cni", body, timeout=30)
+    assert status == 413 and b"larger than" in answer
+    assert shim.request(sandbox.socket, "GET", "/healthz", timeout=5)[0] == 200
