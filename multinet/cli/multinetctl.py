@@ -24,13 +24,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"multinetctl: expected NAMESPACE/POD, got {args.pod!r}", file=sys.stderr)
         return 2
     if args.kubeconfig:
-        from multinet.cluster.kube import KubeCluster
         from multinet.cni.errors import CNIError
+        from multinet.thin.wiring import api_cluster
 
         try:
-            status = KubeCluster(args.kubeconfig, state_dir=args.cni_dir).network_status(
-                namespace, name
-            )
+            status = api_cluster(args.kubeconfig, args.cni_dir).network_status(namespace, name)
         except CNIError as e:
             print(f"multinetctl: {e}", file=sys.stderr)
             return 1

@@ -17,15 +17,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from multinet.cluster.api import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad_from_json, pod_from_json
 from multinet.cluster.base import NAD, Pod
-from multinet.cluster.kube import (
-    NAD_GROUP,
-    NAD_PLURAL,
-    NAD_VERSION,
-    KubeCluster,
-    nad_from_json,
-    pod_from_json,
-)
+from multinet.cluster.kube import KubeCluster
 
 log = logging.getLogger("multinet")
 WATCH_TIMEOUT = 300  # seconds the server keeps one watch open

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from multinet.cluster.api import ApiCluster
 from multinet.cluster.base import Cluster
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
@@ -18,10 +19,23 @@ def cluster_for(conf: NetConf) -> Cluster | None:
 
         return ManifestCluster(conf.manifests, conf.cni_dir)
     if conf.kubeconfig or conf.cluster_network:
-        from multinet.cluster.kube import KubeCluster
-
-        return KubeCluster(conf.kubeconfig, state_dir=conf.cni_dir)
+        return api_cluster(conf.kubeconfig, conf.cni_dir)
     return None
+
+
+def api_cluster(kubeconfig: str, state_dir: str) -> ApiCluster:
+    """The API server through the standard-library client (`cluster.rest`, ~20 ms of
+    imports), or through the official client (~600 ms) for the kubeconfig forms only it
+    implements: exec plugins, auth-provider, basic auth, proxy-url, tls-server-name."""
+    from multinet.cluster.kubeconfig import needs_full_client
+
+    if needs_full_client(kubeconfig):
+        from multinet.cluster.kube import KubeCluster  # the fallback: lazily, see pyproject
+
+        return KubeCluster(kubeconfig, state_dir=state_dir)
+    from multinet.cluster.rest import RestCluster
+
+    return RestCluster(kubeconfig, state_dir=state_dir)
 
 
 def engine_for(
