@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -118,17 +117,19 @@ def _message(body: Any) -> str:
 
 
 def _untrusted(e: BaseException) -> str | None:
-    """The verification failure inside a transport error (urllib3 wraps it twice), if any:
-    permanent, not retried."""
-    seen: BaseException | None = e
-    for _ in range(5):
-        if seen is None:
-            return None
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return str(seen.verify_message or seen)
-        seen = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
-        if not isinstance(seen, BaseException):
-            return None
+    """The verification failure inside a transport error (urllib3 and the kubernetes
+    client wrap it up to three times), if any: permanent, not retried."""
+    import ssl  # loaded already when TLS failed
+
+    pending, seen = [e], 0
+    while pending and seen < 10:
+        err = pending.pop(0)
+        seen += 1
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return str(err.verify_message or err)
+        for inner in (getattr(err, "reason", None), err.__cause__, err.__context__):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
     return None
 
 

@@ -61,9 +61,12 @@ class KubeCluster(ApiCluster):
         return k8s.CustomObjectsApi(self.api_client)
 
     def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        return (HTTPError, OSError)
+        # ApiException: only status 0 reaches `_call` (`_request` turns the others into
+        # HTTPFailure), the client's wrapping of urllib3's SSLError.
+        return (ApiException, HTTPError, OSError)
 
     def _request(
         self, method: str, path: str, *, body: Any = None, content_type: str = ""
@@ -81,14 +84,21 @@ class KubeCluster(ApiCluster):
             body=body,
             auth_settings=["BearerToken"],
         )
-        resp = self.api_client.call_api(
-            method,
-            url,
-            header_params=headers,
-            body=payload,
-            post_params=post,
-            _request_timeout=TIMEOUT,
-        )
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            resp = self.api_client.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=payload,
+                post_params=post,
+                _request_timeout=TIMEOUT,
+            )
+        except ApiException as e:
+            if e.status:
+                raise HTTPFailure(e.status, e.reason or "", e.body or "") from None
+            raise  # status 0: a TLS failure, wrapped by the client (a transport error)
         data: bytes = resp.read()
         if not 200 <= resp.status <= 299:
             raise HTTPFailure(resp.status, resp.reason or "", data)

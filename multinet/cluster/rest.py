@@ -4,25 +4,26 @@ Thin mode's per-call path: `http.client` + `ssl` + `json` cost ~20 ms to import
 where the `kubernetes` client costs ~600 ms (docs/thin-mode.md). One connection per
 client, kept alive for the requests of a call (GET pod, GET NADs, PATCH status,
 POST event) and closed by `close()`; no retries but `ApiCluster`'s. The endpoint
-(`kubeconfig.load`) is read on first use: a DEL answered by the journal never
-needs the API server, and must not fail because the kubeconfig is unreadable.
+(`kubeconfig.load`) is read on first use, and `http.client` and `ssl` imported
+then: a DEL answered by the journal never needs the API server (nor their ~15 ms),
+and must not fail because the kubeconfig is unreadable.
 """
 
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import os
-import ssl
-import tempfile
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 from multinet.cluster import kubeconfig
 from multinet.cluster.api import TIMEOUT, ApiCluster, HTTPFailure
 from multinet.cni.errors import ClusterError
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
 
 USER_AGENT = "multinet"
 
@@ -48,6 +49,8 @@ class RestCluster(ApiCluster):
     @functools.cached_property
     def _target(self) -> tuple[str, str, int | None, str, dict[str, str]]:
         """(scheme, host, port, path prefix, fixed headers) of the endpoint."""
+        from urllib.parse import urlsplit
+
         ep = self.endpoint
         url = urlsplit(ep.server)
         try:
@@ -63,6 +66,8 @@ class RestCluster(ApiCluster):
 
     @functools.cached_property
     def _tls(self) -> ssl.SSLContext:
+        import ssl
+
         ep = self.endpoint
         try:
             return _tls_context(ep)
@@ -70,6 +75,8 @@ class RestCluster(ApiCluster):
             raise ClusterError(f"cannot load {ep.source}", f"TLS material: {e}") from None
 
     def _connection(self) -> http.client.HTTPConnection:
+        import http.client
+
         if self._conn is None:
             scheme, host, port, _, _ = self._target
             connect, _read = TIMEOUT
@@ -86,6 +93,8 @@ class RestCluster(ApiCluster):
         return self._conn
 
     def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        import http.client
+
         return (OSError, http.client.HTTPException)
 
     def _request(
@@ -121,6 +130,8 @@ def _tls_context(ep: kubeconfig.Endpoint) -> ssl.SSLContext:
     """Server verification by the kubeconfig's CA (the system's without one, as the
     official client uses certifi's), or none with insecure-skip-tls-verify; the
     client certificate, if any."""
+    import ssl
+
     if ep.insecure:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -141,6 +152,8 @@ def _tls_context(ep: kubeconfig.Endpoint) -> ssl.SSLContext:
 def _load_client_certificate(ctx: ssl.SSLContext, ep: kubeconfig.Endpoint) -> None:
     """ssl reads a certificate and key only from files: inline data goes through a
     private (0600) temporary file, removed as soon as it is loaded."""
+    import tempfile
+
     if ep.cert_file and ep.key_file:
         ctx.load_cert_chain(ep.cert_file, ep.key_file)
         return

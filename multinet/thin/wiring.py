@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from multinet.cluster.api import ApiCluster
+from typing import TYPE_CHECKING
+
 from multinet.cluster.base import Cluster
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
@@ -10,6 +11,9 @@ from multinet.engine.delegates import ChainExecutor
 from multinet.engine.engine import Engine, Planner, Reporter, StatusNetworks, default_planner
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.netns import HostNetns
+
+if TYPE_CHECKING:
+    from multinet.cluster.api import ApiCluster
 
 
 def cluster_for(conf: NetConf) -> Cluster | None:

@@ -348,9 +348,7 @@ class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # set_down(False) binds the same port again
 
-    def __init__(
-        self, address: tuple[str, int], api: Backend, ctx: ssl.SSLContext | None
-    ) -> None:
+    def __init__(self, address: tuple[str, int], api: Backend, ctx: ssl.SSLContext | None) -> None:
         self.api = api
         self._ctx = ctx
         self._conns: set[socket.socket] = set()
