@@ -2,9 +2,9 @@
 
 Implementations: `rest.RestCluster` and `kube.KubeCluster` (the API server, through
 the standard library or the kubernetes client; both `api.ApiCluster`),
-`manifests.ManifestCluster` (a directory of YAML), and the daemon's watch-backed cache. Failures are CNIErrors:
-TryAgainLater (code 11) for transient ones (connection refused, timeout, 5xx, 429),
-ClusterError for permanent ones (403, malformed objects).
+`manifests.ManifestCluster` (a directory of YAML), and the daemon's watch-backed cache.
+Failures are CNIErrors: TryAgainLater (code 11) for transient ones (connection
+refused, timeout, 5xx, 429), ClusterError for permanent ones (403, malformed objects).
 """
 
 from __future__ import annotations
