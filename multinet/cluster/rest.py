@@ -128,7 +128,7 @@ class RestCluster(ApiCluster):
 
 def _tls_context(ep: kubeconfig.Endpoint) -> ssl.SSLContext:
     """Server verification by the kubeconfig's CA (the system's without one, as the
-    official client uses certifi's), or none with insecure-skip-tls-verify; the
+    official client through urllib3), or none with insecure-skip-tls-verify; the
     client certificate, if any."""
     import ssl
 
