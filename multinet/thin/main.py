@@ -41,10 +41,10 @@ def handle(req: Request) -> dict[str, Any] | None:
         return dispatch.handle(req, engine)
     finally:
         if clusters:
-            from multinet.cluster.api import ApiCluster
+            from multinet.thin.wiring import ApiServer
 
             for cluster in clusters:
-                if isinstance(cluster, ApiCluster):
+                if isinstance(cluster, ApiServer):
                     cluster.close()
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from multinet.cluster.base import Cluster
+from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
@@ -23,8 +23,40 @@ def cluster_for(conf: NetConf) -> Cluster | None:
 
         return ManifestCluster(conf.manifests, conf.cni_dir)
     if conf.kubeconfig or conf.cluster_network:
-        return api_cluster(conf.kubeconfig, conf.cni_dir)
+        return ApiServer(conf.kubeconfig, conf.cni_dir)
     return None
+
+
+class ApiServer:
+    """The API server as a Cluster, its client picked and built on first use: a DEL the
+    journal answers reads no kubeconfig (nor PyYAML for one) and imports no client."""
+
+    def __init__(self, kubeconfig: str, state_dir: str) -> None:
+        self.kubeconfig, self.state_dir = kubeconfig, state_dir
+        self._client: ApiCluster | None = None
+
+    @property
+    def client(self) -> ApiCluster:
+        if self._client is None:
+            self._client = api_cluster(self.kubeconfig, self.state_dir)
+        return self._client
+
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
+        return self.client.get_pod(namespace, name, uid)
+
+    def get_nad(self, namespace: str, name: str) -> NAD | None:
+        return self.client.get_nad(namespace, name)
+
+    def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
+        self.client.set_network_status(pod, status)
+
+    def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
+        self.client.emit_event(pod, reason, message, warning)
+
+    def close(self) -> None:
+        """Close the client's connection, if a client was built."""
+        if self._client is not None:
+            self._client.close()
 
 
 def api_cluster(kubeconfig: str, state_dir: str) -> ApiCluster:
