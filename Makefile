@@ -4,7 +4,7 @@ DEB_PACKAGES := containernetworking-plugins golang-go golang-github-appc-cni-dev
 	dnsmasq-base iproute2 openssl procps
 PYTEST_ARGS ?=
 
-.PHONY: deps test lint typecheck unit integration conformance demo bench clean
+.PHONY: deps test lint typecheck unit integration conformance fuzz demo bench clean
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -37,6 +37,9 @@ integration: deps
 
 conformance: deps
 	$(PYTHON) -m pytest -q tests/conformance
+
+fuzz: deps
+	MULTINET_FUZZ_EXAMPLES=$(or $(EXAMPLES),10000) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/properties
 
 demo: deps
 	$(PYTHON) examples/demo.py

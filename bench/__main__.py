@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--iterations",
         type=int,
         default=30,
-        help="rounds of the latency comparison; samples per start-up row: at least "
-        f"{startup.MIN_SAMPLES} (default 30)",
+        help="rounds of the latency comparison and of the start-up rows (at least "
+        f"{startup.MIN_SAMPLES}; the ~1 ms rows run {startup.FAST_REPEAT} times per round) "
+        "(default 30)",
     )
     p.add_argument(
         "--only",
@@ -49,13 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
     p.add_argument(
-        "--pods", type=int, default=concurrency.PODS, help="concurrent pods (default 50)"
+        "--pods",
+        type=int,
+        default=concurrency.PODS,
+        help=f"concurrent pods (default {concurrency.PODS})",
     )
     p.add_argument(
         "--cycles", type=int, default=memory.CYCLES, help="memory: ADD/DEL cycles (default 1000)"
     )
     p.add_argument(
         "--nads", type=int, default=memory.NADS, help="memory: NADs cached (default 1000)"
+    )
+    p.add_argument(
+        "--cached-pods",
+        type=int,
+        default=memory.PODS,
+        help=f"memory: pods of the daemon's node cached (default {memory.PODS})",
     )
     return p
 
@@ -83,13 +93,19 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.iterations < 1 or args.pods < 1 or args.cycles < 1 or args.nads < 0:
-        print("iterations, pods and cycles must be >= 1, nads >= 0", file=sys.stderr)
+    if (
+        args.iterations < 1
+        or args.pods < 1
+        or args.cycles < 1
+        or args.nads < 0
+        or args.cached_pods < 1
+    ):
+        print("iterations, pods, cycles and cached pods must be >= 1, nads >= 0", file=sys.stderr)
         return 2
     selected = [name for name in MEASUREMENTS if not args.only or name in args.only]
     options = {
         "concurrency": {"pods": args.pods},
-        "memory": {"cycles": args.cycles, "nads": args.nads},
+        "memory": {"cycles": args.cycles, "nads": args.nads, "cached_pods": args.cached_pods},
     }
     results: dict[str, Any] = {
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),

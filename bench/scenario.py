@@ -40,7 +40,7 @@ from bench.networks import (
     pod_networks,
 )
 from bench.report import timed
-from multinet.cli import install as launcher
+from multinet.cli import install
 from tests.conformance.libcni import (
     CnitoolUnavailable,
     build_cnitool,
@@ -111,9 +111,10 @@ class Scenario:
         return os.path.realpath(sys.executable)
 
     def shim(self) -> Path:
-        """The thick-mode executable as installed on a host: the `python -IS` launcher."""
+        """The thick-mode executable as installed on a host: the native multinet-shim (and
+        the thin launcher it falls back to, beside it)."""
         if self._shim is None:
-            self._shim = Path(launcher.install(str(self.bin), self.python))
+            self._shim = Path(install.install(str(self.bin), self.python)[0])
         return self._shim
 
     def thin(self) -> Path:

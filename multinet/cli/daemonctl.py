@@ -44,11 +44,11 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
     from multinet.cli import install
 
     try:
-        path = install.install(args.dest, args.python)
+        paths = install.install(args.dest, args.python)
     except (OSError, ValueError) as e:
         print(f"multinetctl: cannot install the shim: {e}", file=sys.stderr)
         return 1
-    print(path)
+    print("\n".join(paths))
     return 0
 
 
@@ -58,11 +58,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     d.add_argument("query", choices=sorted(QUERIES))
     d.add_argument("--socket", default=DEFAULT_SOCKET, help="the daemon's socket")
     d.set_defaults(func=cmd_daemon)
-    i = sub.add_parser("install-shim", help="install the multinet-shim launcher")
+    i = sub.add_parser(
+        "install-shim", help="install the native multinet-shim and its thin fallback, multinet"
+    )
     i.add_argument("dest", metavar="DEST_DIR", help="usually the CNI bin directory")
     i.add_argument(
         "--python",
         default=sys.executable,
-        help="interpreter with multinet installed, used in the launcher's #! line",
+        help="interpreter with multinet installed, in the thin launcher's #! line",
     )
     i.set_defaults(func=cmd_install_shim)

@@ -8,6 +8,7 @@ import sys
 
 from multinet.cli import daemonctl
 from multinet.cluster.records import StatusRecords
+from multinet.cni.errors import CNIError
 from multinet.config.netconf import DEFAULT_CNI_DIR
 from multinet.engine.journal import FileJournalStore, summary
 
@@ -24,14 +25,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"multinetctl: expected NAMESPACE/POD, got {args.pod!r}", file=sys.stderr)
         return 2
     if args.kubeconfig:
-        from multinet.cni.errors import CNIError
         from multinet.thin.wiring import api_cluster
 
-        try:
-            status = api_cluster(args.kubeconfig, args.cni_dir).network_status(namespace, name)
-        except CNIError as e:
-            print(f"multinetctl: {e}", file=sys.stderr)
-            return 1
+        status = api_cluster(args.kubeconfig, args.cni_dir).network_status(namespace, name)
     else:
         status = StatusRecords(args.cni_dir).read_status(namespace, name)
     if status is None:
@@ -57,8 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The process's error boundary: a failure is one line on stderr and exit status 1."""
     args = build_parser().parse_args(argv)
-    sys.exit(args.func(args))
+    try:
+        code = args.func(args)
+    except (CNIError, OSError, ValueError) as e:  # ValueError: a path the OS refuses
+        print(f"multinetctl {args.command}: {e}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":

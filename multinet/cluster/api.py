@@ -26,8 +26,10 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from multinet.cluster.base import NAD, STATUS_ANNOTATION, Pod
+from multinet.cluster.objects import ObjectError, nad_from_object, pod_from_object
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
+from multinet.cni.strictjson import JSONError, loads
 
 log = logging.getLogger("multinet")
 T = TypeVar("T")
@@ -40,6 +42,9 @@ TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 ATTEMPTS = 3
 BACKOFF = 0.2  # seconds, doubled per attempt
 TIMEOUT = (3.0, 10.0)  # connect, read: a CNI call must not hang on a dead API server
+# Nesting of an API response (a list of objects); each NAD's config still nests at most
+# strictjson.MAX_DEPTH levels, checked where it is read (networks.resolve).
+RESPONSE_MAX_DEPTH = 512
 
 
 class HTTPFailure(Exception):
@@ -55,26 +60,33 @@ class _NotFound(Exception):
     pass
 
 
-def pod_from_json(obj: dict[str, Any]) -> Pod:
-    meta = obj.get("metadata") or {}
-    return Pod(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        uid=meta.get("uid", ""),
-        annotations=dict(meta.get("annotations") or {}),
-        node_name=(obj.get("spec") or {}).get("nodeName", "") or "",
-    )
+def pod_from_json(obj: Any) -> Pod:
+    """A Pod the API server sent; ClusterError (code 101) when it is malformed."""
+    try:
+        return pod_from_object(obj)
+    except ObjectError as e:
+        raise ClusterError(f"the API server sent a malformed object: {e}") from None
 
 
-def nad_from_json(obj: dict[str, Any]) -> NAD:
-    meta = obj.get("metadata") or {}
-    config = (obj.get("spec") or {}).get("config", "")
-    return NAD(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        config=config if isinstance(config, str) else json.dumps(config),
-        annotations=dict(meta.get("annotations") or {}),
-    )
+def nad_from_json(obj: Any) -> NAD:
+    """A NAD the API server sent; ClusterError (code 101) when it is malformed."""
+    try:
+        return nad_from_object(obj)
+    except ObjectError as e:
+        raise ClusterError(f"the API server sent a malformed object: {e}") from None
+
+
+def response_json(what: str, data: Any) -> dict[str, Any]:
+    """An API response body: a JSON object, or ClusterError naming the request."""
+    if not isinstance(data, bytes | str):
+        raise ClusterError(f"{what}: the API server sent no body")
+    try:
+        value = loads(data, max_depth=RESPONSE_MAX_DEPTH)
+    except JSONError as e:
+        raise ClusterError(f"{what}: the API server sent invalid JSON", str(e)) from None
+    if not isinstance(value, dict):
+        raise ClusterError(f"{what}: the API server sent JSON that is not an object")
+    return value
 
 
 def path(template: str, **params: str) -> str:
@@ -203,13 +215,7 @@ class ApiCluster:
             data = self._call(what, lambda: self._request("GET", resource))
         except _NotFound:
             return None
-        try:
-            obj: dict[str, Any] = json.loads(data)
-        except ValueError as e:
-            raise ClusterError(f"{what}: the API server sent invalid JSON", str(e)) from None
-        if not isinstance(obj, dict):
-            raise ClusterError(f"{what}: the API server sent invalid JSON", "not an object")
-        return obj
+        return response_json(what, data)
 
     # -- Cluster -------------------------------------------------------------------
 
@@ -264,10 +270,11 @@ class ApiCluster:
         pod = self.get_pod(namespace, name)
         if pod is None or STATUS_ANNOTATION not in pod.annotations:
             return None
+        what = f"pod {namespace}/{name} has a malformed network-status"
         try:
-            data: list[dict[str, Any]] = json.loads(pod.annotations[STATUS_ANNOTATION])
-        except ValueError as e:
-            raise ClusterError(
-                f"pod {namespace}/{name} has a malformed network-status", str(e)
-            ) from None
+            data = loads(pod.annotations[STATUS_ANNOTATION])
+        except JSONError as e:
+            raise ClusterError(what, str(e)) from None
+        if not isinstance(data, list) or not all(isinstance(st, dict) for st in data):
+            raise ClusterError(what, "expected a JSON list of objects")
         return data

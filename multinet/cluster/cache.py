@@ -10,16 +10,23 @@ path of a CNI request.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from multinet.cluster.api import NAD_GROUP, NAD_PLURAL, NAD_VERSION, nad_from_json, pod_from_json
+from multinet.cluster.api import (
+    NAD_GROUP,
+    NAD_PLURAL,
+    NAD_VERSION,
+    nad_from_json,
+    pod_from_json,
+    response_json,
+)
 from multinet.cluster.base import NAD, Pod
 from multinet.cluster.kube import KubeCluster
+from multinet.cni.errors import ClusterError
 
 log = logging.getLogger("multinet")
 WATCH_TIMEOUT = 300  # seconds the server keeps one watch open
@@ -44,7 +51,11 @@ def _lines(resp: Any) -> Iterator[bytes]:
 
 
 class Informer:
-    """List + watch one kind into a dict keyed by (namespace, name)."""
+    """List + watch one kind into a dict keyed by (namespace, name).
+
+    `convert` turns an API object into the cached value (with `namespace` and `name`) and
+    raises ClusterError for a malformed one: that object is skipped with a warning, so
+    that it neither stops the watch nor replaces a good copy in the cache."""
 
     def __init__(
         self,
@@ -66,20 +77,31 @@ class Informer:
     def start(self) -> None:
         self.thread.start()
 
-    def _key(self, obj: dict[str, Any]) -> tuple[str, str]:
-        meta = obj.get("metadata") or {}
-        return meta.get("namespace", ""), meta.get("name", "")
+    def _converted(self, obj: Any, where: str) -> Any:
+        """The cached value of `obj`, or None (logged) when it is malformed."""
+        try:
+            return self.convert(obj)
+        except ClusterError as e:
+            log.warning("cache: %s %s skipped: %s", self.kind, where, e)
+            return None
 
     def _list(self) -> str:
         resp = self.list_fn(_preload_content=False, _request_timeout=(3, 30))
-        data = json.loads(resp.data)
-        items = {self._key(o): self.convert(o) for o in data.get("items", [])}
+        data = response_json(f"list {self.kind}", resp.data)
+        listed = data.get("items")
+        if not isinstance(listed, list):
+            raise ClusterError(f"list {self.kind}: the API server sent no list of items")
+        items = {}
+        for i, o in enumerate(listed):
+            value = self._converted(o, f"item {i} of the list")
+            if value is not None:
+                items[(value.namespace, value.name)] = value
         with self.lock:
             self.items = items
         self.relists += 1
         self.synced.set()
         log.info("cache: listed %d %s", len(items), self.kind)
-        return str((data.get("metadata") or {}).get("resourceVersion", ""))
+        return _resource_version(data, "")
 
     def _watch(self, rv: str) -> str:
         resp = self.list_fn(
@@ -94,20 +116,31 @@ class Informer:
             for line in _lines(resp):
                 if self.stop.is_set():
                     break
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
+                try:
+                    event = response_json(f"watch {self.kind}", line)
+                except ClusterError as e:
+                    log.warning("cache: %s watch event skipped: %s", self.kind, e)
+                    continue
+                kind, obj = event.get("type"), event.get("object")
+                if not isinstance(obj, dict):
+                    log.warning("cache: %s %s event without an object skipped", self.kind, kind)
+                    continue
                 if kind == "ERROR":
                     if obj.get("code") == 410:
                         raise Gone()
                     raise RuntimeError(f"watch error: {obj.get('message')}")
-                rv = (obj.get("metadata") or {}).get("resourceVersion", rv)
+                rv = _resource_version(obj, rv)
                 if kind == "BOOKMARK":
                     continue
+                value = self._converted(obj, f"{kind} event")
+                if value is None:
+                    continue
+                key = (value.namespace, value.name)
                 with self.lock:
                     if kind == "DELETED":
-                        self.items.pop(self._key(obj), None)
+                        self.items.pop(key, None)
                     else:
-                        self.items[self._key(obj)] = self.convert(obj)
+                        self.items[key] = value
         finally:
             resp.release_conn()
         return rv
@@ -145,6 +178,12 @@ class Informer:
     def __len__(self) -> int:
         with self.lock:
             return len(self.items)
+
+
+def _resource_version(obj: dict[str, Any], default: str) -> str:
+    meta = obj.get("metadata")
+    rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return rv if isinstance(rv, str) and rv else default
 
 
 class CachedCluster:

@@ -19,6 +19,7 @@ from multinet.cni.errors import ClusterError
 
 def api_client(kubeconfig: str) -> Any:
     """An ApiClient from a kubeconfig file, or the in-cluster service account."""
+    import yaml
     from kubernetes import client, config
 
     configuration = client.Configuration()
@@ -32,7 +33,14 @@ def api_client(kubeconfig: str) -> Any:
             )
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         return client.ApiClient(configuration)
-    except (config.ConfigException, OSError, ValueError, TypeError) as e:
+    except (
+        config.ConfigException,
+        yaml.YAMLError,
+        OSError,
+        ValueError,
+        TypeError,
+        AttributeError,
+    ) as e:  # the client reads a malformed kubeconfig with no checks of its own
         where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster configuration"
         raise ClusterError(f"cannot load {where}", str(e)) from None
 

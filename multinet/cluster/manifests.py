@@ -8,40 +8,40 @@ manifests themselves are never modified): `multinetctl status` reads them back.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from multinet.cluster.base import NAD, Pod
+from multinet.cluster.objects import ObjectError, nad_from_object, pod_from_object
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import InvalidConfig
+from multinet.cni.strictjson import JSONError, loads
 
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def _documents(path: str) -> Iterator[Any]:
+    """The documents of one file: a `.json` file is one strict JSON document (as the API
+    server would read it), a YAML file any number."""
     import yaml  # only this source needs it
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         with open(path, "rb") as f:
-            yield from yaml.load_all(f, Loader=loader)
+            if path.endswith(".json"):
+                yield loads(f.read())
+            else:
+                yield from yaml.load_all(f, Loader=loader)
+    except JSONError as e:
+        raise InvalidConfig(f"manifest {path} is not valid JSON: {e}") from None
     except yaml.YAMLError as e:
         raise InvalidConfig(f"manifest {path} is not valid YAML", str(e)) from None
+    except RecursionError:  # the YAML composer recurses per nesting level
+        raise InvalidConfig(f"manifest {path} is nested too deep") from None
     except OSError as e:
         raise InvalidConfig(f"cannot read manifest {path}", str(e)) from None
-
-
-def _str_map(value: Any, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise InvalidConfig(f"{where} must be a map of strings to strings")
-    return dict(value)
 
 
 class ManifestCluster:
@@ -73,30 +73,15 @@ class ManifestCluster:
         kind = doc.get("kind")
         if kind not in ("Pod", "NetworkAttachmentDefinition"):
             return
-        meta = doc.get("metadata") or {}
-        name = meta.get("name") if isinstance(meta, Mapping) else None
-        if not isinstance(name, str) or not name:
-            raise InvalidConfig(f"manifest {path}: a {kind} has no metadata.name")
-        where = f"manifest {path}: {kind} {name}"
-        namespace = meta.get("namespace") or "default"
-        annotations = _str_map(meta.get("annotations"), f"{where} metadata.annotations")
-        if kind == "Pod":
-            spec = doc.get("spec") or {}
-            self._pods[(namespace, name)] = Pod(
-                namespace,
-                name,
-                str(meta.get("uid") or ""),
-                annotations,
-                str(spec.get("nodeName") or "") if isinstance(spec, Mapping) else "",
-            )
-        else:
-            spec = doc.get("spec") or {}
-            config = spec.get("config", "") if isinstance(spec, Mapping) else ""
-            if isinstance(config, Mapping):  # YAML authors often inline the JSON object
-                config = json.dumps(config)
-            if not isinstance(config, str):
-                raise InvalidConfig(f"{where} spec.config must be a string holding JSON")
-            self._nads[(namespace, name)] = NAD(namespace, name, config, annotations)
+        try:
+            if kind == "Pod":
+                pod = pod_from_object(doc, default_namespace="default")
+                self._pods[(pod.namespace, pod.name)] = pod
+            else:
+                nad = nad_from_object(doc, default_namespace="default")
+                self._nads[(nad.namespace, nad.name)] = nad
+        except ObjectError as e:
+            raise InvalidConfig(f"manifest {path}: {e}") from None
 
     def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
         self._load()

@@ -14,6 +14,7 @@ from typing import Any
 from multinet.cni import version
 from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, PluginNotFound
 from multinet.cni.exec import Invocation, check_type, find_plugin, invoke
+from multinet.cni.strictjson import JSONError, check_depth
 
 GC_KEY = "cni.dev/valid-attachments"
 
@@ -69,6 +70,10 @@ def load(
     """Parse a config or conflist; `where` prefixes error messages (e.g. a NAD's name)."""
     if not isinstance(raw, Mapping):
         raise InvalidConfig(f"{where or 'network config'} must be a JSON object")
+    try:  # before anything walks it recursively (deepcopy below, json.dumps later)
+        check_depth(dict(raw))
+    except JSONError as e:
+        raise InvalidConfig(f"{where or 'network config'} is {e}") from None
     name = raw.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise InvalidConfig(f"{_where(where, 'name')} is missing or not a non-empty string")

@@ -14,7 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from multinet.cni.errors import DelegateError, InvalidConfig, IOFailure, PluginNotFound
+from multinet.cni.errors import (
+    DELEGATE_FAILED,
+    INTERNAL_ERROR,
+    DelegateError,
+    InvalidConfig,
+    IOFailure,
+    PluginNotFound,
+)
+from multinet.cni.strictjson import loads
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -74,16 +82,19 @@ class Invocation:
 
 def _delegate_error(plugin_type: str, command: str, rc: int, out: bytes) -> DelegateError:
     try:
-        err = json.loads(out)
+        err = loads(out)
     except ValueError:
         err = None
     code = err.get("code") if isinstance(err, dict) else None
     if isinstance(code, int) and not isinstance(code, bool) and "msg" in err:
-        return DelegateError(
-            f"{plugin_type} {command} failed: {err['msg']}",
-            str(err.get("details", "")),
-            code=err["code"],
-        )
+        details = str(err.get("details", ""))
+        if code == INTERNAL_ERROR:
+            # libcni's "internal error" (Go plugins answer it for most failures, a bad
+            # config included): reported as a delegate failure, so that 999 keeps
+            # meaning a bug in multinet itself.
+            code = DELEGATE_FAILED
+            details = "; ".join(d for d in (details, "the plugin answered code 999") if d)
+        return DelegateError(f"{plugin_type} {command} failed: {err['msg']}", details, code=code)
     text = out.decode(errors="replace").strip()[:500]
     return DelegateError(
         f"{plugin_type} {command} failed with exit status {rc}",
@@ -186,13 +197,13 @@ def invoke(
     if not proc.stdout.strip():
         return None
     try:
-        out = json.loads(proc.stdout)
-    except ValueError:
+        out = loads(proc.stdout)
+    except ValueError as e:
         if command != "ADD":  # like libcni: only ADD's output means anything on success
             return None
         raise DelegateError(
             f"{plugin_type} {command} printed invalid JSON",
-            proc.stdout.decode(errors="replace")[:500],
+            f"{e}: {proc.stdout.decode(errors='replace')[:500]}",
         ) from None
     if not isinstance(out, dict):
         if command != "ADD":

@@ -13,7 +13,13 @@ def validate_ifname(name: str) -> str | None:
     """
     if not name:
         return "empty"
-    if len(name.encode()) > MAX_BYTES:
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not UTF-8 text (a byte that is not UTF-8, or a lone surrogate)"
+    if "\x00" in name:
+        return "contains a NUL character"
+    if size > MAX_BYTES:
         return f"longer than {MAX_BYTES} bytes"
     if name in (".", ".."):
         return '"." and ".." are not allowed'

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from multinet.cni.errors import InvalidConfig
+from multinet.cni.strictjson import JSONError, loads
 
 
 def read_object(path: str, what: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise InvalidConfig(f"cannot read {what} {path}", str(e)) from None
-    except ValueError as e:
+            text = f.read()
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise InvalidConfig(f"cannot read {what} {path!r}", str(e)) from None
+    try:
+        data = loads(text)
+    except JSONError as e:
         raise InvalidConfig(f"{what} {path} is not valid JSON", str(e)) from None
     if not isinstance(data, dict):
         raise InvalidConfig(f"{what} {path} must hold a JSON object")

@@ -24,8 +24,8 @@ def handlers(log_file: str, to_stderr: bool, prog: str) -> list[logging.Handler]
     if log_file:
         try:
             out.append(logging.FileHandler(log_file))
-        except OSError as e:
-            print(f"{prog}: cannot open logFile {log_file}: {e}", file=sys.stderr)
+        except (OSError, ValueError) as e:  # ValueError: a NUL, UnicodeEncodeError: a surrogate
+            print(f"{prog}: cannot open logFile {log_file!r}: {e}", file=sys.stderr)
     return out
 
 

@@ -7,6 +7,7 @@ Multus configuration with `"type": "multinet"` loads unchanged.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,8 @@ def _sane_part(raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         sub = properties.get(key)
         problem = schema.problem(value, sub, key) if sub is not None else None
+        if problem is None and isinstance(value, float) and not math.isfinite(value):
+            problem = f"{key}: {value} is not a number"
         if problem is None and key == "cniVersion" and value not in version.SUPPORTED:
             problem = f"cniVersion: {value!r} is not supported"
         if problem:

@@ -21,6 +21,7 @@ import os
 import threading
 from typing import Any
 
+from multinet.cni import strictjson
 from multinet.daemon.config import DaemonConfig
 
 log = logging.getLogger("multinet.daemon")
@@ -34,7 +35,7 @@ DEFAULT_VERSION = "1.0.0"
 def _load(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as f:
-            conf = json.load(f)
+            conf = strictjson.loads(f.read())  # libcni's rules: a primary it would refuse
     except (OSError, ValueError):
         return None
     return conf if isinstance(conf, dict) else None

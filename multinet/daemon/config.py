@@ -23,16 +23,19 @@ DEFAULT_CONFIG_FILE = "/etc/multinet/daemon.json"
 DEFAULT_CNI_CONFIG_DIR = "/etc/cni/net.d"
 DEFAULT_NAME = "multinet-cni-network"
 
+# A path: no NUL and no lone surrogate (a JSON "\udcff" escape), which no file name holds.
+PATH_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
+
 # Keys the daemon itself reads: never forwarded into requests.
 DAEMON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "daemonSocketPath": {"type": "string", "minLength": 1},
+        "daemonSocketPath": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
         "nodeName": {"type": "string"},
         "metricsAddress": {"type": "string"},
-        "cniConfigDir": {"type": "string", "minLength": 1},
-        "primaryConfig": {"type": "string"},
-        "multusMasterCNI": {"type": "string"},
+        "cniConfigDir": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
+        "primaryConfig": {"type": "string", "pattern": PATH_PATTERN},
+        "multusMasterCNI": {"type": "string", "pattern": PATH_PATTERN},
         "generateConfig": {"type": "boolean"},
         "cleanupConfigOnExit": {"type": "boolean"},
         "confPollInterval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},

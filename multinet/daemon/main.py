@@ -45,6 +45,8 @@ def shared_cluster(conf: config.DaemonConfig, environ: Mapping[str, str]) -> Clu
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The process's one error boundary for start-up: every failure is one line on stderr
+    (and in the log once it is set up) and exit status 2 (the configuration) or 1."""
     args = build_parser().parse_args(argv)
     try:
         conf = config.load_file(args.config, os.environ)
@@ -62,12 +64,16 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    daemon = Daemon(conf, cluster=shared_cluster(conf, os.environ))
+    daemon: Daemon | None = None
     try:
+        daemon = Daemon(conf, cluster=shared_cluster(conf, os.environ))
         daemon.start()
-    except (CNIError, OSError) as e:
+    except (CNIError, OSError, ValueError) as e:  # ValueError: a path the OS refuses
         log.error("cannot start: %s", e)
-        daemon.stop()
+        if not conf.log_to_stderr:
+            print(f"multinetd: cannot start: {e}", file=sys.stderr)
+        if daemon is not None:
+            daemon.stop()
         sys.exit(1)
     while not stop.wait(1.0):
         pass

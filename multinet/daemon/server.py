@@ -1,6 +1,6 @@
 """HTTP/1.1 + JSON on the daemon's unix socket (CNI and control API) and the metrics port.
 
-Unix socket (root only: directory 0700, socket 0600, and SO_PEERCRED checked):
+Unix socket (root only: a directory only root writes, socket 0600, SO_PEERCRED checked):
   POST /v1/cni          the shim protocol (multinet.shim.protocol)
   GET  /healthz         the daemon serves
   GET  /readyz          200 when ready, 503 with the reasons otherwise
@@ -205,12 +205,41 @@ class MetricsServer(ThreadingHTTPServer):
         log.exception("error while serving a metrics connection")
 
 
-def prepare_socket_dir(path: str) -> None:
-    """Directory 0700 (created if needed); a stale socket is removed, a live one is an error."""
-    directory = os.path.dirname(os.path.abspath(path))
+def check_socket_dir(directory: str) -> None:
+    """The socket's directory: created 0700 when missing (then it is ours); an existing one
+    is never changed (`/run` must not become 0700), but it must be owned by us and not
+    writable by group or others (sticky or not: another user could replace the socket)."""
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
+        os.makedirs(directory, mode=0o700)
+        return
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise IOFailure(f"cannot create the socket directory {directory}", str(e)) from None
+    try:
+        st = os.stat(directory)
+    except OSError as e:
+        raise IOFailure(f"cannot read the socket directory {directory}", str(e)) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise IOFailure(f"the socket directory {directory} is not a directory")
+    if st.st_uid != os.geteuid():
+        raise IOFailure(
+            f"the socket directory {directory} is owned by uid {st.st_uid}, not by the "
+            f"daemon (uid {os.geteuid()}): choose a directory of the daemon's own"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise IOFailure(
+            f"the socket directory {directory} is writable by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}): use a directory only the daemon can write"
+        )
+
+
+def prepare_socket_dir(path: str) -> None:
+    """The socket's directory checked (`check_socket_dir`); a stale socket is removed, a
+    live one is an error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    check_socket_dir(directory)
+    try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from multinet.cluster.base import Cluster
+from multinet.cni import strictjson
 from multinet.cni.exec import Observer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
@@ -38,8 +39,8 @@ def overlay(stdin: bytes, overrides: Mapping[str, Any]) -> bytes:
     if not overrides:
         return stdin
     try:
-        conf = json.loads(stdin or b"{}")
-    except (ValueError, UnicodeDecodeError):
+        conf = strictjson.loads(stdin or b"{}")
+    except strictjson.JSONError:
         return stdin
     if not isinstance(conf, dict):
         return stdin

@@ -93,7 +93,7 @@ class Engine:
 
     def _undo(
         self, req: Request, journal: Journal, only: Sequence[Entry] | None = None
-    ) -> list[CNIError]:
+    ) -> list[tuple[Entry, CNIError]]:
         """DEL the journal's entries (or `only` those) in reverse; returns the failures.
 
         With parallelAttach the secondary networks are DELed at once, then the cluster
@@ -109,10 +109,11 @@ class Engine:
         if rest and rest[-1].default:
             last = [rest.pop()]
         parallel = self.conf.parallel_attach
+        ordered = rest + last
         outcomes = each(lambda e: self._del_one(req, e, netns_path), rest, parallel)
         outcomes += [self._del_one(req, e, netns_path) for e in last]
         self._remove_leftovers(netns_path, entries)
-        return [o for o in outcomes if o is not None]
+        return [(e, o) for e, o in zip(ordered, outcomes, strict=True) if o is not None]
 
     def _remove_leftovers(self, netns_path: str, entries: Sequence[Entry]) -> None:
         """The leak guard: remove the interfaces these networks were given that are still
@@ -195,9 +196,10 @@ class Engine:
             self.store.save(journal)
         except BaseException:
             failures = self._undo(req, journal, only=started)  # what it started, no more
-            if failures:
-                # Keep the record of what may still exist: the runtime's follow-up DEL
-                # (or the next ADD) retries the DELs that failed.
+            if any(entry.state == ADDED for entry, _ in failures):
+                # A network that was added could not be removed (its IPAM release, say):
+                # keep the record, the runtime's follow-up DEL (or the next ADD) retries.
+                # The DEL of the network that failed its ADD failing too is no news.
                 self._keep(journal)
             else:
                 self.store.remove(req.container_id, req.ifname)
@@ -273,7 +275,7 @@ class Engine:
             if failures and self.conf.retry_delete_on_error and self.pod_netns.exists(req.netns):
                 raise TryAgainLater(
                     f"DEL of {len(failures)} network(s) failed; the runtime should retry",
-                    "; ".join(str(f) for f in failures),
+                    "; ".join(str(f) for _, f in failures),
                 )
             self.store.remove(req.container_id, req.ifname)
             if self.reporter is not None:

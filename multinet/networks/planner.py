@@ -27,6 +27,17 @@ from multinet.networks.selection import (
 log = logging.getLogger("multinet")
 
 
+# A static pod's API object is its mirror pod, whose UID is not the kubelet's K8S_POD_UID.
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+SOURCE_ANNOTATION = "kubernetes.io/config.source"
+
+
+def is_static(pod: Pod) -> bool:
+    """A mirror pod of a static pod (Multus's rule, plus the mirror annotation itself)."""
+    source = pod.annotations.get(SOURCE_ANNOTATION)
+    return MIRROR_ANNOTATION in pod.annotations or (source is not None and source != "api")
+
+
 def pod_ref(pod: Pod) -> dict[str, str]:
     return {"namespace": pod.namespace, "name": pod.name, "uid": pod.uid}
 
@@ -58,7 +69,7 @@ class PodPlanner:
             if req.command == "DEL":
                 return None
             raise UnknownContainer(f"pod {namespace}/{name} not found")
-        if uid and pod.uid and uid != pod.uid:
+        if uid and pod.uid and uid != pod.uid and not is_static(pod):
             if req.command == "DEL":
                 return None  # a new pod of the same name: not ours to plan from
             raise UnknownContainer(
@@ -70,17 +81,20 @@ class PodPlanner:
     def __call__(self, conf: NetConf, req: Request) -> Plan:
         pod = self.pod(req)
         resolver = Resolver(conf, self.cluster)
+        # As in Multus, systemNamespaces only keeps defaultNetworks off their pods.
         system = pod is not None and pod.namespace in conf.system_namespaces
         try:
-            cluster_net, cluster_sel = self._cluster_network(conf, resolver, pod, system)
-            defaults = self._defaults(conf, resolver)
-            requested = [] if pod is None or system else self._requested(conf, resolver, pod)
+            cluster_net, cluster_sel = self._cluster_network(conf, resolver, pod)
+            defaults = self._defaults(conf, resolver, with_default_networks=not system)
+            requested = [] if pod is None else self._requested(conf, resolver, pod)
         except NetworkNotFound as e:
             if pod is not None:
                 self.cluster.emit_event(pod, "NoNetworkFound", e.msg, warning=True)
             raise
-        # network-status names the cluster network by its CNI config name (as Multus does).
-        cluster_net = Resolved(cluster_net.network.name, cluster_net.network, cluster_net.nad)
+        # network-status names the cluster network as Multus does: "namespace/name" when
+        # it is a NAD (Resolved.name), else its CNI config's name.
+        if cluster_net.nad is None:
+            cluster_net = Resolved(cluster_net.network.name, cluster_net.network)
         return attachments.build(
             cluster_net,
             defaults,
@@ -94,23 +108,26 @@ class PodPlanner:
     def status_networks(self, conf: NetConf) -> list[NetworkConfig]:
         """The networks every pod gets, resolved (what STATUS must find ready)."""
         resolver = Resolver(conf, self.cluster)
-        cluster_net, _ = self._cluster_network(conf, resolver, None, False)
+        cluster_net, _ = self._cluster_network(conf, resolver, None)
         return [cluster_net.network, *(d.network for d in self._defaults(conf, resolver))]
 
     @staticmethod
-    def _defaults(conf: NetConf, resolver: Resolver) -> list[Resolved]:
+    def _defaults(
+        conf: NetConf, resolver: Resolver, with_default_networks: bool = True
+    ) -> list[Resolved]:
         """defaultNetworks, after the static delegates when they are the networks' source."""
-        defaults = [resolver.reference(r) for r in conf.default_networks]
+        names = conf.default_networks if with_default_networks else ()
+        defaults = [resolver.reference(r) for r in names]
         if not conf.cluster_network:
             defaults = [Resolved(n.name, n) for n in conf.delegates[1:]] + defaults
         return defaults
 
     def _cluster_network(
-        self, conf: NetConf, resolver: Resolver, pod: Pod | None, system: bool
+        self, conf: NetConf, resolver: Resolver, pod: Pod | None
     ) -> tuple[Resolved, NetworkSelection | None]:
         """The cluster network, and the default-network element that chose it (if any)."""
         value = pod.annotations.get(DEFAULT_NETWORK_ANNOTATION, "") if pod else ""
-        if value.strip() and not system and pod is not None:
+        if value.strip() and pod is not None:
             sel = parse_default_network(value, conf.multus_namespace)
             return resolver.nad(sel.namespace, sel.name), sel
         if conf.cluster_network:

@@ -21,13 +21,13 @@ class PodReporter:
         self.events = events
 
     def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None:
-        if not plan.pod or plan.pod["namespace"] in conf.system_namespaces:
+        if not plan.pod:
             return
         pod = pod_from_ref(dict(plan.pod))
         self.cluster.set_network_status(pod, network_status(journal.entries))  # may roll back
         if self.events:
-            for entry in journal.entries:
-                if not entry.default and entry.result is not None:
+            for entry in journal.entries:  # the cluster network's too, as Multus
+                if entry.result is not None:
                     # Multus's wording, which users grep for: "Add net1 [10.1.0.5/24] from ns/nad"
                     ips = ",".join(str(ip.get("address")) for ip in entry.result.get("ips", []))
                     self.cluster.emit_event(
@@ -43,8 +43,6 @@ class PodReporter:
             if not namespace or not name or isinstance(error, UnknownContainer):
                 return
             pod = Pod(namespace, name, req.arg("K8S_POD_UID") or "")
-        if pod.namespace in conf.system_namespaces:
-            return
         self.cluster.emit_event(pod, "FailedAttach", f"ADD failed: {error}", warning=True)
 
     def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None:

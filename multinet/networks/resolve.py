@@ -7,7 +7,6 @@ selections always name a NAD, whose empty spec means "the confDir file of that n
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from multinet.cluster.base import NAD, Cluster
 from multinet.cni import chain
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig, NetworkNotFound
+from multinet.cni.strictjson import JSONError, loads
 from multinet.config.jsonfile import read_object
 from multinet.config.netconf import NetConf
 
@@ -83,8 +83,8 @@ class Resolver:
                 )
             return found
         try:
-            raw = json.loads(nad.config)
-        except ValueError as e:
+            raw = loads(nad.config)
+        except JSONError as e:
             raise InvalidConfig(f"{where} is not valid JSON", str(e)) from None
         return self._load(raw, where, name=nad.name)
 

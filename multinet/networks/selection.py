@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.ifname import validate_ifname
 from multinet.cni.result import parse_cidr, parse_ip
+from multinet.cni.strictjson import JSONError, encodable, loads
+from multinet.cni.strictjson import kind as _kind
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
@@ -78,8 +80,8 @@ def _parse(value: str, default_namespace: str, what: str) -> list[NetworkSelecti
             for i, token in enumerate(text.split(","), 1)
         ]
     try:
-        elements = json.loads(text)
-    except json.JSONDecodeError as e:
+        elements = loads(text)
+    except JSONError as e:
         raise InvalidConfig(f"{what}: not valid JSON: {e}") from None
     if not isinstance(elements, list):
         raise InvalidConfig(
@@ -125,6 +127,8 @@ def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> Netw
             return None
         if not isinstance(value, str):
             bad(f"{key} must be a string, got {_kind(value)} {_show(value)}")
+        if not encodable(value) or "\x00" in value:
+            bad(f"{key} {_show(value)} is not text: it holds a lone surrogate or a NUL")
         return value
 
     def obj(key: str) -> dict[str, Any] | None:
@@ -195,16 +199,3 @@ def _bad(where: str, problem: str) -> NoReturn:
 def _show(value: Any) -> str:
     shown = json.dumps(value)
     return shown if len(shown) <= _SHOW_MAX else shown[: _SHOW_MAX - 3] + "..."
-
-
-def _kind(value: Any) -> str:
-    """The JSON name of a value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "list" if isinstance(value, list) else "object"

@@ -10,11 +10,12 @@ from multinet.engine.journal import ADDED, Entry
 
 
 def _gateways(entry: Entry, res: Result) -> list[str]:
-    """The default-route gateways this network carries in the pod."""
+    """The default-route gateways this network carries in the pod: those a `default-route`
+    moved to it, else those of the default routes in its result (the NPWG library's rule,
+    for every network; a cluster network whose default route moved elsewhere has lost it
+    from its journaled result, and lists what remains)."""
     if entry.default_route:
         return list(entry.default_route)
-    if not entry.default:
-        return []
     moved = set(entry.replaced_default_routes)
     out = []
     for r in res.routes:

@@ -1,4 +1,6 @@
-"""Thick mode's client side: the shim protocol, a client for the daemon's socket, the Python shim.
+"""Thick mode's client side in Python: the shim protocol and a client for the daemon's socket.
 
-Standard library only (held by an import contract): the shim's hot path runs once per pod.
+The shim itself is native (shim/, Rust): it implements `protocol` (docs/shim-protocol.md).
+`client` is what multinetctl and the tests use to talk to the daemon. Standard library
+only (held by an import contract).
 """

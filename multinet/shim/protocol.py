@@ -29,7 +29,7 @@ CNI_ROUTE = "/v1/cni"
 SOCKET_KEY = "daemonSocketPath"  # the netconf key naming the socket
 CONNECT_TIMEOUT = 2.0  # a live daemon accepts at once; longer means it is wedged
 MAX_REQUEST = 16 << 20  # bytes of a request body the daemon reads
-MAX_ANSWER = 64 << 20  # bytes of an answer the shim reads
+MAX_ANSWER = 16 << 20  # bytes of an answer a client reads (the native shim: the same)
 
 
 class ProtocolError(ValueError):
@@ -51,12 +51,15 @@ _scan = _make_scanner(_Context())  # type: ignore[arg-type]  # duck-typed JSONDe
 
 
 def loads(text: str) -> object:
-    """json.loads for one JSON document; ValueError when it is not one."""
+    """json.loads for one JSON document; ValueError when it is not one (nested too deep
+    for the parser included: the protocol's messages nest two levels)."""
     start = len(text) - len(text.lstrip())
     try:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("not a JSON document") from None
+    except RecursionError:
+        raise ValueError("nested too deep") from None
     if text[end:].strip():
         raise ValueError("extra data after the JSON document")
     return value
@@ -72,7 +75,7 @@ def decode_request(body: bytes) -> tuple[dict[str, str], bytes]:
     """(env, stdin) of a request body; ProtocolError when it is not one."""
     try:
         data = loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+    except (ValueError, UnicodeDecodeError) as e:
         raise ProtocolError(f"body is not JSON: {e}") from None
     if not isinstance(data, dict):
         raise ProtocolError("body must be a JSON object {env, stdin}")
@@ -81,12 +84,23 @@ def decode_request(body: bytes) -> tuple[dict[str, str], bytes]:
         isinstance(k, str) and isinstance(v, str) for k, v in env.items()
     ):
         raise ProtocolError("'env' must be an object of strings")
+    for k, v in env.items():
+        if not k or "=" in k or "\x00" in k + v or not _is_bytes(k + v):
+            raise ProtocolError(f"'env' {_quote(k)} is not an environment variable of bytes")
     if not isinstance(stdin, str):
         raise ProtocolError("'stdin' must be a string")
+    if not _is_bytes(stdin):
+        raise ProtocolError("'stdin' holds characters that are not bytes")
+    return env, stdin.encode("utf-8", "surrogateescape")
+
+
+def _is_bytes(text: str) -> bool:
+    """True when `text` is bytes as surrogateescape decodes them (no other lone surrogate)."""
     try:
-        return env, stdin.encode("utf-8", "surrogateescape")
+        text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        raise ProtocolError("'stdin' holds characters that are not bytes") from None
+        return False
+    return True
 
 
 def encode_answer(code: int, stdout: str) -> bytes:
@@ -97,7 +111,7 @@ def decode_answer(body: bytes) -> tuple[int, str]:
     """(exit code, stdout) of a 200 answer's body; ProtocolError when it is not one."""
     try:
         answer = loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
+    except (ValueError, UnicodeDecodeError):
         answer = None
     if not isinstance(answer, dict):
         raise ProtocolError("the daemon's answer is not a JSON object")
@@ -108,10 +122,14 @@ def decode_answer(body: bytes) -> tuple[int, str]:
 
 
 def socket_path(stdin: bytes) -> str:
-    """`daemonSocketPath` of the stdin netconf; the default when absent or unreadable."""
+    """`daemonSocketPath` of the stdin netconf; the default when absent or unreadable (the
+    daemon, or the fallback, reports what is wrong with it: the decode error, a path
+    holding a NUL or a lone surrogate)."""
     try:
         conf = loads(stdin.decode("utf-8", "surrogateescape"))
-    except (ValueError, RecursionError):
-        return DEFAULT_SOCKET  # the daemon (or the fallback) reports the decode error
+    except ValueError:
+        return DEFAULT_SOCKET
     path = conf.get(SOCKET_KEY) if isinstance(conf, dict) else None
-    return path if isinstance(path, str) and path else DEFAULT_SOCKET
+    if not isinstance(path, str) or not path or "\x00" in path or not _is_bytes(path):
+        return DEFAULT_SOCKET
+    return path

@@ -14,6 +14,7 @@ import pytest
 
 from multinet.cluster.cache import CachedCluster
 from multinet.cluster.kube import KubeCluster
+from multinet.cni.errors import ClusterError
 from tests.support.kubeapi import KubeAPIServer
 
 NODE = "node-a"
@@ -137,3 +138,36 @@ def test_a_cached_pod_of_another_uid_is_read_afresh(
     again = cache.get_pod("default", "web-0", uid=new_uid)
     assert again is not None and again.uid == new_uid
     assert gets() == []  # the cache now holds the new pod
+
+
+def test_a_malformed_object_is_skipped_and_does_not_stop_the_watch(
+    kubeapi: KubeAPIServer, cache: CachedCluster
+) -> None:
+    bad_pod = pod("bad-listed")
+    bad_pod["metadata"]["annotations"] = {"k8s.v1.cni.cncf.io/networks": 3}  # type: ignore[index]
+    kubeapi.add_pod(bad_pod)
+    kubeapi.add_pod(pod("good"))
+    kubeapi.add_nad({"metadata": {"name": "bad-spec", "namespace": "default"}, "spec": "x"})
+    kubeapi.add_nad(nad("fine"))
+    assert cache.start(wait=10)  # the list synced without the malformed objects
+    assert cache.sizes() == {"pods": 1, "network_attachment_definitions": 1}
+
+    kubeapi.add_nad(
+        {"metadata": {"name": "bad-config", "namespace": "default"}, "spec": {"config": 42}}
+    )
+    kubeapi.add_nad(nad("after"))  # the watch goes on past the malformed event
+    eventually(lambda: cache.nads.get("default", "after") is not None)
+    assert cache.nads.get("default", "bad-config") is None
+    assert cache.nads.relists == 1
+
+
+def test_a_malformed_object_from_the_get_fallback_is_a_cluster_error(
+    kubeapi: KubeAPIServer, cache: CachedCluster
+) -> None:
+    bad = pod("bad")
+    bad["metadata"]["uid"] = 7  # type: ignore[index]
+    kubeapi.add_pod(bad)
+    with pytest.raises(ClusterError) as e:
+        cache.get_pod("default", "bad")  # not started: a miss, answered by a GET
+    assert e.value.code == 101
+    assert "Pod default/bad metadata.uid must be a string" in e.value.msg

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from multinet.cli import install
 from multinet.shim import client as shim
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
@@ -108,6 +109,11 @@ class Sandbox:
         plugin = self.bin / "mndtest"
         plugin.write_text(TEST_PLUGIN)
         plugin.chmod(0o755)
+        # The host's CNI bin directory: the native shim, and the thin multinet it execs
+        # when the daemon does not answer (what `multinetctl install-shim` installs).
+        self.host_bin = tmp_path / "opt-cni-bin"
+        self.host_bin.mkdir()
+        self.shim_path, self.thin_path = install.install(str(self.host_bin), sys.executable)
         self.subnet = ipaddress.IPv4Network(f"10.250.{secrets.randbelow(256)}.0/24")
         self.bridge = f"mndb{secrets.token_hex(4)}"
         self.namespaces: list[str] = []
@@ -191,7 +197,7 @@ class Sandbox:
         **extra: str,
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            argv or [sys.executable, "-m", "multinet.shim.main"],
+            argv or [self.shim_path],
             input=json.dumps(conf if conf is not None else self.netconf()),
             env=self.env(command, cid, netns, **extra),
             capture_output=True,

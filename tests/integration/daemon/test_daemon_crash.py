@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -58,7 +57,7 @@ def test_shim_add_survives_a_daemon_killed_midway(sandbox: Sandbox) -> None:
     stdin.write_text(json.dumps(conf))
     with stdin.open() as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "multinet.shim.main"],
+            [sandbox.shim_path],
             stdin=f,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -94,7 +93,7 @@ def test_shim_del_survives_a_daemon_killed_midway(sandbox: Sandbox) -> None:
     stdin.write_text(json.dumps(conf))
     with stdin.open() as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "multinet.shim.main"],
+            [sandbox.shim_path],
             stdin=f,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -143,3 +144,117 @@ def test_a_second_daemon_does_not_steal_a_live_socket(sandbox: Sandbox) -> None:
     assert proc.returncode == 1
     assert "another daemon is serving" in proc.stderr
     assert shim.request(sandbox.socket, "GET", "/healthz", timeout=5)[0] == 200
+
+
+def _post(body: bytes) -> bytes:
+    return b"POST /v1/cni HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+BAD_BODIES = [
+    pytest.param(b'{"env": ' + b"[" * 100000, id="deeply-nested"),
+    pytest.param(b'{"env": {"CNI_COMMAND": "\\ud800"}, "stdin": ""}', id="env-lone-surrogate"),
+    pytest.param(b'{"env": {"A=B": "1"}, "stdin": ""}', id="env-name-with-equals"),
+    pytest.param(b'{"env": {"A": "1\\u0000"}, "stdin": ""}', id="env-value-with-nul"),
+]
+
+
+@pytest.mark.parametrize("body", BAD_BODIES)
+def test_deeply_nested_or_unencodable_request_body_is_a_400(sandbox: Sandbox, body: bytes) -> None:
+    d = sandbox.daemon()
+    answer = _raw(sandbox.socket, _post(body))
+    assert answer.split(b"\r\n")[0].split(b" ")[1] == b"400", answer
+    assert d.cni(sandbox.env("VERSION"), b'{"cniVersion": "1.0.0"}')[0] == 0  # still serving
+    assert d.proc.poll() is None
+    assert "Traceback" not in d.log()
+
+
+@pytest.mark.parametrize(
+    ("stdin", "problem"),
+    [
+        (b"[" * 100000, "nested deeper than 64 levels"),
+        (b'{"cniVersion": "1.0.0", "mtu": NaN}', "NaN is not JSON"),
+        (b'\xef\xbb\xbf{"cniVersion": "1.0.0"}', "byte order mark"),
+    ],
+)
+def test_deeply_nested_or_non_standard_stdin_through_the_daemon_is_a_decode_failure(
+    sandbox: Sandbox, stdin: bytes, problem: str
+) -> None:
+    d = sandbox.daemon()
+    code, out = d.cni(sandbox.env("ADD", "c1", "/var/run/netns/none"), stdin)
+    error = json.loads(out)
+    assert code == 1 and error["code"] == 6
+    assert problem in error["details"]
+    assert "Traceback" not in d.log()
+
+
+@pytest.mark.parametrize("with_daemon", [True, False], ids=["forwarded", "fallback"])
+def test_shim_given_deeply_nested_stdin_reports_a_decode_failure(
+    sandbox: Sandbox, with_daemon: bool
+) -> None:
+    if with_daemon:
+        sandbox.daemon()
+    proc = subprocess.run(
+        [sys.executable, "-m", "multinet.shim.main"],
+        input=b"[" * 100000,
+        env=sandbox.env("ADD", "c1", "/var/run/netns/none"),
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["code"] == 6
+    assert b"Traceback" not in proc.stdout + proc.stderr
+    assert sandbox.journals() == []
+
+
+def _start(sandbox: Sandbox, **keys: object) -> subprocess.CompletedProcess[str]:
+    config = sandbox.tmp / "start.json"
+    config.write_text(json.dumps({"cniConfigDir": str(sandbox.net_d), **keys}))
+    return subprocess.run(
+        [sys.executable, "-m", "multinet.daemon.main", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "owner", "problem"),
+    [
+        (0o770, 0, "writable by group or others (mode 0770)"),
+        (0o1777, 0, "writable by group or others (mode 1777)"),
+        (0o700, 65534, "owned by uid 65534"),
+    ],
+)
+def test_socket_directory_that_is_not_ours_alone_is_refused_and_left_as_it_is(
+    sandbox: Sandbox, mode: int, owner: int, problem: str
+) -> None:
+    directory = sandbox.run / "shared"
+    directory.mkdir()
+    os.chown(directory, owner, owner)
+    directory.chmod(mode)
+    proc = _start(sandbox, daemonSocketPath=str(directory / "m.sock"))
+    assert proc.returncode == 1
+    assert problem in proc.stderr and str(directory) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert stat.S_IMODE(directory.stat().st_mode) == mode  # never chmodded
+    assert not (directory / "m.sock").exists()
+
+
+def test_existing_socket_directory_of_ours_is_used_unchanged(sandbox: Sandbox) -> None:
+    directory = sandbox.run / "s"
+    directory.mkdir()
+    directory.chmod(0o755)  # e.g. /run: ours, not writable by others
+    sandbox.daemon()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(sandbox.socket).st_mode) == 0o600
+
+
+def test_unreadable_kubeconfig_is_one_line_on_stderr_not_a_traceback(sandbox: Sandbox) -> None:
+    kubeconfig = sandbox.tmp / "kubeconfig"
+    kubeconfig.write_text("{not: [a kubeconfig")
+    proc = _start(sandbox, daemonSocketPath=sandbox.socket, kubeconfig=str(kubeconfig))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "level=error" in line]
+    assert len(errors) == 1 and f"cannot load kubeconfig {kubeconfig}" in errors[0]
+    assert not os.path.exists(sandbox.socket)

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-from multinet.cli import install as launcher
 from tests.integration.daemon.sandbox import Sandbox
 
 
@@ -88,41 +87,16 @@ def test_daemon_keys_override_the_request(sandbox: Sandbox) -> None:
     sandbox.assert_clean(ns)
 
 
-def test_host_launcher_imports_only_the_standard_library(sandbox: Sandbox) -> None:
-    sandbox.daemon()
-    path = launcher.install(str(sandbox.tmp), sys.executable)
-    version = {"cniVersion": "1.0.0", "daemonSocketPath": sandbox.socket}
-    out = sandbox.shim("VERSION", conf=version, argv=[path])
-    assert out.returncode == 0, out.stderr
-    assert "1.0.0" in json.loads(out.stdout)["supportedVersions"]
-    assert out.stderr == ""
-
-    timed = sandbox.shim(
-        "VERSION", conf=version, argv=[sys.executable, "-IS", "-X", "importtime", path]
-    )
-    imported = {
-        line.split("|")[-1].strip()
-        for line in timed.stderr.splitlines()
-        if line.startswith("import time:") and "imported package" not in line
-    }
-    outside = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
-    assert outside == {
-        "multinet",
-        "multinet.shim",
-        "multinet.shim.main",
-        "multinet.shim.client",
-        "multinet.shim.protocol",
-    }, outside
-    assert not {"json", "socket", "re", "typing"} & imported  # the expensive stdlib ones
-
-
-def test_launcher_falls_back_with_site_packages(sandbox: Sandbox) -> None:
+def test_installed_shim_falls_back_to_the_installed_thin_executable(sandbox: Sandbox) -> None:
+    """`multinetctl install-shim` puts both in the CNI bin dir: the shim needs no netconf
+    key to find its fallback."""
     ns = sandbox.netns()
-    path = launcher.install(str(sandbox.tmp), sys.executable)
-    add = sandbox.shim("ADD", "c1", ns, argv=[path])
+    with open(sandbox.shim_path, "rb") as f:
+        assert f.read(4) == b"\x7fELF"  # the native shim
+    add = sandbox.shim("ADD", "c1", ns)
     assert add.returncode == 0, add.stdout + add.stderr
-    assert "in-process" in add.stderr
-    assert sandbox.shim("DEL", "c1", ns, argv=[path]).returncode == 0
+    assert "running ADD in-process" in add.stderr
+    assert sandbox.shim("DEL", "c1", ns).returncode == 0
     sandbox.assert_clean(ns)
 
 

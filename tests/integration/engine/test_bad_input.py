@@ -3,6 +3,7 @@ a non-zero exit, no traceback anywhere, and nothing created."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,10 @@ def assert_error(rc: int, out: Any, code: int, *culprits: str) -> None:
         (b"\xff\xfe", 6, "not valid JSON"),
         (b'[{"cniVersion": "1.0.0"}]', 6, "must be a JSON object"),
         (b'"1.0.0"', 6, "must be a JSON object"),
+        (b"[" * 100000, 6, "nested deeper than 64 levels"),
+        (b"\xef\xbb\xbf{}", 6, "byte order mark"),
+        ('{"cniVersion": "1.0.0"}'.encode("utf-16"), 6, "not UTF-8"),
+        ('{"cniVersion": "1.0.0"}'.encode("utf-32-le"), 6, "must be UTF-8"),
     ],
 )
 def test_undecodable_stdin(
@@ -72,6 +77,18 @@ def test_undecodable_stdin(
 
     assert_error(rc, out, code, culprit)
     nothing_created()
+
+
+PATH_KEYS = (
+    "cniDir",
+    "confDir",
+    "binDir",
+    "logFile",
+    "kubeconfig",
+    "manifests",
+    "readinessindicatorfile",
+    "daemonSocketPath",
+)
 
 
 def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -111,6 +128,17 @@ def _without(d: dict[str, Any], *keys: str) -> dict[str, Any]:
         pytest.param(
             lambda c: _without(c, "cniVersion"), 1, ["no cniVersion", "0.1.0"], id="version-missing"
         ),
+        # json.dumps writes these as NaN, Infinity, -Infinity: not JSON (libcni refuses them).
+        *[
+            pytest.param(lambda c, v=v: c | {"mtu": v}, 6, [f"{t} is not JSON"], id=t)
+            for v, t in ((math.nan, "NaN"), (math.inf, "Infinity"), (-math.inf, "-Infinity"))
+        ],
+        # A path key with a NUL or a lone surrogate (written as \u0000, \udcff, \ud800).
+        *[
+            pytest.param(lambda c, k=key, b=bad: c | {k: f"/tmp/x{b}y"}, 7, [key], id=key + hex)
+            for key in PATH_KEYS
+            for bad, hex in (("\x00", "-nul"), ("\udcff", "-udcff"), ("\ud800", "-ud800"))
+        ],
     ],
 )
 def test_invalid_netconf(
@@ -176,6 +204,17 @@ def test_delegate_type_is_not_a_file_name(
         pytest.param({"CNI_NETNS": ""}, ["CNI_NETNS", "ADD"], id="empty-netns"),
         pytest.param({"CNI_ARGS": "IgnoreUnknown"}, ["CNI_ARGS", "'IgnoreUnknown'"], id="args"),
         pytest.param({"CNI_ARGS": "A=1;=2"}, ["CNI_ARGS", "'=2'"], id="args-no-key"),
+        # A byte that is not UTF-8 (subprocess writes "\udcff" as the byte 0xff).
+        *[
+            pytest.param({key: value}, [key, "not UTF-8"], id=f"{key}-not-utf8")
+            for key, value in (
+                ("CNI_CONTAINERID", "c\udcff"),
+                ("CNI_NETNS", "/var/run/netns/\udcff"),
+                ("CNI_IFNAME", "eth\udcff"),
+                ("CNI_ARGS", "IgnoreUnknown=1\udcff"),
+                ("CNI_PATH", "/usr/lib/cni:/x\udcff"),
+            )
+        ],
     ],
 )
 def test_invalid_environment(
@@ -331,4 +370,34 @@ exit $rc
     assert cni("ADD", conf, netns=netns, container_id=CONTAINER).rc == 0
     assert cni("CHECK", conf, netns=netns, container_id=CONTAINER)[:2] == (0, None)
     assert cni("DEL", conf, netns=netns, container_id=CONTAINER)[:2] == (0, None)
+    leaks.assert_clean()
+
+
+# -- CNI_ARGS with an empty element ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "position"),
+    [("IgnoreUnknown=1;;K8S_POD_NAME=p", 2), ("IgnoreUnknown=1;", 2), (";", 1)],
+)
+def test_cni_args_with_an_empty_element_is_refused_on_add_but_del_works(
+    args: str,
+    position: int,
+    confs: Confs,
+    bridge: str,
+    cni: CniRunner,
+    netns: str,
+    leaks: LeakChecker,
+) -> None:
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet())])
+
+    rc, out, _ = cni("ADD", conf, netns=netns, container_id=CONTAINER, args=args)
+    assert_error(rc, out, 4, "CNI_ARGS", f"element {position} is empty")
+    leaks.assert_clean()
+
+    # The pod was added with clean CNI_ARGS; its runtime's DEL carries the stray ';'.
+    assert cni("ADD", conf, netns=netns, container_id=CONTAINER, args="IgnoreUnknown=1").rc == 0
+    rc, out, err = cni("DEL", conf, netns=netns, container_id=CONTAINER, args=args)
+    assert (rc, out) == (0, None), out
+    assert f"CNI_ARGS: element {position} is empty: ignored on DEL" in err
     leaks.assert_clean()

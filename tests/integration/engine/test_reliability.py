@@ -46,12 +46,45 @@ def test_macvlan_whose_ipam_fails_leaves_no_link_and_del_succeeds(
     add = cni("ADD", conf, netns=netns, container_id="leaky")
     assert add.rc == 1 and add.out["code"] == 11, add.out
     assert "network 'lab' (net1)" in add.out["msg"]
-    assert set(net.links(netns)) == set()  # the leak guard removed the macvlan
-    # Its DEL failed at the IPAM step during the rollback: the journal stays, so that
-    # the runtime's DEL (which always follows a failed ADD) tries the release again.
-    assert [f for f in leaks.journal_files() if f.endswith(".json")] == ["leaky@eth0.json"]
-
+    leaks.assert_clean()  # the leak guard removed the macvlan its failed rollback kept
     assert cni("DEL", conf, netns=netns, container_id="leaky").rc == 0
+    leaks.assert_clean()
+
+
+def test_a_rollback_that_cannot_release_an_added_network_keeps_its_journal(
+    cni: CniRunner, confs: Confs, state: State, netns: str, bridge: str, leaks: LeakChecker
+) -> None:
+    """The first secondary was added; its IPAM is gone when the second fails: the journal
+    stays so that the runtime's DEL (which always follows a failed ADD) retries it."""
+    flag = state.root / "ipam-down"
+    state.script(
+        "flaky-ipam",
+        f"""
+        if [ -e {flag} ]; then cat >/dev/null
+          echo '{{"cniVersion": "1.0.0", "code": 11, "msg": "IPAM daemon unreachable"}}'
+          exit 1
+        fi
+        exec /usr/lib/cni/static
+        """,
+    )
+    state.script(
+        "breaks", f'cat >/dev/null; touch {flag}; echo \'{{"code": 7, "msg": "no"}}\'; exit 1'
+    )
+    lab = {
+        "cniVersion": "1.0.0",
+        "name": "lab",
+        "type": "macvlan",
+        "master": bridge,
+        "mode": "bridge",
+        "ipam": {"type": "flaky-ipam", "addresses": [{"address": "10.99.0.5/24"}]},
+    }
+    broken = {"cniVersion": "1.0.0", "name": "broken", "type": "breaks"}
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet()), lab, broken])
+    add = cni("ADD", conf, netns=netns, container_id="half")
+    assert add.rc == 1 and "network 'broken' (net2)" in add.out["msg"], add.out
+    assert [f for f in leaks.journal_files() if f.endswith(".json")] == ["half@eth0.json"]
+    flag.unlink()  # the IPAM is back
+    assert cni("DEL", conf, netns=netns, container_id="half").rc == 0
     leaks.assert_clean()
 
 

@@ -429,6 +429,11 @@ class K8s:
     def cluster_gateway(self) -> str:
         return host(self.cluster_subnet, 1)
 
+    @property
+    def cluster_status_name(self) -> str:
+        """The cluster network's name in network-status: a NAD's is "namespace/name"."""
+        return f"{self.SYSTEM_NAMESPACE}/{self.CLUSTER_NAD}"
+
     def netconf(self, **keys: Any) -> dict[str, Any]:
         conf: dict[str, Any] = {
             "cniVersion": "1.0.0",

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from multinet.cluster.records import StatusRecords
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -230,7 +228,7 @@ def test_default_network_annotation_replaces_the_cluster_network(
     status = k8s.source.network_status(pod.namespace, pod.name)
     assert status is not None
     assert [(s["name"], s["interface"], s.get("default")) for s in status] == [
-        ("alt-config", "eth0", True),
+        ("kube-system/alt", "eth0", True),
         ("default/side", "net1", None),
     ]
     assert status[0]["gateway"] == [host(alt, 1)]
@@ -240,11 +238,13 @@ def test_default_network_annotation_replaces_the_cluster_network(
     leaks.assert_clean()
 
 
-def test_system_namespace_pod_gets_only_the_cluster_network_and_no_status(
+def test_system_namespace_pod_gets_its_networks_and_status_but_no_default_networks(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker, state: State
 ) -> None:
-    k8s.bridge_nad("extra", namespace="kube-system")
-    k8s.bridge_nad("alt", namespace="kube-system", config_name="alt-config")
+    """Multus's meaning of systemNamespaces: no defaultNetworks there, nothing else."""
+    extra = k8s.bridge_nad("extra", namespace="kube-system")
+    alt = k8s.bridge_nad("alt", namespace="kube-system", config_name="alt-config")
+    k8s.bridge_nad("always", namespace="kube-system")
     pod = k8s.pod(
         "extra",
         namespace="kube-system",
@@ -253,13 +253,12 @@ def test_system_namespace_pod_gets_only_the_cluster_network_and_no_status(
     )
     cid = k8s.container_id()
 
-    rc, out, _ = k8s.add(pod, netns, cid)
+    rc, out, _ = k8s.add(pod, netns, cid, conf=k8s.netconf(defaultNetworks=["always"]))
     assert rc == 0, out
-    assert net.addresses(netns) == {"eth0": [cidr(k8s.cluster_subnet, 2)]}
-    assert k8s.source.network_status(pod.namespace, pod.name) is None
-    assert StatusRecords(str(state.cni_dir)).read_status(pod.namespace, pod.name) is None
-    assert [e.reason for e in k8s.source.events()] == []
-
+    assert net.addresses(netns) == {"eth0": [cidr(alt, 2)], "net1": [cidr(extra, 2)]}
+    status = k8s.source.network_status(pod.namespace, pod.name)
+    assert [s["name"] for s in status or []] == ["kube-system/alt", "kube-system/extra"]
+    assert [e.reason for e in k8s.source.events()] == ["AddedInterface", "AddedInterface"]
     assert k8s.delete(pod, netns, cid).rc == 0
     leaks.assert_clean()
 
@@ -292,7 +291,7 @@ def test_network_status_is_exact_field_by_field(
     assert rc == 0, out
     expected = [
         {
-            "name": k8s.cluster_config_name,
+            "name": k8s.cluster_status_name,
             "interface": "eth0",
             "ips": [host(k8s.cluster_subnet, 2)],
             "mac": net.mac(netns, "eth0"),
@@ -324,12 +323,12 @@ def test_network_status_is_exact_field_by_field(
         cmd += ["--kubeconfig", kubeconfig]
     shown = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(shown.stdout) == expected
-    # One AddedInterface event per secondary interface.
+    # One AddedInterface event per interface, the cluster network's included (as Multus).
     added = [e for e in k8s.source.events() if e.reason == "AddedInterface"]
     assert [(e.namespace, e.pod, e.type) for e in added] == [
         (pod.namespace, pod.name, "Normal")
-    ] * 2
-    for event, st in zip(added, expected[1:], strict=True):
+    ] * 3
+    for event, st in zip(added, expected, strict=True):
         assert st["interface"] in event.message and st["name"] in event.message
         assert st["ips"][0] in event.message
 
@@ -387,7 +386,7 @@ def test_default_networks_come_before_the_pods_networks(
     status = k8s.source.network_status(pod.namespace, pod.name)
     assert status is not None
     assert [(s["name"], s["interface"], s.get("default", False)) for s in status] == [
-        (k8s.cluster_config_name, "eth0", True),
+        (k8s.cluster_status_name, "eth0", True),
         ("kube-system/always", "net1", False),
         ("default/lab", "net2", False),
     ]

@@ -58,7 +58,7 @@ def test_both_annotation_forms_attach_the_same_networks(
     status = k8s.source.network_status(pod.namespace, pod.name)
     assert status is not None
     assert [(s["name"], s["interface"], s["ips"]) for s in status] == [
-        (k8s.cluster_config_name, "eth0", [host(k8s.cluster_subnet, 2)]),
+        (k8s.cluster_status_name, "eth0", [host(k8s.cluster_subnet, 2)]),
         ("team-x/green", "side0", [host(green, 2)]),
         ("default/blue", "net2", [host(blue, 2)]),
     ]

@@ -3,7 +3,6 @@ is the Python shim's byte for byte, and every misbehaviour falls back."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import socket
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from multinet.shim import protocol
 from tests.integration.shim.shimkit import (
     HEAD,
     Answer,
@@ -36,12 +36,8 @@ def spec_request(env: dict[str, str], stdin: bytes) -> bytes:
 
 
 def python_request(env: dict[str, str], stdin: bytes) -> bytes:
-    """What the Python shim sends (multinet.shim.encode_request, while it exists)."""
-    try:
-        encode = getattr(importlib.import_module("multinet.shim"), "encode_request", spec_request)
-    except ImportError:
-        encode = spec_request
-    body: bytes = encode(env, stdin)
+    """What multinet.shim.protocol (the daemon's side of the protocol) writes."""
+    body = protocol.encode_request(env, stdin)
     assert body == spec_request(env, stdin)
     return HEAD.format(len(body)).encode() + body
 

@@ -167,19 +167,19 @@ def test_missing_directory_fails_on_first_use_not_construction(tmp_path: Path) -
         ("kind: Pod\nmetadata: {name: ''}\n", "a Pod has no metadata.name"),
         (
             "kind: Pod\nmetadata: {name: p, annotations: {count: 3}}\n",
-            "Pod p metadata.annotations must be a map of strings to strings",
+            "Pod default/p metadata.annotations must be a map of strings to strings",
         ),
         (
             "kind: Pod\nmetadata: {name: p, annotations: [a]}\n",
-            "Pod p metadata.annotations must be a map of strings to strings",
+            "Pod default/p metadata.annotations must be a map of strings to strings",
         ),
         (
             "kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: {config: 42}\n",
-            "NetworkAttachmentDefinition n spec.config must be a string holding JSON",
+            "NetworkAttachmentDefinition default/n spec.config must be a string holding JSON",
         ),
         (
             "kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: {config: [1]}\n",
-            "NetworkAttachmentDefinition n spec.config must be a string holding JSON",
+            "NetworkAttachmentDefinition default/n spec.config must be a string holding JSON",
         ),
     ],
 )
@@ -295,3 +295,61 @@ def test_records_remove_is_best_effort(tmp_path: Path) -> None:
     (tmp_path / "status").write_text("not a directory")
     StatusRecords(str(tmp_path)).remove_status("ns", "p")
     assert (tmp_path / "status").read_text() == "not a directory"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("kind: Pod\nmetadata: [p]\n", "Pod metadata must be an object, got list"),
+        ("kind: Pod\nmetadata: {name: [p]}\n", "Pod metadata.name must be a string"),
+        ("kind: Pod\nmetadata: {name: p, namespace: 7}\n", "metadata.namespace must be a string"),
+        ("kind: Pod\nmetadata: {name: p, uid: {a: 1}}\n", "metadata.uid must be a string"),
+        ("kind: Pod\nmetadata: {name: p}\nspec: [x]\n", "Pod default/p spec must be an object"),
+        (
+            "kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: 3\n",
+            "NetworkAttachmentDefinition default/n spec must be an object",
+        ),
+        (
+            "kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: {config: {a: .nan}}\n",
+            "spec.config is not JSON",
+        ),
+    ],
+)
+def test_malformed_manifest_object_is_an_invalid_config(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    bad = write(tmp_path / "m" / "bad.yaml", text)
+    with pytest.raises(InvalidConfig) as e:
+        ManifestCluster(str(tmp_path / "m"), str(tmp_path / "state")).get_pod("default", "p")
+    assert e.value.code == INVALID_CONFIG
+    assert e.value.msg.startswith(f"manifest {bad}: ")
+    assert problem in e.value.msg
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b'{"kind": "Pod", "metadata": {"name": "p", "x": NaN}}', "NaN is not JSON"),
+        (b'\xef\xbb\xbf{"kind": "Pod", "metadata": {"name": "p"}}', "byte order mark"),
+        ('{"kind": "Pod", "metadata": {"name": "p"}}'.encode("utf-16"), "not UTF-8"),
+        (b"[" * 100000, "nested deeper than 64 levels"),
+    ],
+)
+def test_non_standard_manifest_json_is_an_invalid_config(
+    tmp_path: Path, data: bytes, problem: str
+) -> None:
+    bad = tmp_path / "m" / "pod.json"
+    bad.parent.mkdir()
+    bad.write_bytes(data)
+    with pytest.raises(InvalidConfig) as e:
+        ManifestCluster(str(tmp_path / "m"), str(tmp_path / "state")).get_pod("default", "p")
+    assert e.value.msg.startswith(f"manifest {bad} is not valid JSON: ")
+    assert problem in e.value.msg
+
+
+def test_deeply_nested_manifest_yaml_is_an_invalid_config(tmp_path: Path) -> None:
+    write(tmp_path / "m" / "deep.yaml", "[" * 100000)
+    with pytest.raises(InvalidConfig) as e:
+        ManifestCluster(str(tmp_path / "m"), str(tmp_path / "state")).get_pod("default", "p")
+    assert e.value.code == INVALID_CONFIG
+    assert "deep.yaml" in e.value.msg

@@ -556,3 +556,23 @@ def test_status_not_available_keeps_the_plugin_code(fakes: Fakes) -> None:
     with pytest.raises(DelegateError) as e:
         chain.status(net, fakes.invocation())
     assert e.value.code == 50
+
+
+def test_deeply_nested_delegate_config_is_an_invalid_config() -> None:
+    deep: Any = {"type": "bridge"}
+    for _ in range(100000):  # as a caller could build it: deepcopy would hit the recursion limit
+        deep = {"x": deep}
+    with pytest.raises(InvalidConfig) as e:
+        load(
+            {"cniVersion": "1.0.0", "name": "n", "type": "bridge", "x": deep}, where="delegates[0]"
+        )
+    assert e.value.code == 7
+    assert e.value.msg == "delegates[0] is nested deeper than 64 levels"
+
+
+def test_delegate_config_nested_64_levels_is_accepted() -> None:
+    deep: Any = 1
+    for _ in range(63):
+        deep = [deep]
+    net = load({"cniVersion": "1.0.0", "name": "n", "type": "bridge", "x": deep})
+    assert net.plugins[0]["x"] == deep

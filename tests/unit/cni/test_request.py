@@ -241,8 +241,6 @@ def test_ifname_is_optional_where_not_required(command: str) -> None:
     ("raw", "pairs"),
     [
         ("", ()),
-        (";", ()),
-        (";;", ()),
         ("IgnoreUnknown=1", (("IgnoreUnknown", "1"),)),
         (
             "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web-0;"
@@ -257,8 +255,6 @@ def test_ifname_is_optional_where_not_required(command: str) -> None:
         ),
         ("K=", (("K", ""),)),
         ("K=;L=2", (("K", ""), ("L", "2"))),
-        ("A=1;", (("A", "1"),)),
-        (";A=1", (("A", "1"),)),
         ("K=V=W", (("K", "V=W"),)),
         ("A=1;A=2", (("A", "1"), ("A", "2"))),
     ],
@@ -272,13 +268,18 @@ def test_parse_args(raw: str, pairs: tuple[tuple[str, str], ...]) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "item"),
-    [("foo", "foo"), ("=v", "=v"), ("a=1;bad", "bad"), ("IgnoreUnknown", "IgnoreUnknown")],
+    [
+        ("foo", "1 'foo'"),
+        ("=v", "1 '=v'"),
+        ("a=1;bad", "2 'bad'"),
+        ("IgnoreUnknown", "1 'IgnoreUnknown'"),
+    ],
 )
 def test_malformed_args_are_code_4(raw: str, item: str) -> None:
     with pytest.raises(InvalidEnvironment) as e:
         parse_args(raw)
     assert e.value.code == 4
-    assert e.value.msg == f"CNI_ARGS: invalid element {item!r}: expected KEY=VALUE"
+    assert e.value.msg == f"CNI_ARGS: invalid element {item}: expected KEY=VALUE"
     with pytest.raises(InvalidEnvironment):
         from_env(env_for("ADD", CNI_ARGS=raw), stdin("1.0.0"))
 
@@ -398,3 +399,73 @@ def test_unknown_args_without_ignore_unknown_are_code_4(command: str, raw: str) 
 
 def test_del_never_fails_on_unknown_args() -> None:
     check_args(from_env(env_for("DEL", CNI_ARGS="FOO=bar"), stdin("1.0.0")))
+
+
+# -- CNI_ARGS with empty elements (libcni: `ARGS: invalid pair ""`) -----------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "position"),
+    [(";", 1), (";;", 1), ("A=1;", 2), (";A=1", 1), ("A=1;;B=2", 2)],
+)
+def test_cni_args_with_an_empty_element_is_an_invalid_environment(raw: str, position: int) -> None:
+    with pytest.raises(InvalidEnvironment) as e:
+        from_env(env_for("ADD", CNI_ARGS=raw), stdin("1.0.0"))
+    assert e.value.code == 4
+    assert e.value.msg.startswith(f"CNI_ARGS: element {position} is empty")
+
+
+def test_del_drops_empty_cni_args_elements_and_passes_the_rest_on() -> None:
+    req = from_env(env_for("DEL", CNI_ARGS="IgnoreUnknown=1;;K8S_POD_NAME=p;"), stdin("1.0.0"))
+    assert req.args == (("IgnoreUnknown", "1"), ("K8S_POD_NAME", "p"))
+    assert req.args_raw == "IgnoreUnknown=1;K8S_POD_NAME=p"  # what the delegates get
+
+
+# -- deeply nested and non-standard JSON on stdin ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"[" * 100000, "nested deeper than 64 levels"),
+        (b'{"a":' * 65 + b"1" + b"}" * 65, "nested deeper than 64 levels"),
+        (b"\xef\xbb\xbf" + stdin("1.0.0"), "byte order mark"),
+        ('{"cniVersion": "1.0.0"}'.encode("utf-16"), "not UTF-8"),
+        ('{"cniVersion": "1.0.0"}'.encode("utf-16-le"), "UTF-8"),
+        ('{"cniVersion": "1.0.0"}'.encode("utf-32"), "not UTF-8"),
+        (b'{"cniVersion": "1.0.0", "name": "caf\xe9"}', "not UTF-8: byte 0xe9"),
+        (stdin("1.0.0")[:-1] + b', "mtu": NaN}', "NaN is not JSON"),
+        (stdin("1.0.0")[:-1] + b', "mtu": Infinity}', "Infinity is not JSON"),
+        (stdin("1.0.0")[:-1] + b', "mtu": [-Infinity]}', "-Infinity is not JSON"),
+    ],
+)
+def test_non_standard_or_deeply_nested_stdin_is_a_decode_failure(data: bytes, problem: str) -> None:
+    with pytest.raises(DecodeFailure) as e:
+        from_env(env_for("ADD"), data)
+    assert e.value.code == 6
+    assert problem in e.value.details
+
+
+def test_config_nested_64_levels_is_accepted() -> None:
+    nested: Any = {}
+    for _ in range(62):
+        nested = {"k": nested}
+    config = parse_config(stdin("1.0.0", deep=nested))
+    assert config["cniVersion"] == "1.0.0"
+
+
+# -- environment that is not UTF-8 text ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key", ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH"]
+)
+@pytest.mark.parametrize("bad", ["\udcff", "\ud800", "\x00"])
+def test_cni_variable_that_is_not_utf8_text_is_an_invalid_environment(key: str, bad: str) -> None:
+    value = {"CNI_ARGS": "K8S_POD_NAME=a" + bad, "CNI_PATH": "/opt/cni/bin:/x" + bad}.get(
+        key, "eth" + bad
+    )
+    with pytest.raises(InvalidEnvironment) as e:
+        from_env(env_for("ADD", **{key: value}), stdin("1.0.0"))
+    assert e.value.code == 4
+    assert e.value.msg.startswith(key)

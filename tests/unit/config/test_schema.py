@@ -28,6 +28,18 @@ def test_every_property_is_covered_by_the_tables() -> None:
     assert set(NETCONF["properties"]) <= covered
 
 
+PATH_KEYS = (
+    "kubeconfig",
+    "manifests",
+    "clusterNetwork",
+    "confDir",
+    "cniDir",
+    "binDir",
+    "readinessindicatorfile",
+    "logFile",
+    "daemonSocketPath",
+)
+
 # (key, value) pairs merged into BASE: each must be accepted.
 GOOD: list[tuple[str, Any]] = [
     *[("cniVersion", v) for v in SUPPORTED],
@@ -74,6 +86,8 @@ GOOD: list[tuple[str, Any]] = [
     ("delegateTimeout", 1e-9),
     ("parallelAttach", True),
     ("daemonSocketPath", "/run/multinet/multinet.sock"),
+    # Any other character is a valid path character, non-ASCII ones included.
+    *[(key, "/var/lib/caf\u00e9/\U0001f600 \ue000") for key in PATH_KEYS],
     # Unknown keys of any type are accepted (Multus keys we do not use).
     ("logOptions", {"maxAge": 5, "maxSize": 100, "maxBackups": 5, "compress": True}),
     ("chrootDir", "/hostroot"),
@@ -152,6 +166,13 @@ BAD: list[tuple[str, Any]] = [
     ("parallelAttach", "yes"),
     ("daemonSocketPath", ""),
     ("daemonSocketPath", 1),
+    # Paths: no NUL, no lone surrogate (what a JSON "\\udcff" escape decodes to).
+    *[
+        (key, bad)
+        for key in PATH_KEYS
+        for bad in ("/var/lib/a\x00b", "/var/lib/\udcff", "\ud800", "/etc/\udfff/x")
+    ],
+    ("defaultNetworks", ["ok", "/etc/cni/\x00.conf"]),
 ]
 
 

@@ -182,12 +182,15 @@ def test_default_networks_come_before_the_annotation(conf_dir: Path) -> None:
     ]
 
 
-def test_cluster_network_from_a_nad_is_named_by_its_config(conf_dir: Path) -> None:
+def test_cluster_network_from_a_nad_is_named_namespace_slash_name(conf_dir: Path) -> None:
+    """As Multus writes it in network-status."""
     cluster = FakeCluster(
         pods=(pod(),), nads=(nad("multinet", "k8s-pod-network", config_name="calico"),)
     )
     conf = netconf(conf_dir, multusNamespace="multinet")
-    assert summary(PodPlanner(cluster)(conf, request())) == [("calico", "eth0", "calico", True)]
+    assert summary(PodPlanner(cluster)(conf, request())) == [
+        ("multinet/k8s-pod-network", "eth0", "calico", True)
+    ]
 
 
 def test_static_delegates_without_cluster_network(conf_dir: Path) -> None:
@@ -221,9 +224,10 @@ def test_request_without_pod_args_plans_without_a_pod(conf_dir: Path) -> None:
     ("namespace", "extra"),
     [("kube-system", {}), ("infra", {"systemNamespaces": ["infra", "monitoring"]})],
 )
-def test_system_namespace_gets_only_cluster_and_default_networks(
+def test_system_namespace_gets_no_default_networks_but_its_annotations(
     conf_dir: Path, namespace: str, extra: dict[str, Any]
 ) -> None:
+    """Multus's meaning: systemNamespaces only keeps defaultNetworks off their pods."""
     annotations = {
         **networks("blue"),
         DEFAULT_NETWORK_ANNOTATION: "other-default",
@@ -239,10 +243,17 @@ def test_system_namespace_gets_only_cluster_and_default_networks(
     conf = netconf(conf_dir, defaultNetworks=["storage"], **extra)
     plan = PodPlanner(cluster)(conf, request(namespace=namespace))
     assert summary(plan) == [
-        ("k8s-pod-network", "eth0", "k8s-pod-network", True),
-        ("kube-system/storage", "net1", "storage-net", False),
+        ("kube-system/other-default", "eth0", "other-default-net", True),
+        (f"{namespace}/blue", "net1", "blue-net", False),
     ]
     assert plan.pod["namespace"] == namespace
+    elsewhere = FakeCluster(pods=(pod("pods", **annotations),), nads=cluster.nads.values())
+    elsewhere.add_nad(nad("pods", "blue"))
+    assert [a.name for a in PodPlanner(elsewhere)(conf, request()).attachments] == [
+        "kube-system/other-default",
+        "kube-system/storage",
+        "pods/blue",
+    ]
 
 
 def test_a_pod_named_like_a_system_namespace_gets_its_networks(conf_dir: Path) -> None:
@@ -274,7 +285,7 @@ def test_default_network_annotation_replaces_the_cluster_network(
     )
     plan = PodPlanner(cluster)(netconf(conf_dir), request())
     assert summary(plan) == [
-        ("alt-cni", "eth0", "alt-cni", True),
+        (f"{nad_namespace}/alt", "eth0", "alt-cni", True),
         ("pods/blue", "net1", "blue-net", False),
     ]
     assert plan.attachments[0].network.plugins == (bridge("alt-cni"),)
@@ -286,7 +297,12 @@ def test_default_network_annotation_in_multus_namespace(conf_dir: Path) -> None:
         nads=(nad("kube-system", "alt", "wrong"), nad("multinet", "alt", "right")),
     )
     conf = netconf(conf_dir, multusNamespace="multinet")
-    assert summary(PodPlanner(cluster)(conf, request()))[0] == ("right", "eth0", "right", True)
+    assert summary(PodPlanner(cluster)(conf, request()))[0] == (
+        "multinet/alt",
+        "eth0",
+        "right",
+        True,
+    )
 
 
 def test_blank_default_network_annotation_is_ignored(conf_dir: Path) -> None:
@@ -325,6 +341,32 @@ def test_uid_mismatch_fails_add(conf_dir: Path) -> None:
         "pod pods/web has UID new-uid but CNI_ARGS K8S_POD_UID is old-uid: "
         "the pod was deleted and recreated"
     )
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        {"kubernetes.io/config.mirror": "3d8e5f0c9a1b"},
+        {"kubernetes.io/config.source": "file"},
+    ],
+)
+def test_a_static_pods_mirror_is_its_pod_whatever_its_uid(
+    conf_dir: Path, marker: dict[str, str]
+) -> None:
+    """The kubelet's K8S_POD_UID of a static pod is not its mirror pod's UID (Multus
+    accepts it)."""
+    cluster = FakeCluster(
+        pods=(pod(uid="mirror-uid", **marker, **networks("blue")),), nads=(nad("pods", "blue"),)
+    )
+    plan = PodPlanner(cluster)(netconf(conf_dir), request(uid="kubelet-uid"))
+    assert plan.pod == {"namespace": "pods", "name": "web", "uid": "mirror-uid"}
+    assert [a.name for a in plan.attachments] == ["k8s-pod-network", "pods/blue"]
+
+
+def test_an_api_pod_of_another_uid_is_not_a_mirror(conf_dir: Path) -> None:
+    cluster = FakeCluster(pods=(pod(uid="new", **{"kubernetes.io/config.source": "api"}),))
+    with pytest.raises(UnknownContainer):
+        PodPlanner(cluster)(netconf(conf_dir), request(uid="old"))
 
 
 def test_uid_mismatch_on_del_does_not_plan_from_the_new_pod(conf_dir: Path) -> None:
@@ -431,7 +473,7 @@ def test_isolation_does_not_apply_to_cluster_and_default_networks(conf_dir: Path
     )
     conf = netconf(conf_dir, namespaceIsolation=True, defaultNetworks=["storage"])
     plan = PodPlanner(cluster)(conf, request(namespace="team-a"))
-    assert [a.name for a in plan.attachments] == ["alt-net", "kube-system/storage"]
+    assert [a.name for a in plan.attachments] == ["kube-system/alt", "kube-system/storage"]
 
 
 # -- the reporter -----------------------------------------------------------------------------
@@ -505,6 +547,7 @@ def test_reporter_writes_network_status_and_events(conf_dir: Path) -> None:
         )
     ]
     assert cluster.events == [
+        Event("pods/web", "AddedInterface", "Add eth0 [10.0.0.5/24] from k8s-pod-network", False),
         Event("pods/web", "AddedInterface", "Add net1 [10.1.0.5/24] from pods/blue", False),
         Event("pods/web", "AddedInterface", "Add data0 [10.2.0.5/24] from pods/red", False),
     ]
@@ -523,14 +566,15 @@ def test_reporter_without_events(conf_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("namespace", ["kube-system", "infra"])
-def test_reporter_skips_system_namespaces(conf_dir: Path, namespace: str) -> None:
+def test_reporter_writes_status_in_system_namespaces_too(conf_dir: Path, namespace: str) -> None:
+    """As Multus: systemNamespaces is about defaultNetworks only."""
     cluster = FakeCluster(pods=(pod(namespace),))
     conf = netconf(conf_dir, systemNamespaces=["kube-system", "infra"])
     req = request(namespace=namespace)
     plan = PodPlanner(cluster)(conf, req)
     PodReporter(cluster).added(conf, req, plan, journal_for(plan))
-    assert cluster.statuses == []
-    assert cluster.events == []
+    assert [key for key, _ in cluster.statuses] == [f"{namespace}/web"]
+    assert [e.reason for e in cluster.events] == ["AddedInterface"]
 
 
 def test_reporter_writes_status_for_a_pod_named_like_a_system_namespace(conf_dir: Path) -> None:

@@ -296,3 +296,27 @@ def test_nad_without_a_cluster_source(conf_dir: Path) -> None:
     assert not isinstance(e.value, NetworkNotFound)
     assert "pods/blue" in e.value.msg
     assert "no cluster source is configured" in e.value.msg
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ("[" * 100000, "nested deeper than 64 levels"),
+        (
+            '{"cniVersion": "1.0.0", "type": "bridge", "x": ' + "[" * 70 + "]" * 70 + "}",
+            "nested deeper than 64 levels",
+        ),
+        ('{"cniVersion": "1.0.0", "type": "bridge", "mtu": NaN}', "NaN is not JSON"),
+        ('{"cniVersion": "1.0.0", "type": "bridge", "mtu": -Infinity}', "-Infinity is not JSON"),
+        ('\ufeff{"cniVersion": "1.0.0", "type": "bridge"}', "byte order mark"),
+    ],
+)
+def test_deeply_nested_or_non_standard_nad_config_is_an_invalid_config(
+    conf_dir: Path, config: str, problem: str
+) -> None:
+    cluster = FakeCluster(nads=(NAD("pods", "bad", config),))
+    with pytest.raises(InvalidConfig) as e:
+        Resolver(netconf(conf_dir), cluster).nad("pods", "bad")
+    assert e.value.code == INVALID_CONFIG
+    assert e.value.msg == "NetworkAttachmentDefinition pods/bad spec.config is not valid JSON"
+    assert problem in e.value.details

@@ -386,3 +386,47 @@ def test_valid_ifname(name: str) -> None:
 )
 def test_invalid_ifname(name: str, problem: str) -> None:
     assert validate_ifname(name) == problem
+
+
+# -- input that is not strict JSON or not text ----------------------------------------------
+
+
+@pytest.mark.parametrize("parse", [parse_networks, parse_default_network])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("[" * 100000, "nested deeper than 64 levels"),
+        ('[{"name": "a", "x": ' + "[" * 70 + "]" * 70 + "}]", "nested deeper than 64 levels"),
+        ('[{"name": "a", "x": NaN}]', "NaN is not JSON"),
+        ('[{"name": "a", "x": Infinity}]', "Infinity is not JSON"),
+        ('\ufeff[{"name": "a"}]', "byte order mark"),
+    ],
+)
+def test_deeply_nested_or_non_standard_annotation_is_an_invalid_config(
+    parse: Any, value: str, problem: str
+) -> None:
+    with pytest.raises(InvalidConfig) as e:
+        parse(value, "pods")
+    assert e.value.code == 7
+    assert "annotation" in e.value.msg and problem in e.value.msg
+
+
+@pytest.mark.parametrize("key", ["name", "namespace", "interface", "mac", "deviceID"])
+@pytest.mark.parametrize("bad", ["\ud800", "\udcff", "a\x00"])
+def test_annotation_string_that_is_not_text_is_an_invalid_config(key: str, bad: str) -> None:
+    element = {"name": "net1", key: bad}
+    with pytest.raises(InvalidConfig) as e:
+        parse_networks(json.dumps([element]), "pods")
+    assert e.value.code == 7
+    assert "element 1" in e.value.msg and key in e.value.msg
+
+
+def test_text_form_interface_with_a_lone_surrogate_is_an_invalid_config() -> None:
+    with pytest.raises(InvalidConfig) as e:
+        parse_networks("net1@eth\udcff", "pods")
+    assert "interface" in e.value.msg
+
+
+@pytest.mark.parametrize("name", ["eth\udcff", "\ud800", "a\x00b"])
+def test_interface_name_that_is_not_text_is_invalid(name: str) -> None:
+    assert validate_ifname(name) is not None

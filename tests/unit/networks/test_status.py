@@ -148,7 +148,8 @@ def test_secondary_network_entry(version: str) -> None:
         "routes": [{"dst": "0.0.0.0/0", "gw": "192.168.1.1"}],
     }
     entry = added("pods/macvlan", "net1", raw, meta={"default": False})
-    # Its own default route is not reported: only a requested `default-route` is.
+    # Its own default route's gateway is reported, as the NPWG library does for every
+    # network (a secondary's default route stays in the pod's table, metric aside).
     assert entries_for(entry) == [
         {
             "name": "pods/macvlan",
@@ -157,6 +158,7 @@ def test_secondary_network_entry(version: str) -> None:
             "mac": MAC,
             **mtu(version, 9000),
             "dns": {},
+            "gateway": ["192.168.1.1"],
         }
     ]
 

@@ -65,7 +65,15 @@ def test_answers_round_trip_any_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [b"", b"[]", b'{"code": "0", "stdout": ""}', b'{"code": true, "stdout": ""}', b"\xff"]
+    "body",
+    [
+        b"",
+        b"[]",
+        b'{"code": "0", "stdout": ""}',
+        b'{"code": true, "stdout": ""}',
+        b"\xff",
+        b"[" * 100000,
+    ],
 )
 def test_answers_of_another_shape_are_protocol_errors(body: bytes) -> None:
     with pytest.raises(protocol.ProtocolError):
@@ -80,6 +88,11 @@ def test_answers_of_another_shape_are_protocol_errors(body: bytes) -> None:
         (b'{"env": {"A": 1}, "stdin": ""}', "'env'"),
         (b'{"env": {}, "stdin": 3}', "'stdin'"),
         (b'{"env": {}, "stdin": "\\ud800"}', "not bytes"),
+        (b'{"env": ' + b"[" * 100000, "nested too deep"),
+        (b'{"env": {"A": "\\ud800"}, "stdin": ""}', "not an environment variable"),
+        (b'{"env": {"": "1"}, "stdin": ""}', "not an environment variable"),
+        (b'{"env": {"A=B": "1"}, "stdin": ""}', "not an environment variable"),
+        (b'{"env": {"A": "a\\u0000"}, "stdin": ""}', "not an environment variable"),
     ],
 )
 def test_requests_of_another_shape_are_protocol_errors(body: bytes, problem: str) -> None:
@@ -90,3 +103,16 @@ def test_requests_of_another_shape_are_protocol_errors(body: bytes, problem: str
 def test_requests_round_trip() -> None:
     env, stdin = {"CNI_COMMAND": "ADD", "X": "\udcfe"}, b'{"raw": "\xff"}'
     assert protocol.decode_request(protocol.encode_request(env, stdin)) == (env, stdin)
+
+
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        b"[" * 100000,
+        b'{"daemonSocketPath": ' + b"[" * 100000,
+        b'{"daemonSocketPath": "/run/a\\u0000b"}',
+        b'{"daemonSocketPath": "/run/\\ud800"}',
+    ],
+)
+def test_socket_path_of_deeply_nested_or_unusable_stdin_is_the_default(stdin: bytes) -> None:
+    assert protocol.socket_path(stdin) == protocol.DEFAULT_SOCKET
