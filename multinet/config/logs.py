@@ -10,10 +10,22 @@ LEVELS = {
     "verbose": logging.INFO,
     "info": logging.INFO,
     "warning": logging.WARNING,
+    "warn": logging.WARNING,
     "error": logging.ERROR,
     "panic": logging.CRITICAL,
     "": logging.WARNING,
 }
+
+
+def level_name(value: str) -> str:
+    """The netconf's logLevel as Multus reads it: case-insensitive, and a level it does not
+    know is ignored (with a word on stderr), not an error."""
+    name = value.strip().lower()
+    if name in LEVELS:
+        return name
+    known = ", ".join(level for level in LEVELS if level)
+    print(f"multinet: unknown logLevel {value!r} ignored (one of {known})", file=sys.stderr)
+    return ""
 
 
 def handlers(log_file: str, to_stderr: bool, prog: str) -> list[logging.Handler]:

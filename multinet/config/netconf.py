@@ -17,10 +17,13 @@ from multinet.cni import chain, version
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.exec import DEFAULT_TIMEOUT
-from multinet.config import schema
+from multinet.config import logs, schema
 from multinet.shim import protocol
 
 log = logging.getLogger("multinet")
+
+# Seconds an ADD waits for the readinessindicatorfile (Multus polls for 45 s).
+READINESS_TIMEOUT = 45.0
 
 DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
 DEFAULT_CNI_DIR = "/var/lib/cni/multinet"
@@ -46,6 +49,7 @@ class NetConf:
     namespace_isolation: bool = False
     global_namespaces: tuple[str, ...] = ()
     readiness_indicator_file: str = ""
+    readiness_timeout: float = READINESS_TIMEOUT
     log_level: str = ""
     log_file: str = ""
     log_to_stderr: bool = True
@@ -142,7 +146,8 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
         namespace_isolation=raw.get("namespaceIsolation", False),
         global_namespaces=_global_namespaces(raw.get("globalNamespaces", [])),
         readiness_indicator_file=raw.get("readinessindicatorfile", ""),
-        log_level=raw.get("logLevel", ""),
+        readiness_timeout=float(raw.get("readinessTimeout", READINESS_TIMEOUT)),
+        log_level=logs.level_name(raw.get("logLevel", "")),
         log_file=raw.get("logFile", ""),
         log_to_stderr=raw.get("logToStderr", True),
         retry_delete_on_error=raw.get("retryDeleteOnError", False),

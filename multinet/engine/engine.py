@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ from multinet.engine.plan import Attachment, Plan, static_plan
 from multinet.engine.ports import Executor, JournalStore, PodNetns
 
 log = logging.getLogger("multinet")
+READINESS_POLL = 0.1  # seconds between looks for the readiness indicator file
 
 # What the cluster layer plugs in: the planner builds the plan; the reporter is told
 # the outcome. `added` may raise CNIError (e.g. the status write failed): the ADD is
@@ -79,12 +81,19 @@ class Engine:
 
     # -- helpers -------------------------------------------------------------
 
-    def _invocation(self, req: Request, ifname: str, netns_path: str | None = None) -> Invocation:
+    def _invocation(
+        self,
+        req: Request,
+        ifname: str,
+        netns_path: str | None = None,
+        extra_args: Sequence[tuple[str, str]] = (),
+    ) -> Invocation:
+        args = ";".join([req.args_raw] * bool(req.args_raw) + [f"{k}={v}" for k, v in extra_args])
         return Invocation(
             container_id=req.container_id,
             netns=req.netns if netns_path is None else netns_path,
             ifname=ifname,
-            args=req.args_raw,
+            args=args,
             path=(self.conf.bin_dir, *req.path),
             env=req.env,
             timeout=self.conf.delegate_timeout,
@@ -134,7 +143,7 @@ class Engine:
     def _del_one(self, req: Request, entry: Entry, netns_path: str) -> CNIError | None:
         try:
             net = chain.load(entry.config, where=entry.name)
-            inv = self._invocation(req, entry.ifname, netns_path)
+            inv = self._invocation(req, entry.ifname, netns_path, entry.cni_args)
             self.executor.delete(net, inv, entry.runtime_config, entry.result)
         except CNIError as e:
             log.warning("DEL of network %s (%s) failed: %s", entry.name, entry.ifname, e)
@@ -146,6 +155,7 @@ class Engine:
     def add(self, req: Request) -> dict[str, Any]:
         plan: Plan | None = None
         try:
+            self._wait_until_ready()
             with self.store.lock(req.container_id, req.ifname):
                 self._clear_stale(req)
                 plan = self.planner(self.conf, req)
@@ -155,6 +165,22 @@ class Engine:
                 self.reporter.failed(self.conf, req, plan, e)
             raise
         return result.convert(cluster_result, req.cni_version)
+
+    def _wait_until_ready(self) -> None:
+        """As Multus: an ADD waits (bounded) for the cluster network's readiness indicator
+        file, then asks the runtime to try again later. DEL never waits for it."""
+        indicator = self.conf.readiness_indicator_file
+        if not indicator or os.path.exists(indicator):
+            return
+        deadline = time.monotonic() + self.conf.readiness_timeout
+        while time.monotonic() < deadline:
+            time.sleep(min(READINESS_POLL, max(deadline - time.monotonic(), 0)))
+            if os.path.exists(indicator):
+                return
+        raise TryAgainLater(
+            f"the cluster network is not ready: readiness indicator file {indicator} "
+            f"still missing after {self.conf.readiness_timeout:g}s; try again later"
+        )
 
     def _clear_stale(self, req: Request) -> None:
         stale = self.store.load(req.container_id, req.ifname)
@@ -187,7 +213,7 @@ class Engine:
         try:
             self.store.save(journal, durable=False)
             cluster_result = self._add_all(req, plan, journal, started)
-            cluster_result = routes.apply_default_routes(
+            cluster_result = routes.apply_routes(
                 self.pod_netns, req.netns, plan, journal, cluster_result
             )
             if self.reporter is not None:
@@ -257,7 +283,7 @@ class Engine:
 
     def _add_one(self, req: Request, att: Attachment) -> dict[str, Any] | CNIError:
         try:
-            inv = self._invocation(req, att.ifname)
+            inv = self._invocation(req, att.ifname, extra_args=att.cni_args)
             return self.executor.add(att.network, inv, att.runtime_config)
         except CNIError as e:
             return e.with_context(f"network {att.name!r} ({att.ifname})")
@@ -308,7 +334,7 @@ class Engine:
                 # final result: plugins after multinet (tuning...) may have changed it.
                 prev = result.convert(self.conf.prev_result, net.cni_version)
             try:
-                inv = self._invocation(req, entry.ifname)
+                inv = self._invocation(req, entry.ifname, extra_args=entry.cni_args)
                 self.executor.check(net, inv, entry.runtime_config, prev)
             except CNIError as e:
                 raise e.with_context(f"network {entry.name!r} ({entry.ifname})") from None

@@ -45,6 +45,9 @@ class Entry:
     default: bool = False
     default_route: tuple[str, ...] = ()
     replaced_default_routes: tuple[int, ...] = ()
+    drop_default_routes: bool = False
+    source_routing: bool = False
+    cni_args: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def planned(cls, att: Attachment) -> Entry:
@@ -57,6 +60,9 @@ class Entry:
             default=att.default,
             default_route=att.default_route,
             replaced_default_routes=att.replaced_default_routes,
+            drop_default_routes=att.drop_default_routes,
+            source_routing=att.source_routing,
+            cni_args=att.cni_args,
         )
 
     @classmethod
@@ -71,6 +77,7 @@ class Entry:
         entry = cls(**{k: v for k, v in d.items() if k in known})
         entry.default_route = tuple(entry.default_route)
         entry.replaced_default_routes = tuple(entry.replaced_default_routes)
+        entry.cni_args = tuple((str(k), str(v)) for k, v in entry.cni_args)
         return entry
 
 

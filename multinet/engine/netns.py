@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from multinet.cni.errors import IOFailure
 
 if TYPE_CHECKING:
-    from multinet.engine.routes import Move
+    from multinet.engine.routes import RoutePlan
 
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
@@ -82,11 +82,11 @@ class HostNetns:
     def interface_names(self, path: str) -> set[str]:
         return interface_names(path)
 
-    def move_default_routes(self, path: str, moves: Sequence[Move]) -> None:
+    def apply_routes(self, path: str, plan: RoutePlan) -> None:
         from multinet.engine import netlink
 
-        failure = "default-route: cannot set the pod's default route"
-        _netlink(path, lambda: netlink.move_default_routes(moves), failure)
+        failure = "routes: cannot set the pod's routes (default-route, source routing)"
+        _netlink(path, lambda: netlink.apply(plan), failure)
 
     def remove_links(self, path: str, names: Sequence[str]) -> None:
         from multinet.engine import netlink

@@ -27,6 +27,12 @@ class Attachment:
     default_route: tuple[str, ...] = ()
     # On the cluster network: the IP families (4, 6) whose default route moved elsewhere.
     replaced_default_routes: tuple[int, ...] = ()
+    # `default-route: []`: the default routes this network's delegates add are removed.
+    drop_default_routes: bool = False
+    # Policy routing: traffic from this network's addresses leaves by its interface.
+    source_routing: bool = False
+    # CNI_ARGS pairs added to the runtime's for this network (Multus's IP=, MAC=).
+    cni_args: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ def static_plan(
             name=net.name,
             network=net,
             ifname=ifname if i == 0 else secondary_ifname(i),
-            runtime_config=runtime_config if i == 0 else {},
+            runtime_config=runtime_config,  # capability-filtered per plugin, as Multus
             default=i == 0,
         )
         for i, net in enumerate(delegates)

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.exec import Invocation
 from multinet.engine.journal import Journal
-from multinet.engine.routes import Move
+from multinet.engine.routes import RoutePlan
 
 
 class JournalStore(Protocol):
@@ -46,8 +46,9 @@ class PodNetns(Protocol):
 
     def interface_names(self, path: str) -> set[str]: ...
 
-    def move_default_routes(self, path: str, moves: Sequence[Move]) -> None:
-        """Replace the pod's default route of each move's family by one via its gateway."""
+    def apply_routes(self, path: str, plan: RoutePlan) -> None:
+        """Make the pod's routes what the plan says (engine.routes: default-route moves,
+        dropped default routes, source routing)."""
         ...
 
     def remove_links(self, path: str, names: Sequence[str]) -> None:

@@ -1,13 +1,20 @@
-"""`default-route`: move the pod's default route to the network the pod chose.
+"""The pod's routes after every delegate ran: what the plan asks beyond the delegates.
 
-Runs after every delegate succeeded. The cluster network's result loses its default
-route for that family, both in what the runtime gets and in the journal (so that a
-later CHECK does not expect a route that is deliberately gone). The kernel work is
-the PodNetns seam's (engine.netns, engine.netlink); this module decides what to do.
+- `default-route` (gateways): the pod's default route of that family moves to this
+  network; the cluster network's result loses its own;
+- `default-route: []`: the default routes this network's delegates added are removed;
+- source routing: traffic from this network's addresses leaves by its interface (a
+  routing table per network and a `from <address>` rule), so that replies go back the
+  way the request came.
+
+The results in the journal (and the one the runtime gets) lose the default routes that
+are gone, so that a later CHECK does not expect them. This module decides; the kernel
+work is the PodNetns seam's (engine.netns, engine.netlink).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from multinet.cni.result import DEFAULT_DST
@@ -18,6 +25,29 @@ if TYPE_CHECKING:
     from multinet.engine.ports import PodNetns
 
 Move = tuple[int, str, str]  # (IP family 4|6, gateway, interface in the pod)
+# Routing tables of source-routed networks: TABLE_BASE + the network's position.
+TABLE_BASE = 100
+
+
+@dataclass(frozen=True)
+class SourceRoute:
+    """Packets from `address` (CIDR) look up `table`: its subnet on `ifname`, and a default
+    route via `gateway` when the network has one."""
+
+    ifname: str
+    table: int
+    address: str
+    gateway: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    moves: tuple[Move, ...] = ()
+    drops: tuple[str, ...] = ()  # interfaces whose default routes go
+    sources: tuple[SourceRoute, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.moves or self.drops or self.sources)
 
 
 def moves(plan: Plan) -> list[Move]:
@@ -28,6 +58,21 @@ def moves(plan: Plan) -> list[Move]:
     ]
 
 
+def route_plan(plan: Plan, journal: Journal) -> RoutePlan:
+    sources = []
+    for position, (att, entry) in enumerate(zip(plan.attachments, journal.entries, strict=True)):
+        if att.source_routing and entry.result is not None:
+            for ip in entry.result.get("ips", []):
+                sources.append(
+                    SourceRoute(att.ifname, TABLE_BASE + position, ip["address"], ip.get("gateway"))
+                )
+    return RoutePlan(
+        moves=tuple(moves(plan)),
+        drops=tuple(a.ifname for a in plan.attachments if a.drop_default_routes),
+        sources=tuple(sources),
+    )
+
+
 def without_default_routes(raw: dict[str, Any], families: set[int]) -> dict[str, Any]:
     dsts = {DEFAULT_DST[f] for f in families}
     out = dict(raw)
@@ -36,19 +81,24 @@ def without_default_routes(raw: dict[str, Any], families: set[int]) -> dict[str,
     return out
 
 
-def apply_default_routes(
+def apply_routes(
     pod_netns: PodNetns,
     netns_path: str,
     plan: Plan,
     journal: Journal,
     cluster_result: dict[str, Any],
 ) -> dict[str, Any]:
-    todo = moves(plan)
+    todo = route_plan(plan, journal)
     if not todo:
         return cluster_result
-    pod_netns.move_default_routes(netns_path, todo)
-    filtered = without_default_routes(cluster_result, {f for f, _, _ in todo})
+    pod_netns.apply_routes(netns_path, todo)
+    families = {f for f, _, _ in todo.moves}
     for entry in journal.entries:
-        if entry.default:
-            entry.result = filtered
-    return filtered
+        if entry.result is None:
+            continue
+        if entry.default and families:
+            entry.result = without_default_routes(entry.result, families)
+        if entry.drop_default_routes:
+            entry.result = without_default_routes(entry.result, {4, 6})
+    cluster = journal.entries[0].result
+    return cluster if cluster is not None else cluster_result

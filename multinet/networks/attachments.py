@@ -18,6 +18,13 @@ from multinet.engine.plan import Attachment, Plan, check_unique, secondary_ifnam
 from multinet.networks.resolve import Resolved
 from multinet.networks.selection import NetworkSelection
 
+# A NAD annotation that turns source routing on for every pod using the NAD.
+SOURCE_ROUTING_ANNOTATION = "multinet.dev/source-routing"
+
+
+def _nad_flag(res: Resolved, annotation: str) -> bool:
+    return res.nad is not None and res.nad.annotations.get(annotation, "").lower() == "true"
+
 
 def runtime_values(sel: NetworkSelection) -> dict[str, Any]:
     """Selection fields that reach the delegate as runtimeConfig (capability-filtered later)."""
@@ -35,6 +42,20 @@ def runtime_values(sel: NetworkSelection) -> dict[str, Any]:
     if sel.device_id:
         rc["deviceID"] = sel.device_id
     return rc
+
+
+def cni_args(sel: NetworkSelection) -> tuple[tuple[str, str], ...]:
+    """Multus also passes `ips` and `mac` as CNI_ARGS IP= and MAC= (with IgnoreUnknown):
+    the static IPAM and the reference plugins read them, so a NAD that declares no
+    `ips`/`mac` capability still gets them."""
+    if not sel.ips and not sel.mac:
+        return ()
+    pairs = [("IgnoreUnknown", "true")]
+    if sel.mac:
+        pairs.append(("MAC", sel.mac))
+    if sel.ips:
+        pairs.append(("IP", ",".join(sel.ips)))
+    return tuple(pairs)
 
 
 def with_selection(net: NetworkConfig, sel: NetworkSelection) -> NetworkConfig:
@@ -102,16 +123,24 @@ def build(
             replaced_default_routes=tuple(sorted(gateways)),
         )
     ]
+    # As in Multus, every network gets the runtime's runtimeConfig (port mappings,
+    # bandwidth...: capability-filtered, so only plugins that declare it see it), with
+    # the selection's own values over it.
     for d in defaults:
-        atts.append(Attachment(d.name, d.network, secondary_ifname(len(atts))))
+        atts.append(
+            Attachment(d.name, d.network, secondary_ifname(len(atts)), dict(runtime_config))
+        )
     for sel, res in requested:
         atts.append(
             Attachment(
                 name=res.name,
                 network=with_selection(res.network, sel),
                 ifname=sel.interface or secondary_ifname(len(atts)),
-                runtime_config=runtime_values(sel),
+                runtime_config={**runtime_config, **runtime_values(sel)},
                 default_route=tuple(sel.default_route),
+                drop_default_routes=sel.no_default_route,
+                source_routing=sel.source_routing or _nad_flag(res, SOURCE_ROUTING_ANNOTATION),
+                cni_args=cni_args(sel),
             )
         )
     plan = Plan(tuple(atts), dict(pod or {}))

@@ -28,7 +28,7 @@ DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
 NAME_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _NAME = re.compile(NAME_PATTERN)
 _NAMESPACE_MAX = 63
-_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
+_HEX = frozenset("0123456789abcdefABCDEF")
 _GUID = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){7}")
 # Multus's rule for telling the two forms apart.
 _JSON_MARKERS = frozenset('[{"')
@@ -47,6 +47,8 @@ class NetworkSelection:
     mac: str | None = None
     infiniband_guid: str | None = None
     default_route: list[str] = field(default_factory=list)
+    no_default_route: bool = False  # `default-route: []`: this network adds none
+    source_routing: bool = False  # replies leave by the interface they arrived on
     port_mappings: list[dict[str, Any]] | None = None
     bandwidth: dict[str, Any] | None = None
     cni_args: dict[str, Any] | None = None
@@ -137,6 +139,12 @@ def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> Netw
             bad(f"{key} must be an object, got {_kind(value)} {_show(value)}")
         return value
 
+    def flag(key: str) -> bool:
+        value = raw.get(key, False)
+        if not isinstance(value, bool):
+            bad(f"{key} must be true or false, got {_kind(value)} {_show(value)}")
+        return value
+
     def addresses(key: str, cidr_ok: bool) -> list[str]:
         value = raw.get(key)
         if value is None:
@@ -162,12 +170,15 @@ def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> Netw
         bad(f"namespace {_show(namespace)} does not match {NAME_PATTERN}")
     if namespace is not None and len(namespace) > _NAMESPACE_MAX:
         bad(f"namespace {_show(namespace)} is longer than {_NAMESPACE_MAX} characters")
-    interface = text("interface")
+    interface = text("interface") or text("interfaceRequest")  # the deprecated name
     if interface is not None and (problem := validate_ifname(interface)):
         bad(f"interface {_show(interface)} is invalid: {problem}")
     mac = text("mac")
-    if mac is not None and not _MAC.fullmatch(mac):
-        bad(f"mac {_show(mac)} is not a 48-bit MAC address like 0a:58:0a:01:00:05")
+    if mac is not None and not is_mac(mac):
+        bad(
+            f"mac {_show(mac)} is not a MAC address like 0a:58:0a:01:00:05 "
+            "(6, 8 or 20 bytes, ':'- or '-'-separated, or dotted groups of 4 hex digits)"
+        )
     guid = text("infiniband-guid")
     if guid is not None and not _GUID.fullmatch(guid):
         bad(f"infiniband-guid {_show(guid)} is not 8 colon-separated hex bytes")
@@ -176,6 +187,7 @@ def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> Netw
         not isinstance(port_mappings, list) or not all(isinstance(p, dict) for p in port_mappings)
     ):
         bad(f"portMappings must be a list of objects, got {_show(port_mappings)}")
+    default_route = raw.get("default-route")
     return NetworkSelection(
         name=name,
         namespace=namespace or default_namespace,
@@ -184,12 +196,25 @@ def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> Netw
         mac=mac,
         infiniband_guid=guid,
         default_route=addresses("default-route", cidr_ok=False),
+        no_default_route=default_route == [],
+        source_routing=flag("source-routing"),
         port_mappings=port_mappings,
         bandwidth=obj("bandwidth"),
         cni_args=obj("cni-args"),
         device_id=text("deviceID"),
         raw=dict(raw),
     )
+
+
+def is_mac(text: str) -> bool:
+    """A hardware address as Go's net.ParseMAC (Multus) reads it: 6, 8 or 20 octets
+    separated by ':' or '-', or 3, 4 or 10 dotted groups of 4 hex digits."""
+    for sep, size in ((":", 2), ("-", 2), (".", 4)):
+        parts = text.split(sep)
+        counts = (3, 4, 10) if sep == "." else (6, 8, 20)
+        if len(parts) in counts and all(len(p) == size and _HEX.issuperset(p) for p in parts):
+            return True
+    return False
 
 
 def _bad(where: str, problem: str) -> NoReturn:

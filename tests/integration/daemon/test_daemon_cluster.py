@@ -90,7 +90,7 @@ def test_add_uses_the_cache_and_del_needs_no_api(sandbox: Sandbox, kubeapi: Kube
     assert calls == [("PATCH", "/api/v1/namespaces/default/pods/web/status")]
     status = json.loads(kubeapi.get_pod("default", "web")["metadata"]["annotations"][STATUS])
     assert [(s["name"], s["interface"]) for s in status] == [
-        ("cluster", "eth0"),  # the cluster network goes by its config name
+        ("kube-system/cluster", "eth0"),  # a NAD cluster network: namespace/name (Multus)
         ("default/extra", "net1"),
     ]
 

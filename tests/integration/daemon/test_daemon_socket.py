@@ -194,7 +194,7 @@ def test_shim_given_deeply_nested_stdin_reports_a_decode_failure(
     if with_daemon:
         sandbox.daemon()
     proc = subprocess.run(
-        [sys.executable, "-m", "multinet.shim.main"],
+        [sandbox.shim_path],
         input=b"[" * 100000,
         env=sandbox.env("ADD", "c1", "/var/run/netns/none"),
         capture_output=True,

@@ -199,7 +199,17 @@ def test_invoke_returns_none_when_the_plugin_prints_nothing(tmp_path: Path, prin
     assert invoke("fake", "DEL", CONFIG, inv(tmp_path)) is None
 
 
-@pytest.mark.parametrize("code", [1, 3, 4, 7, 11, 50, 51, 123, 999])
+def test_a_plugins_internal_error_999_is_a_delegate_failure(tmp_path: Path) -> None:
+    """999 from multinet means a bug in multinet; a Go plugin answers it for most failures."""
+    err = {"cniVersion": "1.0.0", "code": 999, "msg": "no IP ranges specified"}
+    python_plugin(tmp_path / "fake", f"print(json.dumps({err!r}))\nsys.exit(1)")
+    with pytest.raises(DelegateError) as e:
+        invoke("fake", "ADD", CONFIG, inv(tmp_path))
+    assert (e.value.code, e.value.msg) == (100, "fake ADD failed: no IP ranges specified")
+    assert e.value.details == "the plugin answered code 999"
+
+
+@pytest.mark.parametrize("code", [1, 3, 4, 7, 11, 50, 51, 123])
 def test_plugin_error_json_keeps_the_plugin_code(tmp_path: Path, code: int) -> None:
     err = {"cniVersion": "1.0.0", "code": code, "msg": "no such link", "details": "eth9"}
     python_plugin(tmp_path / "fake", f"print(json.dumps({err!r}))\nsys.exit(1)")

@@ -51,7 +51,7 @@ def test_thin_keys_become_overrides_daemon_keys_do_not() -> None:
         ({"metricsAddress": "host:99999"}, "is not HOST:PORT"),
         ({"cleanupConfigOnExit": "yes"}, 'cleanupConfigOnExit: expected boolean, got "yes"'),
         ({"daemonSocketPath": ""}, "daemonSocketPath: must not be empty"),
-        ({"logLevel": "loud"}, 'logLevel: "loud" is not one of'),
+        ({"logLevel": 7}, "logLevel: expected string, got 7"),
         ({"delegates": {}}, "delegates: expected array"),
     ],
 )

@@ -20,6 +20,7 @@ from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, DelegateError, IOFailure
 from multinet.cni.exec import Invocation
 from multinet.engine.journal import Journal
+from multinet.engine.routes import RoutePlan
 
 
 class Crash(BaseException):
@@ -80,7 +81,7 @@ class FakeNetns:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.route_moves: list[tuple[str, list[tuple[int, str, str]]]] = []
+        self.route_plans: list[tuple[str, RoutePlan]] = []
         self.route_error: CNIError | None = None
         self.removed: list[tuple[str, list[str]]] = []  # the leak guard's removals
 
@@ -92,10 +93,10 @@ class FakeNetns:
             raise IOFailure(f"cannot open network namespace {path}")
         return set(self.world.pods[path])
 
-    def move_default_routes(self, path: str, moves: Sequence[tuple[int, str, str]]) -> None:
+    def apply_routes(self, path: str, plan: RoutePlan) -> None:
         if self.route_error is not None:
             raise self.route_error
-        self.route_moves.append((path, list(moves)))
+        self.route_plans.append((path, plan))
 
     def remove_links(self, path: str, names: Sequence[str]) -> None:
         self.removed.append((path, list(names)))

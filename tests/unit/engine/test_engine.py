@@ -22,6 +22,7 @@ from multinet.config.netconf import NetConf, load
 from multinet.engine.engine import Engine, Reporter
 from multinet.engine.journal import ADDED, ADDING, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
+from multinet.engine.routes import RoutePlan, SourceRoute
 from tests.unit.engine.fakes import Crash, FakeExecutor, FakeNetns, FakeStore, World
 
 NETNS = "/var/run/netns/pod"
@@ -455,7 +456,7 @@ def route_plan(settings: NetConf, req: Request) -> Plan:
 def test_default_route_moves_and_the_cluster_result_loses_its_own() -> None:
     h = host(conf(networks=("cluster", "a")), planner=route_plan)
     out = h.engine.add(request("ADD"))
-    assert h.netns.route_moves == [(NETNS, [(4, "10.2.0.1", "net1")])]
+    assert h.netns.route_plans == [(NETNS, RoutePlan(moves=((4, "10.2.0.1", "net1"),)))]
     assert "routes" not in out  # its only route was the default
     journal = h.store.load("c1", "eth0")
     assert journal is not None
@@ -472,3 +473,55 @@ def test_a_failed_default_route_move_rolls_back() -> None:
         h.engine.add(request("ADD"))
     assert h.executor.of("DEL") == ["a", "cluster"]
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
+
+
+def test_dropped_default_routes_and_source_routes_are_planned_and_journaled() -> None:
+    def plan(settings: NetConf, req: Request) -> Plan:
+        nets = settings.delegates
+        return Plan(
+            (
+                Attachment("cluster", nets[0], "eth0", default=True),
+                Attachment("a", nets[1], "net1", drop_default_routes=True),
+                Attachment("b", nets[2], "net2", source_routing=True),
+            )
+        )
+
+    h = host(conf(networks=("cluster", "a", "b")), planner=plan)
+    h.engine.add(request("ADD"))
+    ((_, routes),) = h.netns.route_plans
+    assert routes.drops == ("net1",) and routes.moves == ()
+    assert routes.sources == (SourceRoute("net2", 102, "10.3.0.5/24", "10.3.0.1"),)
+    journal = h.store.load("c1", "eth0")
+    assert journal is not None
+    cluster, a, b = (e.result for e in journal.entries)
+    assert cluster is not None and cluster["routes"]  # untouched
+    assert a is not None and "routes" in a and a["routes"] == []  # its default route is gone
+    assert b is not None and b["routes"]
+
+
+def test_extra_cni_args_reach_the_delegate_on_every_command() -> None:
+    def plan(settings: NetConf, req: Request) -> Plan:
+        nets = settings.delegates
+        extra = (("IgnoreUnknown", "true"), ("MAC", "0a:00:00:00:00:09"), ("IP", "10.9.0.9/24"))
+        return Plan(
+            (
+                Attachment("cluster", nets[0], "eth0", default=True),
+                Attachment("a", nets[1], "net1", cni_args=extra),
+            )
+        )
+
+    seen: list[tuple[str, str, str]] = []
+    h = host(conf(networks=("cluster", "a")), planner=plan)
+    original = h.executor._enter
+
+    def spy(command: str, net: Any, inv: Any, prev: Any) -> None:
+        seen.append((command, net.name, inv.args))
+        original(command, net, inv, prev)
+
+    h.executor._enter = spy  # type: ignore[method-assign]
+    h.engine.add(request("ADD"))
+    h.engine.check(request("CHECK"))
+    h.engine.delete(request("DEL"))
+    want = "IgnoreUnknown=true;MAC=0a:00:00:00:00:09;IP=10.9.0.9/24"
+    assert {(c, a) for c, n, a in seen if n == "a"} == {(c, want) for c in ("ADD", "CHECK", "DEL")}
+    assert {a for _, n, a in seen if n == "cluster"} == {""}

@@ -75,10 +75,10 @@ def test_static_plan_names_the_first_delegate_cni_ifname_and_the_rest_by_positio
         Attachment(
             name="cluster", network=delegates[0], ifname="eth0", runtime_config=rc, default=True
         ),
-        Attachment(name="a", network=delegates[1], ifname="net1"),
-        Attachment(name="b", network=delegates[2], ifname="net2"),
+        # The runtime's values reach every network, as in Multus (capability-filtered).
+        Attachment(name="a", network=delegates[1], ifname="net1", runtime_config=rc),
+        Attachment(name="b", network=delegates[2], ifname="net2", runtime_config=rc),
     )
-    assert plan.attachments[1].runtime_config == {}
     assert route_fields(plan.attachments[2]) == {}
 
 
@@ -257,9 +257,9 @@ def test_build_orders_cluster_defaults_then_requested(version: str) -> None:
     ]
     atts = plan.attachments
     assert atts[0] == Attachment("k8s-pod-network", cluster.network, "eth0", rc, default=True)
-    assert atts[1] == Attachment("kube-system/d1", defaults[0].network, "net1")
-    assert atts[3] == Attachment("pods/a", requested[0][1].network, "net3")
-    assert atts[4].runtime_config == {"mac": "0a:58:0a:01:00:05"}
+    assert atts[1] == Attachment("kube-system/d1", defaults[0].network, "net1", rc)
+    assert atts[3] == Attachment("pods/a", requested[0][1].network, "net3", rc)
+    assert atts[4].runtime_config == {**rc, "mac": "0a:58:0a:01:00:05"}
     assert atts[4].network is requested[1][1].network
     assert atts[5].network.plugins == (
         {"cniVersion": version, "name": "c", "type": "bridge", "args": {"cni": {"x": "y"}}},

@@ -130,7 +130,8 @@ def test_cluster_network_then_annotation_networks(conf_dir: Path, version: str) 
     ]
     assert plan.attachments[0].runtime_config == {"bandwidth": {"ingressRate": 1}}
     assert plan.attachments[1].network.cni_version == version
-    assert plan.attachments[1].runtime_config == {}
+    # The runtime's values reach every network, as in Multus (capability-filtered).
+    assert plan.attachments[1].runtime_config == {"bandwidth": {"ingressRate": 1}}
     assert cluster.events == []
 
 

@@ -255,17 +255,20 @@ MALFORMED = [
     (
         '[{"name": "x", "mac": "0a:58:0a:0a:00"}]',
         f'{P} element 1 {{"name": "x", "mac": "0a:58:0a:0a:00"}}: '
-        'mac "0a:58:0a:0a:00" is not a 48-bit MAC address like 0a:58:0a:01:00:05',
+        'mac "0a:58:0a:0a:00" is not a MAC address like 0a:58:0a:01:00:05 '
+        "(6, 8 or 20 bytes, ':'- or '-'-separated, or dotted groups of 4 hex digits)",
     ),
     (
         '[{"name": "x", "mac": "0a:58-0a:0a:00:05"}]',
         f'{P} element 1 {{"name": "x", "mac": "0a:58-0a:0a:00:05"}}: '
-        'mac "0a:58-0a:0a:00:05" is not a 48-bit MAC address like 0a:58:0a:01:00:05',
+        'mac "0a:58-0a:0a:00:05" is not a MAC address like 0a:58:0a:01:00:05 '
+        "(6, 8 or 20 bytes, ':'- or '-'-separated, or dotted groups of 4 hex digits)",
     ),
     (
         '[{"name": "x", "mac": "0g:58:0a:0a:00:05"}]',
         f'{P} element 1 {{"name": "x", "mac": "0g:58:0a:0a:00:05"}}: '
-        'mac "0g:58:0a:0a:00:05" is not a 48-bit MAC address like 0a:58:0a:01:00:05',
+        'mac "0g:58:0a:0a:00:05" is not a MAC address like 0a:58:0a:01:00:05 '
+        "(6, 8 or 20 bytes, ':'- or '-'-separated, or dotted groups of 4 hex digits)",
     ),
     (
         '[{"name": "x", "infiniband-guid": "c2:11:22:33:44:55:66"}]',
