@@ -82,15 +82,17 @@ class _Doc:
             raise self.error(f"cannot read it: {e.strerror or e}") from None
         try:
             return json.loads(text)  # what most tools write is YAML; JSON is YAML too
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         import yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        # The pure-Python loader: LibYAML's recurses in C and crashes on deep nesting.
         try:
-            return yaml.load(text, Loader=loader)
+            return yaml.load(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as e:
             raise self.error(f"not valid YAML: {e}") from None
+        except RecursionError:
+            raise self.error("nested too deeply") from None
 
     def _entry(self, raw: dict[str, Any], section: str, key: str, name: str) -> dict[str, Any]:
         for item in raw.get(section) or []:

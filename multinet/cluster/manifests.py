@@ -27,7 +27,9 @@ def _documents(path: str) -> Iterator[Any]:
     server would read it), a YAML file any number."""
     import yaml  # only this source needs it
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # The pure-Python loader: LibYAML's (CSafeLoader) recurses in C and crashes the
+    # process on a deeply nested document; this one raises RecursionError.
+    loader = yaml.SafeLoader
     try:
         with open(path, "rb") as f:
             if path.endswith(".json"):

@@ -7,6 +7,7 @@ alone. All I/O goes through the seams in engine.ports, passed in by the caller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -19,6 +20,7 @@ from multinet.cni.errors import (
     AlreadyAttached,
     CNIError,
     InvalidConfig,
+    IOFailure,
     NotAvailable,
     TryAgainLater,
     UnknownContainer,
@@ -291,8 +293,15 @@ class Engine:
     # -- DEL -----------------------------------------------------------------
 
     def delete(self, req: Request) -> None:
-        with self.store.lock(req.container_id, req.ifname):
-            journal = self.store.load(req.container_id, req.ifname)
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self.store.lock(req.container_id, req.ifname))
+                journal = self.store.load(req.container_id, req.ifname)
+            except IOFailure as e:
+                # No journal can live where none can be written (cniDir unusable): DEL
+                # what the configuration names, as without a record; never fail on it.
+                log.warning("DEL %s: the journal is out of reach (%s)", req.container_id, e)
+                journal = None
             if journal is None:
                 journal = self._journal_without_record(req)
                 if journal is None:
@@ -303,7 +312,8 @@ class Engine:
                     f"DEL of {len(failures)} network(s) failed; the runtime should retry",
                     "; ".join(str(f) for _, f in failures),
                 )
-            self.store.remove(req.container_id, req.ifname)
+            with contextlib.suppress(IOFailure):
+                self.store.remove(req.container_id, req.ifname)
             if self.reporter is not None:
                 self.reporter.deleted(self.conf, req, journal)
 

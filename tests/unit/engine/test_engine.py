@@ -296,6 +296,22 @@ def test_del_twice_and_del_of_nothing_succeed() -> None:
     assert h.world.journals == {}
 
 
+def test_del_succeeds_when_the_journal_is_out_of_reach() -> None:
+    """A cniDir that cannot be used holds no journal: DEL what the configuration names."""
+
+    class Unreachable(FakeStore):
+        def lock(self, container_id: str, ifname: str) -> Any:
+            raise IOFailure("cannot create journal directory /x/journal", "File name too long")
+
+    h = host()
+    h.engine.add(request("ADD"))
+    h.executor.calls.clear()
+    h.engine.store = Unreachable(h.world)
+    h.engine.delete(request("DEL"))
+    assert h.executor.of("DEL") == list(reversed(NETWORKS))  # from the configuration
+    assert h.world.pods[NETNS] == set()
+
+
 def test_del_without_journal_and_without_plan_does_nothing() -> None:
     def no_plan(conf: NetConf, req: Request) -> Plan:
         raise errors.TryAgainLater("API server unreachable")
