@@ -29,7 +29,7 @@ from multinet.engine import routes
 from multinet.engine.delegates import each
 from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
-from multinet.engine.ports import Executor, JournalStore, PodNetns
+from multinet.engine.ports import Executor, JournalStore, LegacyRecords, PodNetns
 
 log = logging.getLogger("multinet")
 
@@ -65,6 +65,7 @@ class Engine:
         reporter: Reporter | None = None,
         observer: Observer | None = None,
         status_networks: StatusNetworks | None = None,
+        legacy: LegacyRecords | None = None,
     ) -> None:
         self.conf = conf
         self.store = store
@@ -76,6 +77,8 @@ class Engine:
         # The networks every pod gets (STATUS checks them): the static delegates, unless
         # the cluster layer resolves clusterNetwork and defaultNetworks.
         self.status_networks = status_networks or (lambda conf: conf.delegates)
+        # Another meta-plugin's records (Multus's cache), for DELs of the pods it attached.
+        self.legacy = legacy
 
     # -- helpers -------------------------------------------------------------
 
@@ -267,6 +270,9 @@ class Engine:
     def delete(self, req: Request) -> None:
         with self.store.lock(req.container_id, req.ifname):
             journal = self.store.load(req.container_id, req.ifname)
+            legacy = None
+            if journal is None:
+                journal = legacy = self._legacy_journal(req)
             if journal is None:
                 journal = self._journal_without_record(req)
                 if journal is None:
@@ -278,8 +284,21 @@ class Engine:
                     "; ".join(str(f) for _, f in failures),
                 )
             self.store.remove(req.container_id, req.ifname)
+            if legacy is not None and self.legacy is not None:
+                self.legacy.remove(legacy)
             if self.reporter is not None:
                 self.reporter.deleted(self.conf, req, journal)
+
+    def _legacy_journal(self, req: Request) -> Journal | None:
+        """What another meta-plugin (Multus) attached to this container, from its records;
+        a record it cannot read is logged and DEL goes on as without one."""
+        if self.legacy is None:
+            return None
+        try:
+            return self.legacy.load(req.container_id, req.ifname, req.netns, req.cni_version)
+        except CNIError as e:
+            log.warning("DEL %s: %s; going on without it", req.container_id, e)
+            return None
 
     def _journal_without_record(self, req: Request) -> Journal | None:
         """No journal (never added, or state lost): DEL what the config would have added."""
