@@ -17,7 +17,7 @@ import threading
 from typing import Any, Protocol
 
 from multinet.cluster.base import Cluster
-from multinet.daemon.confgen import ConfigWriter
+from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.metrics import DaemonMetrics, no_cache
 from multinet.daemon.server import MetricsServer, UnixServer
@@ -95,6 +95,10 @@ class Daemon:
         self._threads.append(t)
 
     def start(self) -> None:
+        for note in self.config.notes:
+            log.warning("%s", note)
+        if self.config.user_config_file:
+            install_user_config(self.config)  # an OSError: the daemon does not start
         if self.confgen is not None:
             self.confgen.sync()  # before serving: ready at once if the primary is there
         self._unix = UnixServer(self.config.socket_path, self)
