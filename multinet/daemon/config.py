@@ -184,7 +184,7 @@ def _metrics_address(raw: Mapping[str, Any]) -> tuple[str, int] | None:
     if address is not None and address != ("", port):
         raise InvalidConfig(
             "invalid daemon configuration: metricsPort and metricsAddress disagree: keep "
-            f"one (metricsPort {port} is metricsAddress \":{port}\")"
+            f'one (metricsPort {port} is metricsAddress ":{port}")'
         )
     return "", int(port)
 
