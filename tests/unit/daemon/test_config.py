@@ -79,6 +79,14 @@ def test_overlay_gives_the_daemon_keys_precedence() -> None:
 
 # -- Multus's daemon-config.json keys ------------------------------------------------------
 
+# The keys of Multus's shipped daemon-config.json that multinet shares.
+MULTUS_COMMON = {
+    "cniVersion": "0.3.1",
+    "logToStderr": True,
+    "logLevel": "verbose",
+    "cniConfigDir": "/host/etc/cni/net.d",
+}
+
 
 def test_multus_socket_dir_serves_multus_api_and_is_not_forwarded() -> None:
     conf = config.load({"socketDir": "/run/multus/"}, {})
@@ -142,12 +150,9 @@ def test_multus_master_cni_and_override_network_name() -> None:
 
 def test_multus_shared_thin_keys_keep_their_meaning() -> None:
     raw = {
-        "cniVersion": "0.3.1",
-        "logLevel": "verbose",
+        **MULTUS_COMMON,
         "logFile": "/var/log/multus.log",
-        "logToStderr": True,
         "readinessindicatorfile": "/run/flannel/subnet.env",
-        "cniConfigDir": "/host/etc/cni/net.d",
         "confDir": "/etc/cni/multus/net.d",
         "cniDir": "/var/lib/cni/multus",
         "binDir": "/opt/cni/bin",
@@ -188,10 +193,7 @@ def test_multus_keys_with_their_off_values_are_accepted_and_not_forwarded() -> N
 def test_multus_daemon_config_as_multus_ships_it() -> None:
     # multus-cni deployments/multus-daemonset-thick.yml, without chrootDir.
     raw = {
-        "cniVersion": "0.3.1",
-        "logToStderr": True,
-        "logLevel": "verbose",
-        "cniConfigDir": "/host/etc/cni/net.d",
+        **MULTUS_COMMON,
         "multusAutoconfigDir": "/host/etc/cni/net.d",
         "multusConfigFile": "auto",
         "socketDir": "/host/run/multus/",
