@@ -86,7 +86,10 @@ def render(config: DaemonConfig, primary_path: str, primary: dict[str, Any]) -> 
     if caps:
         plugin["capabilities"] = {**caps, **plugin.get("capabilities", {})}
     version = config.cni_version or primary.get("cniVersion") or DEFAULT_VERSION
-    return {"cniVersion": version, "name": config.name, "plugins": [plugin]}
+    name = config.name
+    if config.override_network_name and isinstance(primary.get("name"), str) and primary["name"]:
+        name = primary["name"]  # Multus's overrideNetworkName
+    return {"cniVersion": version, "name": name, "plugins": [plugin]}
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -105,6 +108,19 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def install_user_config(config: DaemonConfig) -> str:
+    """Multus's `multusConfigFile` (a path): the file copied into cniConfigDir under its own
+    name, atomically, as the runtime's config; returns the path written."""
+    source = config.user_config_file
+    target = os.path.join(config.cni_config_dir, os.path.basename(source))
+    with open(source, "rb") as f:
+        data = f.read()
+    if os.path.abspath(source) != os.path.abspath(target):
+        write_atomic(target, data)
+    log.info("installed %s as %s (multusConfigFile)", source, target)
+    return target
 
 
 class ConfigWriter:
@@ -130,11 +146,9 @@ class ConfigWriter:
             if indicator and not os.path.exists(indicator):
                 self.problem = f"waiting for the readiness indicator file {indicator}"
                 return False
-            found = find_primary(self.config.cni_config_dir, self.config.primary_config)
+            found = find_primary(self.config.primary_dir, self.config.primary_config)
             if found is None:
-                where = (
-                    self.config.primary_config or f"a CNI config in {self.config.cni_config_dir}"
-                )
+                where = self.config.primary_config or f"a CNI config in {self.config.primary_dir}"
                 self.problem = f"waiting for the primary network: {where} not found"
                 return False
             data = (json.dumps(render(self.config, *found), indent=2) + "\n").encode()

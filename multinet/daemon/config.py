@@ -5,10 +5,18 @@ the same keys in every forwarded request, as in Multus's thick mode, and are
 copied into the generated 00-multinet.conflist so that the shim's in-process
 fallback behaves like the daemon. `cniVersion`, `name` and `type` are never
 forced onto requests: the runtime's cniVersion decides the result's version.
+
+Multus's daemon-config.json keys (`MULTUS_SCHEMA`) are read here too, so that a Multus
+node's configuration works as it is: each is honoured with Multus's meaning (`socketDir`,
+`metricsPort`, `multusConfigFile`, `multusAutoconfigDir`, `overrideNetworkName`) or
+refused with the multinet equivalent (`REFUSED`); none is forwarded into requests or
+copied into the generated conflist. Keys neither multinet nor Multus knows are forwarded
+(a delegate may read them) with a warning (`DaemonConfig.notes`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,7 +52,63 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "type": {"type": "string"},
     },
 }
-NOT_FORWARDED = frozenset(DAEMON_SCHEMA["properties"])
+
+# Multus's daemon-config.json keys (multus-cni pkg/server/types.go ControllerNetConf and
+# pkg/server/config/generator.go MultusConf) beside the thin keys both share.
+MULTUS_SOCKET_NAME = "multus.sock"
+MULTUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "socketDir": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
+        "metricsPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "chrootDir": {"type": "string", "pattern": PATH_PATTERN},
+        "multusConfigFile": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
+        "multusAutoconfigDir": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
+        "overrideNetworkName": {"type": "boolean"},
+        "forceCNIVersion": {"type": "boolean"},
+        "perNodeCertificate": {"type": "object"},
+        "logOptions": {"type": "object"},
+        "daemonSocketDir": {"type": "string"},
+        "auxiliaryCNIChainName": {"type": "string"},
+    },
+}
+DOCS = "docs/thick-mode.md#multus-daemon-configjson-keys"
+
+
+def _refusal(key: str, value: Any) -> str | None:
+    """Why multinetd refuses this value of a Multus key (None: accepted)."""
+    if key == "chrootDir" and value not in ("", "/"):
+        return (
+            f"chrootDir {value!r}: multinetd does not chroot; it runs the delegates in its own "
+            "mount namespace, so mount the host's binDir, cniDir and confDir into it at the "
+            "same paths (as deploy/multinet-daemonset.yaml does) and remove chrootDir"
+        )
+    if key == "forceCNIVersion" and value:
+        return (
+            "forceCNIVersion: multinet never rewrites the primary network's config; it "
+            "converts each result to the version the runtime asked for. Remove the key"
+        )
+    if key == "perNodeCertificate" and value.get("enabled"):
+        return (
+            "perNodeCertificate: not supported; give multinetd a kubeconfig (the "
+            "`kubeconfig` key) or run it with a service account"
+        )
+    if key == "logOptions" and value:
+        return (
+            "logOptions: multinetd does not rotate logFile; log to stderr (logToStderr) or "
+            "rotate logFile with logrotate (copytruncate)"
+        )
+    if key == "daemonSocketDir" and value:
+        return (
+            "daemonSocketDir: the shim finds multinetd at daemonSocketPath (default "
+            "/run/multinet/multinet.sock); socketDir serves Multus's own shim"
+        )
+    if key == "auxiliaryCNIChainName" and value:
+        return "auxiliaryCNIChainName: not supported by multinet"
+    return None
+
+
+NOT_FORWARDED = frozenset(DAEMON_SCHEMA["properties"]) | frozenset(MULTUS_SCHEMA["properties"])
 
 
 @dataclass(frozen=True)
@@ -60,6 +124,26 @@ class DaemonConfig:
     name: str = DEFAULT_NAME  # of the generated conflist
     cni_version: str = ""  # of the generated conflist; '' = the primary's
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # Multus's keys: socketDir (its shim's API is served at <socketDir>/multus.sock),
+    # multusAutoconfigDir (where the primary is found; '' = cni_config_dir),
+    # multusConfigFile (a path: installed in cni_config_dir as is, nothing generated),
+    # overrideNetworkName (the generated conflist takes the primary's name).
+    multus_socket_dir: str = ""
+    primary_config_dir: str = ""
+    user_config_file: str = ""
+    override_network_name: bool = False
+    notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
+
+    @property
+    def multus_socket_path(self) -> str:
+        """Where Multus's shim finds the daemon ('' = Multus's API is not served)."""
+        if not self.multus_socket_dir:
+            return ""
+        return os.path.join(self.multus_socket_dir, MULTUS_SOCKET_NAME)
+
+    @property
+    def primary_dir(self) -> str:
+        return self.primary_config_dir or self.cni_config_dir
 
     @property
     def cni_dir(self) -> str:
@@ -92,26 +176,74 @@ def parse_address(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _metrics_address(raw: Mapping[str, Any]) -> tuple[str, int] | None:
+    address = parse_address(raw["metricsAddress"]) if raw.get("metricsAddress") else None
+    port = raw.get("metricsPort")
+    if port is None:
+        return address
+    if address is not None and address != ("", port):
+        raise InvalidConfig(
+            "invalid daemon configuration: metricsPort and metricsAddress disagree: keep "
+            f'one (metricsPort {port} is metricsAddress ":{port}")'
+        )
+    return "", int(port)
+
+
+def _config_file(raw: Mapping[str, Any]) -> str:
+    """multusConfigFile: 'auto' (generate, the default) or a file installed as it is."""
+    value = raw.get("multusConfigFile", "auto")
+    if value == "auto":
+        return ""
+    if not os.path.isabs(value):
+        raise InvalidConfig(
+            f"invalid daemon configuration: multusConfigFile {value!r} is neither 'auto' nor "
+            "an absolute path"
+        )
+    if raw.get("generateConfig") is True:
+        raise InvalidConfig(
+            "invalid daemon configuration: multusConfigFile names a file to install but "
+            "generateConfig is true: keep one"
+        )
+    return str(value)
+
+
 def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
     if not isinstance(raw, Mapping):
         raise InvalidConfig("invalid daemon configuration: expected a JSON object")
     schema.validate(raw, DAEMON_SCHEMA, "daemon configuration")
+    schema.validate(raw, MULTUS_SCHEMA, "daemon configuration")
+    for key in MULTUS_SCHEMA["properties"]:
+        why = _refusal(key, raw[key]) if key in raw else None
+        if why is not None:
+            raise InvalidConfig(f"invalid daemon configuration: {why} (see {DOCS})")
     overrides = {k: v for k, v in raw.items() if k not in NOT_FORWARDED}
-    thin = dict(schemas.load("netconf.json"), required=[])
+    thin_schema = schemas.load("netconf.json")
+    thin = dict(thin_schema, required=[])
     schema.validate(overrides, thin, "daemon configuration")
-    metrics = raw.get("metricsAddress", "")
+    unknown = sorted(k for k in overrides if k not in thin_schema["properties"])
+    notes = tuple(
+        f"daemon configuration key {k!r} is neither multinet's nor Multus's: it is forwarded "
+        "into every request and the generated conflist as it is"
+        for k in unknown
+    )
+    user_config = _config_file(raw)
     return DaemonConfig(
         socket_path=raw.get("daemonSocketPath", DEFAULT_SOCKET),
         node_name=raw.get("nodeName") or environ.get("NODE_NAME", ""),
-        metrics_address=parse_address(metrics) if metrics else None,
+        metrics_address=_metrics_address(raw),
         cni_config_dir=raw.get("cniConfigDir", DEFAULT_CNI_CONFIG_DIR),
         primary_config=raw.get("primaryConfig") or raw.get("multusMasterCNI", ""),
-        generate_config=raw.get("generateConfig", True),
+        generate_config=raw.get("generateConfig", not user_config),
         cleanup_config_on_exit=raw.get("cleanupConfigOnExit", False),
         conf_poll_interval=float(raw.get("confPollInterval", 1.0)),
         name=raw.get("name", DEFAULT_NAME),
         cni_version=raw.get("cniVersion", ""),
         overrides=overrides,
+        multus_socket_dir=raw.get("socketDir", ""),
+        primary_config_dir=raw.get("multusAutoconfigDir", ""),
+        user_config_file=user_config,
+        override_network_name=raw.get("overrideNetworkName", False),
+        notes=notes,
     )
 
 

@@ -17,10 +17,10 @@ import threading
 from typing import Any, Protocol
 
 from multinet.cluster.base import Cluster
-from multinet.daemon.confgen import ConfigWriter
+from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.metrics import DaemonMetrics, no_cache
-from multinet.daemon.server import MetricsServer, UnixServer
+from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
 from multinet.daemon.service import CNIService, EngineFactory
 from multinet.engine.journal import FileJournalStore, summary
 from multinet.thin.wiring import engine_for
@@ -58,6 +58,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unix: UnixServer | None = None
+        self._multus: UnixServer | None = None  # Multus's shim's socket (socketDir)
         self._metrics_server: MetricsServer | None = None
 
     # -- what the HTTP layer serves ------------------------------------------
@@ -95,10 +96,17 @@ class Daemon:
         self._threads.append(t)
 
     def start(self) -> None:
+        for note in self.config.notes:
+            log.warning("%s", note)
+        if self.config.user_config_file:
+            install_user_config(self.config)  # an OSError: the daemon does not start
         if self.confgen is not None:
             self.confgen.sync()  # before serving: ready at once if the primary is there
         self._unix = UnixServer(self.config.socket_path, self)
         self._spawn("unix-server", self._unix.serve_forever)
+        if self.config.multus_socket_path:
+            self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
+            self._spawn("multus-server", self._multus.serve_forever)
         if self.cluster is not None:
             self.cluster.start(wait=0)  # DELs need no cache: serve while it syncs
         if self.config.metrics_address is not None:
@@ -114,6 +122,7 @@ class Daemon:
                 "fields": {
                     "node": self.config.node_name,
                     "metrics": f"{metrics[0]}:{metrics[1]}" if metrics else "",
+                    "multus_socket": self.config.multus_socket_path,
                     "cluster_cache": self.cluster is not None,
                 }
             },
@@ -129,11 +138,15 @@ class Daemon:
         if self._unix is not None:  # ours to remove only if we bound it
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.config.socket_path)
-        for server in (self._unix, self._metrics_server):
+        if self._multus is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.config.multus_socket_path)
+        for server in (self._unix, self._multus, self._metrics_server):
             if server is not None:
                 server.shutdown()
-        if self._unix is not None:
-            self._unix.server_close()  # joins the request threads
+        for unix in (self._unix, self._multus):
+            if unix is not None:
+                unix.server_close()  # joins the request threads
         if self._metrics_server is not None:
             self._metrics_server.server_close()
         if self.cluster is not None:

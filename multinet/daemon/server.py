@@ -7,6 +7,10 @@ Unix socket (root only: a directory only root writes, socket 0600, SO_PEERCRED c
   GET  /v1/attachments  the journal, as `multinetctl attachments` shows it
   GET  /metrics         Prometheus text
 The TCP `metricsAddress` serves /metrics, /healthz and /readyz only.
+Multus's socket (`socketDir`, opt-in; daemon.multus_api) serves Multus's shim:
+  POST /cni             Multus's request, run as /v1/cni runs
+  GET  /healthz, /readyz
+  POST /delegate        501 (not served yet)
 
 One thread per connection; the server joins them on close, so a graceful
 shutdown finishes the requests in flight.
@@ -27,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol, cast
 
 from multinet.cni.errors import IOFailure
+from multinet.daemon import multus_api
 from multinet.daemon.metrics import CONTENT_TYPE
 from multinet.shim import protocol
 
@@ -176,6 +181,43 @@ class UnixHandler(Handler):
         return False
 
 
+class MultusHandler(UnixHandler):
+    """Multus's thick-plugin API (daemon.multus_api) on Multus's socket."""
+
+    control_routes: tuple[str, ...] = ("/healthz", "/readyz")
+
+    def do_POST(self) -> None:
+        if self.path == "/healthz":  # Multus answers POST there too
+            self._json(200, {"status": "ok"})
+            return
+        if self.path == multus_api.DELEGATE_ROUTE:
+            self._text(501, multus_api.DELEGATE_NOT_SERVED)
+            return
+        if self.path != multus_api.CNI_ROUTE:
+            self._text(404, f"no POST {self.path}: Multus's shim posts to {multus_api.CNI_ROUTE}")
+            return
+        try:
+            env, stdin = self._multus_request()
+        except BadRequest as e:
+            self.app.rejected("malformed")
+            log.warning("rejected a malformed request from Multus's shim: %s", e)
+            self._text(e.status, str(e))
+            return
+        code, stdout = self.app.cni(env, stdin)
+        status, body = multus_api.answer(env.get("CNI_COMMAND", ""), code, stdout)
+        self._send(status, body, "application/json" if status == 200 else "text/plain")
+
+    def _multus_request(self) -> tuple[dict[str, str], bytes]:
+        body = self._body()
+        try:
+            return multus_api.decode_request(body)
+        except multus_api.MalformedRequest as e:
+            raise BadRequest(400, str(e)) from None
+
+    def _text(self, status: int, text: str) -> None:
+        self._send(status, (text + "\n").encode(), "text/plain; charset=utf-8")
+
+
 class MetricsHandler(Handler):
     control_routes: tuple[str, ...] = ("/healthz", "/readyz", "/metrics")
 
@@ -188,10 +230,10 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     block_on_close = True
     request_queue_size = 256
 
-    def __init__(self, path: str, app: App) -> None:
+    def __init__(self, path: str, app: App, handler: type[UnixHandler] = UnixHandler) -> None:
         self.app = app
         prepare_socket_dir(path)
-        super().__init__(path, UnixHandler, bind_and_activate=False)
+        super().__init__(path, handler, bind_and_activate=False)
         old = os.umask(0o177)  # the socket is born 0600: no window where others can connect
         try:
             self.server_bind()

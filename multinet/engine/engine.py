@@ -32,7 +32,7 @@ from multinet.engine import routes
 from multinet.engine.delegates import each
 from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
-from multinet.engine.ports import Executor, JournalStore, PodNetns
+from multinet.engine.ports import Executor, JournalStore, LegacyRecords, PodNetns
 
 log = logging.getLogger("multinet")
 READINESS_POLL = 0.1  # seconds between looks for the readiness indicator file
@@ -69,6 +69,7 @@ class Engine:
         reporter: Reporter | None = None,
         observer: Observer | None = None,
         status_networks: StatusNetworks | None = None,
+        legacy: LegacyRecords | None = None,
     ) -> None:
         self.conf = conf
         self.store = store
@@ -80,6 +81,8 @@ class Engine:
         # The networks every pod gets (STATUS checks them): the static delegates, unless
         # the cluster layer resolves clusterNetwork and defaultNetworks.
         self.status_networks = status_networks or (lambda conf: conf.delegates)
+        # Another meta-plugin's records (Multus's cache), for DELs of the pods it attached.
+        self.legacy = legacy
 
     # -- helpers -------------------------------------------------------------
 
@@ -302,6 +305,9 @@ class Engine:
                 # what the configuration names, as without a record; never fail on it.
                 log.warning("DEL %s: the journal is out of reach (%s)", req.container_id, e)
                 journal = None
+            legacy = None
+            if journal is None:
+                journal = legacy = self._legacy_journal(req)
             if journal is None:
                 journal = self._journal_without_record(req)
                 if journal is None:
@@ -314,8 +320,21 @@ class Engine:
                 )
             with contextlib.suppress(IOFailure):
                 self.store.remove(req.container_id, req.ifname)
+            if legacy is not None and self.legacy is not None:
+                self.legacy.remove(legacy)
             if self.reporter is not None:
                 self.reporter.deleted(self.conf, req, journal)
+
+    def _legacy_journal(self, req: Request) -> Journal | None:
+        """What another meta-plugin (Multus) attached to this container, from its records;
+        a record it cannot read is logged and DEL goes on as without one."""
+        if self.legacy is None:
+            return None
+        try:
+            return self.legacy.load(req.container_id, req.ifname, req.netns, req.cni_version)
+        except CNIError as e:
+            log.warning("DEL %s: %s; going on without it", req.container_id, e)
+            return None
 
     def _journal_without_record(self, req: Request) -> Journal | None:
         """No journal (never added, or state lost): DEL what the config would have added."""

@@ -9,6 +9,8 @@ parallel batches and every DEL corner case run without root.
 - PodNetns: what the engine asks of the pod's network namespace (engine.netns.HostNetns).
 - Executor: runs one network's plugins for a command (engine.delegates.ChainExecutor,
   over cni.chain and cni.exec), the role of libcni's invoke.Exec.
+- LegacyRecords: journals another meta-plugin left for containers it attached (Multus's
+  cache: engine.multus_cache.MultusCache), read by a DEL that finds no journal of ours.
 """
 
 from __future__ import annotations
@@ -82,3 +84,20 @@ class Executor(Protocol):
     ) -> None: ...
 
     def status(self, net: NetworkConfig, inv: Invocation) -> None: ...
+
+
+class LegacyRecords(Protocol):
+    """What another meta-plugin (Multus) recorded of a container it attached, as a journal.
+
+    Only DEL reads it, and only when multinet has no journal of its own for the container:
+    the pods a node's previous meta-plugin attached are removed as that plugin would have
+    removed them, then its record is dropped."""
+
+    def load(self, container_id: str, ifname: str, netns: str, cni_version: str) -> Journal | None:
+        """The journal of what the other plugin attached (entries in its order), or None.
+        Raises CNIError when its record exists but cannot be read."""
+        ...
+
+    def remove(self, journal: Journal) -> None:
+        """Drop the other plugin's record of this journal's container (best effort)."""
+        ...

@@ -10,6 +10,7 @@ from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
 from multinet.engine.engine import Engine, Planner, Reporter, StatusNetworks, default_planner
 from multinet.engine.journal import FileJournalStore
+from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
 
 if TYPE_CHECKING:
@@ -99,4 +100,7 @@ def engine_for(
         reporter=reporter,
         observer=observer,
         status_networks=status_networks,
+        # Pods Multus attached before the switch: its cache under our cniDir (a Multus
+        # user's cniDir kept as is) or under Multus's default.
+        legacy=MultusCache((conf.cni_dir, MULTUS_CNI_DIR)),
     )

@@ -75,3 +75,172 @@ def test_overlay_gives_the_daemon_keys_precedence() -> None:
     assert out == {"cniDir": "/daemon", "name": "n"}
     assert overlay(b"{not json", {"cniDir": "/d"}) == b"{not json"
     assert overlay(b"[1]", {"cniDir": "/d"}) == b"[1]"
+
+
+# -- Multus's daemon-config.json keys ------------------------------------------------------
+
+# The keys of Multus's shipped daemon-config.json that multinet shares.
+MULTUS_COMMON = {
+    "cniVersion": "0.3.1",
+    "logToStderr": True,
+    "logLevel": "verbose",
+    "cniConfigDir": "/host/etc/cni/net.d",
+}
+
+
+def test_multus_socket_dir_serves_multus_api_and_is_not_forwarded() -> None:
+    conf = config.load({"socketDir": "/run/multus/"}, {})
+    assert conf.multus_socket_path == "/run/multus/multus.sock"
+    assert conf.socket_path == "/run/multinet/multinet.sock"  # multinet's own shim: unchanged
+    assert conf.overrides == {}
+    assert config.load({}, {}).multus_socket_path == ""  # opt-in
+
+
+def test_multus_metrics_port_is_metrics_address_on_every_interface() -> None:
+    assert config.load({"metricsPort": 9091}, {}).metrics_address == ("", 9091)
+    same = config.load({"metricsPort": 9091, "metricsAddress": ":9091"}, {})
+    assert same.metrics_address == ("", 9091)
+    with pytest.raises(InvalidConfig, match="metricsPort and metricsAddress disagree"):
+        config.load({"metricsPort": 9091, "metricsAddress": "127.0.0.1:9091"}, {})
+    for bad in (0, 70000, "9091", True):
+        with pytest.raises(InvalidConfig, match="metricsPort"):
+            config.load({"metricsPort": bad}, {})
+
+
+@pytest.mark.parametrize("value", ["/hostroot", "/host"])
+def test_multus_chroot_dir_is_refused_naming_what_to_do(value: str) -> None:
+    with pytest.raises(InvalidConfig) as e:
+        config.load({"chrootDir": value}, {})
+    assert "multinetd does not chroot" in str(e.value)
+    assert "deploy/multinet-daemonset.yaml" in str(e.value)
+    assert "docs/thick-mode.md" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["", "/"])
+def test_multus_chroot_dir_of_the_host_root_is_accepted(value: str) -> None:
+    assert config.load({"chrootDir": value}, {}).overrides == {}
+
+
+def test_multus_config_file_auto_generates_a_path_is_installed_as_is() -> None:
+    auto = config.load({"multusConfigFile": "auto"}, {})
+    assert auto.generate_config and auto.user_config_file == ""
+    user = config.load({"multusConfigFile": "/etc/multus/00-mine.conf"}, {})
+    assert not user.generate_config and user.user_config_file == "/etc/multus/00-mine.conf"
+    assert user.overrides == {}
+    with pytest.raises(InvalidConfig, match="neither 'auto' nor an absolute path"):
+        config.load({"multusConfigFile": "mine.conf"}, {})
+    with pytest.raises(InvalidConfig, match="generateConfig is true"):
+        config.load({"multusConfigFile": "/m.conf", "generateConfig": True}, {})
+
+
+def test_multus_autoconfig_dir_is_where_the_primary_is_found() -> None:
+    conf = config.load(
+        {"cniConfigDir": "/host/etc/cni/net.d", "multusAutoconfigDir": "/host/etc/cni/auto"}, {}
+    )
+    assert conf.primary_dir == "/host/etc/cni/auto"
+    assert conf.cni_config_dir == "/host/etc/cni/net.d"  # where the conflist is written
+    assert config.load({"cniConfigDir": "/c"}, {}).primary_dir == "/c"
+
+
+def test_multus_master_cni_and_override_network_name() -> None:
+    conf = config.load({"multusMasterCNI": "10-flannel.conflist", "overrideNetworkName": True}, {})
+    assert conf.primary_config == "10-flannel.conflist" and conf.override_network_name
+    assert conf.overrides == {}
+
+
+def test_multus_shared_thin_keys_keep_their_meaning() -> None:
+    raw = {
+        **MULTUS_COMMON,
+        "logFile": "/var/log/multus.log",
+        "readinessindicatorfile": "/run/flannel/subnet.env",
+        "confDir": "/etc/cni/multus/net.d",
+        "cniDir": "/var/lib/cni/multus",
+        "binDir": "/opt/cni/bin",
+    }
+    conf = config.load(raw, {})
+    assert conf.cni_version == "0.3.1"
+    assert conf.log_level == "verbose" and conf.log_file == "/var/log/multus.log"
+    assert conf.readiness_indicator_file == "/run/flannel/subnet.env"
+    assert conf.cni_dir == "/var/lib/cni/multus"
+    assert conf.overrides == {
+        k: v for k, v in raw.items() if k not in ("cniVersion", "cniConfigDir")
+    }
+    assert conf.notes == ()
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"forceCNIVersion": True}, "multinet never rewrites the primary"),
+        ({"perNodeCertificate": {"enabled": True}}, "give multinetd a kubeconfig"),
+        ({"logOptions": {"maxAge": 5}}, "does not rotate logFile"),
+        ({"daemonSocketDir": "/run/multus"}, "daemonSocketPath"),
+        ({"auxiliaryCNIChainName": "x"}, "not supported"),
+    ],
+)
+def test_multus_keys_without_an_equivalent_are_refused(
+    raw: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidConfig, match=message):
+        config.load(raw, {})
+
+
+def test_multus_keys_with_their_off_values_are_accepted_and_not_forwarded() -> None:
+    raw = {"forceCNIVersion": False, "perNodeCertificate": {"enabled": False}, "logOptions": {}}
+    assert config.load(raw, {}).overrides == {}
+
+
+def test_multus_daemon_config_as_multus_ships_it() -> None:
+    # multus-cni deployments/multus-daemonset-thick.yml, without chrootDir.
+    raw = {
+        **MULTUS_COMMON,
+        "multusAutoconfigDir": "/host/etc/cni/net.d",
+        "multusConfigFile": "auto",
+        "socketDir": "/host/run/multus/",
+    }
+    conf = config.load(raw, {})
+    assert conf.multus_socket_path == "/host/run/multus/multus.sock"
+    assert conf.generate_config and conf.primary_dir == "/host/etc/cni/net.d"
+    assert conf.overrides == {"logToStderr": True, "logLevel": "verbose"}
+
+
+def test_keys_nobody_knows_are_forwarded_with_a_note() -> None:
+    conf = config.load({"someDelegateKey": 1}, {})
+    assert conf.overrides == {"someDelegateKey": 1}
+    assert len(conf.notes) == 1 and "'someDelegateKey'" in conf.notes[0]
+
+
+def test_confgen_follows_multus_autoconfig_dir_and_override_network_name(tmp_path: Path) -> None:
+    from multinet.daemon import confgen
+
+    auto, out = tmp_path / "auto", tmp_path / "net.d"
+    auto.mkdir()
+    out.mkdir()
+    (auto / "10-flannel.conflist").write_text(
+        json.dumps({"cniVersion": "1.0.0", "name": "cbr0", "plugins": [{"type": "flannel"}]})
+    )
+    conf = config.load(
+        {
+            "cniConfigDir": str(out),
+            "multusAutoconfigDir": str(auto),
+            "overrideNetworkName": True,
+        },
+        {},
+    )
+    writer = confgen.ConfigWriter(conf)
+    assert writer.sync()
+    written = json.loads((out / confgen.OWN_NAME).read_text())
+    assert written["name"] == "cbr0"
+    assert written["plugins"][0]["clusterNetwork"] == str(auto / "10-flannel.conflist")
+
+
+def test_multus_config_file_is_installed_in_the_config_dir(tmp_path: Path) -> None:
+    from multinet.daemon import confgen
+
+    source = tmp_path / "mine.conflist"
+    source.write_text('{"cniVersion": "1.0.0"}')
+    out = tmp_path / "net.d"
+    out.mkdir()
+    conf = config.load({"cniConfigDir": str(out), "multusConfigFile": str(source)}, {})
+    assert confgen.install_user_config(conf) == str(out / "mine.conflist")
+    assert (out / "mine.conflist").read_text() == '{"cniVersion": "1.0.0"}'
