@@ -61,6 +61,7 @@ class NetConf:
     prev_result: Mapping[str, Any] | None = None
     delegate_timeout: float = DEFAULT_TIMEOUT
     parallel_attach: bool = False
+    journal_fsync: bool = False  # the final save of an ADD also survives a power loss
     daemon_socket_path: str = DEFAULT_SOCKET
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -161,6 +162,7 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
         prev_result=raw.get("prevResult"),
         delegate_timeout=float(raw.get("delegateTimeout", DEFAULT_TIMEOUT)),
         parallel_attach=raw.get("parallelAttach", False),
+        journal_fsync=raw.get("journalFsync", False),
         daemon_socket_path=raw.get("daemonSocketPath", DEFAULT_SOCKET),
         raw=dict(raw),
     )

@@ -224,7 +224,10 @@ class Engine:
             if self.reporter is not None:
                 self.reporter.added(self.conf, req, plan, journal)
             journal.complete = True
-            self.store.save(journal)
+            # Atomic (a crash of this process leaves the old or the new journal, whole);
+            # durable only on request: after a power loss the pod's interfaces are gone,
+            # and a DEL without a journal releases what the configuration names.
+            self.store.save(journal, durable=self.conf.journal_fsync)
         except BaseException:
             failures = self._undo(req, journal, only=started)  # what it started, no more
             if any(entry.state == ADDED for entry, _ in failures):

@@ -92,13 +92,15 @@ IFNAMES = {"cluster": "eth0", "a": "net1", "b": "net2", "c": "net3"}
 # -- ADD ------------------------------------------------------------------------------------
 
 
-def test_add_journals_every_network_before_the_first_delegate_then_once_durably() -> None:
-    h = host()
+@pytest.mark.parametrize("fsync", [False, True])
+def test_add_journals_every_network_before_the_first_delegate_then_once_more(fsync: bool) -> None:
+    """Two saves; the last one durable only with journalFsync."""
+    h = host(conf(journalFsync=fsync))
     out = h.engine.add(request("ADD"))
     assert h.executor.of("ADD") == list(NETWORKS)
     assert h.store.saves == [
         (list(NETWORKS), [ADDING] * 4, False, False),
-        (list(NETWORKS), [ADDED] * 4, True, True),
+        (list(NETWORKS), [ADDED] * 4, True, fsync),
     ]
     assert out["interfaces"][0]["name"] == "eth0"  # the cluster network's result
     assert h.world.pods[NETNS] == set(IFNAMES.values())
