@@ -2,10 +2,9 @@
 
 One JSON file per (container ID, ifname) under `<cniDir>/journal/`, replaced
 atomically (write, rename); only a save asked to be durable (the last of an ADD,
-with `journalFsync`)
-also fsyncs the file and the directory. ADD records every planned delegate *before*
-the first one runs, so a DEL after a kill -9 at any point finds everything to
-remove. A per-key flock serialises operations on the same container across
+with `journalFsync`) also fsyncs the file and the directory. ADD records every
+planned delegate *before* the first one runs, so a DEL after a kill -9 at any point
+finds everything to remove. A per-key flock serialises operations on the same container across
 processes and threads.
 """
 
