@@ -4,7 +4,9 @@ not a machine that cannot run the test."""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -34,3 +36,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             for nodeid, reason in forbidden:
                 reporter.write_line(f"  {nodeid}: {reason}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _multinet_logger_as_found() -> Iterator[None]:
+    """In-process runs configure the "multinet" logger as thin mode does (its own
+    handlers, no propagation); put it back as it was, or a later test's caplog sees
+    nothing (the order of tests decides which)."""
+    logger = logging.getLogger("multinet")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]

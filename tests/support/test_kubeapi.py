@@ -8,6 +8,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -789,6 +790,10 @@ def test_set_down_cuts_open_watches(server: KubeAPIServer, v1: Any) -> None:
     server.set_down(True)
     thread.join(5)
     assert not thread.is_alive()
+    # The server's side of the watch ends on its own thread, just after the client's.
+    deadline = time.monotonic() + 5
+    while server.store.changes.watchers and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert server.store.changes.watchers == 0
 
 
