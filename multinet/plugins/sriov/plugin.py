@@ -193,6 +193,18 @@ class Plugin:
                 env=req.env,
             )
             attempt("IPAM", lambda: self._ipam_del(ipam_req, conf))
+        owner = store.owner(record["vf"]["pci"])
+        if owner is not None and (owner.get("containerID"), owner.get("ifname")) != (
+            req.container_id,
+            req.ifname,
+        ):
+            # Another pod took the VF over after this one's netns went: its settings and
+            # netdev are that pod's now. Only this pod's IPAM lease was ours to release.
+            log.info("sriov: VF %s now belongs to %s: not restored", record["vf"]["pci"], owner)
+            if first is not None:
+                raise first
+            store.remove(req.container_id, req.ifname)
+            return
         netns = str(record.get("netns") or req.netns)
         if record.get("moved") and record.get("netdev"):
             nd = record["netdev"]
