@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import LeakChecker
+from tests.integration.networks.conftest import PodRef
 from tests.integration.plugins.sriov.conftest import RESOURCE, Sriov
 from tests.support.sriov import ORIGINAL
 
@@ -44,6 +45,19 @@ def assert_restored(sriov: Sriov, index: int, before: dict[str, Any]) -> None:
     link = sriov.host_link(sriov.vf_netdevs[index])
     assert link is not None, "the VF netdev is not back in the host under its name"
     assert (link["address"], link["mtu"]) == (before["address"], before["mtu"])
+
+
+def add_fails_and_leaves_vf_as_found(sriov: Sriov, pod: PodRef, index: int) -> dict[str, Any]:
+    """ADD fails, and the VF (PF side and netdev), the cache and the allocation are as
+    before it; the error JSON."""
+    before = sriov.host_link(sriov.vf_netdevs[index])
+    assert before is not None
+    rc, out, _ = sriov.run("ADD", pod, sriov.netns(), sriov.k8s.container_id())
+    assert rc != 0 and out is not None
+    assert_restored(sriov, index, before)
+    assert sriov.cache_files() == []
+    error: dict[str, Any] = out
+    return error
 
 
 # -- ADD / CHECK / DEL -------------------------------------------------------------------
@@ -292,30 +306,19 @@ def test_a_partial_apply_is_rolled_back(sriov: Sriov, leaks: LeakChecker) -> Non
     sriov.nad("sriov-a", vlan=5, spoofchk="off", trust="on", link_state="enable")
     sriov.nic.refuse(0, "trust")  # a PF whose firmware refuses trust
     pod = sriov.pod([{"name": "sriov-a", "ips": [address]}], [sriov.vf(0)])
-    before = sriov.host_link(sriov.vf_netdevs[0])
-    assert before is not None
-    netns, cid = sriov.netns(), sriov.k8s.container_id()
-    rc, out, _ = sriov.run("ADD", pod, netns, cid)
-    assert rc != 0
+    out = add_fails_and_leaves_vf_as_found(sriov, pod, 0)
     assert all(word in out["msg"] for word in ("trust", "VF 0", sriov.nic.pf))
     assert [c["setting"] for c in sriov.nic.calls()] == [
         "vlan", "spoofchk",  # applied
         "spoofchk", "vlan",  # undone, in reverse
     ]  # fmt: skip
-    assert_restored(sriov, 0, before)
-    assert sriov.cache_files() == []
     leaks.assert_clean()
 
 
 def test_an_ipam_failure_after_the_move_is_rolled_back(sriov: Sriov, leaks: LeakChecker) -> None:
     sriov.nad("sriov-a", vlan=3, ipam={"type": "static", "addresses": [{"address": "bad"}]})
     pod = sriov.pod([{"name": "sriov-a"}], [sriov.vf(0)])
-    before = sriov.host_link(sriov.vf_netdevs[0])
-    assert before is not None
-    netns, cid = sriov.netns(), sriov.k8s.container_id()
-    assert sriov.run("ADD", pod, netns, cid).rc != 0
-    assert_restored(sriov, 0, before)
-    assert sriov.cache_files() == []
+    add_fails_and_leaves_vf_as_found(sriov, pod, 0)
     leaks.assert_clean()
 
 
