@@ -4,7 +4,7 @@ DEB_PACKAGES := containernetworking-plugins golang-go golang-github-appc-cni-dev
 	dnsmasq-base iproute2 openssl procps
 PYTEST_ARGS ?=
 
-.PHONY: deps test lint typecheck unit integration conformance fuzz demo bench clean
+.PHONY: deps test lint typecheck unit integration conformance fuzz demo bench clean protos
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -46,6 +46,13 @@ demo: deps
 
 bench: deps
 	$(PYTHON) -m bench
+
+# The kubelet's PodResources messages, generated from multinet/cluster/proto/api.proto and
+# committed (ruff and mypy strict skip the generated files: see pyproject.toml).
+protos: deps
+	$(PYTHON) -m grpc_tools.protoc -I multinet/cluster/proto \
+		--python_out=multinet/cluster/proto --pyi_out=multinet/cluster/proto \
+		multinet/cluster/proto/api.proto
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -63,3 +63,11 @@ class Cluster(Protocol):
     def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
         """Best effort: an event on the pod (failures are logged, never raised)."""
         ...
+
+
+class DeviceSource(Protocol):
+    """The kubelet's device assignments (cluster.podresources.KubeletDevices)."""
+
+    def for_pod(self, pod: Pod) -> dict[str, list[str]]:
+        """{resource name: device IDs} assigned to the pod's containers."""
+        ...

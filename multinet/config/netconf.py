@@ -29,6 +29,10 @@ DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
 DEFAULT_CNI_DIR = "/var/lib/cni/multinet"
 DEFAULT_BIN_DIR = "/opt/cni/bin"
 DEFAULT_SOCKET = protocol.DEFAULT_SOCKET
+# The kubelet's device assignments (cluster.podresources) and NPWG device-info files.
+DEFAULT_POD_RESOURCES_SOCKET = "/var/lib/kubelet/pod-resources/kubelet.sock"
+DEFAULT_DEVICE_CHECKPOINT = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"
+DEFAULT_DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,9 @@ class NetConf:
     parallel_attach: bool = False
     journal_fsync: bool = False  # the final save of an ADD also survives a power loss
     daemon_socket_path: str = DEFAULT_SOCKET
+    pod_resources_socket: str = DEFAULT_POD_RESOURCES_SOCKET
+    device_checkpoint: str = DEFAULT_DEVICE_CHECKPOINT
+    device_info_dir: str = DEFAULT_DEVICE_INFO_DIR
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,5 +171,8 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
         parallel_attach=raw.get("parallelAttach", False),
         journal_fsync=raw.get("journalFsync", False),
         daemon_socket_path=raw.get("daemonSocketPath", DEFAULT_SOCKET),
+        pod_resources_socket=raw.get("podResourcesSocket", DEFAULT_POD_RESOURCES_SOCKET),
+        device_checkpoint=raw.get("deviceCheckpointFile", DEFAULT_DEVICE_CHECKPOINT),
+        device_info_dir=raw.get("deviceInfoDir", DEFAULT_DEVICE_INFO_DIR),
         raw=dict(raw),
     )

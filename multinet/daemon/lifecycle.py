@@ -17,6 +17,8 @@ import threading
 from typing import Any, Protocol
 
 from multinet.cluster.base import Cluster
+from multinet.cluster.podresources import KubeletDevices
+from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
 from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.metrics import DaemonMetrics, no_cache
@@ -53,7 +55,15 @@ class Daemon:
         self.config = config
         self.cluster = cluster
         self.metrics = DaemonMetrics(cluster.sizes if cluster is not None else no_cache)
-        self.service = CNIService(config.overrides, self.metrics, engine_factory, cluster)
+        # One PodResources channel for the daemon's lifetime (requests naming other paths
+        # get their own, as in thin mode).
+        self.devices = KubeletDevices(
+            str(config.overrides.get("podResourcesSocket", DEFAULT_POD_RESOURCES_SOCKET)),
+            str(config.overrides.get("deviceCheckpointFile", DEFAULT_DEVICE_CHECKPOINT)),
+        )
+        self.service = CNIService(
+            config.overrides, self.metrics, engine_factory, cluster, self.devices
+        )
         self.confgen = ConfigWriter(config) if config.generate_config else None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -151,6 +161,7 @@ class Daemon:
             self._metrics_server.server_close()
         if self.cluster is not None:
             self.cluster.close()
+        self.devices.close()
         for t in self._threads:
             t.join(timeout=5)
         if self.confgen is not None and self.config.cleanup_config_on_exit:

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from multinet.cluster.base import Cluster
+from multinet.cluster.base import Cluster, DeviceSource
+from multinet.cluster.podresources import KubeletDevices
 from multinet.cni import strictjson
 from multinet.cni.exec import Observer
 from multinet.cni.request import Request
@@ -30,7 +31,7 @@ from multinet.thin.wiring import engine_for
 
 log = logging.getLogger("multinet.daemon")
 
-EngineFactory = Callable[[NetConf, Cluster | None, Observer | None], Engine]
+EngineFactory = Callable[[NetConf, Cluster | None, Observer | None, DeviceSource | None], Engine]
 
 
 def overlay(stdin: bytes, overrides: Mapping[str, Any]) -> bytes:
@@ -66,7 +67,9 @@ class CNIService:
         metrics: DaemonMetrics,
         engine_factory: EngineFactory = engine_for,
         cluster: Cluster | None = None,
+        devices: KubeletDevices | None = None,
     ) -> None:
+        self.devices = devices
         self.overrides = dict(overrides)
         self.metrics = metrics
         self.engine_factory = engine_factory
@@ -101,4 +104,10 @@ class CNIService:
         # The shared cluster talks to the API server; a manifests directory or static
         # delegates alone get what engine_for builds for them.
         shared = self.cluster if conf.uses_cluster and not conf.manifests else None
-        return self.engine_factory(conf, shared, self.metrics.observe_delegate)
+        # The daemon's one PodResources channel, for requests that name its socket.
+        devices = None
+        if self.devices is not None and self.devices.serves(
+            conf.pod_resources_socket, conf.device_checkpoint
+        ):
+            devices = self.devices
+        return self.engine_factory(conf, shared, self.metrics.observe_delegate, devices)

@@ -48,6 +48,12 @@ class Entry:
     drop_default_routes: bool = False
     source_routing: bool = False
     cni_args: tuple[tuple[str, str], ...] = ()
+    resource_name: str = ""
+    device_id: str = ""
+    device_info_file: str = ""
+    device_plugin_info_file: str = ""
+    # The NPWG device-info object read once ADD succeeded (network-status device-info).
+    device_info: dict[str, Any] | None = None
 
     @classmethod
     def planned(cls, att: Attachment) -> Entry:
@@ -63,6 +69,10 @@ class Entry:
             drop_default_routes=att.drop_default_routes,
             source_routing=att.source_routing,
             cni_args=att.cni_args,
+            resource_name=att.resource_name,
+            device_id=att.device_id,
+            device_info_file=att.device_info_file,
+            device_plugin_info_file=att.device_plugin_info_file,
         )
 
     @classmethod

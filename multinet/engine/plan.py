@@ -33,6 +33,13 @@ class Attachment:
     source_routing: bool = False
     # CNI_ARGS pairs added to the runtime's for this network (Multus's IP=, MAC=).
     cni_args: tuple[tuple[str, str], ...] = ()
+    # A device-plugin resource (the NAD's k8s.v1.cni.cncf.io/resourceName), the device of
+    # it this network got, and the NPWG device-info files: the one the device plugin
+    # wrote, and the one the delegate may write (runtimeConfig CNIDeviceInfoFile).
+    resource_name: str = ""
+    device_id: str = ""
+    device_info_file: str = ""
+    device_plugin_info_file: str = ""
 
 
 @dataclass(frozen=True)

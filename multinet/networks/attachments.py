@@ -20,10 +20,19 @@ from multinet.networks.selection import NetworkSelection
 
 # A NAD annotation that turns source routing on for every pod using the NAD.
 SOURCE_ROUTING_ANNOTATION = "multinet.dev/source-routing"
+# A NAD annotation naming the device-plugin resource each of its attachments needs.
+RESOURCE_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"
 
 
 def _nad_flag(res: Resolved, annotation: str) -> bool:
     return res.nad is not None and res.nad.annotations.get(annotation, "").lower() == "true"
+
+
+def resource_name(res: Resolved) -> str:
+    """The device-plugin resource the NAD needs a device of ('' for none)."""
+    if res.nad is None:
+        return ""
+    return res.nad.annotations.get(RESOURCE_ANNOTATION, "").strip()
 
 
 def runtime_values(sel: NetworkSelection) -> dict[str, Any]:
@@ -121,13 +130,23 @@ def build(
             runtime_config=cluster_rc,
             default=True,
             replaced_default_routes=tuple(sorted(gateways)),
+            resource_name=resource_name(cluster),
+            device_id=(cluster_selection.device_id or "") if cluster_selection else "",
         )
     ]
     # As in Multus, every network gets the runtime's pod-wide values (port mappings,
     # bandwidth: capability-filtered later), with the selection's own values over them.
     shared = pod_wide(runtime_config)
     for d in defaults:
-        atts.append(Attachment(d.name, d.network, secondary_ifname(len(atts)), dict(shared)))
+        atts.append(
+            Attachment(
+                d.name,
+                d.network,
+                secondary_ifname(len(atts)),
+                dict(shared),
+                resource_name=resource_name(d),
+            )
+        )
     for sel, res in requested:
         atts.append(
             Attachment(
@@ -139,6 +158,8 @@ def build(
                 drop_default_routes=sel.no_default_route,
                 source_routing=sel.source_routing or _nad_flag(res, SOURCE_ROUTING_ANNOTATION),
                 cni_args=cni_args(sel),
+                resource_name=resource_name(res),
+                device_id=sel.device_id or "",
             )
         )
     plan = Plan(tuple(atts), dict(pod or {}))

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from multinet.cluster.base import Cluster, Pod
+from multinet.cluster.base import Cluster, DeviceSource, Pod
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, InvalidConfig, NetworkNotFound, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.plan import Plan
-from multinet.networks import attachments
+from multinet.networks import attachments, devices
 from multinet.networks.resolve import Resolved, Resolver
 from multinet.networks.selection import (
     DEFAULT_NETWORK_ANNOTATION,
@@ -71,8 +71,9 @@ def pod_from_ref(ref: dict[str, str]) -> Pod:
 class PodPlanner:
     """planner(conf, req) -> Plan, for a cluster source (API server or manifests)."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, devices: DeviceSource | None = None) -> None:
         self.cluster = cluster
+        self.devices = devices
 
     def pod(self, req: Request) -> Pod | None:
         namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
@@ -115,7 +116,7 @@ class PodPlanner:
         # it is a NAD (Resolved.name), else its CNI config's name.
         if cluster_net.nad is None:
             cluster_net = Resolved(cluster_net.network.name, cluster_net.network)
-        return attachments.build(
+        plan = attachments.build(
             cluster_net,
             defaults,
             requested,
@@ -124,6 +125,30 @@ class PodPlanner:
             cluster_selection=cluster_sel,
             pod=pod_ref(pod) if pod else None,
         )
+        return self._with_devices(conf, req, pod, plan)
+
+    def _with_devices(self, conf: NetConf, req: Request, pod: Pod | None, plan: Plan) -> Plan:
+        """Each attachment whose NAD names a resource gets one of the pod's devices: the
+        kubelet is asked once per ADD, and only when some NAD names a resource."""
+        if not any(a.resource_name for a in plan.attachments):
+            return plan
+        assigned: dict[str, list[str]] = {}
+        if devices.needs_devices(plan) and pod is not None:
+            if self.devices is None:
+                raise InvalidConfig("a NAD names a resource but no device source is configured")
+            try:
+                assigned = self.devices.for_pod(pod)
+            except CNIError as e:
+                if req.command != "DEL":
+                    raise
+                log.warning("DEL: the pod's devices are unknown (%s): none passed", e)
+                return plan
+        try:
+            return devices.assign(plan, assigned, conf.device_info_dir, req.container_id)
+        except InvalidConfig:
+            if req.command != "DEL":
+                raise
+            return plan
 
     def status_networks(self, conf: NetConf) -> list[NetworkConfig]:
         """The networks every pod gets, resolved (what STATUS must find ready)."""

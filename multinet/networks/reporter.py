@@ -9,6 +9,7 @@ from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.journal import Journal
 from multinet.engine.plan import Plan
+from multinet.networks import devices
 from multinet.networks.planner import pod_from_ref
 from multinet.networks.status import network_status
 
@@ -24,6 +25,11 @@ class PodReporter:
         if not plan.pod:
             return
         pod = pod_from_ref(dict(plan.pod))
+        for entry in journal.entries:  # journaled by the ADD's last save
+            if entry.device_info_file or entry.device_plugin_info_file:
+                entry.device_info = devices.read_device_info(
+                    entry.device_info_file, entry.device_plugin_info_file
+                )
         self.cluster.set_network_status(pod, network_status(journal.entries))  # may roll back
         if self.events:
             for entry in journal.entries:  # the cluster network's too, as Multus
@@ -35,6 +41,8 @@ class PodReporter:
                     )
 
     def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None:
+        for att in plan.attachments if plan is not None else ():
+            devices.remove_device_info(att.device_info_file)  # the ADD was rolled back
         if plan is not None and plan.pod:
             pod = pod_from_ref(dict(plan.pod))
         else:
@@ -47,6 +55,9 @@ class PodReporter:
 
     def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None:
         """Drop the pod's local network-status record (multinetctl's copy), or one file
-        per pod would pile up on every node. The API annotation goes with the pod."""
+        per pod would pile up on every node. The API annotation goes with the pod. The
+        attachments' CNI device-info files go too."""
+        for entry in journal.entries:
+            devices.remove_device_info(entry.device_info_file)
         if journal.pod.get("namespace") and journal.pod.get("name"):
             StatusRecords(conf.cni_dir).remove_status(journal.pod["namespace"], journal.pod["name"])

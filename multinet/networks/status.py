@@ -58,9 +58,8 @@ def entries_for(entry: Entry) -> list[dict[str, Any]]:
         st["dns"] = res.dns.to_dict()
         if gateways:
             st["gateway"] = gateways
-        device = entry.runtime_config.get("deviceID")
-        if device:
-            st["device-info"] = {"type": "pci", "version": "1.1.0", "pci": {"pci-address": device}}
+        if entry.device_info is not None:  # the NPWG device-info, unchanged (networks.devices)
+            st["device-info"] = entry.device_info
     return out
 
 

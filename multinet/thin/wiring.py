@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from multinet.cluster.base import NAD, Cluster, Pod
+from multinet.cluster.base import NAD, Cluster, DeviceSource, Pod
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
@@ -26,6 +26,14 @@ def cluster_for(conf: NetConf) -> Cluster | None:
     if conf.kubeconfig or conf.cluster_network:
         return ApiServer(conf.kubeconfig, conf.cni_dir)
     return None
+
+
+def devices_for(conf: NetConf) -> DeviceSource:
+    """The kubelet's device assignments at the netconf's paths. Nothing is read until a
+    NAD names a resource; thin mode makes one per ADD (one gRPC channel, one call)."""
+    from multinet.cluster.podresources import KubeletDevices
+
+    return KubeletDevices(conf.pod_resources_socket, conf.device_checkpoint)
 
 
 class ApiServer:
@@ -76,9 +84,13 @@ def api_cluster(kubeconfig: str, state_dir: str) -> ApiCluster:
 
 
 def engine_for(
-    conf: NetConf, cluster: Cluster | None = None, observer: Observer | None = None
+    conf: NetConf,
+    cluster: Cluster | None = None,
+    observer: Observer | None = None,
+    devices: DeviceSource | None = None,
 ) -> Engine:
-    """The engine on this host: the journal under cniDir, the kernel, the real plugins."""
+    """The engine on this host: the journal under cniDir, the kernel, the real plugins.
+    `devices` is the daemon's long-lived PodResources client; thin mode gets its own."""
     if cluster is None:
         cluster = cluster_for(conf)
     planner: Planner = default_planner
@@ -88,7 +100,7 @@ def engine_for(
         from multinet.networks.planner import PodPlanner
         from multinet.networks.reporter import PodReporter
 
-        pod_planner = PodPlanner(cluster)
+        pod_planner = PodPlanner(cluster, devices or devices_for(conf))
         planner, reporter = pod_planner, PodReporter(cluster)
         status_networks = pod_planner.status_networks
     return Engine(

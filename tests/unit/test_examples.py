@@ -31,9 +31,12 @@ def test_manifest_objects_are_valid(path: Path) -> None:
     objects = docs(path)
     assert objects, f"{path} holds no object"
     for obj in objects:
-        assert obj["kind"] in ("Pod", "NetworkAttachmentDefinition")
+        assert obj["kind"] in ("Pod", "NetworkAttachmentDefinition", "ConfigMap")
         meta = obj["metadata"]
-        if obj["kind"] == "NetworkAttachmentDefinition":
+        if obj["kind"] == "ConfigMap":  # the SR-IOV device plugin's
+            resources = json.loads(obj["data"]["config.json"])["resourceList"]
+            assert all(r["resourceName"] and r["selectors"] for r in resources)
+        elif obj["kind"] == "NetworkAttachmentDefinition":
             assert obj["apiVersion"] == "k8s.cni.cncf.io/v1"
             config = (obj.get("spec") or {}).get("config", "")
             if config:
@@ -68,3 +71,26 @@ def test_crd_is_the_npwg_definition() -> None:
     assert v1["name"] == "v1" and v1["served"] and v1["storage"]
     props = v1["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert props["config"]["type"] == "string"
+
+
+def test_the_sriov_example_matches_device_plugin_pod_and_plugin() -> None:
+    """The NADs' resource is the config map's and the pod's, and multinet-sriov loads them."""
+    from multinet.plugins.sriov import config as sriov_config
+
+    cm = docs(ROOT / "examples" / "sriov" / "device-plugin-configmap.yaml")[0]
+    (res,) = json.loads(cm["data"]["config.json"])["resourceList"]
+    resource = f"{res['resourcePrefix']}/{res['resourceName']}"
+    nads = docs(ROOT / "examples" / "nads" / "sriov.yaml")
+    assert {n["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"] for n in nads} == {
+        resource
+    }
+    for n in nads:
+        raw = json.loads(n["spec"]["config"])
+        conf = sriov_config.load({**raw, "deviceID": "0000:03:02.1"})
+        assert conf.vlan and conf.spoofchk is not None and conf.trust is not None
+    (pod,) = docs(ROOT / "examples" / "pods" / "pod-sriov.yaml")
+    limits = pod["spec"]["containers"][0]["resources"]["limits"]
+    names = parse_networks(
+        pod["metadata"]["annotations"][NETWORKS_ANNOTATION], pod["metadata"]["namespace"]
+    )
+    assert int(limits[resource]) == len(names) == 2

@@ -193,11 +193,8 @@ def test_infiniband_guid_and_device_id_reach_the_delegate(
     assert "runtimeConfig" not in main.only_add().config
     status = k8s.source.network_status(pod.namespace, pod.name)
     assert status is not None
-    assert status[1]["device-info"] == {
-        "type": "pci",
-        "version": "1.1.0",
-        "pci": {"pci-address": device},
-    }
+    # No resourceName, so no device-plugin device-info file: nothing is made up.
+    assert "device-info" not in status[1]
 
     assert k8s.delete(pod, netns, cid).rc == 0
     leaks.assert_clean()

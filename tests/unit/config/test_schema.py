@@ -38,6 +38,9 @@ PATH_KEYS = (
     "readinessindicatorfile",
     "logFile",
     "daemonSocketPath",
+    "podResourcesSocket",
+    "deviceCheckpointFile",
+    "deviceInfoDir",
 )
 
 # (key, value) pairs merged into BASE: each must be accepted.
@@ -91,6 +94,9 @@ GOOD: list[tuple[str, Any]] = [
     ("delegateTimeout", 1e-9),
     ("parallelAttach", True),
     ("daemonSocketPath", "/run/multinet/multinet.sock"),
+    ("podResourcesSocket", "/var/lib/kubelet/pod-resources/kubelet.sock"),
+    ("deviceCheckpointFile", "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint"),
+    ("deviceInfoDir", "/var/run/k8s.cni.cncf.io/devinfo"),
     # Any other character is a valid path character, non-ASCII ones included.
     *[(key, "/var/lib/caf\u00e9/\U0001f600 \ue000") for key in PATH_KEYS],
     # Unknown keys of any type are accepted (Multus keys we do not use).
@@ -175,6 +181,9 @@ BAD: list[tuple[str, Any]] = [
     ("parallelAttach", "yes"),
     ("daemonSocketPath", ""),
     ("daemonSocketPath", 1),
+    ("podResourcesSocket", ""),
+    ("deviceCheckpointFile", 1),
+    ("deviceInfoDir", ""),
     # Paths: no NUL, no lone surrogate (what a JSON "\\udcff" escape decodes to).
     *[
         (key, bad)

@@ -264,13 +264,15 @@ def test_ips_without_interface_index_go_to_the_last_pod_interface(version: str) 
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
-def test_device_info_for_a_device_id(version: str) -> None:
+def test_device_info_is_the_journaled_npwg_object_unchanged(version: str) -> None:
     raw = {
         "cniVersion": version,
         "interfaces": [iface(version, "net1", MAC, sandbox="/ns")],
         "ips": [ip(version, "10.56.217.61/24", 0)],
     }
+    info = {"type": "pci", "version": "1.1.0", "pci": {"pci-address": "0000:03:02.1"}, "x": 1}
     entry = added("pods/sriov", "net1", raw, runtime_config={"deviceID": "0000:03:02.1"})
+    entry.device_info = info
     assert entries_for(entry) == [
         {
             "name": "pods/sriov",
@@ -278,13 +280,15 @@ def test_device_info_for_a_device_id(version: str) -> None:
             "ips": ["10.56.217.61"],
             "mac": MAC,
             "dns": {},
-            "device-info": {
-                "type": "pci",
-                "version": "1.1.0",
-                "pci": {"pci-address": "0000:03:02.1"},
-            },
+            "device-info": info,
         }
     ]
+
+
+def test_a_device_id_without_device_info_files_reports_no_device_info() -> None:
+    raw = {"cniVersion": "1.0.0", "interfaces": [iface("1.0.0", "net1", MAC, sandbox="/ns")]}
+    entry = added("pods/sriov", "net1", raw, runtime_config={"deviceID": "0000:03:02.1"})
+    assert "device-info" not in entries_for(entry)[0]
 
 
 # -- what gets no entry -----------------------------------------------------------------------

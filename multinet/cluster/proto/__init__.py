@@ -1,0 +1,1 @@
+"""The kubelet PodResources API messages (generated from api.proto: `make protos`)."""

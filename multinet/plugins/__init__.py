@@ -1,0 +1,1 @@
+"""CNI plugins multinet ships: each its own executable, importing only `multinet.cni`."""
