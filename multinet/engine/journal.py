@@ -203,8 +203,12 @@ class FileJournalStore:
     def remove(self, container_id: str, ifname: str) -> None:
         base = self._base(container_id, ifname)
         for suffix in (".json", ".tmp", ".lock"):
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(base + suffix)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                raise IOFailure(f"cannot remove journal {base}{suffix}", str(e)) from None
 
     def keys(self) -> list[tuple[str, str]]:
         """(container ID, ifname) of every journal on disk."""
@@ -212,6 +216,8 @@ class FileJournalStore:
             names = os.listdir(self.dir)
         except FileNotFoundError:
             return []
+        except OSError as e:
+            raise IOFailure(f"cannot list the journals in {self.dir}", str(e)) from None
         keys = []
         for n in sorted(names):
             if not n.endswith(".json"):

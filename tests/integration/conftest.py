@@ -550,17 +550,15 @@ class LeakChecker:
         ]
 
     def allocations(self) -> dict[str, list[str]]:
-        """host-local network name -> allocated addresses (files other than bookkeeping)."""
+        """host-local network name -> allocated addresses (files other than bookkeeping).
+
+        The network is the directory holding the files, relative to the IPAM root (a
+        `dataDir` below it gives a deeper one)."""
         out: dict[str, list[str]] = {}
-        for d in sorted(self.state.ipam_dir.iterdir()):
-            files = sorted(
-                f.name
-                for f in d.iterdir()
-                if not f.name.startswith(HOST_LOCAL_BOOKKEEPING[0])
-                and f.name != HOST_LOCAL_BOOKKEEPING[1]
-            )
-            if files:
-                out[d.name] = files
+        for f in sorted(p for p in self.state.ipam_dir.rglob("*") if p.is_file()):
+            if f.name.startswith(HOST_LOCAL_BOOKKEEPING[0]) or f.name == HOST_LOCAL_BOOKKEEPING[1]:
+                continue
+            out.setdefault(str(f.parent.relative_to(self.state.ipam_dir)), []).append(f.name)
         return out
 
     def journal_files(self) -> list[str]:

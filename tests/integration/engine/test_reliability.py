@@ -169,3 +169,16 @@ def test_status_with_cluster_network_whose_plugin_is_missing(
     primary.unlink()
     rc, out, _ = cni("STATUS", conf, ifname="")
     assert rc == 1 and out["code"] == 50 and str(primary) in out["msg"], out
+
+
+def test_del_succeeds_when_cni_dir_cannot_hold_a_journal(
+    cni: CniRunner, confs: Confs, state: State, netns: str, bridge: str, leaks: LeakChecker
+) -> None:
+    """A cniDir whose name is too long for the filesystem holds no journal (found by the
+    property tests): ADD is refused, DEL goes by the configuration and succeeds."""
+    conf = confs.multinet([confs.bridge_net("cluster", bridge, confs.subnet())])
+    bad = {**conf, "cniDir": str(state.root / ("c" * 300))}
+    add = cni("ADD", bad, netns=netns, container_id="far")
+    assert add.rc == 1 and add.out["code"] == 5 and "journal" in add.out["msg"], add.out
+    assert cni("DEL", bad, netns=netns, container_id="far").rc == 0
+    leaks.assert_clean()
