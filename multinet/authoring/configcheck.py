@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 
 from multinet import schemas
-from multinet.cni import chain
+from multinet.cni import chain, version
 from multinet.cni.errors import InvalidConfig
 from multinet.networks.selection import is_mac
 
@@ -338,6 +338,13 @@ def check_config(raw: Any, default_name: str | None = None) -> list[Problem]:
                         key, "a conflist's top-level key is ignored: put it in a plugin", WARNING
                     )
                 )
+    versions = raw.get("cniVersions") or [raw.get("cniVersion")]
+    for i, v in enumerate(versions):
+        if isinstance(v, str) and v not in version.ACCEPTED and "cniVersion" not in str(out):
+            key = f"cniVersions[{i}]" if "cniVersions" in raw else "cniVersion"
+            out.append(
+                Problem(key, f"{v} is not a supported CNI version ({', '.join(version.ACCEPTED)})")
+            )
     if not [p for p in out if p.severity == ERROR]:
         try:  # what ADD itself refuses (a version it does not support...)
             chain.load(raw, default_name=default_name, default_version="1.0.0")
