@@ -7,6 +7,7 @@ import json
 import os
 import select
 import selectors
+import shutil
 import signal
 import subprocess
 import time
@@ -175,7 +176,7 @@ def _run(
     With `root`, the plugin runs chrooted into it (chroot(8), not a preexec_fn: the daemon
     is threaded)."""
     deadline = time.monotonic() + timeout
-    argv = [CHROOT, root, path] if root else [path]
+    argv = [shutil.which(CHROOT) or f"/usr/sbin/{CHROOT}", root, path] if root else [path]
     with subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, process_group=0
     ) as proc:

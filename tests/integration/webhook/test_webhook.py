@@ -137,8 +137,8 @@ def test_wrong_kind_is_allowed_with_a_warning(server: tuple[int, Path, bool]) ->
 
 
 def test_pods_with_a_bad_annotation(server: tuple[int, Path, bool]) -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "p", "annotations": {"k8s.v1.cni.cncf.io/networks": "a,,b"}}}  # fmt: skip
+    annotations = {"k8s.v1.cni.cncf.io/networks": "a,,b"}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations}}
     kind = {"group": "", "version": "v1", "kind": "Pod"}
     _, answer = post(server, json.dumps(review(pod, kind)).encode())
     validate_pods = server[2]

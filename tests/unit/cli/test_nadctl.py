@@ -47,7 +47,7 @@ def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
 def test_validate_good_and_bad_documents(tmp_path: Path) -> None:
     f = tmp_path / "nads.yaml"
     f.write_text(GOOD + "---\n" + BAD)
-    rc, out, err = run("nad", "validate", str(f))
+    rc, _, err = run("nad", "validate", str(f))
     assert rc == 1
     assert err.strip() == (
         f"{f}#2 (default/bad): error: spec.config.plugins[0].ipam.ranges[0][0].rangeStart: "
