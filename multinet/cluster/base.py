@@ -1,9 +1,10 @@
 """The one interface between the engine and wherever pods and NADs live.
 
-Implementations: `kube.KubeCluster` (the API server), `manifests.ManifestCluster`
-(a directory of YAML), and the daemon's watch-backed cache. Failures are CNIErrors:
-TryAgainLater (code 11) for transient ones (connection refused, timeout, 5xx, 429),
-ClusterError for permanent ones (403, malformed objects).
+Implementations: `rest.RestCluster` and `kube.KubeCluster` (the API server, through
+the standard library or the kubernetes client; both `api.ApiCluster`),
+`manifests.ManifestCluster` (a directory of YAML), and the daemon's watch-backed cache.
+Failures are CNIErrors: TryAgainLater (code 11) for transient ones (connection
+refused, timeout, 5xx, 429), ClusterError for permanent ones (403, malformed objects).
 """
 
 from __future__ import annotations

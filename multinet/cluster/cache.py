@@ -16,16 +16,16 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from multinet.cluster.base import NAD, Pod
-from multinet.cluster.kube import (
+from multinet.cluster.api import (
     NAD_GROUP,
     NAD_PLURAL,
     NAD_VERSION,
-    KubeCluster,
     nad_from_json,
     pod_from_json,
     response_json,
 )
+from multinet.cluster.base import NAD, Pod
+from multinet.cluster.kube import KubeCluster
 from multinet.cni.errors import ClusterError
 
 log = logging.getLogger("multinet")

@@ -41,6 +41,18 @@ class Plan:
     pod: Mapping[str, str] = field(default_factory=dict)  # namespace, name, uid
 
 
+# The runtime's runtimeConfig values that are about the whole pod (port mappings,
+# bandwidth...): every network gets them (capability-filtered, as Multus passes them).
+# The others (mac, ips, infinibandGUID, deviceID, ipRanges) name one interface: the
+# cluster network's only — Multus gives them to every network that declares them, which
+# puts one MAC on two interfaces.
+POD_WIDE = frozenset({"portMappings", "bandwidth", "dns", "aliases", "cgroupPath"})
+
+
+def pod_wide(runtime_config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in runtime_config.items() if k in POD_WIDE}
+
+
 def secondary_ifname(position: int) -> str:
     """Multus's naming: the n-th secondary network is net<n> (1-based)."""
     return f"net{position}"
@@ -66,7 +78,7 @@ def static_plan(
             name=net.name,
             network=net,
             ifname=ifname if i == 0 else secondary_ifname(i),
-            runtime_config=runtime_config,  # capability-filtered per plugin, as Multus
+            runtime_config=runtime_config if i == 0 else pod_wide(runtime_config),
             default=i == 0,
         )
         for i, net in enumerate(delegates)

@@ -14,7 +14,7 @@ from typing import Any
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
-from multinet.engine.plan import Attachment, Plan, check_unique, secondary_ifname
+from multinet.engine.plan import Attachment, Plan, check_unique, pod_wide, secondary_ifname
 from multinet.networks.resolve import Resolved
 from multinet.networks.selection import NetworkSelection
 
@@ -123,20 +123,18 @@ def build(
             replaced_default_routes=tuple(sorted(gateways)),
         )
     ]
-    # As in Multus, every network gets the runtime's runtimeConfig (port mappings,
-    # bandwidth...: capability-filtered, so only plugins that declare it see it), with
-    # the selection's own values over it.
+    # As in Multus, every network gets the runtime's pod-wide values (port mappings,
+    # bandwidth: capability-filtered later), with the selection's own values over them.
+    shared = pod_wide(runtime_config)
     for d in defaults:
-        atts.append(
-            Attachment(d.name, d.network, secondary_ifname(len(atts)), dict(runtime_config))
-        )
+        atts.append(Attachment(d.name, d.network, secondary_ifname(len(atts)), dict(shared)))
     for sel, res in requested:
         atts.append(
             Attachment(
                 name=res.name,
                 network=with_selection(res.network, sel),
                 ifname=sel.interface or secondary_ifname(len(atts)),
-                runtime_config={**runtime_config, **runtime_values(sel)},
+                runtime_config={**shared, **runtime_values(sel)},
                 default_route=tuple(sel.default_route),
                 drop_default_routes=sel.no_default_route,
                 source_routing=sel.source_routing or _nad_flag(res, SOURCE_ROUTING_ANNOTATION),

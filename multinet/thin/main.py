@@ -10,29 +10,43 @@ import os
 import sys
 from typing import Any
 
+from multinet.cluster.base import Cluster
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine import dispatch
 from multinet.engine.engine import Engine
 
 
-def _engine(conf: NetConf, req: Request) -> Engine:
-    from multinet.config import logs
-    from multinet.thin.wiring import engine_for
-
-    logs.configure(
-        conf.log_level,
-        conf.log_file,
-        conf.log_to_stderr,
-        context=f"container={req.container_id} ifname={req.ifname}",
-        options=conf.log_options,
-    )
-    return engine_for(conf)
-
-
 def handle(req: Request) -> dict[str, Any] | None:
-    """Dispatch one parsed request in-process (thin mode)."""
-    return dispatch.handle(req, _engine)
+    """Dispatch one parsed request in-process (thin mode); the API connection, if one
+    was opened, is closed at the end."""
+    clusters: list[Cluster] = []
+
+    def engine(conf: NetConf, req: Request) -> Engine:
+        from multinet.config import logs
+        from multinet.thin.wiring import cluster_for, engine_for
+
+        logs.configure(
+            conf.log_level,
+            conf.log_file,
+            conf.log_to_stderr,
+            context=f"container={req.container_id} ifname={req.ifname}",
+            options=conf.log_options,
+        )
+        cluster = cluster_for(conf)
+        if cluster is not None:
+            clusters.append(cluster)
+        return engine_for(conf, cluster)
+
+    try:
+        return dispatch.handle(req, engine)
+    finally:
+        if clusters:
+            from multinet.thin.wiring import ApiServer
+
+            for cluster in clusters:
+                if isinstance(cluster, ApiServer):
+                    cluster.close()
 
 
 def main() -> None:

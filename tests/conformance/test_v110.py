@@ -33,6 +33,8 @@ from tests.conformance.test_multinet import (
 )
 
 SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+# What VERSION answers: also 0.1.0 and 0.2.0, for the configs Multus accepts.
+ACCEPTED = ["0.1.0", "0.2.0", *SUPPORTED]
 root = pytest.mark.root
 
 
@@ -108,7 +110,7 @@ def test_version_lists_every_supported_version(
 ) -> None:
     reply = run_multinet(multinet_exe, "VERSION", {"cniVersion": asked}, cni_path=[tmp_path])
     assert reply.code == 0, reply
-    assert reply.out == {"cniVersion": asked, "supportedVersions": SUPPORTED}
+    assert reply.out == {"cniVersion": asked, "supportedVersions": ACCEPTED}
 
 
 def test_status_ready(multinet_exe: Path, cni_bin_dir: Path, tmp_path: Path) -> None:

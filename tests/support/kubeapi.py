@@ -59,7 +59,7 @@ from .kubeapi_types import CORE_EVENT, EVENT_V1, NAD, POD, ResourceType
 
 JSON = dict[str, Any]
 
-__all__ = ["KubeAPIError", "KubeAPIServer"]
+__all__ = ["KubeAPIError", "KubeAPIServer", "client_certificate"]
 
 # --- TLS material ---------------------------------------------------------
 
@@ -76,6 +76,12 @@ CN = multinet-test
 basicConstraints = critical,CA:TRUE
 keyUsage = critical,keyCertSign,cRLSign
 subjectKeyIdentifier = hash
+[client]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
 [server]
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -108,6 +114,24 @@ def _certificates() -> tuple[str, str, str]:
         return _CERTS
 
 
+def client_certificate(directory: str, user: str = "multinet") -> tuple[str, str, str]:
+    """(ca, cert, key) paths in ``directory``: a new CA (``client_ca_file=`` of a server)
+    and a client certificate it signed for ``user`` (CN, as kube-apiserver reads it)."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "openssl.cnf").write_text(_OPENSSL_CNF)
+    ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    for args in (
+        f"req -x509 -config openssl.cnf -extensions ca {ec} -keyout client-ca.key"
+        " -out client-ca.crt -days 3 -subj /CN=multinet-test-client-ca",
+        f"req -new -config openssl.cnf {ec} -keyout client.key -out client.csr -subj /CN={user}",
+        "x509 -req -in client.csr -CA client-ca.crt -CAkey client-ca.key -set_serial 3 -days 3"
+        " -extfile openssl.cnf -extensions client -out client.crt",
+    ):
+        subprocess.run(["openssl", *args.split()], cwd=d, check=True, capture_output=True)
+    return str(d / "client-ca.crt"), str(d / "client.crt"), str(d / "client.key")
+
+
 # --- the fake -------------------------------------------------------------
 
 
@@ -117,6 +141,8 @@ class KubeAPIServer:
     ``history`` is how many changes watches can replay; ``watch_timeout`` the
     length of a watch that asks for none (the real server picks 30-60 min);
     ``bookmark_interval`` the BOOKMARK period for watches that allow them.
+    ``client_ca_file``: client certificates it signed authenticate (kube-apiserver's
+    ``--client-ca-file``); ``tls=False``: plain HTTP, as behind ``kubectl proxy``.
     """
 
     def __init__(
@@ -126,8 +152,12 @@ class KubeAPIServer:
         history: int = 10_000,
         watch_timeout: float = 1800.0,
         bookmark_interval: float = 1.0,
+        client_ca_file: str = "",
+        tls: bool = True,
     ) -> None:
         self.token = token
+        self.client_ca_file = client_ca_file
+        self.tls = tls
         self.watch_timeout = watch_timeout
         self.bookmark_interval = bookmark_interval
         self.store = Store(history)
@@ -135,17 +165,23 @@ class KubeAPIServer:
         self._server: HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ctx: ssl.SSLContext | None = None
+        self._started = False
         self._port = 0
         self._ca_file = ""
 
     # --- lifecycle ---
 
     def start(self) -> None:
-        if self._ctx is not None:
+        if self._started:
             raise RuntimeError("KubeAPIServer already started")
-        self._ca_file, cert, key = _certificates()
-        self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self._ctx.load_cert_chain(cert, key)
+        self._started = True
+        if self.tls:
+            self._ca_file, cert, key = _certificates()
+            self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ctx.load_cert_chain(cert, key)
+            if self.client_ca_file:  # --client-ca-file: a certificate it signed authenticates
+                self._ctx.load_verify_locations(cafile=self.client_ca_file)
+                self._ctx.verify_mode = ssl.CERT_OPTIONAL
         self._listen()
 
     def stop(self) -> None:
@@ -165,7 +201,7 @@ class KubeAPIServer:
         self.stop()
 
     def _listen(self) -> None:
-        assert self._ctx is not None, "start() first"
+        assert self._started, "start() first"
         server = HTTPServer(("127.0.0.1", self._port), self, self._ctx)
         self._port = server.server_address[1]
         self._thread = threading.Thread(
@@ -201,7 +237,7 @@ class KubeAPIServer:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self._port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}"
 
     @property
     def address(self) -> str:
@@ -219,7 +255,9 @@ class KubeAPIServer:
             "clusters": [
                 {
                     "name": "fake",
-                    "cluster": {"server": self.url, "certificate-authority": self.ca_file},
+                    "cluster": {"server": self.url, "certificate-authority": self.ca_file}
+                    if self.tls
+                    else {"server": self.url},
                 }
             ],
             "users": [{"name": "fake", "user": {"token": self.token}}],

@@ -94,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # The handshake runs here, in the connection's thread, not in the accept loop.
-        sock: ssl.SSLSocket = self.request
+        sock = self.request
+        if not isinstance(sock, ssl.SSLSocket):  # plain HTTP
+            return super().setup()
         try:
             sock.settimeout(10)
             sock.do_handshake()
@@ -197,11 +199,17 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization")
         if header is None and path in _PUBLIC_PATHS:
             return  # anonymous access to the public endpoints
+        if header is None and self._client_certificate():
+            return  # x509 authentication: the handshake verified it against the client CA
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             token.strip().encode(), self.server.api.token.encode()
         ):
             raise st.unauthorized()
+
+    def _client_certificate(self) -> bool:
+        sock = self.request
+        return isinstance(sock, ssl.SSLSocket) and bool(sock.getpeercert())
 
     def _route(self, path: str, raw: bytes) -> None:
         if path in ("/healthz", "/livez", "/readyz"):
@@ -340,7 +348,7 @@ class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # set_down(False) binds the same port again
 
-    def __init__(self, address: tuple[str, int], api: Backend, ctx: ssl.SSLContext) -> None:
+    def __init__(self, address: tuple[str, int], api: Backend, ctx: ssl.SSLContext | None) -> None:
         self.api = api
         self._ctx = ctx
         self._conns: set[socket.socket] = set()
@@ -353,6 +361,8 @@ class HTTPServer(ThreadingHTTPServer):
         # written as head then body on a kept-alive connection waits ~40 ms for the
         # client's delayed ACK.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._ctx is None:  # plain HTTP (as behind `kubectl proxy`)
+            return sock, addr
         return self._ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def process_request(self, request: Any, client_address: Any) -> None:

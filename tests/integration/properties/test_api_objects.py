@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
+from multinet.cluster.api import nad_from_json, pod_from_json
 from multinet.cluster.base import NAD, Pod
-from multinet.cluster.kube import nad_from_json, pod_from_json
 from tests.integration.properties import strategies as s
 from tests.integration.properties.harness import is_cni_error, prop
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from multinet.cluster.api import nad_from_json, pod_from_json, response_json
 from multinet.cluster.base import STATUS_ANNOTATION, Pod
-from multinet.cluster.kube import KubeCluster, nad_from_json, pod_from_json, response_json
+from multinet.cluster.kube import KubeCluster
 from multinet.cni.errors import CLUSTER_ERROR, ClusterError
 
 META = {"name": "p", "namespace": "ns", "uid": "u1"}

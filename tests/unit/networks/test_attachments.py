@@ -19,16 +19,7 @@ from multinet.networks.attachments import (
 )
 from multinet.networks.resolve import Resolved
 from multinet.networks.selection import NetworkSelection, parse_networks
-
-
-def route_fields(att: Any) -> dict[str, Any]:
-    """The default-route fields an attachment or journal entry sets, as a dict."""
-    out: dict[str, Any] = {}
-    if att.replaced_default_routes:
-        out["replaced_default_routes"] = list(att.replaced_default_routes)
-    if att.default_route:
-        out["default_route"] = list(att.default_route)
-    return out
+from tests.unit.networks.shared import route_fields
 
 
 def net(name: str, version: str = "1.0.0", **extra: Any) -> NetworkConfig:

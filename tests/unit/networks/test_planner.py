@@ -26,18 +26,9 @@ from multinet.networks.planner import PodPlanner
 from multinet.networks.reporter import PodReporter
 from multinet.networks.selection import DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION
 from tests.support.fakecluster import Event, FakeCluster
+from tests.unit.networks.shared import route_fields
 
 UID = "5f4a1c2e-0000-4000-8000-000000000001"
-
-
-def route_fields(att: Any) -> dict[str, Any]:
-    """The default-route fields an attachment or journal entry sets, as a dict."""
-    out: dict[str, Any] = {}
-    if att.replaced_default_routes:
-        out["replaced_default_routes"] = list(att.replaced_default_routes)
-    if att.default_route:
-        out["default_route"] = list(att.default_route)
-    return out
 
 
 def bridge(name: str, version: str = "1.0.0", **extra: Any) -> dict[str, Any]:

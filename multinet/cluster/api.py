@@ -1,0 +1,280 @@
+"""The Kubernetes API as a Cluster, whatever carries the requests.
+
+Both API clients share this: `kube.KubeCluster` (the official `kubernetes` client,
+for the daemon's watches and the kubeconfig forms only it understands) and
+`rest.RestCluster` (the standard library, thin mode's per-call path). A subclass
+supplies `_request` (one HTTP request, its body read to the end) and the
+exceptions its transport raises; everything else is written once here: the paths,
+the objects read back, the error mapping, the bounded retries, the status patch
+and the event body.
+
+Error mapping: 404 → None (a missing object); 429 and 5xx → retried, then
+TryAgainLater (code 11); transport failures (refused, reset, timeout, TLS) →
+retried, then TryAgainLater; 401/403, 409, every other status and a server
+certificate the CA does not verify → ClusterError (code 101) at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from multinet.cluster.base import NAD, STATUS_ANNOTATION, Pod
+from multinet.cluster.objects import ObjectError, nad_from_object, pod_from_object
+from multinet.cluster.records import StatusRecords
+from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
+from multinet.cni.strictjson import JSONError, loads
+
+log = logging.getLogger("multinet")
+T = TypeVar("T")
+
+NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
+POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
+NAD_PATH = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{{namespace}}/{NAD_PLURAL}/{{name}}"
+EVENTS_PATH = "/api/v1/namespaces/{namespace}/events"
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+ATTEMPTS = 3
+BACKOFF = 0.2  # seconds, doubled per attempt
+TIMEOUT = (3.0, 10.0)  # connect, read: a CNI call must not hang on a dead API server
+# Nesting of an API response (a list of objects); each NAD's config still nests at most
+# strictjson.MAX_DEPTH levels, checked where it is read (networks.resolve).
+RESPONSE_MAX_DEPTH = 512
+
+
+class HTTPFailure(Exception):
+    """The API server answered with a status outside 2xx."""
+
+    def __init__(self, status: int, reason: str, body: bytes | str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason = status, reason
+        self.body = body.decode(errors="replace") if isinstance(body, bytes) else body
+
+
+class _NotFound(Exception):
+    pass
+
+
+def pod_from_json(obj: Any) -> Pod:
+    """A Pod the API server sent; ClusterError (code 101) when it is malformed."""
+    try:
+        return pod_from_object(obj)
+    except ObjectError as e:
+        raise ClusterError(f"the API server sent a malformed object: {e}") from None
+
+
+def nad_from_json(obj: Any) -> NAD:
+    """A NAD the API server sent; ClusterError (code 101) when it is malformed."""
+    try:
+        return nad_from_object(obj)
+    except ObjectError as e:
+        raise ClusterError(f"the API server sent a malformed object: {e}") from None
+
+
+def response_json(what: str, data: Any) -> dict[str, Any]:
+    """An API response body: a JSON object, or ClusterError naming the request."""
+    if not isinstance(data, bytes | str):
+        raise ClusterError(f"{what}: the API server sent no body")
+    try:
+        value = loads(data, max_depth=RESPONSE_MAX_DEPTH)
+    except JSONError as e:
+        raise ClusterError(f"{what}: the API server sent invalid JSON", str(e)) from None
+    if not isinstance(value, dict):
+        raise ClusterError(f"{what}: the API server sent JSON that is not an object")
+    return value
+
+
+def path(template: str, **params: str) -> str:
+    """A resource path with its parameters URL-quoted."""
+    return template.format(**{k: quote(v, safe="") for k, v in params.items()})
+
+
+def event_body(pod: Pod, reason: str, message: str, warning: bool) -> dict[str, Any]:
+    """A core/v1 Event on the pod, as kubelet-era components post them."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{pod.name}.{os.urandom(8).hex()}", "namespace": pod.namespace},
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "namespace": pod.namespace,
+            "name": pod.name,
+            "uid": pod.uid,
+        },
+        "reason": reason,
+        "message": message,
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": "multinet"},
+        "reportingComponent": "multinet",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+
+
+def _message(body: Any) -> str:
+    """The `message` of a Kubernetes Status body, or the body itself."""
+    try:
+        msg = json.loads(body).get("message")
+        return str(msg) if msg else str(body)
+    except (ValueError, TypeError, AttributeError):
+        return str(body or "")
+
+
+def _untrusted(e: BaseException) -> str | None:
+    """The verification failure inside a transport error (urllib3 and the kubernetes
+    client wrap it up to three times), if any: permanent, not retried."""
+    import ssl  # loaded already when TLS failed
+
+    pending, seen = [e], 0
+    while pending and seen < 10:
+        err = pending.pop(0)
+        seen += 1
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return str(err.verify_message or err)
+        for inner in (getattr(err, "reason", None), err.__cause__, err.__context__):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    return None
+
+
+def _permanent(what: str, e: HTTPFailure) -> CNIError:
+    if e.status == 409:
+        return ClusterError(f"{what}: conflict", _message(e.body))
+    if e.status in (401, 403):
+        return ClusterError(
+            f"{what}: API server refused access ({e.status} {e.reason}); "
+            "check the kubeconfig credentials and RBAC",
+            _message(e.body),
+        )
+    return ClusterError(f"{what}: API server answered {e.status} {e.reason}", _message(e.body))
+
+
+class ApiCluster:
+    """A Cluster over the Kubernetes API; subclasses carry the requests."""
+
+    def __init__(self, kubeconfig: str, state_dir: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.records = StatusRecords(state_dir)
+
+    # -- what a transport supplies ---------------------------------------------
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, content_type: str = ""
+    ) -> bytes:
+        """One request, the response read to its end; its body when the status is 2xx,
+        else HTTPFailure. Transport failures raise one of `_transport_errors()`."""
+        raise NotImplementedError
+
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        return (OSError,)
+
+    def close(self) -> None:
+        """Release the connection (if any); the cluster may still be used afterwards."""
+
+    # -- error mapping -----------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        transport = self._transport_errors()
+        delay = BACKOFF
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return fn()
+            except HTTPFailure as e:
+                if e.status == 404:
+                    raise _NotFound() from None
+                if e.status not in TRANSIENT_STATUS:
+                    raise _permanent(what, e) from None
+                if attempt == ATTEMPTS:
+                    raise TryAgainLater(
+                        f"{what}: API server answered {e.status} {e.reason}", _message(e.body)
+                    ) from None
+            except transport as e:
+                if (bad := _untrusted(e)) is not None:
+                    raise ClusterError(
+                        f"{what}: the API server's certificate is not trusted; check the "
+                        "certificate-authority of the kubeconfig (or the service account's ca.crt)",
+                        bad,
+                    ) from None
+                if attempt == ATTEMPTS:
+                    raise TryAgainLater(f"{what}: API server unreachable", str(e)) from None
+            log.info("%s: transient failure, retry %d/%d", what, attempt, ATTEMPTS - 1)
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _get(self, what: str, resource: str) -> dict[str, Any] | None:
+        try:
+            data = self._call(what, lambda: self._request("GET", resource))
+        except _NotFound:
+            return None
+        return response_json(what, data)
+
+    # -- Cluster -------------------------------------------------------------------
+
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
+        obj = self._get(
+            f"get pod {namespace}/{name}", path(POD_PATH, namespace=namespace, name=name)
+        )
+        return pod_from_json(obj) if obj is not None else None
+
+    def get_nad(self, namespace: str, name: str) -> NAD | None:
+        obj = self._get(
+            f"get NetworkAttachmentDefinition {namespace}/{name}",
+            path(NAD_PATH, namespace=namespace, name=name),
+        )
+        return nad_from_json(obj) if obj is not None else None
+
+    def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
+        """One merge patch of pods/status; the UID in it is a precondition."""
+        meta: dict[str, Any] = {"annotations": {STATUS_ANNOTATION: json.dumps(status)}}
+        if pod.uid:
+            meta["uid"] = pod.uid
+        what = f"write network-status of pod {pod.key}"
+        resource = path(POD_PATH + "/status", namespace=pod.namespace, name=pod.name)
+        try:
+            self._call(
+                what,
+                lambda: self._request(
+                    "PATCH",
+                    resource,
+                    body={"metadata": meta},
+                    content_type="application/merge-patch+json",
+                ),
+            )
+        except _NotFound:
+            raise ClusterError(f"{what}: the pod no longer exists") from None
+        # The annotation is the record; the local copy (multinetctl offline) is best
+        # effort: failing the ADD now would leave the annotation naming removed interfaces.
+        try:
+            self.records.write_status(pod.namespace, pod.name, status)
+        except CNIError as e:
+            log.warning("local copy of the network-status of %s not written: %s", pod.key, e)
+
+    def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
+        body = event_body(pod, reason, message, warning)
+        try:
+            self._request("POST", path(EVENTS_PATH, namespace=pod.namespace), body=body)
+        except Exception as e:  # events are best effort: never fail a CNI call
+            log.info("event %s for pod %s not recorded: %s", reason, pod.key, e)
+
+    def network_status(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
+        """The pod's network-status annotation (for multinetctl)."""
+        pod = self.get_pod(namespace, name)
+        if pod is None or STATUS_ANNOTATION not in pod.annotations:
+            return None
+        what = f"pod {namespace}/{name} has a malformed network-status"
+        try:
+            data = loads(pod.annotations[STATUS_ANNOTATION])
+        except JSONError as e:
+            raise ClusterError(what, str(e)) from None
+        if not isinstance(data, list) or not all(isinstance(st, dict) for st in data):
+            raise ClusterError(what, "expected a JSON list of objects")
+        return data

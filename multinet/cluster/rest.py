@@ -1,0 +1,173 @@
+"""The Kubernetes API server as a Cluster, with the standard library only.
+
+Thin mode's per-call path: `http.client` + `ssl` + `json` cost ~20 ms to import
+where the `kubernetes` client costs ~600 ms (docs/thin-mode.md). One connection per
+client, kept alive for the requests of a call (GET pod, GET NADs, PATCH status,
+POST event) and closed by `close()`; no retries but `ApiCluster`'s. The endpoint
+(`kubeconfig.load`) is read on first use, and `http.client` and `ssl` imported
+then: a DEL answered by the journal never needs the API server (nor their ~15 ms),
+and must not fail because the kubeconfig is unreadable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from multinet.cluster import kubeconfig
+from multinet.cluster.api import TIMEOUT, ApiCluster, HTTPFailure
+from multinet.cni.errors import ClusterError
+
+if TYPE_CHECKING:
+    import http.client
+    import ssl
+
+USER_AGENT = "multinet"
+
+
+class RestCluster(ApiCluster):
+    def __init__(
+        self,
+        kubeconfig: str,
+        state_dir: str,
+        *,
+        service_account: str = kubeconfig.SERVICE_ACCOUNT,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(kubeconfig, state_dir)
+        self.service_account = service_account
+        self.environ = environ
+        self._conn: http.client.HTTPConnection | None = None
+
+    @functools.cached_property
+    def endpoint(self) -> kubeconfig.Endpoint:
+        return kubeconfig.load(self.kubeconfig, self.service_account, self.environ)
+
+    @functools.cached_property
+    def _target(self) -> tuple[str, str, int | None, str, dict[str, str]]:
+        """(scheme, host, port, path prefix, fixed headers) of the endpoint."""
+        from urllib.parse import urlsplit
+
+        ep = self.endpoint
+        url = urlsplit(ep.server)
+        try:
+            port = url.port
+        except ValueError as e:
+            raise ClusterError(f"cannot load {ep.source}", f"server {ep.server}: {e}") from None
+        if not url.hostname:
+            raise ClusterError(f"cannot load {ep.source}", f"server {ep.server}: no host")
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if ep.token:
+            headers["Authorization"] = f"Bearer {ep.token}"
+        return url.scheme, url.hostname, port, url.path.rstrip("/"), headers
+
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        import ssl
+
+        ep = self.endpoint
+        try:
+            return _tls_context(ep)
+        except (ssl.SSLError, OSError, ValueError) as e:
+            raise ClusterError(f"cannot load {ep.source}", f"TLS material: {e}") from None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        import http.client
+
+        if self._conn is None:
+            scheme, host, port, _, _ = self._target
+            connect, _read = TIMEOUT
+            if scheme == "https":
+                self._conn = http.client.HTTPSConnection(
+                    host, port, timeout=connect, context=self._tls
+                )
+            else:
+                self._conn = http.client.HTTPConnection(host, port, timeout=connect)
+        if self._conn.sock is None:  # new, or closed by a `Connection: close` answer
+            self._conn.connect()  # the TLS handshake too, within the connect timeout
+            assert self._conn.sock is not None
+            self._conn.sock.settimeout(TIMEOUT[1])
+        return self._conn
+
+    def _transport_errors(self) -> tuple[type[BaseException], ...]:
+        import http.client
+
+        return (OSError, http.client.HTTPException)
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, content_type: str = ""
+    ) -> bytes:
+        _, _, _, prefix, fixed = self._target
+        headers = dict(fixed)
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = content_type or "application/json"
+        try:
+            conn = self._connection()
+            conn.request(method, prefix + path, body=payload, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except BaseException:
+            self.close()  # half a request on it: the next attempt starts afresh
+            raise
+        if resp.will_close:
+            self.close()
+        if not 200 <= resp.status <= 299:
+            raise HTTPFailure(resp.status, resp.reason, data)
+        return data
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _tls_context(ep: kubeconfig.Endpoint) -> ssl.SSLContext:
+    """Server verification by the kubeconfig's CA (the system's without one, as the
+    official client through urllib3), or none with insecure-skip-tls-verify; the
+    client certificate, if any."""
+    import ssl
+
+    if ep.insecure:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ep.ca_file or ep.ca_data:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host
+        if ep.ca_file:
+            ctx.load_verify_locations(cafile=ep.ca_file)
+        if ep.ca_data:
+            ctx.load_verify_locations(cadata=ep.ca_data.decode("ascii", errors="replace"))
+    else:
+        ctx = ssl.create_default_context()
+    if ep.cert_file or ep.cert_data:
+        _load_client_certificate(ctx, ep)
+    return ctx
+
+
+def _load_client_certificate(ctx: ssl.SSLContext, ep: kubeconfig.Endpoint) -> None:
+    """ssl reads a certificate and key only from files: inline data goes through a
+    private (0600) temporary file, removed as soon as it is loaded."""
+    import tempfile
+
+    if ep.cert_file and ep.key_file:
+        ctx.load_cert_chain(ep.cert_file, ep.key_file)
+        return
+    cert = ep.cert_data or _read(ep.cert_file)
+    key = ep.key_data or _read(ep.key_file)
+    fd, name = tempfile.mkstemp(prefix="multinet-client-", suffix=".pem")  # mode 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(cert.rstrip(b"\n") + b"\n" + key)
+        ctx.load_cert_chain(name)
+    finally:
+        os.unlink(name)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
