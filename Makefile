@@ -2,6 +2,9 @@
 PYTHON ?= python3
 DEB_PACKAGES := containernetworking-plugins golang-go golang-github-appc-cni-dev \
 	dnsmasq-base iproute2 openssl procps
+# kubectl (for `kubectl kustomize` in tests/unit/test_deploy.py): Debian's kubernetes-client,
+# unless a kubectl is already installed (another package's conflicts with it).
+KUBECTL_PACKAGE := kubernetes-client
 PYTEST_ARGS ?=
 
 .PHONY: deps test lint typecheck unit integration conformance fuzz demo bench clean protos
@@ -13,10 +16,12 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@command -v kubectl >/dev/null 2>&1 || { echo "installing Debian's $(KUBECTL_PACKAGE)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(KUBECTL_PACKAGE) >/dev/null; }
 	@command -v cargo >/dev/null 2>&1 || { echo "installing Debian's cargo and rustc (multinet-shim)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc >/dev/null; }
 	@CARGO_NET_OFFLINE=true $(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PYTHON) -c "import multinet, kubernetes, pyroute2, jsonschema, yaml, grpc" 
+	@$(PYTHON) -c "import multinet, kubernetes, pyroute2, jsonschema, yaml, grpc, kubernetes_validate" 
 
 lint: deps
 	$(PYTHON) -m ruff check multinet tests bench examples

@@ -52,6 +52,32 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_install(args: argparse.Namespace) -> int:
+    from multinet.cli import install
+
+    token_file = args.token_file
+    if not token_file and args.pod_uid:
+        token_file = install.projected_token_path(args.kubelet_dir, args.pod_uid, args.token_volume)
+    plan = install.Plan(
+        host_root=args.host_root,
+        bin_dir=args.bin_dir,
+        python=args.python,
+        runtime_src=args.runtime,
+        kubeconfig=args.kubeconfig,
+        token_file=token_file,
+        api_server=args.api_server,
+        cni_conf_dir=args.cni_conf_dir,
+        thin_config=args.thin_config,
+    )
+    try:
+        paths = install.uninstall_node(plan) if args.uninstall else install.install_node(plan)
+    except (OSError, ValueError) as e:
+        print(f"multinetctl install: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(paths))
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the subcommands on multinetctl's subparsers."""
     d = sub.add_parser("daemon", help="ask the thick-mode daemon (multinetd)")
@@ -68,3 +94,18 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="interpreter with multinet installed, in the thin launcher's #! line",
     )
     i.set_defaults(func=cmd_install_shim)
+    n = sub.add_parser("install", help="install multinet on this node (the init container's step)")
+    n.add_argument("--host-root", default="/host", help="the host's / as mounted here")
+    n.add_argument("--bin-dir", default="/opt/cni/bin", help="the host's CNI bin directory")
+    n.add_argument("--python", default=sys.executable, help="the thin launcher's interpreter")
+    n.add_argument("--runtime", default="", help="a versioned tree to copy to the same host path")
+    n.add_argument("--kubeconfig", default="/etc/cni/net.d/multinet.d/multinet.kubeconfig")
+    n.add_argument("--token-file", default="", help="host path of a kubelet-rotated token")
+    n.add_argument("--pod-uid", default="", help="this pod's UID: the token is its projected one")
+    n.add_argument("--kubelet-dir", default="/var/lib/kubelet")
+    n.add_argument("--token-volume", default="multinet-token")
+    n.add_argument("--api-server", default="", help="default: from KUBERNETES_SERVICE_HOST/PORT")
+    n.add_argument("--cni-conf-dir", default="/etc/cni/net.d")
+    n.add_argument("--thin-config", default="", help="install this netconf (thin mode)")
+    n.add_argument("--uninstall", action="store_true", help="remove what install wrote")
+    n.set_defaults(func=cmd_install)

@@ -11,10 +11,13 @@ then a rename): a CNI call exec'ing the old one at that moment keeps the old one
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import sysconfig
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 SHIM = "multinet-shim"
 THIN = "multinet"
@@ -47,13 +50,14 @@ def thin_launcher_text(python: str) -> str:
     )
 
 
-def _write_atomic(path: str, data: bytes) -> None:
+def _write_atomic(path: str, data: bytes, mode: int = 0o755) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.chmod(tmp, 0o755)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
@@ -66,3 +70,126 @@ def install(dest_dir: str, python: str = sys.executable) -> list[str]:
     _write_atomic(thin, launcher)  # first: a new shim must find its fallback
     _write_atomic(shim, binary)
     return [shim, thin]
+
+
+# -- multinetctl install: what the DaemonSet's init container runs -------------------
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+THIN_CONFIG = "00-multinet.conflist"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where `install_node` writes: host paths, each under `host_root` (the host's / as
+    mounted in the init container). `token_file` is the host path of a token the kubelet
+    keeps fresh (the pod's projected service-account token), referenced, never copied."""
+
+    host_root: str
+    bin_dir: str = "/opt/cni/bin"
+    python: str = sys.executable
+    runtime_src: str = ""  # the image's /opt/multinet/<version>: copied to the same host path
+    runtime_dest: str = ""
+    kubeconfig: str = "/etc/cni/net.d/multinet.d/multinet.kubeconfig"
+    token_file: str = ""
+    service_account_dir: str = SERVICE_ACCOUNT_DIR
+    api_server: str = ""
+    cni_conf_dir: str = "/etc/cni/net.d"
+    thin_config: str = ""  # a file (the ConfigMap's): installed as 00-multinet.conflist
+
+    def host(self, path: str) -> str:
+        return os.path.join(self.host_root, path.lstrip("/"))
+
+
+def api_server_from_env(env: Mapping[str, str]) -> str:
+    host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host:
+        raise ValueError("no API server: KUBERNETES_SERVICE_HOST is unset (give --api-server)")
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def projected_token_path(kubelet_dir: str, pod_uid: str, volume: str) -> str:
+    """The host path of a pod's projected service-account token volume's token: the
+    kubelet rewrites it before it expires, so a kubeconfig's tokenFile can point at it."""
+    return os.path.join(
+        kubelet_dir, "pods", pod_uid, "volumes", "kubernetes.io~projected", volume, "token"
+    )
+
+
+def kubeconfig_text(server: str, ca_file: str, token_file: str) -> str:
+    """A kubeconfig that reads the token from a file at each use: rotation needs no rewrite."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority": ca_file}}
+        ],
+        "users": [{"name": "multinet", "user": {"tokenFile": token_file}}],
+        "contexts": [{"name": "multinet", "context": {"cluster": "local", "user": "multinet"}}],
+        "current-context": "multinet",
+    }
+    return json.dumps(config, indent=2) + "\n"  # JSON is YAML: kubeconfig loaders read it
+
+
+def copy_tree_atomic(src: str, dest: str) -> bool:
+    """Copy a versioned tree once: to a hidden sibling, then renamed. A tree already there
+    is kept (it is the same version, and running shims may use it); True when copied."""
+    if os.path.isdir(dest):
+        return False
+    parent = os.path.dirname(dest.rstrip("/"))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(dest.rstrip('/'))}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, symlinks=True)
+    os.rename(tmp, dest)
+    return True
+
+
+def install_node(plan: Plan, env: Mapping[str, str] = os.environ) -> list[str]:
+    """Everything a node needs; safe to run again and during an upgrade (each file is
+    replaced atomically, a versioned runtime tree is never changed in place)."""
+    written: list[str] = []
+    if plan.runtime_src:
+        dest = plan.host(plan.runtime_dest or plan.runtime_src)
+        if copy_tree_atomic(plan.runtime_src, dest):
+            written.append(dest)
+    written += install(plan.host(plan.bin_dir), plan.python)
+    if plan.token_file:
+        ca_src = os.path.join(plan.service_account_dir, "ca.crt")
+        kube_dir = os.path.dirname(plan.kubeconfig)
+        ca_dest = os.path.join(kube_dir, "ca.crt")
+        with open(ca_src, "rb") as f:
+            _write_atomic(plan.host(ca_dest), f.read(), 0o644)
+        server = plan.api_server or api_server_from_env(env)
+        text = kubeconfig_text(server, ca_dest, plan.token_file)
+        _write_atomic(plan.host(plan.kubeconfig), text.encode(), 0o600)
+        written += [plan.host(ca_dest), plan.host(plan.kubeconfig)]
+    if plan.thin_config:
+        with open(plan.thin_config) as f:
+            conf = json.load(f)
+        if not isinstance(conf, dict):
+            raise ValueError(f"{plan.thin_config}: the thin config must be a JSON object")
+        if plan.token_file and "kubeconfig" not in conf:
+            conf["kubeconfig"] = plan.kubeconfig
+        dest = plan.host(os.path.join(plan.cni_conf_dir, THIN_CONFIG))
+        _write_atomic(dest, (json.dumps(conf, indent=2) + "\n").encode(), 0o644)
+        written.append(dest)
+    return written
+
+
+def uninstall_node(plan: Plan) -> list[str]:
+    """Remove what install_node wrote (the versioned runtime trees are left: running
+    shims may still use them; docs/install.md says how to remove them)."""
+    removed = []
+    for path in (
+        os.path.join(plan.bin_dir, SHIM),
+        os.path.join(plan.bin_dir, THIN),
+        os.path.join(plan.cni_conf_dir, THIN_CONFIG),
+        plan.kubeconfig,
+        os.path.join(os.path.dirname(plan.kubeconfig), "ca.crt"),
+    ):
+        try:
+            os.remove(plan.host(path))
+            removed.append(plan.host(path))
+        except FileNotFoundError:
+            pass
+    return removed

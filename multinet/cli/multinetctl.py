@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from multinet.cli import daemonctl
+from multinet.cli import daemonctl, nadctl
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import CNIError
 from multinet.config.netconf import DEFAULT_CNI_DIR
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--kubeconfig", default="", help="read the pod annotation from the API server")
     st.set_defaults(func=cmd_status)
     daemonctl.add_parsers(sub)
+    nadctl.add_parsers(sub)
     return p
 
 

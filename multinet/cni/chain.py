@@ -220,4 +220,4 @@ def status(net: NetworkConfig, inv: Invocation) -> None:
         if version.at_least(net.cni_version, "1.1.0"):
             invoke(plugin["type"], "STATUS", plugin_config(net, plugin, {}, None), inv)
         else:
-            find_plugin(plugin["type"], inv.path)
+            find_plugin(plugin["type"], inv.path, inv.root)

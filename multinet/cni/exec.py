@@ -7,6 +7,7 @@ import json
 import os
 import select
 import selectors
+import shutil
 import signal
 import subprocess
 import time
@@ -45,13 +46,17 @@ def check_type(plugin_type: object) -> str:
     return plugin_type
 
 
-def find_plugin(plugin_type: object, dirs: Sequence[str]) -> str:
+def find_plugin(plugin_type: object, dirs: Sequence[str], root: str = "") -> str:
+    """The plugin's path; with `root` (a host root to chroot into), the search is under it
+    and the path returned is the one inside the root."""
     name = check_type(plugin_type)
     for d in dirs:
         candidate = os.path.join(d, name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        seen = os.path.join(root, candidate.lstrip("/")) if root else candidate
+        if os.path.isfile(seen) and os.access(seen, os.X_OK):
             return candidate
-    raise PluginNotFound(f"plugin type {name!r} not found", f"searched {list(dirs)}")
+    where = f" under {root}" if root else ""
+    raise PluginNotFound(f"plugin type {name!r} not found", f"searched {list(dirs)}{where}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ class Invocation:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
     observer: Observer | None = field(default=None, compare=False)
+    # The netconf's hostRoot: delegates run chrooted into it (Multus's chrootDir), so they
+    # see the host's files (/run/flannel, /var/run/calico, iptables, /var/lib/cni).
+    root: str = ""
 
     def environ(self, command: str) -> dict[str, str]:
         env = {k: v for k, v in self.env.items() if not k.startswith("CNI_")}
@@ -157,14 +165,20 @@ def _reap(proc: subprocess.Popen[bytes], deadline: float) -> None:
     proc.wait()
 
 
+CHROOT = "chroot"  # coreutils' chroot(8): it execs the plugin, which keeps its pid
+
+
 def _run(
-    path: str, data: bytes, env: Mapping[str, str], timeout: float
+    path: str, data: bytes, env: Mapping[str, str], timeout: float, root: str = ""
 ) -> subprocess.CompletedProcess[bytes]:
     """subprocess.run, but the plugin leads its own process group and a timeout kills the
-    whole group: a hung plugin's children would otherwise live on, holding our stderr."""
+    whole group: a hung plugin's children would otherwise live on, holding our stderr.
+    With `root`, the plugin runs chrooted into it (chroot(8), not a preexec_fn: the daemon
+    is threaded)."""
     deadline = time.monotonic() + timeout
+    argv = [shutil.which(CHROOT) or f"/usr/sbin/{CHROOT}", root, path] if root else [path]
     with subprocess.Popen(
-        [path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, process_group=0
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, process_group=0
     ) as proc:
         try:
             out = _exchange(proc, data, deadline)
@@ -182,10 +196,10 @@ def invoke(
 ) -> dict[str, Any] | None:
     """Run one delegate; returns its parsed stdout (None when it printed nothing, or when
     a command other than ADD printed something that is not a JSON object)."""
-    path = find_plugin(plugin_type, inv.path)
+    path = find_plugin(plugin_type, inv.path, inv.root)
     started = time.monotonic()
     try:
-        proc = _run(path, json.dumps(config).encode(), inv.environ(command), inv.timeout)
+        proc = _run(path, json.dumps(config).encode(), inv.environ(command), inv.timeout, inv.root)
     except subprocess.TimeoutExpired:
         _observe(inv, plugin_type, command, started, ok=False)
         raise IOFailure(f"{plugin_type} {command} timed out after {inv.timeout:g}s") from None

@@ -72,6 +72,9 @@ def find_primary(conf_dir: str, explicit: str = "") -> tuple[str, dict[str, Any]
     return None
 
 
+HOST_ONLY_ABSENT = frozenset({"hostRoot"})
+
+
 def render(config: DaemonConfig, primary_path: str, primary: dict[str, Any]) -> dict[str, Any]:
     plugins = primary.get("plugins")
     caps: dict[str, bool] = {}
@@ -80,7 +83,9 @@ def render(config: DaemonConfig, primary_path: str, primary: dict[str, Any]) -> 
         if isinstance(declared, dict):
             caps.update({k: True for k, v in declared.items() if v is True})
     plugin: dict[str, Any] = {"type": "multinet-shim", "daemonSocketPath": config.socket_path}
-    plugin.update(config.overrides)
+    # hostRoot names a directory inside multinetd's container: the thin fallback on the host
+    # runs there already (the daemon overlays it on every request it serves).
+    plugin.update({k: v for k, v in config.overrides.items() if k not in HOST_ONLY_ABSENT})
     if "delegates" not in plugin and "clusterNetwork" not in plugin:
         plugin["clusterNetwork"] = primary_path
     if caps:

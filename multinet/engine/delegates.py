@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -14,12 +15,19 @@ R = TypeVar("R")
 
 
 class ChainExecutor:
-    """engine.ports.Executor over the real plugins: libcni's semantics (cni.chain)."""
+    """engine.ports.Executor over the real plugins: libcni's semantics (cni.chain). With a
+    `root` (the netconf's hostRoot), every delegate runs chrooted into it."""
+
+    def __init__(self, root: str = "") -> None:
+        self.root = root
+
+    def _inv(self, inv: Invocation) -> Invocation:
+        return dataclasses.replace(inv, root=self.root) if self.root else inv
 
     def add(
         self, net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]
     ) -> dict[str, Any]:
-        return chain.add(net, inv, runtime_config)
+        return chain.add(net, self._inv(inv), runtime_config)
 
     def delete(
         self,
@@ -28,7 +36,7 @@ class ChainExecutor:
         runtime_config: Mapping[str, Any],
         prev_result: Mapping[str, Any] | None,
     ) -> None:
-        chain.delete(net, inv, runtime_config, prev_result)
+        chain.delete(net, self._inv(inv), runtime_config, prev_result)
 
     def check(
         self,
@@ -37,13 +45,13 @@ class ChainExecutor:
         runtime_config: Mapping[str, Any],
         prev_result: Mapping[str, Any] | None,
     ) -> None:
-        chain.check(net, inv, runtime_config, prev_result)
+        chain.check(net, self._inv(inv), runtime_config, prev_result)
 
     def gc(self, net: NetworkConfig, inv: Invocation, valid: Sequence[Mapping[str, str]]) -> None:
-        chain.gc(net, inv, valid)
+        chain.gc(net, self._inv(inv), valid)
 
     def status(self, net: NetworkConfig, inv: Invocation) -> None:
-        chain.status(net, inv)
+        chain.status(net, self._inv(inv))
 
 
 def each(fn: Callable[[T], R], items: Sequence[T], parallel: bool) -> list[R]:

@@ -107,7 +107,7 @@ def engine_for(
         conf,
         store=FileJournalStore(conf.cni_dir),
         pod_netns=HostNetns(),
-        executor=ChainExecutor(),
+        executor=ChainExecutor(root=conf.raw.get("hostRoot", "")),
         planner=planner,
         reporter=reporter,
         observer=observer,

@@ -1,64 +1,108 @@
-"""deploy/: the manifests parse, and say what thick mode needs."""
+"""deploy/: every kustomization renders (kubectl kustomize), every object is valid against
+the Kubernetes API schemas (kubernetes-validate, offline), RBAC is least privilege."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
+from multinet.config import netconf
 from multinet.daemon import config
 
-MANIFEST = Path(__file__).resolve().parents[2] / "deploy" / "multinet-daemonset.yaml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+TARGETS = ["", "overlays/thick", "overlays/thin", "overlays/cert-manager"]
+K8S_VERSION = "1.30.0"
+# cert-manager's kinds: CRDs, not in the Kubernetes API schemas.
+CRD_KINDS = {"Issuer", "Certificate"}
 
 
-def _docs() -> dict[str, dict[str, Any]]:
-    with MANIFEST.open() as f:
-        docs = [d for d in yaml.safe_load_all(f) if d]
-    return {d["kind"]: d for d in docs}
+@cache
+def render(target: str) -> tuple[dict[str, Any], ...]:
+    proc = subprocess.run(
+        ["kubectl", "kustomize", str(DEPLOY / target)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)
 
 
-def test_manifest_parses_with_the_expected_objects() -> None:
-    assert set(_docs()) == {
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ConfigMap",
-        "DaemonSet",
+def by_kind(target: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in render(target):
+        out.setdefault(d["kind"], []).append(d)
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_renders_and_every_object_is_valid(target: str) -> None:
+    docs = render(target)
+    for d in docs:
+        if d["kind"] in CRD_KINDS:
+            assert d["apiVersion"] == "cert-manager.io/v1"
+            continue
+        kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+    kinds = {d["kind"] for d in docs}
+    assert {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet",
+            "Deployment", "Service", "ValidatingWebhookConfiguration"} <= kinds  # fmt: skip
+    assert all(d["metadata"].get("namespace", "kube-system") == "kube-system" for d in docs)
+
+
+def test_the_validator_does_fail_on_a_bad_object() -> None:
+    bad = {**by_kind("")["DaemonSet"][0], "spec": {"template": {"spec": {"containers": 1}}}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_rbac_is_exactly_least_privilege(target: str) -> None:
+    (role,) = by_kind(target)["ClusterRole"]
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
     }
+    assert all(set(rule) == {"apiGroups", "resources", "verbs"} for rule in role["rules"])
+    assert granted == {
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "get"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "list"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "watch"),
+        ("", "pods", "get"),
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
+        ("", "pods/status", "patch"),
+        ("", "events", "create"),
+        ("", "events", "patch"),
+    }
+    assert not by_kind(target).get("Role") and not by_kind(target).get("RoleBinding")
+    (binding,) = by_kind(target)["ClusterRoleBinding"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "multinet", "namespace": "kube-system"}
+    ]
+    webhook_sa = [
+        s for s in by_kind(target)["ServiceAccount"] if s["metadata"]["name"] != "multinet"
+    ]
+    assert [s["automountServiceAccountToken"] for s in webhook_sa] == [False]
 
 
-def test_rbac_grants_what_the_daemon_uses() -> None:
-    rules = _docs()["ClusterRole"]["rules"]
-    granted = {(r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]}
-    for need in [
-        ("pods", "get"),
-        ("pods", "list"),
-        ("pods", "watch"),
-        ("pods", "patch"),
-        ("pods/status", "patch"),
-        ("network-attachment-definitions", "get"),
-        ("network-attachment-definitions", "list"),
-        ("network-attachment-definitions", "watch"),
-        ("events", "create"),
-    ]:
-        assert need in granted, need
-
-
-def test_configmap_is_a_valid_daemon_config() -> None:
-    raw = json.loads(_docs()["ConfigMap"]["data"]["daemon.json"])
+def test_thick_configmap_is_a_valid_daemon_config_with_host_root() -> None:
+    (cm,) = by_kind("")["ConfigMap"]
+    raw = json.loads(cm["data"]["daemon.json"])
     conf = config.load(raw, {"NODE_NAME": "n"})
     assert conf.socket_path == "/run/multinet/multinet.sock"
-    assert conf.metrics_address == ("", 9190)
-
-
-def test_daemonset_mounts_and_privileges() -> None:
-    spec = _docs()["DaemonSet"]["spec"]["template"]["spec"]
-    assert spec["hostNetwork"] is True
+    assert raw["hostRoot"] == "/hostroot"
+    spec = by_kind("")["DaemonSet"][0]["spec"]["template"]["spec"]
     (daemon,) = spec["containers"]
-    assert daemon["securityContext"]["privileged"] is True
     mounts = {m["mountPath"]: m for m in daemon["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mounts["/hostroot"]["name"]]["hostPath"]["path"] == "/"
     for path in (
         "/etc/cni/net.d",
         "/opt/cni/bin",
@@ -68,10 +112,34 @@ def test_daemonset_mounts_and_privileges() -> None:
     ):
         assert path in mounts, path
     assert mounts["/var/run/netns"]["mountPropagation"] == "Bidirectional"
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    assert all(m["name"] in volumes for m in daemon["volumeMounts"])
-    assert daemon["command"][:3] == ["multinetd", "--config", "/etc/multinet/daemon.json"]
-    env = {e["name"]: e for e in daemon["env"]}
-    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     (init,) = spec["initContainers"]
-    assert "multinetctl install-shim /host/opt/cni/bin" in init["command"][-1]
+    assert "multinetctl install --host-root /host" in init["command"][-1]
+
+
+def test_thin_config_is_a_valid_netconf() -> None:
+    (cm,) = by_kind("overlays/thin")["ConfigMap"]
+    conflist = json.loads(cm["data"]["00-multinet.conflist"])
+    conf = netconf.load({**conflist["plugins"][0], "cniVersion": conflist["cniVersion"],
+                         "name": conflist["name"]})  # fmt: skip
+    assert conf.cluster_network
+    (init,) = by_kind("overlays/thin")["DaemonSet"][0]["spec"]["template"]["spec"]["initContainers"]
+    assert "--thin-config /etc/multinet/00-multinet.conflist" in init["command"][-1]
+
+
+def test_webhook_failure_policies_and_cert_manager() -> None:
+    (vwc,) = by_kind("")["ValidatingWebhookConfiguration"]
+    policies = {w["name"]: w["failurePolicy"] for w in vwc["webhooks"]}
+    assert policies == {"nad.multinet.dev": "Fail", "pods.multinet.dev": "Ignore"}
+    (cm_vwc,) = by_kind("overlays/cert-manager")["ValidatingWebhookConfiguration"]
+    assert cm_vwc["metadata"]["annotations"] == {
+        "cert-manager.io/inject-ca-from": "kube-system/multinet-webhook"
+    }
+    (cert,) = by_kind("overlays/cert-manager")["Certificate"]
+    assert cert["spec"]["secretName"] == "multinet-webhook-certs"
+
+
+def test_dockerfile_needs_no_hand_fetched_file() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+    assert froms == ["rust:1-slim-bookworm", "python:3.11-slim-bookworm", "debian:bookworm-slim"]
+    assert "PYTHON_TARBALL" not in text

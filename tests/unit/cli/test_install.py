@@ -55,3 +55,93 @@ def test_the_installed_shim_without_a_daemon_runs_the_installed_thin_executable(
     assert out.returncode == 0, out.stderr
     assert "1.1.0" in json.loads(out.stdout)["supportedVersions"]
     assert "running VERSION in-process" in out.stderr
+
+
+# -- multinetctl install (the init container's step) into a temporary host root ------
+
+
+def _plan(tmp_path: Path, **kw: str) -> install.Plan:
+    sa = tmp_path / "sa"
+    sa.mkdir(exist_ok=True)
+    (sa / "ca.crt").write_text("CA\n")
+    runtime = tmp_path / "image" / "opt" / "multinet" / "0.1.0"
+    (runtime / "bin").mkdir(parents=True, exist_ok=True)
+    (runtime / "bin" / "python3").write_text("py")
+    thin = tmp_path / "thin.conflist"
+    thin.write_text('{"cniVersion": "1.0.0", "name": "m", "plugins": [{"type": "multinet"}]}')
+    (tmp_path / "host").mkdir(exist_ok=True)
+    defaults = {
+        "host_root": str(tmp_path / "host"),
+        "python": "/opt/multinet/0.1.0/bin/python3",
+        "runtime_src": str(runtime),
+        "runtime_dest": "/opt/multinet/0.1.0",
+        "token_file": install.projected_token_path("/var/lib/kubelet", "uid-1", "multinet-token"),
+        "service_account_dir": str(sa),
+        "api_server": "https://10.96.0.1:443",
+        "thin_config": str(thin),
+    }
+    return install.Plan(**{**defaults, **kw})  # type: ignore[arg-type]
+
+
+def test_install_node_twice(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    first = install.install_node(plan)
+    host = tmp_path / "host"
+    assert (host / "opt/multinet/0.1.0/bin/python3").read_text() == "py"
+    kubeconfig = json.loads((host / "etc/cni/net.d/multinet.d/multinet.kubeconfig").read_text())
+    user = kubeconfig["users"][0]["user"]
+    token = "/var/lib/kubelet/pods/uid-1/volumes/kubernetes.io~projected/multinet-token/token"
+    assert user == {"tokenFile": token}
+    assert kubeconfig["clusters"][0]["cluster"] == {
+        "server": "https://10.96.0.1:443",
+        "certificate-authority": "/etc/cni/net.d/multinet.d/ca.crt",
+    }
+    conf = json.loads((host / "etc/cni/net.d/00-multinet.conflist").read_text())
+    assert conf["kubeconfig"] == "/etc/cni/net.d/multinet.d/multinet.kubeconfig"
+    assert (
+        (host / "opt/cni/bin/multinet")
+        .read_text()
+        .startswith("#!/opt/multinet/0.1.0/bin/python3 -I\n")
+    )
+    second = install.install_node(plan)
+    assert set(second) == set(first) - {str(host / "opt/multinet/0.1.0")}  # tree kept
+    assert sorted(os.listdir(host / "opt/cni/bin")) == ["multinet", "multinet-shim"]
+    assert install.uninstall_node(plan)
+    assert os.listdir(host / "opt/cni/bin") == []
+    assert (host / "opt/multinet/0.1.0").is_dir()  # left: running shims may use it
+
+
+def test_api_server_from_the_service_environment() -> None:
+    env = {"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "6443"}
+    assert install.api_server_from_env(env) == "https://[fd00::1]:6443"
+    with pytest.raises(ValueError, match="KUBERNETES_SERVICE_HOST"):
+        install.api_server_from_env({})
+
+
+def test_upgrade_while_a_shim_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = _plan(tmp_path, thin_config="", token_file="")
+    install.install_node(plan)
+    shim = tmp_path / "host/opt/cni/bin/multinet-shim"
+    # A shim in the middle of a call: it waits for its stdin (the netconf).
+    proc = subprocess.Popen(
+        [str(shim)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={"CNI_COMMAND": "VERSION"},
+    )  # fmt: skip
+    try:
+        old = os.stat(f"/proc/{proc.pid}/exe").st_ino
+        new_build = tmp_path / "new-shim"
+        new_build.write_bytes(Path("/bin/true").read_bytes())  # another ELF: "version 2"
+        monkeypatch.setattr(install, "native_shim", lambda: str(new_build))
+        install.install_node(_plan(tmp_path, thin_config="", token_file="",
+                                   runtime_dest="/opt/multinet/0.2.0"))  # fmt: skip
+        assert shim.read_bytes() == new_build.read_bytes()
+        assert shim.stat().st_ino != old
+        assert os.stat(f"/proc/{proc.pid}/exe").st_ino == old  # it keeps its file
+        assert proc.poll() is None
+        out, _ = proc.communicate(b'{"cniVersion": "1.0.0"}', timeout=30)
+        assert b"supportedVersions" in out or b"cniVersion" in out  # it answered
+        assert (tmp_path / "host/opt/multinet/0.1.0").is_dir()
+        assert (tmp_path / "host/opt/multinet/0.2.0").is_dir()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -375,3 +378,34 @@ def test_a_plugin_that_closes_stdout_but_lingers_times_out(tmp_path: Path) -> No
     with pytest.raises(IOFailure, match=r"linger ADD timed out after 0\.5s"):
         invoke("linger", "ADD", CONFIG, inv(tmp_path, timeout=0.5))
     assert time.monotonic() - started < 5
+
+
+def _libs(binary: str) -> list[str]:
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+    return [p for p in re.findall(r"(/\S+)", out) if os.path.exists(p)]
+
+
+def test_delegates_run_chrooted_into_the_host_root(tmp_path: Path) -> None:
+    """hostRoot: the plugin is found under the root and runs inside it, seeing its files."""
+    root = tmp_path / "hostroot"
+    for f in ["/bin/sh", "/bin/cat", *_libs("/bin/sh"), *_libs("/bin/cat")]:
+        real = os.path.realpath(f)
+        dest = root / f.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.exists():
+            shutil.copy2(real, dest)
+    (root / "run/flannel").mkdir(parents=True)
+    (root / "run/flannel/subnet.env").write_text("FLANNEL_SUBNET=10.244.1.1/24\n")
+    plugin = root / "opt/cni/bin/flannel-like"
+    plugin.parent.mkdir(parents=True)
+    plugin.write_text(
+        "#!/bin/sh\ncat > /dev/null\n"
+        'echo "{\\"cniVersion\\": \\"1.0.0\\", \\"dns\\": '
+        '{\\"domain\\": \\"$(cat /run/flannel/subnet.env)\\"}}"\n'
+    )
+    plugin.chmod(0o755)
+    inv = Invocation("c1", "/var/run/netns/x", "eth0", path=("/opt/cni/bin",), root=str(root))
+    out = invoke("flannel-like", "ADD", {"cniVersion": "1.0.0", "name": "n"}, inv)
+    assert out == {"cniVersion": "1.0.0", "dns": {"domain": "FLANNEL_SUBNET=10.244.1.1/24"}}
+    with pytest.raises(PluginNotFound, match="not found"):
+        invoke("flannel-like", "ADD", {}, Invocation("c1", "", "eth0", path=("/opt/cni/bin",)))

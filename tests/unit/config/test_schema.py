@@ -102,6 +102,8 @@ GOOD: list[tuple[str, Any]] = [
     # Unknown keys of any type are accepted (Multus keys we do not use).
     ("logOptions", {"maxAge": 5, "maxSize": 100, "maxBackups": 5, "compress": True}),
     ("chrootDir", "/hostroot"),
+    ("hostRoot", "/hostroot"),
+    ("hostRoot", ""),
     ("Note1", "NOTE: you can set clusterNetwork+defaultNetworks OR delegates!!"),
     ("x-number", 3),
     ("x-null", None),
@@ -109,6 +111,8 @@ GOOD: list[tuple[str, Any]] = [
 
 # (key, value) pairs merged into BASE: each must be rejected.
 BAD: list[tuple[str, Any]] = [
+    ("hostRoot", "hostroot"),
+    ("hostRoot", 1),
     ("cniVersion", 1),
     ("cniVersion", 1.0),
     ("cniVersion", None),

@@ -1,0 +1,56 @@
+"""multinet-webhook [--address HOST:PORT] [--cert F] [--key F] [--validate-pods]"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from multinet.webhook.review import Options
+from multinet.webhook.server import CertReloader, WebhookServer, serve_in_thread
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="multinet-webhook", description=__doc__)
+    p.add_argument("--address", default=os.environ.get("MULTINET_WEBHOOK_ADDRESS", ":8443"))
+    p.add_argument("--cert", default="/etc/multinet/webhook/tls.crt")
+    p.add_argument("--key", default="/etc/multinet/webhook/tls.key")
+    p.add_argument(
+        "--validate-pods",
+        action="store_true",
+        default=os.environ.get("MULTINET_WEBHOOK_VALIDATE_PODS", "") == "true",
+        help="also deny pods whose networks annotation does not parse",
+    )
+    p.add_argument("--log-level", default="info")
+    args = p.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        server = WebhookServer(
+            _address(args.address),
+            CertReloader(args.cert, args.key),
+            Options(validate_pods=args.validate_pods),
+        )
+    except (OSError, ValueError) as e:
+        print(f"multinet-webhook: {e}", file=sys.stderr)
+        sys.exit(1)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    serve_in_thread(server)
+    logging.getLogger("multinet.webhook").info("serving on %s", args.address)
+    stop.wait()
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
