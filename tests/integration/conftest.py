@@ -523,10 +523,29 @@ def net() -> NetInfo:
 HOST_LOCAL_BOOKKEEPING = ("last_reserved_ip.", "lock")
 
 
+def host_links() -> set[str]:
+    return {str(link["ifname"]) for link in json.loads(_run("ip", "-j", "link").stdout or "[]")}
+
+
+# Links the kernel makes by itself when a plugin loads a module (bandwidth: ifb).
+KERNEL_LINKS = frozenset({"ifb0", "ifb1"})
+
+
 class LeakChecker:
     def __init__(self, created: Created, state: State) -> None:
         self.created = created
         self.state = state
+        # The host's links before the test: a plugin pointed at the host by mistake
+        # (the bridge plugin's default cni0, say) shows as a new one.
+        self.host_before = host_links()
+
+    def new_host_links(self) -> list[str]:
+        mine = set(self.created.bridges)
+        return sorted(
+            n
+            for n in host_links() - self.host_before - mine - KERNEL_LINKS
+            if self.created.token not in n
+        )
 
     @staticmethod
     def host_link_exists(name: str) -> bool:
@@ -579,6 +598,7 @@ class LeakChecker:
         for bridge in self.created.bridges:
             assert self.bridge_ports(bridge) == [], f"ports left on bridge {bridge}"
         assert self.host_links_with_token() == [], "host links left"
+        assert self.new_host_links() == [], "links created on the host"
         assert self.allocations() == {}, "host-local addresses not released"
         assert self.tuning_backups() == [], "tuning backups left"
         assert self.journal_files() == [], "journal files left"

@@ -213,7 +213,7 @@ def mutations(
 ) -> st.SearchStrategy[list[Mutation]]:
     """1-3 mutations of a document shaped like `shape`.
 
-    `protected` keys (a host object's name) are only set to non-strings or deleted;
+    `protected` keys (a host object's name) are only set to non-strings, never deleted;
     `directories` keys take a nasty suffix or a non-string; `extra_keys` are keys the
     code reads that the template lacks; `special` adds hand-picked values for a path;
     `file_names` keys (host-local makes a directory of the network name) take no value
@@ -228,7 +228,14 @@ def mutations(
     non_strings = json_values().filter(lambda v: not isinstance(v, str | Big) and safe(v))
     options = [
         st.builds(Mutation, st.just("set"), st.sampled_from(free), values),
-        st.builds(Mutation, st.just("delete"), st.sampled_from(all_paths)),
+        # Never delete a host object's name or a directory key alone: the plugin would
+        # fall back to its default (the bridge plugin's cni0, host-local's
+        # /var/lib/cni/networks) on the host.
+        st.builds(
+            Mutation,
+            st.just("delete"),
+            st.sampled_from([p for p in all_paths if p[-1] not in protected | directories]),
+        ),
         st.builds(
             Mutation,
             st.just("set"),
