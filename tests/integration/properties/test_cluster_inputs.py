@@ -163,7 +163,9 @@ NAD_DOCS = s.documents(
                 st.sampled_from(["a/b", "../bridge", "/usr/lib/cni/bridge", "", ".."]),
             )
         ],
-        allowed_plugins=frozenset({"bridge", "host-local"}),
+        # Never "bridge": run where a bridge key is missing (as an IPAM, say), the bridge
+        # plugin makes its default cni0 on the host.
+        allowed_plugins=frozenset({"host-local"}),
     )
 )
 PINNED_NADS = [
