@@ -17,6 +17,7 @@ Run as root from the repository root: ``python -m bench`` (``make bench``);
   driver's own cost, which corrects the floor (``fixedcost``);
 - ``concurrency``: 100 pods (``--pods``) ADDed, then DELed, at once through the
   thick shim: failures, leaks, wall time;
+- ``engine``: the engine's own work per pod (no plugin processes), journalFsync off and on;
 - ``memory``: the daemon's RSS with 1,000 NADs and 110 pods cached, over 1,000
   ADD/DEL cycles through the shim;
 - ``report``: min/median/max summaries and the printed tables.
