@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 DHCP_PLUGIN = Path("/usr/lib/cni/dhcp")
 
 
-OTHER_TESTS_LINK = re.compile(r"^mn[a-z]?[0-9a-f]{6}\d*$")
+OTHER_TESTS_LINK = re.compile(r"^mn[a-z]*[0-9a-f]{6}[0-9a-z]*$")
 
 
 def _foreign(name: str, mine: set[str]) -> bool:
@@ -187,6 +187,28 @@ def subnet_host(subnet: ipaddress.IPv4Network, n: int) -> str:
     return str(subnet.network_address + n)
 
 
+def veth_lan(
+    netns_factory: Callable[[], str], bridge_factory: Callable[..., str]
+) -> tuple[str, str]:
+    """A veth whose host end (up, no address) is a macvlan master with carrier, its peer
+    ``srv`` (up) in a namespace of its own; returns (that namespace's name, the master)."""
+    ns = Path(netns_factory()).name
+    master = bridge_factory(create=False)  # a name the teardown deletes: our veth's end
+    _ip("link", "add", master, "type", "veth", "peer", "name", "srv", "netns", ns)
+    _ip("link", "set", master, "up")
+    _ip("-n", ns, "link", "set", "srv", "up")
+    return ns, master
+
+
+@pytest.fixture
+def lan_master(
+    netns_factory: Callable[[], str], bridge_factory: Callable[..., str]
+) -> tuple[str, str]:
+    """``veth_lan``: (the peer's netns path, the master)."""
+    ns, master = veth_lan(netns_factory, bridge_factory)
+    return f"/var/run/netns/{ns}", master
+
+
 @pytest.fixture
 def dhcp_lan(
     netns_factory: Callable[[], str],
@@ -195,14 +217,11 @@ def dhcp_lan(
 ) -> Iterator[DhcpLan]:
     if shutil.which("dnsmasq") is None or not DHCP_PLUGIN.is_file():
         pytest.skip("needs dnsmasq (apt-get install dnsmasq-base) and /usr/lib/cni/dhcp")
-    ns = Path(netns_factory()).name
-    master = bridge_factory(create=False)  # a name the teardown deletes: our veth's end
+    ns, master = veth_lan(netns_factory, bridge_factory)
     tmp = Path(tempfile.mkdtemp(prefix="mni-dhcp-"))
     subnet = confs.subnet()
     lan = DhcpLan(tmp, ns, master, subnet)
     try:
-        _ip("link", "add", master, "type", "veth", "peer", "name", "srv", "netns", ns)
-        _ip("link", "set", master, "up")
         _ip("-n", ns, "addr", "add", f"{lan.gateway}/{subnet.prefixlen}", "dev", "srv")
         _ip("-n", ns, "link", "set", "srv", "up")
         lan.start_server()
