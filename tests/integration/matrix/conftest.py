@@ -178,6 +178,17 @@ class DhcpLan:
                 out[parts[1].lower()] = parts[2]
         return out
 
+    def expiries(self) -> dict[str, int]:
+        """dnsmasq's leases: MAC -> expiry time (epoch seconds)."""
+        if not self.lease_file.exists():
+            return {}
+        out = {}
+        for line in self.lease_file.read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3:
+                out[parts[1].lower()] = int(parts[0])
+        return out
+
     def stop(self) -> None:
         _stop(self.daemon)
         _stop(self.server)

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
+
+import pytest
 
 from tests.integration.matrix.conftest import DhcpLan
 
@@ -82,4 +85,28 @@ def test_the_lease_is_released_on_del(
     while mac in dhcp_lan.leases() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert mac not in dhcp_lan.leases()
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MULTINET_SLOW"), reason="~70 s: set MULTINET_SLOW=1 (make test-slow)"
+)
+def test_a_short_lease_is_renewed(
+    k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
+) -> None:
+    """dnsmasq's shortest lease (2 minutes) is renewed by the daemon at half its time."""
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    cid = k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid)
+    assert rc == 0, (out, err)
+    mac = net.mac(netns, "net1").lower()
+    first = dhcp_lan.expiries()[mac]
+    deadline = time.monotonic() + 90
+    while dhcp_lan.expiries().get(mac, first) <= first and time.monotonic() < deadline:
+        time.sleep(1)
+    assert dhcp_lan.expiries()[mac] > first, "the lease was not renewed"
+    assert net.addresses(netns)["net1"], "net1 lost its address"
+    rc, out, err = k8s.delete(pod, netns, cid)
+    assert rc == 0, (out, err)
     leaks.assert_clean(keep_links=dhcp_lan.keep())
