@@ -12,6 +12,8 @@
     ``echo.check(server_ns, server_ip, client_ns)`` runs a TCP echo server inside one
     pod namespace and a client inside another (``ip netns exec``), and asserts the
     round trip; nothing leaves the test's namespaces.
+``cni``: parametrized, ``thin`` (the multinet executable) and ``thick`` (the native shim
+    forwarding to a multinetd of the test's own); ``cni.log()`` is the daemon's log.
 ``source``: the manifests source only (the matrix is about traffic, not the API).
 """
 
@@ -34,7 +36,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.integration.conftest import Created, LeakChecker, State
+from multinet.cli import install
+from tests.integration.conftest import (
+    REFERENCE_PLUGINS,
+    CniOutcome,
+    CniRunner,
+    Created,
+    LeakChecker,
+    State,
+    multinet_executable,
+)
+from tests.integration.daemon.sandbox import DaemonProc
 from tests.integration.networks.conftest import ManifestSource, Source, k8s  # noqa: F401
 
 if TYPE_CHECKING:
@@ -72,6 +84,56 @@ def leaks(created: Created, state: State) -> LeakChecker:
 
     checker.new_host_links = new_host_links  # type: ignore[method-assign]
     return checker
+
+
+class ThickRunner(CniRunner):
+    """The runtime calling the native shim, which forwards to a real multinetd."""
+
+    def __init__(self, shim_path: str, daemon: DaemonProc) -> None:
+        super().__init__(shim_path, [REFERENCE_PLUGINS])
+        self.daemon = daemon
+
+    def __call__(self, command: str, conf: Any, **kw: Any) -> CniOutcome:
+        if isinstance(conf, dict):
+            conf = {**conf, "type": "multinet-shim", "daemonSocketPath": self.daemon.socket}
+        return super().__call__(command, conf, **kw)
+
+    def log(self) -> str:
+        return self.daemon.log()
+
+    def served(self) -> bool:
+        """The daemon answered requests (the shim did not fall back to thin mode)."""
+        return "multinet_requests_total{" in self.daemon.get("/metrics")[1]
+
+
+@pytest.fixture(params=["thin", "thick"])
+def cni(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CniRunner]:
+    """Each row in thin mode (the multinet executable) and in thick mode (the native
+    shim and multinetd, tests/integration/daemon/sandbox.py's)."""
+    if request.param == "thin":
+        runner = CniRunner(multinet_executable(), [REFERENCE_PLUGINS])
+        runner.log = lambda: ""  # type: ignore[attr-defined]
+        yield runner
+        return
+    run = Path(tempfile.mkdtemp(prefix="mnd-", dir="/tmp"))
+    host_bin = tmp_path / "opt-cni-bin"
+    host_bin.mkdir()
+    shim_path, _ = install.install(str(host_bin), sys.executable)
+    (tmp_path / "net.d").mkdir()
+    config = {
+        "daemonSocketPath": str(run / "s" / "multinet.sock"),
+        "cniConfigDir": str(tmp_path / "net.d"),
+        "generateConfig": False,
+    }
+    (tmp_path / "daemon.json").write_text(json.dumps(config))
+    daemon = DaemonProc(tmp_path / "daemon.json", config["daemonSocketPath"], tmp_path / "d.log")
+    thick = ThickRunner(shim_path, daemon)
+    try:
+        yield thick
+        assert thick.served(), f"multinetd served nothing: {daemon.log()}"
+    finally:
+        daemon.stop()
+        shutil.rmtree(run, ignore_errors=True)
 
 
 @pytest.fixture
@@ -140,6 +202,7 @@ class DhcpLan:
                 f"--dhcp-leasefile={self.lease_file}",
                 f"--dhcp-option=option:router,{self.gateway}",
                 "--dhcp-authoritative",
+                "--no-ping",  # no ICMP probe before an offer: seconds per ADD
             ],
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / "dnsmasq.log", "wb"),
