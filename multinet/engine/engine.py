@@ -323,6 +323,11 @@ class Engine:
                 if journal is None:
                     return
             failures = self._undo(req, journal)
+            if failures and self.conf.retry_delete_on_error and self.pod_netns.exists(req.netns):
+                raise TryAgainLater(
+                    f"DEL of {len(failures)} network(s) failed; the runtime should retry",
+                    "; ".join(str(f) for _, f in failures),
+                )
             for entry, error in failures:
                 entry.state = RELEASE_SKIPPED
                 log.warning(
@@ -332,11 +337,6 @@ class Engine:
                     entry.name,
                     entry.ifname,
                     error.msg,
-                )
-            if failures and self.conf.retry_delete_on_error and self.pod_netns.exists(req.netns):
-                raise TryAgainLater(
-                    f"DEL of {len(failures)} network(s) failed; the runtime should retry",
-                    "; ".join(str(f) for _, f in failures),
                 )
             with contextlib.suppress(IOFailure):
                 self.store.remove(req.container_id, req.ifname)
