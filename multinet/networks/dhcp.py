@@ -12,6 +12,7 @@ composition root) does the probing.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -71,9 +72,18 @@ def probe(path: str, timeout: float = PROBE_TIMEOUT) -> str | None:
     return None
 
 
-def check(plan: Plan, probe: Probe = probe) -> None:
-    """Raise TryAgainLater naming every socket of the plan no daemon answers on."""
-    missing = _missing(sockets_needed(plan), probe)
+def in_root(path: str, root: str) -> str:
+    """`path` as seen from the host's root `root` ('' or '/': as it is): with `hostRoot`
+    the delegates run chrooted there, so the plugin's socket is under it."""
+    if not root or root == "/":
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
+def check(plan: Plan, probe: Probe = probe, root: str = "") -> None:
+    """Raise TryAgainLater naming every socket of the plan no daemon answers on.
+    `root`: the netconf's hostRoot, under which the delegates see their sockets."""
+    missing = _missing(sockets_needed(plan), lambda path: probe(in_root(path, root)))
     if missing:
         what = "; ".join(f"network {n.network!r} needs {n.socket} ({why})" for n, why in missing)
         raise TryAgainLater(

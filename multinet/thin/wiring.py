@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from multinet.cluster.base import NAD, Cluster, DeviceSource, Pod
@@ -117,5 +118,5 @@ def engine_for(
         # user's cniDir kept as is) or under Multus's default.
         legacy=MultusCache((conf.cni_dir, MULTUS_CNI_DIR)),
         # A plan with dhcp IPAM needs its client daemon: refused at once without it.
-        preflight=dhcp.check,
+        preflight=functools.partial(dhcp.check, root=conf.raw.get("hostRoot", "")),
     )

@@ -104,3 +104,15 @@ def test_probe_of_a_listening_socket_a_missing_one_and_a_dead_one(sock_dir: str)
     assert dhcp.probe(dead) is not None
     assert dhcp.probe(os.path.join(sock_dir, "missing.sock")) is not None
     assert time.monotonic() - start < 1
+
+
+def test_with_a_host_root_the_socket_is_probed_under_it() -> None:
+    probed: list[str] = []
+
+    def probe(path: str) -> str | None:
+        probed.append(path)
+        return None
+
+    dhcp.check(plan(net("d", macvlan({"type": "dhcp"}))), probe, root="/hostroot")
+    assert probed == ["/hostroot/run/cni/dhcp.sock"]
+    assert dhcp.in_root("/run/x.sock", "/") == "/run/x.sock"
