@@ -30,6 +30,8 @@ from multinet.config.netconf import DEFAULT_CNI_DIR, DEFAULT_SOCKET
 DEFAULT_CONFIG_FILE = "/etc/multinet/daemon.json"
 DEFAULT_CNI_CONFIG_DIR = "/etc/cni/net.d"
 DEFAULT_NAME = "multinet-cni-network"
+DEFAULT_DHCP_SOCKET = "/run/cni/dhcp.sock"  # the reference dhcp daemon's own default
+DHCP_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 
 # A path: no NUL and no lone surrogate (a JSON "\udcff" escape), which no file name holds.
 PATH_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
@@ -48,6 +50,9 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "cleanupConfigOnExit": {"type": "boolean"},
         "confPollInterval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
         "cniVersion": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"},
+        "dhcpDaemon": {"type": "boolean"},
+        "dhcpDaemonSocketPath": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
+        "dhcpDaemonBinary": {"type": "string", "pattern": PATH_PATTERN},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -132,6 +137,12 @@ class DaemonConfig:
     primary_config_dir: str = ""
     user_config_file: str = ""
     override_network_name: bool = False
+    # The reference DHCP client daemon, supervised (daemon.dhcpd): its socket (the dhcp
+    # IPAM's daemonSocketPath default) and its executable ('' = `dhcp` in binDir, then
+    # /opt/cni/bin, then /usr/lib/cni).
+    dhcp_daemon: bool = False
+    dhcp_socket_path: str = DEFAULT_DHCP_SOCKET
+    dhcp_binary: str = ""
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -152,6 +163,12 @@ class DaemonConfig:
     @property
     def readiness_indicator_file(self) -> str:
         return str(self.overrides.get("readinessindicatorfile", ""))
+
+    @property
+    def dhcp_bin_dirs(self) -> tuple[str, ...]:
+        """Where the dhcp executable is looked for: binDir, then the usual places."""
+        bin_dir = self.overrides.get("binDir")
+        return ((str(bin_dir),) if bin_dir else ()) + DHCP_BIN_DIRS
 
     @property
     def log_level(self) -> str:
@@ -243,6 +260,9 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         primary_config_dir=raw.get("multusAutoconfigDir", ""),
         user_config_file=user_config,
         override_network_name=raw.get("overrideNetworkName", False),
+        dhcp_daemon=raw.get("dhcpDaemon", False),
+        dhcp_socket_path=raw.get("dhcpDaemonSocketPath", DEFAULT_DHCP_SOCKET),
+        dhcp_binary=raw.get("dhcpDaemonBinary", ""),
         notes=notes,
     )
 

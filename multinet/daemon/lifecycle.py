@@ -21,6 +21,7 @@ from multinet.cluster.podresources import KubeletDevices
 from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
 from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
+from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.metrics import DaemonMetrics, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
 from multinet.daemon.service import CNIService, EngineFactory
@@ -65,6 +66,12 @@ class Daemon:
             config.overrides, self.metrics, engine_factory, cluster, self.devices
         )
         self.confgen = ConfigWriter(config) if config.generate_config else None
+        self.dhcp: DhcpSupervisor | None = None
+        if config.dhcp_daemon:
+            binary = find_binary(config.dhcp_binary, config.dhcp_bin_dirs)
+            self.dhcp = DhcpSupervisor(binary, config.dhcp_socket_path)
+            self.metrics.dhcp_daemon_up = self.dhcp.up
+            self.metrics.dhcp_daemon_restarts = lambda: self.dhcp.restarts if self.dhcp else 0
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unix: UnixServer | None = None
@@ -87,6 +94,9 @@ class Daemon:
             reasons.append(f"{self.confgen.path}: {self.confgen.problem or 'missing'}")
         if self.cluster is not None and not self.cluster.synced():
             reasons.append("the cluster caches have not synced yet")
+        why = self.dhcp.reason() if self.dhcp is not None else None
+        if why is not None:
+            reasons.append(why)
         return not reasons, reasons
 
     def attachments(self) -> list[dict[str, Any]]:
@@ -110,6 +120,8 @@ class Daemon:
             log.warning("%s", note)
         if self.config.user_config_file:
             install_user_config(self.config)  # an OSError: the daemon does not start
+        if self.dhcp is not None:
+            self._spawn("dhcp-daemon", self.dhcp.run, self._stopping)
         if self.confgen is not None:
             self.confgen.sync()  # before serving: ready at once if the primary is there
         self._unix = UnixServer(self.config.socket_path, self)
@@ -164,6 +176,8 @@ class Daemon:
         self.devices.close()
         for t in self._threads:
             t.join(timeout=5)
+        if self.dhcp is not None:  # last: the DELs in flight released their leases
+            self.dhcp.stop()
         if self.confgen is not None and self.config.cleanup_config_on_exit:
             self.confgen.remove()
         log.info("stopped")

@@ -130,6 +130,9 @@ class DaemonMetrics:
             ("reason",),
         )
         self.cache_sizes = cache_sizes
+        # The supervised DHCP client daemon (daemon.dhcpd): up now? None = not supervised.
+        self.dhcp_daemon_up: Callable[[], bool] | None = None
+        self.dhcp_daemon_restarts: Callable[[], int] = lambda: 0
         self._inflight = 0
         self._lock = threading.Lock()
 
@@ -172,4 +175,15 @@ class DaemonMetrics:
         ]
         for kind, size in sorted(self.cache_sizes().items()):
             lines.append(f'multinet_cache_objects{{kind="{_escape(kind)}"}} {size}')
+        if self.dhcp_daemon_up is not None:
+            lines += [
+                "# HELP multinet_dhcp_daemon_up 1 when the supervised DHCP client daemon "
+                "answers on its socket.",
+                "# TYPE multinet_dhcp_daemon_up gauge",
+                f"multinet_dhcp_daemon_up {int(self.dhcp_daemon_up())}",
+                "# HELP multinet_dhcp_daemon_restarts_total Restarts of the supervised DHCP "
+                "client daemon.",
+                "# TYPE multinet_dhcp_daemon_restarts_total counter",
+                f"multinet_dhcp_daemon_restarts_total {self.dhcp_daemon_restarts()}",
+            ]
         return "\n".join(lines) + "\n"

@@ -30,7 +30,7 @@ from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine import routes
 from multinet.engine.delegates import each
-from multinet.engine.journal import ADDED, Entry, Journal
+from multinet.engine.journal import ADDED, RELEASE_SKIPPED, Entry, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
 from multinet.engine.ports import Executor, JournalStore, LegacyRecords, PodNetns
 
@@ -43,6 +43,9 @@ READINESS_POLL = 0.1  # seconds between looks for the readiness indicator file
 # API request).
 Planner = Callable[[NetConf, Request], Plan]
 StatusNetworks = Callable[[NetConf], Sequence[chain.NetworkConfig]]
+# Checks a plan before any of its delegates runs, on ADD only (e.g. that the daemons its
+# plugins need answer: networks.dhcp.check); raises CNIError to refuse the ADD.
+Preflight = Callable[[Plan], None]
 
 
 class Reporter(Protocol):
@@ -70,6 +73,7 @@ class Engine:
         observer: Observer | None = None,
         status_networks: StatusNetworks | None = None,
         legacy: LegacyRecords | None = None,
+        preflight: Preflight | None = None,
     ) -> None:
         self.conf = conf
         self.store = store
@@ -83,6 +87,7 @@ class Engine:
         self.status_networks = status_networks or (lambda conf: conf.delegates)
         # Another meta-plugin's records (Multus's cache), for DELs of the pods it attached.
         self.legacy = legacy
+        self.preflight = preflight
 
     # -- helpers -------------------------------------------------------------
 
@@ -164,6 +169,8 @@ class Engine:
             with self.store.lock(req.container_id, req.ifname):
                 self._clear_stale(req)
                 plan = self.planner(self.conf, req)
+                if self.preflight is not None:
+                    self.preflight(plan)  # before the journal: nothing to undo
                 cluster_result = self._add_locked(req, plan)
         except CNIError as e:
             if self.reporter is not None:
@@ -320,6 +327,16 @@ class Engine:
                 raise TryAgainLater(
                     f"DEL of {len(failures)} network(s) failed; the runtime should retry",
                     "; ".join(str(f) for _, f in failures),
+                )
+            for entry, error in failures:
+                entry.state = RELEASE_SKIPPED
+                log.warning(
+                    "DEL %s: network %s (%s): release skipped (%s); its interface is removed "
+                    "and the DEL goes on",
+                    req.container_id,
+                    entry.name,
+                    entry.ifname,
+                    error.msg,
                 )
             with contextlib.suppress(IOFailure):
                 self.store.remove(req.container_id, req.ifname)

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 ADDING = "adding"
 ADDED = "added"
+# DEL: the network's delegates failed their DEL (its IPAM could not release the address:
+# a DHCP lease, say) and the pod's deletion went on without it; the leak guard removed
+# its interface. The reporter is told, the log names it.
+RELEASE_SKIPPED = "release-skipped"
 MAX_PLAIN_NAME = 200  # bytes of "<container ID>@<ifname>" kept as the file name itself
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from multinet.cluster.base import NAD, Cluster, DeviceSource, Pod
@@ -12,6 +13,7 @@ from multinet.engine.engine import Engine, Planner, Reporter, StatusNetworks, de
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
+from multinet.networks import dhcp
 
 if TYPE_CHECKING:
     from multinet.cluster.api import ApiCluster
@@ -115,4 +117,6 @@ def engine_for(
         # Pods Multus attached before the switch: its cache under our cniDir (a Multus
         # user's cniDir kept as is) or under Multus's default.
         legacy=MultusCache((conf.cni_dir, MULTUS_CNI_DIR)),
+        # A plan with dhcp IPAM needs its client daemon: refused at once without it.
+        preflight=functools.partial(dhcp.check, root=conf.raw.get("hostRoot", "")),
     )

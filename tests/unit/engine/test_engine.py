@@ -20,7 +20,7 @@ from multinet.cni.errors import CNIError, DelegateError, IOFailure
 from multinet.cni.request import Request, from_env
 from multinet.config.netconf import NetConf, load
 from multinet.engine.engine import Engine, Reporter
-from multinet.engine.journal import ADDED, ADDING, Journal
+from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
 from multinet.engine.routes import RoutePlan, SourceRoute
 from tests.unit.engine.fakes import Crash, FakeExecutor, FakeNetns, FakeStore, World
@@ -69,6 +69,7 @@ def host(
     *,
     planner: Any = None,
     reporter: Reporter | None = None,
+    preflight: Any = None,
 ) -> Host:
     world = world or World(pods={NETNS: set()})
     store = FakeStore(world)
@@ -81,6 +82,7 @@ def host(
         pod_netns=netns,
         executor=executor,
         reporter=reporter,
+        preflight=preflight,
         **kw,
     )
     return Host(world, store, netns, executor, engine)
@@ -121,6 +123,28 @@ def test_taken_interface_name_fails_before_any_delegate() -> None:
     with pytest.raises(errors.InvalidConfig, match="net2 already exist"):
         h.engine.add(request("ADD"))
     assert h.executor.calls == [] and h.world.journals == {}
+
+
+def test_a_failed_preflight_runs_no_delegate_and_leaves_no_journal() -> None:
+    seen: list[Plan] = []
+
+    def preflight(plan: Plan) -> None:
+        seen.append(plan)
+        raise errors.TryAgainLater("the daemon is not there")
+
+    h = host(preflight=preflight)
+    with pytest.raises(errors.TryAgainLater):
+        h.engine.add(request("ADD"))
+    assert [a.name for a in seen[0].attachments] == list(NETWORKS)
+    assert h.executor.calls == [] and h.world.journals == {}
+
+
+def test_preflight_runs_on_add_only() -> None:
+    calls: list[Plan] = []
+    h = host(preflight=calls.append)
+    h.engine.add(request("ADD"))
+    h.engine.delete(request("DEL"))
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("failing", ["cluster", "a", "b", "c"])
@@ -337,6 +361,28 @@ def test_del_succeeds_when_a_delegate_del_fails() -> None:
     h.engine.delete(request("DEL"))
     assert h.executor.of("DEL") == ["c", "b", "a", "cluster"]  # one failure stops nothing
     assert h.world.journals == {}
+
+
+def test_a_failed_release_is_recorded_as_skipped_and_the_del_succeeds() -> None:
+    """The DHCP daemon down: the network's DEL fails, its interface is removed anyway, and
+    the journal the reporter is given marks the release as skipped."""
+    told: list[Journal] = []
+
+    class Told:
+        def added(self, *args: Any) -> None: ...
+
+        def failed(self, *args: Any) -> None: ...
+
+        def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None:
+            told.append(journal)
+
+    h = host(reporter=Told())
+    h.engine.add(request("ADD"))
+    h.executor.fail[("DEL", "b")] = errors.TryAgainLater("dhcp daemon: connection refused")
+    h.engine.delete(request("DEL"))
+    states = {e.name: e.state for e in told[0].entries}
+    assert states == {"cluster": ADDED, "a": ADDED, "b": RELEASE_SKIPPED, "c": ADDED}
+    assert h.world.journals == {} and h.world.pods[NETNS] == set()
 
 
 def test_retry_delete_on_error_asks_for_a_retry_while_the_netns_exists() -> None:

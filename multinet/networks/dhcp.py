@@ -1,0 +1,105 @@
+"""The reference dhcp IPAM's client daemon: which sockets a plan needs, and whether they answer.
+
+The reference `dhcp` IPAM plugin does nothing itself: it asks its daemon (`dhcp daemon
+-socketpath P`) over a unix socket, `ipam.daemonSocketPath`, default /run/cni/dhcp.sock.
+Without the daemon its ADD hangs for seconds and leaks the interface the main plugin made;
+so before any delegate of an ADD runs, every socket the plan needs is probed and a missing
+daemon is a "try again later" (code 11) naming the socket and the network.
+
+`sockets_needed` is the pure rule; `check` (the engine's `preflight` seam, wired by the
+composition root) does the probing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from multinet.cni.chain import NetworkConfig
+from multinet.cni.errors import TryAgainLater
+from multinet.engine.plan import Plan
+
+DEFAULT_SOCKET = "/run/cni/dhcp.sock"
+PROBE_TIMEOUT = 0.5  # seconds: a live daemon accepts at once
+
+
+@dataclass(frozen=True)
+class Need:
+    network: str  # the attachment's name (network-status name)
+    socket: str
+
+
+def socket_of(plugin: Mapping[str, Any]) -> str | None:
+    """The daemon socket a plugin's dhcp IPAM talks to, or None (no dhcp IPAM)."""
+    ipam = plugin.get("ipam")
+    if not isinstance(ipam, Mapping) or ipam.get("type") != "dhcp":
+        return None
+    path = ipam.get("daemonSocketPath")
+    return path if isinstance(path, str) and path else DEFAULT_SOCKET
+
+
+def network_sockets(net: NetworkConfig) -> list[str]:
+    """The distinct daemon sockets a network's plugins need, in plugin order."""
+    out: list[str] = []
+    for plugin in net.plugins:
+        path = socket_of(plugin)
+        if path is not None and path not in out:
+            out.append(path)
+    return out
+
+
+def sockets_needed(plan: Plan) -> list[Need]:
+    """Every (network, socket) of the plan whose plugins use dhcp IPAM, in plan order."""
+    return [Need(a.name, path) for a in plan.attachments for path in network_sockets(a.network)]
+
+
+Probe = Callable[[str], str | None]
+
+
+def probe(path: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None if a daemon accepts a connection on `path`, else why not."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+    except OSError as e:
+        return e.strerror or str(e)
+    finally:
+        s.close()
+    return None
+
+
+def in_root(path: str, root: str) -> str:
+    """`path` as seen from the host's root `root` ('' or '/': as it is): with `hostRoot`
+    the delegates run chrooted there, so the plugin's socket is under it."""
+    if not root or root == "/":
+        return path
+    return os.path.join(root, path.lstrip("/"))
+
+
+def check(plan: Plan, probe: Probe = probe, root: str = "") -> None:
+    """Raise TryAgainLater naming every socket of the plan no daemon answers on.
+    `root`: the netconf's hostRoot, under which the delegates see their sockets."""
+    missing = _missing(sockets_needed(plan), lambda path: probe(in_root(path, root)))
+    if missing:
+        what = "; ".join(f"network {n.network!r} needs {n.socket} ({why})" for n, why in missing)
+        raise TryAgainLater(
+            "the DHCP client daemon is not running: " + what,
+            "start it ('/usr/lib/cni/dhcp daemon -socketpath <socket>', or multinetd's "
+            "dhcpDaemon: true), then try again",
+        )
+
+
+def _missing(needs: Iterable[Need], probe: Probe) -> list[tuple[Need, str]]:
+    answers: dict[str, str | None] = {}
+    out = []
+    for need in needs:
+        if need.socket not in answers:
+            answers[need.socket] = probe(need.socket)
+        why = answers[need.socket]
+        if why is not None:
+            out.append((need, why))
+    return out

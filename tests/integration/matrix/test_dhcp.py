@@ -1,0 +1,112 @@
+"""DHCP IPAM as a secondary network: the real dhcp plugin, its daemon, dnsmasq in a netns.
+
+- ADD without the DHCP client daemon fails at once with code 11, naming the socket and
+  the network, and leaves nothing behind (the reference plugin alone hangs for seconds
+  and leaks the macvlan).
+- DEL with the daemon killed: the lease cannot be released, the interface is removed all
+  the same and the DEL succeeds.
+- The lease is released on DEL (dnsmasq's lease file forgets it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.matrix.conftest import DhcpLan
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import LeakChecker, NetInfo
+    from tests.integration.networks.conftest import K8s
+
+
+def dhcp_nad(k8s: K8s, lan: DhcpLan | None, socket: str = "") -> None:
+    ipam = lan.ipam() if lan else {"type": "dhcp", "daemonSocketPath": socket}
+    config = {
+        "cniVersion": "1.0.0",
+        "type": "macvlan",
+        "master": lan.master if lan else k8s.cluster_bridge,
+        "mode": "bridge",
+        "ipam": ipam,
+    }
+    k8s.source.add_nad("default", "dhcp", config)
+
+
+def test_add_without_the_dhcp_daemon_fails_at_once_with_code_11_and_leaves_nothing(
+    k8s: K8s, netns: str, leaks: LeakChecker, tmp_path: object
+) -> None:
+    socket = f"{tmp_path}/no-daemon.sock"
+    dhcp_nad(k8s, None, socket)
+    pod = k8s.pod("dhcp")
+    start = time.monotonic()
+    rc, out, _ = k8s.add(pod, netns, k8s.container_id())
+    elapsed = time.monotonic() - start
+    assert rc != 0 and out["code"] == 11, out
+    assert socket in out["msg"] and "default/dhcp" in out["msg"], out
+    assert elapsed < 3, f"ADD took {elapsed:.1f}s: it must not wait for the plugin's timeout"
+    leaks.assert_clean()
+
+
+def test_del_with_the_dhcp_daemon_killed_removes_net1_and_succeeds(
+    k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
+) -> None:
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    cid = k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid)
+    assert rc == 0, (out, err)
+    assert "net1" in net.links(netns)
+    dhcp_lan.kill_daemon()
+    rc, out, err = k8s.delete(pod, netns, cid)
+    assert rc == 0, (out, err)
+    assert "release skipped" in err + k8s.cni.log(), err  # type: ignore[attr-defined]
+    assert "net1" not in net.links(netns)
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+def test_the_lease_is_released_on_del(
+    k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
+) -> None:
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    cid = k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid)
+    assert rc == 0, (out, err)
+    mac = net.mac(netns, "net1").lower()
+    assert mac in dhcp_lan.leases(), dhcp_lan.leases()
+    (address,) = net.addresses(netns)["net1"]
+    assert address.split("/")[0] == dhcp_lan.leases()[mac]
+    rc, out, err = k8s.delete(pod, netns, cid)
+    assert rc == 0, (out, err)
+    deadline = time.monotonic() + 5
+    while mac in dhcp_lan.leases() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert mac not in dhcp_lan.leases()
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MULTINET_SLOW"), reason="~70 s: set MULTINET_SLOW=1 (make test-slow)"
+)
+def test_a_short_lease_is_renewed(
+    k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
+) -> None:
+    """dnsmasq's shortest lease (2 minutes) is renewed by the daemon at half its time."""
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    cid = k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid)
+    assert rc == 0, (out, err)
+    mac = net.mac(netns, "net1").lower()
+    first = dhcp_lan.expiries()[mac]
+    deadline = time.monotonic() + 90
+    while dhcp_lan.expiries().get(mac, first) <= first and time.monotonic() < deadline:
+        time.sleep(1)
+    assert dhcp_lan.expiries()[mac] > first, "the lease was not renewed"
+    assert net.addresses(netns)["net1"], "net1 lost its address"
+    rc, out, err = k8s.delete(pod, netns, cid)
+    assert rc == 0, (out, err)
+    leaks.assert_clean(keep_links=dhcp_lan.keep())

@@ -1,0 +1,166 @@
+"""The end-to-end matrix: two pods per secondary network kind, checked by real TCP traffic.
+
+Thin mode (the ``multinet`` executable), real namespaces, Debian's reference plugins,
+dnsmasq for DHCP. Each row adds two pods whose networks annotation names one NAD, checks
+what the row is about (addresses, routes, MAC, sysctl, MTU), then runs a TCP echo between
+the pods over net1, then deletes both and checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from tests.integration.matrix.conftest import DhcpLan, Echo
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Confs, LeakChecker, NetInfo
+    from tests.integration.networks.conftest import K8s
+
+
+@contextmanager
+def pods(
+    k8s: K8s,
+    netns_factory: Callable[[], str],
+    annotations: Sequence[str | Sequence[Mapping[str, Any]]],
+) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Add one pod per annotation (each in its own netns); yields (netns, ADD result);
+    DELs them all afterwards, asserting each DEL succeeds."""
+    added = []
+    out: list[tuple[str, dict[str, Any]]] = []
+    try:
+        for i, networks in enumerate(annotations):
+            pod = k8s.pod(networks, name=f"pod{i}-{k8s.token}")
+            ns, cid = netns_factory(), k8s.container_id()
+            rc, result, err = k8s.add(pod, ns, cid)
+            assert rc == 0, (result, err)
+            added.append((pod, ns, cid))
+            out.append((ns, result))
+        yield out
+    finally:
+        for pod, ns, cid in added:
+            rc, result, err = k8s.delete(pod, ns, cid)
+            assert rc == 0, (result, err)
+
+
+def address(net: NetInfo, ns: str, ifname: str = "net1") -> str:
+    (cidr,) = net.addresses(ns)[ifname]
+    return cidr
+
+
+def ip_of(cidr: str) -> str:
+    return cidr.split("/")[0]
+
+
+def macvlan(master: str, ipam: Mapping[str, Any], **keys: Any) -> dict[str, Any]:
+    return {
+        "cniVersion": "1.0.0",
+        "type": "macvlan",
+        "master": master,
+        "mode": "bridge",
+        "ipam": dict(ipam),
+        **keys,
+    }
+
+
+def test_macvlan_dhcp_with_the_default_route_to_the_dhcp_gateway(
+    k8s: K8s,
+    dhcp_lan: DhcpLan,
+    netns_factory: Callable[[], str],
+    net: NetInfo,
+    echo: Echo,
+    leaks: LeakChecker,
+) -> None:
+    k8s.source.add_nad("default", "dhcp", macvlan(dhcp_lan.master, dhcp_lan.ipam()))
+    sel = [{"name": "dhcp", "default-route": [dhcp_lan.gateway]}]
+    with pods(k8s, netns_factory, [sel, sel]) as added:
+        (a, _), (b, _) = added
+        subnet = dhcp_lan.subnet
+        for ns in (a, b):
+            assert ipaddress.ip_interface(address(net, ns)) in ipaddress.ip_network(subnet)
+            defaults = [r for r in net.routes(ns) if r["dst"] == "default"]
+            assert [(r["dev"], r.get("gateway")) for r in defaults] == [
+                ("net1", dhcp_lan.gateway)
+            ], defaults
+        leased = set(dhcp_lan.leases().values())
+        assert {ip_of(address(net, a)), ip_of(address(net, b))} <= leased
+        echo.check(a, ip_of(address(net, a)), b)
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+def test_bridge_host_local(
+    k8s: K8s, netns_factory: Callable[[], str], net: NetInfo, echo: Echo, leaks: LeakChecker
+) -> None:
+    subnet = k8s.bridge_nad("lan")
+    with pods(k8s, netns_factory, ["lan", "lan"]) as added:
+        (a, _), (b, _) = added
+        for ns in (a, b):
+            assert ipaddress.ip_interface(address(net, ns)) in subnet
+            assert net.kind(ns, "net1") == "veth"
+        echo.check(b, ip_of(address(net, b)), a)
+    leaks.assert_clean()
+
+
+def test_macvlan_static_ips_and_mac_from_the_annotation(
+    k8s: K8s,
+    netns_factory: Callable[[], str],
+    lan_master: tuple[str, str],
+    confs: Confs,
+    net: NetInfo,
+    echo: Echo,
+    leaks: LeakChecker,
+) -> None:
+    peer_ns, master = lan_master  # a bridge without ports has no carrier: its macvlans none
+    k8s.source.add_nad(
+        "default",
+        "st",
+        macvlan(master, {"type": "static"}, capabilities={"ips": True, "mac": True}),
+    )
+    subnet = confs.subnet()
+    want = [
+        (f"{subnet.network_address + 10}/24", "02:6d:6e:00:00:0a"),
+        (f"{subnet.network_address + 11}/24", "02:6d:6e:00:00:0b"),
+    ]
+    annotations = [[{"name": "st", "ips": [ip], "mac": mac}] for ip, mac in want]
+    with pods(k8s, netns_factory, annotations) as added:
+        (a, _), (b, _) = added
+        for (ns, _), (ip, mac) in zip(added, want, strict=True):
+            assert address(net, ns) == ip
+            assert net.mac(ns, "net1") == mac
+            assert net.kind(ns, "net1") == "macvlan"
+        echo.check(a, ip_of(want[0][0]), b)
+    leaks.assert_clean(keep_links={peer_ns: {"srv"}})
+
+
+def test_bridge_host_local_with_tuning_chained(
+    k8s: K8s,
+    netns_factory: Callable[[], str],
+    confs: Confs,
+    net: NetInfo,
+    echo: Echo,
+    leaks: LeakChecker,
+) -> None:
+    tuning = confs.tuning(sysctl={"net.ipv4.conf.net1.arp_notify": "1"})
+    tuning["mtu"] = 1400
+    k8s.bridge_nad("tuned", plugins=[tuning])
+    with pods(k8s, netns_factory, ["tuned", "tuned"]) as added:
+        (a, _), (b, _) = added
+        for ns in (a, b):
+            assert net.sysctl(ns, "net.ipv4.conf.net1.arp_notify") == "1"
+            assert net.links(ns)["net1"]["mtu"] == 1400
+        echo.check(a, ip_of(address(net, a)), b)
+    leaks.assert_clean()
+
+
+def test_network_status_names_the_dhcp_address(
+    k8s: K8s, dhcp_lan: DhcpLan, netns_factory: Callable[[], str], net: NetInfo
+) -> None:
+    k8s.source.add_nad("default", "dhcp", macvlan(dhcp_lan.master, dhcp_lan.ipam()))
+    with pods(k8s, netns_factory, ["dhcp"]) as added:
+        ((ns, _),) = added
+        status = k8s.source.network_status("default", f"pod0-{k8s.token}") or []
+        by_if = {s.get("interface"): s for s in status}
+        assert by_if["net1"]["ips"] == [ip_of(address(net, ns))], json.dumps(status)
