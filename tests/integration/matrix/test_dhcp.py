@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from typing import TYPE_CHECKING
 
@@ -88,9 +87,7 @@ def test_the_lease_is_released_on_del(
     leaks.assert_clean(keep_links=dhcp_lan.keep())
 
 
-@pytest.mark.skipif(
-    not os.environ.get("MULTINET_SLOW"), reason="~70 s: set MULTINET_SLOW=1 (make test-slow)"
-)
+@pytest.mark.thin_only  # ~70 s: once is enough (the daemon, not multinet, renews)
 def test_a_short_lease_is_renewed(
     k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
