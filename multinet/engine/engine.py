@@ -308,7 +308,7 @@ class Engine:
     def delete(self, req: Request) -> None:
         with contextlib.ExitStack() as held:
             try:
-                held.enter_context(self.store.lock(req.container_id, req.ifname))
+                held.enter_context(self.store.lock(req.container_id, req.ifname, create=False))
                 journal = self.store.load(req.container_id, req.ifname)
             except IOFailure as e:
                 # No journal can live where none can be written (cniDir unusable): DEL

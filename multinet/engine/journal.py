@@ -139,7 +139,10 @@ class FileJournalStore:
             raise IOFailure(f"cannot create journal directory {self.dir}", str(e)) from None
 
     @contextlib.contextmanager
-    def lock(self, container_id: str, ifname: str) -> Iterator[None]:
+    def lock(self, container_id: str, ifname: str, create: bool = True) -> Iterator[None]:
+        if not create and not os.path.isdir(self.dir):
+            yield  # no journal can be here, nor a lock to take: nothing is created
+            return
         self._ensure_dir()
         path = self._base(container_id, ifname) + ".lock"
         while True:

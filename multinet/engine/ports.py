@@ -26,8 +26,11 @@ from multinet.engine.routes import RoutePlan
 
 
 class JournalStore(Protocol):
-    def lock(self, container_id: str, ifname: str) -> AbstractContextManager[None]:
-        """Serialise every operation on one (container, ifname), across processes."""
+    def lock(
+        self, container_id: str, ifname: str, create: bool = True
+    ) -> AbstractContextManager[None]:
+        """Serialise every operation on one (container, ifname), across processes.
+        `create=False` (DEL): where no journal was ever kept, create nothing."""
         ...
 
     def load(self, container_id: str, ifname: str) -> Journal | None: ...

@@ -48,7 +48,7 @@ class FakeStore:
         self._guard = threading.Lock()
 
     @contextlib.contextmanager
-    def lock(self, container_id: str, ifname: str) -> Iterator[None]:
+    def lock(self, container_id: str, ifname: str, create: bool = True) -> Iterator[None]:
         with self._guard:
             lock = self._locks.setdefault((container_id, ifname), threading.Lock())
         with lock:

@@ -326,7 +326,7 @@ def test_del_succeeds_when_the_journal_is_out_of_reach() -> None:
     """A cniDir that cannot be used holds no journal: DEL what the configuration names."""
 
     class Unreachable(FakeStore):
-        def lock(self, container_id: str, ifname: str) -> Any:
+        def lock(self, container_id: str, ifname: str, create: bool = True) -> Any:
             raise IOFailure("cannot create journal directory /x/journal", "File name too long")
 
     h = host()

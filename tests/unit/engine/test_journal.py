@@ -297,3 +297,14 @@ def test_long_and_short_ids_never_share_a_journal(tmp_path: Path) -> None:
         store.save(Journal(container_id=cid, ifname="eth0"))
     assert sorted(store.keys()) == sorted((cid, "eth0") for cid in ids)
     assert {store.load(cid, "eth0").container_id for cid in ids} == set(ids)  # type: ignore[union-attr]
+
+
+def test_a_lock_that_may_not_create_makes_no_directory(tmp_path: Path) -> None:
+    """DEL where no journal was ever kept (a cniDir never used) creates nothing there."""
+    store = FileJournalStore(str(tmp_path / "never-used"))
+    with store.lock("c1", "eth0", create=False):
+        assert store.load("c1", "eth0") is None
+    assert not (tmp_path / "never-used").exists()
+    with store.lock("c1", "eth0"):  # ADD's lock creates the directory
+        pass
+    assert os.path.isdir(store.dir)
