@@ -180,7 +180,14 @@ class Sandbox:
         return env
 
     def daemon(self, **keys: Any) -> DaemonProc:
-        config = {"daemonSocketPath": self.socket, "cniConfigDir": str(self.net_d), **keys}
+        # cniDir: the daemon's own state (the shared cluster's status records) stays in
+        # the test's directory, never the host's default /var/lib/cni/multinet.
+        config = {
+            "daemonSocketPath": self.socket,
+            "cniConfigDir": str(self.net_d),
+            "cniDir": str(self.state),
+            **keys,
+        }
         path = self.tmp / f"daemon{len(self.daemons)}.json"
         path.write_text(json.dumps(config))
         d = DaemonProc(path, self.socket, self.tmp / f"daemon{len(self.daemons)}.log")
