@@ -73,6 +73,9 @@ class Informer:
         self.relists = 0
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"informer-{kind}", daemon=True)
+        # Told, on the informer's thread (so: quick), of each change and of each (re)list.
+        self.on_change: Callable[[Any, Any], None] | None = None  # (old, new); None: absent
+        self.on_list: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.thread.start()
@@ -101,6 +104,8 @@ class Informer:
         self.relists += 1
         self.synced.set()
         log.info("cache: listed %d %s", len(items), self.kind)
+        if self.on_list is not None:
+            self.on_list()  # what changed while nobody watched
         return _resource_version(data, "")
 
     def _watch(self, rv: str) -> str:
@@ -138,9 +143,11 @@ class Informer:
                 key = (value.namespace, value.name)
                 with self.lock:
                     if kind == "DELETED":
-                        self.items.pop(key, None)
+                        old = self.items.pop(key, None)
                     else:
-                        self.items[key] = value
+                        old, self.items[key] = self.items.get(key), value
+                if self.on_change is not None:
+                    self.on_change(old, None if kind == "DELETED" else value)
         finally:
             resp.release_conn()
         return rv
@@ -222,6 +229,18 @@ class CachedCluster:
 
     def sizes(self) -> dict[str, int]:
         return {"pods": len(self.pods), "network_attachment_definitions": len(self.nads)}
+
+    def watch_pods(
+        self, on_change: Callable[[Pod | None, Pod | None], None], on_list: Callable[[], None]
+    ) -> None:
+        """Be told of every change of this node's pods (old, new) and of every (re)list;
+        before start()."""
+        self.pods.on_change, self.pods.on_list = on_change, on_list
+
+    def pod_items(self) -> list[Pod]:
+        """This node's pods, as cached."""
+        with self.pods.lock:
+            return list(self.pods.items.values())
 
     # -- Cluster -------------------------------------------------------------
 

@@ -53,6 +53,8 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "dhcpDaemon": {"type": "boolean"},
         "dhcpDaemonSocketPath": {"type": "string", "minLength": 1, "pattern": PATH_PATTERN},
         "dhcpDaemonBinary": {"type": "string", "pattern": PATH_PATTERN},
+        "dynamicNetworks": {"type": "boolean"},
+        "dynamicNetworksInterval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -143,6 +145,10 @@ class DaemonConfig:
     dhcp_daemon: bool = False
     dhcp_socket_path: str = DEFAULT_DHCP_SOCKET
     dhcp_binary: str = ""
+    # Running pods' interfaces follow their networks annotation (daemon.dynamic); a pod
+    # is reconciled at most once per interval (seconds).
+    dynamic_networks: bool = False
+    dynamic_networks_interval: float = 1.0
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -263,6 +269,8 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         dhcp_daemon=raw.get("dhcpDaemon", False),
         dhcp_socket_path=raw.get("dhcpDaemonSocketPath", DEFAULT_DHCP_SOCKET),
         dhcp_binary=raw.get("dhcpDaemonBinary", ""),
+        dynamic_networks=raw.get("dynamicNetworks", False),
+        dynamic_networks_interval=float(raw.get("dynamicNetworksInterval", 1.0)),
         notes=notes,
     )
 

@@ -14,14 +14,18 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from multinet.cluster.base import Cluster
+from multinet.cluster.base import Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
+from multinet.cni.errors import InvalidConfig
 from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
 from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
+from multinet.daemon.delegate import DelegateService
 from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
+from multinet.daemon.dynamic import DynamicNetworks
 from multinet.daemon.metrics import DaemonMetrics, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
 from multinet.daemon.service import CNIService, EngineFactory
@@ -41,6 +45,10 @@ class ClusterCache(Cluster, Protocol):
     def synced(self) -> bool: ...
 
     def sizes(self) -> dict[str, int]: ...
+
+    def watch_pods(
+        self, on_change: Callable[[Pod | None, Pod | None], None], on_list: Callable[[], None]
+    ) -> None: ...
 
 
 class Daemon:
@@ -65,6 +73,7 @@ class Daemon:
         self.service = CNIService(
             config.overrides, self.metrics, engine_factory, cluster, self.devices
         )
+        self.delegates = DelegateService(config.cni_dir, self.service)
         self.confgen = ConfigWriter(config) if config.generate_config else None
         self.dhcp: DhcpSupervisor | None = None
         if config.dhcp_daemon:
@@ -72,6 +81,21 @@ class Daemon:
             self.dhcp = DhcpSupervisor(binary, config.dhcp_socket_path)
             self.metrics.dhcp_daemon_up = self.dhcp.up
             self.metrics.dhcp_daemon_restarts = lambda: self.dhcp.restarts if self.dhcp else 0
+        self.dynamic: DynamicNetworks | None = None
+        if config.dynamic_networks:
+            if cluster is None:
+                raise InvalidConfig(
+                    "dynamicNetworks needs the API server: give multinetd a kubeconfig or "
+                    "run it with a service account"
+                )
+            self.dynamic = DynamicNetworks(
+                config.cni_dir,
+                self.service,
+                cluster,
+                self.metrics,
+                config.dynamic_networks_interval,
+            )
+            cluster.watch_pods(self.dynamic.on_change, self.dynamic.on_list)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unix: UnixServer | None = None
@@ -82,6 +106,11 @@ class Daemon:
 
     def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]:
         return self.service.serve(env, stdin)
+
+    def delegate(
+        self, env: dict[str, str], stdin: bytes, attributes: dict[str, Any]
+    ) -> tuple[int, str]:
+        return self.delegates.serve(env, stdin, attributes)
 
     def readiness(self) -> tuple[bool, list[str]]:
         reasons = []
@@ -129,6 +158,8 @@ class Daemon:
         if self.config.multus_socket_path:
             self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
             self._spawn("multus-server", self._multus.serve_forever)
+        if self.dynamic is not None:
+            self._spawn("dynamic-networks", self.dynamic.run, self._stopping)
         if self.cluster is not None:
             self.cluster.start(wait=0)  # DELs need no cache: serve while it syncs
         if self.config.metrics_address is not None:
@@ -155,6 +186,8 @@ class Daemon:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        if self.dynamic is not None:
+            self.dynamic.wake()  # a change in progress finishes; none starts
         inflight = self.metrics.inflight
         log.info("shutting down", extra={"fields": {"inflight": inflight}})
         if self._unix is not None:  # ours to remove only if we bound it

@@ -129,6 +129,12 @@ class DaemonMetrics:
             "Requests refused on the socket: malformed, or from a non-root peer.",
             ("reason",),
         )
+        self.network_changes = Counter(
+            "multinet_network_changes_total",
+            "Changes of running pods' networks (dynamicNetworks), by result: applied, "
+            "rejected (the annotation cannot be honoured), failed (retried).",
+            ("result",),
+        )
         self.cache_sizes = cache_sizes
         # The supervised DHCP client daemon (daemon.dhcpd): up now? None = not supervised.
         self.dhcp_daemon_up: Callable[[], bool] | None = None
@@ -163,6 +169,7 @@ class DaemonMetrics:
         for metric in (self.requests, self.errors, self.latency, self.delegate_latency):
             lines += metric.render()
         lines += self.rejected.render()
+        lines += self.network_changes.render()
         lines += [
             "# HELP multinet_inflight_requests CNI requests being served now.",
             "# TYPE multinet_inflight_requests gauge",

@@ -14,7 +14,10 @@ Multus's wire format (multus-cni pkg/server/api, pkg/server/server.go):
     failure: 400, the error as plain text (the shim reports
              "CNI request failed with status 400: '<text>'" as its CNI error).
   GET|POST /healthz  200
-  POST /delegate     hot-plug of the dynamic-networks controller: not served yet (501).
+  POST /delegate     hot-plug of the dynamic-networks controller (daemon.delegate): the
+                     request as /cni's, the config being the delegate's netconf and
+                     `interfaceAttributes` {"ips": [...], "mac": "...", "cni-args": {...}}
+                     the element's; the same answers.
 """
 
 from __future__ import annotations
@@ -30,10 +33,6 @@ from multinet.cni.errors import CNIError
 CNI_ROUTE = "/cni"
 DELEGATE_ROUTE = "/delegate"
 RESULT_VERSION = "1.0.0"  # Multus's daemon answers in CNI 1.0.0 (cni100.NewResultFromResult)
-DELEGATE_NOT_SERVED = (
-    "POST /delegate (Multus's dynamic-networks hot-plug) is not served by multinetd yet; "
-    "only /cni is"
-)
 
 
 class MalformedRequest(Exception):
@@ -42,6 +41,12 @@ class MalformedRequest(Exception):
 
 def decode_request(body: bytes) -> tuple[dict[str, str], bytes]:
     """(env, stdin) of Multus's api.Request; MalformedRequest when the body is not one."""
+    env, stdin, _ = decode_delegate_request(body)
+    return env, stdin
+
+
+def decode_delegate_request(body: bytes) -> tuple[dict[str, str], bytes, dict[str, Any]]:
+    """(env, stdin, interfaceAttributes) of Multus's api.Request."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
@@ -67,7 +72,25 @@ def decode_request(body: bytes) -> tuple[dict[str, str], bytes]:
         stdin = base64.b64decode(config, validate=True)
     except (binascii.Error, ValueError) as e:
         raise MalformedRequest(f"'config' is not base64: {e}") from None
-    return env, stdin
+    return env, stdin, _attributes(data.get("interfaceAttributes"))
+
+
+def _attributes(raw: Any) -> dict[str, Any]:
+    """interfaceAttributes (Multus's DelegateInterfaceAttributes), checked."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MalformedRequest("'interfaceAttributes' must be an object {ips, mac, cni-args}")
+    ips, mac, args = raw.get("ips"), raw.get("mac"), raw.get("cni-args")
+    if ips is not None and not (
+        isinstance(ips, list) and all(isinstance(ip, str) and ip for ip in ips)
+    ):
+        raise MalformedRequest("'interfaceAttributes.ips' must be a list of addresses (CIDR)")
+    if mac is not None and not isinstance(mac, str):
+        raise MalformedRequest("'interfaceAttributes.mac' must be a string")
+    if args is not None and not isinstance(args, dict):
+        raise MalformedRequest("'interfaceAttributes.cni-args' must be an object")
+    return {"ips": ips or [], "mac": mac or "", "cni-args": args or {}}
 
 
 def error_text(stdout: str, code: int) -> str:

@@ -10,7 +10,7 @@ The TCP `metricsAddress` serves /metrics, /healthz and /readyz only.
 Multus's socket (`socketDir`, opt-in; daemon.multus_api) serves Multus's shim:
   POST /cni             Multus's request, run as /v1/cni runs
   GET  /healthz, /readyz
-  POST /delegate        501 (not served yet)
+  POST /delegate        the dynamic-networks controller's hot-plug (daemon.delegate)
 
 One thread per connection; the server joins them on close, so a graceful
 shutdown finishes the requests in flight.
@@ -55,6 +55,10 @@ class App(Protocol):
     def metrics_text(self) -> str: ...
 
     def rejected(self, reason: str) -> None: ...
+
+    def delegate(
+        self, env: dict[str, str], stdin: bytes, attributes: dict[str, Any]
+    ) -> tuple[int, str]: ...
 
 
 class _AppServer(Protocol):
@@ -190,27 +194,27 @@ class MultusHandler(UnixHandler):
         if self.path == "/healthz":  # Multus answers POST there too
             self._json(200, {"status": "ok"})
             return
-        if self.path == multus_api.DELEGATE_ROUTE:
-            self._text(501, multus_api.DELEGATE_NOT_SERVED)
-            return
-        if self.path != multus_api.CNI_ROUTE:
+        if self.path not in (multus_api.CNI_ROUTE, multus_api.DELEGATE_ROUTE):
             self._text(404, f"no POST {self.path}: Multus's shim posts to {multus_api.CNI_ROUTE}")
             return
         try:
-            env, stdin = self._multus_request()
+            env, stdin, attributes = self._multus_request()
         except BadRequest as e:
             self.app.rejected("malformed")
-            log.warning("rejected a malformed request from Multus's shim: %s", e)
+            log.warning("rejected a malformed request on Multus's socket: %s", e)
             self._text(e.status, str(e))
             return
-        code, stdout = self.app.cni(env, stdin)
+        if self.path == multus_api.DELEGATE_ROUTE:
+            code, stdout = self.app.delegate(env, stdin, attributes)
+        else:
+            code, stdout = self.app.cni(env, stdin)
         status, body = multus_api.answer(env.get("CNI_COMMAND", ""), code, stdout)
         self._send(status, body, "application/json" if status == 200 else "text/plain")
 
-    def _multus_request(self) -> tuple[dict[str, str], bytes]:
+    def _multus_request(self) -> tuple[dict[str, str], bytes, dict[str, Any]]:
         body = self._body()
         try:
-            return multus_api.decode_request(body)
+            return multus_api.decode_delegate_request(body)
         except multus_api.MalformedRequest as e:
             raise BadRequest(400, str(e)) from None
 

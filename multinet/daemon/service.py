@@ -98,9 +98,10 @@ class CNIService:
         return code, out.getvalue()
 
     def _handle(self, req: Request) -> dict[str, Any] | None:
-        return dispatch.handle(req, self._engine)
+        return dispatch.handle(req, self.engine)
 
-    def _engine(self, conf: NetConf, req: Request) -> Engine:
+    def engine(self, conf: NetConf, req: Request) -> Engine:
+        """The engine for one request (or one change of a running pod's networks)."""
         # The shared cluster talks to the API server; a manifests directory or static
         # delegates alone get what engine_for builds for them.
         shared = self.cluster if conf.uses_cluster and not conf.manifests else None

@@ -220,6 +220,8 @@ class Engine:
             args=req.args_raw,
             pod=dict(plan.pod),
             entries=[Entry.planned(att) for att in plan.attachments],
+            netconf={k: v for k, v in req.config.items() if k != "prevResult"},
+            path=list(req.path),
         )
         started: list[Entry] = []
         try:

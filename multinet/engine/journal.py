@@ -31,6 +31,9 @@ ADDED = "added"
 # a DHCP lease, say) and the pod's deletion went on without it; the leak guard removed
 # its interface. The reporter is told, the log names it.
 RELEASE_SKIPPED = "release-skipped"
+# A network a change of the running pod removes: its DEL may not have run yet (a daemon
+# killed mid-change); the next reconcile, or the sandbox's DEL, finishes it.
+REMOVING = "removing"
 MAX_PLAIN_NAME = 200  # bytes of "<container ID>@<ifname>" kept as the file name itself
 
 
@@ -58,6 +61,9 @@ class Entry:
     device_plugin_info_file: str = ""
     # The NPWG device-info object read once ADD succeeded (network-status device-info).
     device_info: dict[str, Any] | None = None
+    origin: str = ""  # plan.CLUSTER, DEFAULT_NETWORKS, ANNOTATION, DELEGATE ("" = unknown)
+    # Added to the running pod after its sandbox's ADD (a dynamic network): when.
+    added_at: float | None = None
 
     @classmethod
     def planned(cls, att: Attachment) -> Entry:
@@ -77,6 +83,7 @@ class Entry:
             device_id=att.device_id,
             device_info_file=att.device_info_file,
             device_plugin_info_file=att.device_plugin_info_file,
+            origin=att.origin,
         )
 
     @classmethod
@@ -105,6 +112,13 @@ class Journal:
     pod: dict[str, str] = field(default_factory=dict)
     entries: list[Entry] = field(default_factory=list)
     complete: bool = False
+    # What a later change of the running pod needs to run delegates as the ADD did: the
+    # netconf (as the daemon overlaid it) and CNI_PATH.
+    netconf: dict[str, Any] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    # A change of the running pod whose network-status write failed: the next reconcile
+    # writes it again.
+    status_pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: json.dumps walks the nested dicts itself (asdict deep-copies them).
@@ -255,7 +269,14 @@ def summary(store: JournalStore) -> list[dict[str, Any]]:
                 "pod": j.pod,
                 "complete": j.complete,
                 "networks": [
-                    {"name": e.name, "interface": e.ifname, "state": e.state} for e in j.entries
+                    {
+                        "name": e.name,
+                        "interface": e.ifname,
+                        "state": e.state,
+                        "origin": e.origin,
+                        "added": "later" if e.added_at is not None else "at creation",
+                    }
+                    for e in j.entries
                 ],
             }
         )

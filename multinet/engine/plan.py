@@ -15,6 +15,16 @@ from typing import Any
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
 
+# Where an attachment came from, which decides what a change of the pod's networks
+# annotation may remove (docs/dynamic-networks.md): the cluster network and defaultNetworks
+# never; the annotation's networks when they leave it; a Multus /delegate request's only
+# by another such request. "" is a journal written before origins were recorded: kept.
+CLUSTER = "cluster"
+DEFAULT_NETWORKS = "defaultNetworks"
+ANNOTATION = "annotation"
+DELEGATE = "delegate"
+REMOVABLE = frozenset({ANNOTATION})
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -40,6 +50,7 @@ class Attachment:
     device_id: str = ""
     device_info_file: str = ""
     device_plugin_info_file: str = ""
+    origin: str = ""  # CLUSTER, DEFAULT_NETWORKS, ANNOTATION or DELEGATE
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,7 @@ def static_plan(
             ifname=ifname if i == 0 else secondary_ifname(i),
             runtime_config=runtime_config if i == 0 else pod_wide(runtime_config),
             default=i == 0,
+            origin=CLUSTER if i == 0 else DEFAULT_NETWORKS,
         )
         for i, net in enumerate(delegates)
     )

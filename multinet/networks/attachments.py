@@ -14,7 +14,16 @@ from typing import Any
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
-from multinet.engine.plan import Attachment, Plan, check_unique, pod_wide, secondary_ifname
+from multinet.engine.plan import (
+    ANNOTATION,
+    CLUSTER,
+    DEFAULT_NETWORKS,
+    Attachment,
+    Plan,
+    check_unique,
+    pod_wide,
+    secondary_ifname,
+)
 from multinet.networks.resolve import Resolved
 from multinet.networks.selection import NetworkSelection
 
@@ -101,6 +110,26 @@ def check_default_routes(requested: Sequence[tuple[NetworkSelection, Any]]) -> d
     return {family: gw for family, (_, gw) in chosen.items()}
 
 
+def selected(
+    sel: NetworkSelection, res: Resolved, ifname: str, shared: Mapping[str, Any]
+) -> Attachment:
+    """The attachment of one networks-annotation element, on `ifname`, with the pod-wide
+    runtime values `shared` under the element's own."""
+    return Attachment(
+        name=res.name,
+        network=with_selection(res.network, sel),
+        ifname=ifname,
+        runtime_config={**shared, **runtime_values(sel)},
+        default_route=tuple(sel.default_route),
+        drop_default_routes=sel.no_default_route,
+        source_routing=sel.source_routing or _nad_flag(res, SOURCE_ROUTING_ANNOTATION),
+        cni_args=cni_args(sel),
+        resource_name=resource_name(res),
+        device_id=sel.device_id or "",
+        origin=ANNOTATION,
+    )
+
+
 def build(
     cluster: Resolved,
     defaults: Sequence[Resolved],
@@ -132,6 +161,7 @@ def build(
             replaced_default_routes=tuple(sorted(gateways)),
             resource_name=resource_name(cluster),
             device_id=(cluster_selection.device_id or "") if cluster_selection else "",
+            origin=CLUSTER,
         )
     ]
     # As in Multus, every network gets the runtime's pod-wide values (port mappings,
@@ -145,23 +175,11 @@ def build(
                 secondary_ifname(len(atts)),
                 dict(shared),
                 resource_name=resource_name(d),
+                origin=DEFAULT_NETWORKS,
             )
         )
     for sel, res in requested:
-        atts.append(
-            Attachment(
-                name=res.name,
-                network=with_selection(res.network, sel),
-                ifname=sel.interface or secondary_ifname(len(atts)),
-                runtime_config={**shared, **runtime_values(sel)},
-                default_route=tuple(sel.default_route),
-                drop_default_routes=sel.no_default_route,
-                source_routing=sel.source_routing or _nad_flag(res, SOURCE_ROUTING_ANNOTATION),
-                cni_args=cni_args(sel),
-                resource_name=resource_name(res),
-                device_id=sel.device_id or "",
-            )
-        )
+        atts.append(selected(sel, res, sel.interface or secondary_ifname(len(atts)), shared))
     plan = Plan(tuple(atts), dict(pod or {}))
     check_unique(plan.attachments)
     return plan

@@ -189,12 +189,12 @@ class PodPlanner:
         selections = parse_networks(pod.annotations.get(NETWORKS_ANNOTATION, ""), pod.namespace)
         out = []
         for sel in selections:
-            self._check_isolation(conf, pod, sel)
+            self.check_isolation(conf, pod, sel)
             out.append((sel, resolver.nad(sel.namespace, sel.name)))
         return out
 
     @staticmethod
-    def _check_isolation(conf: NetConf, pod: Pod, sel: NetworkSelection) -> None:
+    def check_isolation(conf: NetConf, pod: Pod, sel: NetworkSelection) -> None:
         if not conf.namespace_isolation or sel.namespace == pod.namespace:
             return
         allowed = conf.global_namespaces or ("default",)

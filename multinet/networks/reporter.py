@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from multinet.cluster.base import Cluster, Pod
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import CNIError, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine.journal import Journal
+from multinet.engine.hotplug import Outcome
+from multinet.engine.journal import Entry, Journal
 from multinet.engine.plan import Plan
 from multinet.networks import devices
 from multinet.networks.planner import pod_from_ref
@@ -25,20 +28,39 @@ class PodReporter:
         if not plan.pod:
             return
         pod = pod_from_ref(dict(plan.pod))
-        for entry in journal.entries:  # journaled by the ADD's last save
-            if entry.device_info_file or entry.device_plugin_info_file:
-                entry.device_info = devices.read_device_info(
-                    entry.device_info_file, entry.device_plugin_info_file
-                )
+        _read_device_info(journal.entries)
         self.cluster.set_network_status(pod, network_status(journal.entries))  # may roll back
         if self.events:
             for entry in journal.entries:  # the cluster network's too, as Multus
-                if entry.result is not None:
-                    # Multus's wording, which users grep for: "Add net1 [10.1.0.5/24] from ns/nad"
-                    ips = ",".join(str(ip.get("address")) for ip in entry.result.get("ips", []))
-                    self.cluster.emit_event(
-                        pod, "AddedInterface", f"Add {entry.ifname} [{ips}] from {entry.name}"
-                    )
+                self._interface_event(pod, "AddedInterface", "Add", entry)
+
+    def changed(self, conf: NetConf, req: Request, journal: Journal, outcome: Outcome) -> None:
+        """After a change of the running pod's networks (engine.hotplug): network-status
+        rewritten whole (one merge patch), an event per interface added or removed, a
+        warning per network that could not be."""
+        if not journal.pod:
+            return
+        pod = pod_from_ref(dict(journal.pod))
+        _read_device_info(outcome.added)
+        for entry in outcome.removed:
+            devices.remove_device_info(entry.device_info_file)
+        if self.events:
+            for entry in outcome.added:
+                self._interface_event(pod, "AddedInterface", "Add", entry)
+            for entry in outcome.removed:
+                self._interface_event(pod, "RemovedInterface", "Remove", entry)
+            for name, ifname, error in outcome.failed:
+                self.cluster.emit_event(
+                    pod, "FailedNetworkChange", f"{ifname} from {name}: {error}", warning=True
+                )
+        self.cluster.set_network_status(pod, network_status(journal.entries))
+
+    def _interface_event(self, pod: Pod, reason: str, verb: str, entry: Entry) -> None:
+        if entry.result is None:
+            return
+        # Multus's wording, which users grep for: "Add net1 [10.1.0.5/24] from ns/nad"
+        ips = ",".join(str(ip.get("address")) for ip in entry.result.get("ips", []))
+        self.cluster.emit_event(pod, reason, f"{verb} {entry.ifname} [{ips}] from {entry.name}")
 
     def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None:
         for att in plan.attachments if plan is not None else ():
@@ -61,3 +83,13 @@ class PodReporter:
             devices.remove_device_info(entry.device_info_file)
         if journal.pod.get("namespace") and journal.pod.get("name"):
             StatusRecords(conf.cni_dir).remove_status(journal.pod["namespace"], journal.pod["name"])
+
+
+def _read_device_info(entries: Iterable[Entry]) -> None:
+    """The NPWG device-info of each network that has one, into its entry (network-status
+    device-info; journaled by the save that follows)."""
+    for entry in entries:
+        if entry.device_info_file or entry.device_plugin_info_file:
+            entry.device_info = devices.read_device_info(
+                entry.device_info_file, entry.device_plugin_info_file
+            )

@@ -10,6 +10,7 @@ from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
 from multinet.engine.engine import Engine, Planner, Reporter, StatusNetworks, default_planner
+from multinet.engine.hotplug import Hotplug
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
@@ -120,3 +121,15 @@ def engine_for(
         # A plan with dhcp IPAM needs its client daemon: refused at once without it.
         preflight=functools.partial(dhcp.check, root=conf.raw.get("hostRoot", "")),
     )
+
+
+def hotplug_for(engine: Engine) -> Hotplug:
+    """Changes of running pods' networks with this engine, its planner and its reporter:
+    the pod's annotation is read from the engine's cluster source (none: nothing to read)."""
+    from multinet.networks.dynamic import PodChanges
+    from multinet.networks.planner import PodPlanner
+    from multinet.networks.reporter import PodReporter
+
+    planner = engine.planner if isinstance(engine.planner, PodPlanner) else None
+    reporter = engine.reporter if isinstance(engine.reporter, PodReporter) else None
+    return Hotplug(engine, PodChanges(planner) if planner is not None else None, reporter)

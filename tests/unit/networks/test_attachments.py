@@ -10,7 +10,14 @@ import pytest
 from multinet.cni.chain import NetworkConfig, load
 from multinet.cni.errors import INVALID_CONFIG, InvalidConfig
 from multinet.cni.version import SUPPORTED
-from multinet.engine.plan import Attachment, Plan, static_plan
+from multinet.engine.plan import (
+    ANNOTATION,
+    CLUSTER,
+    DEFAULT_NETWORKS,
+    Attachment,
+    Plan,
+    static_plan,
+)
 from multinet.networks.attachments import (
     build,
     check_default_routes,
@@ -64,11 +71,16 @@ def test_static_plan_names_the_first_delegate_cni_ifname_and_the_rest_by_positio
     assert plan.pod == {}
     assert plan.attachments == (
         Attachment(
-            name="cluster", network=delegates[0], ifname="eth0", runtime_config=rc, default=True
+            name="cluster",
+            network=delegates[0],
+            ifname="eth0",
+            runtime_config=rc,
+            default=True,
+            origin=CLUSTER,
         ),
         # The runtime's values reach every network, as in Multus (capability-filtered).
-        Attachment(name="a", network=delegates[1], ifname="net1", runtime_config=rc),
-        Attachment(name="b", network=delegates[2], ifname="net2", runtime_config=rc),
+        Attachment("a", delegates[1], "net1", rc, origin=DEFAULT_NETWORKS),
+        Attachment("b", delegates[2], "net2", rc, origin=DEFAULT_NETWORKS),
     )
     assert route_fields(plan.attachments[2]) == {}
 
@@ -247,9 +259,13 @@ def test_build_orders_cluster_defaults_then_requested(version: str) -> None:
         ("other/c", "net5", False),  # positional: the named interface still takes a slot
     ]
     atts = plan.attachments
-    assert atts[0] == Attachment("k8s-pod-network", cluster.network, "eth0", rc, default=True)
-    assert atts[1] == Attachment("kube-system/d1", defaults[0].network, "net1", rc)
-    assert atts[3] == Attachment("pods/a", requested[0][1].network, "net3", rc)
+    assert atts[0] == Attachment(
+        "k8s-pod-network", cluster.network, "eth0", rc, default=True, origin=CLUSTER
+    )
+    assert atts[1] == Attachment(
+        "kube-system/d1", defaults[0].network, "net1", rc, origin=DEFAULT_NETWORKS
+    )
+    assert atts[3] == Attachment("pods/a", requested[0][1].network, "net3", rc, origin=ANNOTATION)
     assert atts[4].runtime_config == {**rc, "mac": "0a:58:0a:01:00:05"}
     assert atts[4].network is requested[1][1].network
     assert atts[5].network.plugins == (
@@ -260,7 +276,7 @@ def test_build_orders_cluster_defaults_then_requested(version: str) -> None:
 
 def test_build_without_pod_or_secondaries() -> None:
     plan = build(Resolved("c", net("c")), [], [], ifname="eth1", runtime_config={})
-    assert plan == Plan((Attachment("c", net("c"), "eth1", {}, default=True),), {})
+    assert plan == Plan((Attachment("c", net("c"), "eth1", {}, default=True, origin=CLUSTER),), {})
 
 
 def test_build_records_default_route_moves() -> None:

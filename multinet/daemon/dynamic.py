@@ -1,0 +1,197 @@
+"""Dynamic networks: when the networks annotation of a running pod on this node changes,
+make the pod's interfaces follow it (`dynamicNetworks: true`; docs/dynamic-networks.md).
+
+The pods' watch (cluster.cache) tells this controller of every change; a pod whose
+networks annotation changed is queued, and every pod multinet attached is queued after
+each (re)list of the watch, so that changes made while the daemon was down or the watch
+was broken are caught. One worker thread applies the changes (engine.hotplug), so they
+never take more than one of the daemon's threads from the CNI requests; a pod is
+reconciled at most once per `interval` seconds however often its annotation flaps, and
+each reconcile reads the newest annotation, so a burst of changes costs one reconcile.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+
+from multinet.cluster.base import Cluster, Pod
+from multinet.cni.errors import CNIError, TryAgainLater, UnknownContainer
+from multinet.config import netconf
+from multinet.daemon.metrics import DaemonMetrics
+from multinet.daemon.service import CNIService
+from multinet.engine.hotplug import Outcome, request_for
+from multinet.engine.journal import FileJournalStore, Journal
+from multinet.networks.selection import NETWORKS_ANNOTATION
+from multinet.thin.wiring import hotplug_for
+
+log = logging.getLogger("multinet.daemon")
+
+DEFAULT_INTERVAL = 1.0  # seconds between two reconciles of one pod
+MAX_BACKOFF = 60.0  # seconds, for a pod whose change failed for a transient reason
+Key = tuple[str, str]  # (namespace, name)
+EVERY_POD: Key = ("", "")  # every pod multinet attached on this node
+
+
+class DynamicNetworks:
+    def __init__(
+        self,
+        cni_dir: str,
+        service: CNIService,
+        cluster: Cluster,
+        metrics: DaemonMetrics,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        self.store = FileJournalStore(cni_dir)
+        self.service = service
+        self.cluster = cluster
+        self.metrics = metrics
+        self.interval = interval
+        self._due: dict[Key, float] = {}  # pod -> when to reconcile it
+        self._heap: list[tuple[float, Key]] = []
+        self._last: dict[Key, float] = {}  # pod -> when its last reconcile started
+        self._failures: dict[Key, int] = {}
+        self._rejected: dict[Key, str] = {}  # pod -> the annotation last warned about
+        self._cond = threading.Condition()
+
+    # -- told by the pods' watch (its thread: only queue) -----------------------
+
+    def on_change(self, old: Pod | None, new: Pod | None) -> None:
+        # A new pod's sandbox ADD reads its annotation; a deleted one's DEL removes all.
+        if old is None or new is None:
+            return
+        if new.annotations.get(NETWORKS_ANNOTATION) != old.annotations.get(NETWORKS_ANNOTATION):
+            self.queue((new.namespace, new.name))
+
+    def on_list(self) -> None:
+        self.queue(EVERY_POD)
+
+    def queue(self, key: Key, delay: float = 0.0) -> None:
+        with self._cond:
+            now = time.monotonic()
+            due = max(now + delay, self._last.get(key, -self.interval) + self.interval)
+            if key in self._due and self._due[key] <= due:
+                return  # already queued, as early or earlier
+            self._due[key] = due
+            heapq.heappush(self._heap, (due, key))
+            self._cond.notify()
+
+    # -- the worker ------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            key = self._next(stop)
+            if key is None:
+                continue
+            try:
+                self.reconcile(*key)
+            except Exception:  # a bug: logged, the controller lives
+                log.exception("dynamic networks: reconcile of %s/%s failed", *key)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def _next(self, stop: threading.Event) -> Key | None:
+        with self._cond:
+            while not stop.is_set():
+                while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+                    heapq.heappop(self._heap)  # superseded by an earlier entry
+                if not self._heap:
+                    self._cond.wait(1.0)
+                    continue
+                due, key = self._heap[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(min(wait, 1.0))
+                    continue
+                heapq.heappop(self._heap)
+                del self._due[key]
+                self._last[key] = time.monotonic()
+                return key
+        return None
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        """Make each sandbox of the pod that multinet attached follow its annotation."""
+        key = (namespace, name)
+        if key == EVERY_POD:
+            for journal in self._journals():
+                self.queue((journal.pod.get("namespace", ""), journal.pod["name"]))
+            return
+        for journal in self._journals(key):
+            try:
+                outcome = self._reconcile_one(journal)
+            except TryAgainLater as e:
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                delay = min(self.interval * 2**failures, MAX_BACKOFF)
+                log.warning("%s/%s: network change failed (%s): retry in %gs", *key, e, delay)
+                self.metrics.network_changes.inc("failed")
+                self.queue(key, delay)
+                return
+            except CNIError as e:
+                self._reject(journal, key, e)
+                continue
+            self._failures.pop(key, None)
+            self._rejected.pop(key, None)
+            if outcome is not None and (outcome.changed or outcome.failed):
+                self.metrics.network_changes.inc("applied")
+                log.info(
+                    "%s/%s: networks changed",
+                    *key,
+                    extra={"fields": _fields(outcome)},
+                )
+
+    def _reconcile_one(self, journal: Journal) -> Outcome | None:
+        req = request_for(journal)
+        try:
+            conf = netconf.load(req.config)
+        except CNIError as e:
+            log.warning(
+                "%s: its journal's netconf no longer loads (%s): skipped", req.container_id, e
+            )
+            return None
+        if not conf.uses_cluster:
+            return None
+        try:
+            return hotplug_for(self.service.engine(conf, req)).reconcile(req)
+        except UnknownContainer:
+            return None  # the pod is gone or is another one now: its DEL comes
+
+    def _reject(self, journal: Journal, key: Key, error: CNIError) -> None:
+        """The new annotation cannot be honoured: nothing changed; one warning per value."""
+        pod = self.cluster.get_pod(*key)
+        value = pod.annotations.get(NETWORKS_ANNOTATION, "") if pod is not None else ""
+        log.warning("%s/%s: network change rejected: %s", *key, error)
+        self.metrics.network_changes.inc("rejected")
+        if pod is None or self._rejected.get(key) == value:
+            return
+        self._rejected[key] = value
+        self.cluster.emit_event(
+            pod, "NetworkChangeRejected", f"networks annotation not applied: {error}", warning=True
+        )
+
+    def _journals(self, key: Key | None = None) -> list[Journal]:
+        """The complete journals of pods (of the pod `key`): the sandboxes to reconcile."""
+        out = []
+        for cid, ifname in self.store.keys():
+            try:
+                journal = self.store.load(cid, ifname)
+            except CNIError:
+                continue
+            if journal is None or not journal.complete or not journal.pod.get("name"):
+                continue
+            if key is None or (journal.pod.get("namespace"), journal.pod["name"]) == key:
+                out.append(journal)
+        return out
+
+
+def _fields(outcome: Outcome) -> dict[str, str]:
+    return {
+        "added": ",".join(e.ifname for e in outcome.added),
+        "removed": ",".join(e.ifname for e in outcome.removed),
+        "failed": ",".join(ifname for _, ifname, _ in outcome.failed),
+        "recovered": ",".join(e.ifname for e in outcome.recovered),
+    }

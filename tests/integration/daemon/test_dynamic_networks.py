@@ -1,0 +1,452 @@
+"""Dynamic networks: a running pod's interfaces follow its networks annotation.
+
+A real multinetd (`dynamicNetworks: true`) on the Kubernetes API test server, real
+namespaces and Debian's reference plugins: the pod's sandbox is ADDed through the shim,
+then the test patches the pod's annotation (as `kubectl annotate` does) and watches the
+pod's interfaces, network-status, events and the journal follow.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import secrets
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from multinet.shim import client as shim
+from tests.integration.daemon.sandbox import DaemonProc, Sandbox, ip_json
+from tests.support.kubeapi import KubeAPIServer
+
+NODE = "node-1"
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+STATUS = "k8s.v1.cni.cncf.io/network-status"
+INTERVAL = 0.2  # dynamicNetworksInterval of these daemons
+
+
+@dataclass
+class Pod:
+    name: str
+    uid: str
+    netns: str
+    cid: str
+
+    @property
+    def args(self) -> str:
+        pod = f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={self.name};K8S_POD_UID={self.uid}"
+        return f"IgnoreUnknown=1;{pod}"
+
+
+class Cluster:
+    """The test's cluster: NADs on the sandbox's bridge (each its own subnet), pods."""
+
+    def __init__(self, sandbox: Sandbox, kubeapi: KubeAPIServer) -> None:
+        self.sandbox, self.kubeapi = sandbox, kubeapi
+        self.subnets: dict[str, ipaddress.IPv4Network] = {}
+        self.nad("kube-system", "cluster", sandbox.netconf()["delegates"][0])
+        for i, name in enumerate(("blue", "green")):
+            subnet = ipaddress.IPv4Network(f"10.{240 + i}.{secrets.randbelow(256)}.0/24")
+            self.subnets[name] = subnet
+            self.nad("default", name, self.bridge(name, subnet))
+        self.nad("default", "slow", {"cniVersion": "1.0.0", "name": "slow", "type": "mndtest"})
+        self.nad(
+            "default",
+            "static",
+            {
+                "cniVersion": "1.0.0",
+                "name": "static",
+                "type": "bridge",
+                "bridge": sandbox.bridge,
+                "capabilities": {"ips": True, "mac": True},
+                "ipam": {"type": "static"},
+            },
+        )
+        self.kubeconfig = kubeapi.write_kubeconfig(str(sandbox.tmp / "kubeconfig"))
+
+    def bridge(self, name: str, subnet: ipaddress.IPv4Network) -> dict[str, Any]:
+        return {
+            "cniVersion": "1.0.0",
+            "name": name,
+            "type": "bridge",
+            "bridge": self.sandbox.bridge,
+            "ipam": {
+                "type": "host-local",
+                "dataDir": str(self.sandbox.ipam),
+                "ranges": [[{"subnet": str(subnet)}]],
+            },
+        }
+
+    def nad(self, namespace: str, name: str, config: dict[str, Any]) -> None:
+        self.kubeapi.add_nad(
+            {
+                "apiVersion": "k8s.cni.cncf.io/v1",
+                "kind": "NetworkAttachmentDefinition",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"config": json.dumps(config)},
+            }
+        )
+
+    def daemon(self, **keys: Any) -> DaemonProc:
+        d = self.sandbox.daemon(
+            kubeconfig=self.kubeconfig,
+            nodeName=NODE,
+            generateConfig=False,
+            clusterNetwork="cluster",
+            multusNamespace="kube-system",
+            dynamicNetworks=True,
+            dynamicNetworksInterval=INTERVAL,
+            **keys,
+        )
+        self.sandbox.wait_for(lambda: d.get("/readyz")[0] == 200, timeout=20)
+        return d
+
+    @property
+    def conf(self) -> dict[str, Any]:
+        return {k: v for k, v in self.sandbox.netconf().items() if k != "delegates"}
+
+    def pod(self, networks: str = "") -> Pod:
+        name = f"pod-{secrets.token_hex(3)}"
+        annotations = {NETWORKS: networks} if networks else {}
+        uid = str(uuid.uuid4())
+        self.kubeapi.add_pod(
+            {
+                "metadata": {
+                    "name": name,
+                    "namespace": "default",
+                    "uid": uid,
+                    "annotations": annotations,
+                },
+                "spec": {"nodeName": NODE, "containers": [{"name": "app", "image": "pause"}]},
+            }
+        )
+        return Pod(name, uid, self.sandbox.netns(), f"c{secrets.token_hex(4)}")
+
+    def add(self, pod: Pod) -> None:
+        out = self.sandbox.shim("ADD", pod.cid, pod.netns, self.conf, CNI_ARGS=pod.args)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    def delete(self, pod: Pod) -> None:
+        out = self.sandbox.shim("DEL", pod.cid, pod.netns, self.conf, CNI_ARGS=pod.args)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    def annotate(self, pod: Pod, networks: str | list[dict[str, Any]]) -> None:
+        value = networks if isinstance(networks, str) else json.dumps(networks)
+        self.kubeapi.patch_pod(
+            "default", pod.name, {"metadata": {"annotations": {NETWORKS: value}}}
+        )
+
+    def links(self, pod: Pod) -> list[str]:
+        return sorted(self.sandbox.links(pod.netns))
+
+    def wait_links(self, pod: Pod, expected: list[str], timeout: float = 20) -> None:
+        try:
+            self.sandbox.wait_for(lambda: self.links(pod) == sorted(expected), timeout)
+        except AssertionError:
+            raise AssertionError(
+                f"{pod.name}: links {self.links(pod)}, expected {expected}"
+            ) from None
+
+    def status(self, pod: Pod) -> list[tuple[str, str]]:
+        annotations = self.kubeapi.get_pod("default", pod.name)["metadata"]["annotations"]
+        return [(s["name"], s["interface"]) for s in json.loads(annotations.get(STATUS, "[]"))]
+
+    def wait_status(self, pod: Pod, expected: list[tuple[str, str]]) -> None:
+        self.sandbox.wait_for(lambda: sorted(self.status(pod)) == sorted(expected), 20)
+
+    def events(self, pod: Pod) -> list[tuple[str, str, str]]:
+        return [
+            (e.get("type", ""), e.get("reason", ""), e.get("message", "") or e.get("note", ""))
+            for e in self.kubeapi.events()
+            if (e.get("involvedObject") or e.get("regarding") or {}).get("name") == pod.name
+        ]
+
+    def addresses(self, pod: Pod, ifname: str) -> list[str]:
+        ns = pod.netns.rsplit("/", 1)[-1]
+        (link,) = ip_json("-n", ns, "addr", "show", "dev", ifname)
+        return [
+            f"{a['local']}/{a['prefixlen']}" for a in link["addr_info"] if a["family"] == "inet"
+        ]
+
+
+def cluster_of(sandbox: Sandbox, kubeapi: KubeAPIServer) -> Cluster:
+    return Cluster(sandbox, kubeapi)
+
+
+def in_subnet(cidrs: list[str], subnet: ipaddress.IPv4Network) -> bool:
+    return len(cidrs) == 1 and ipaddress.IPv4Interface(cidrs[0]).ip in subnet
+
+
+def test_a_network_added_to_a_running_pod_appears_and_goes_when_removed(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    d = c.daemon()
+    pod = c.pod()
+    c.add(pod)
+    assert c.links(pod) == ["eth0"]
+
+    c.annotate(pod, "blue")
+    c.wait_links(pod, ["eth0", "net1"])
+    assert in_subnet(c.addresses(pod, "net1"), c.subnets["blue"])
+    c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net1")])
+    sandbox.wait_for(
+        lambda: any(r == "AddedInterface" and "net1" in m for _, r, m in c.events(pod))
+    )
+    (row,) = d.get("/v1/attachments")[1]
+    assert [(n["interface"], n["origin"], n["added"]) for n in row["networks"]] == [
+        ("eth0", "cluster", "at creation"),
+        ("net1", "annotation", "later"),
+    ]
+    assert len(sandbox.allocations()) == 2
+
+    c.annotate(pod, "")
+    c.wait_links(pod, ["eth0"])
+    c.wait_status(pod, [("kube-system/cluster", "eth0")])
+    assert len(sandbox.allocations()) == 1  # the secondary's address was released
+    sandbox.wait_for(
+        lambda: any(r == "RemovedInterface" and "net1" in m for _, r, m in c.events(pod))
+    )
+    _, metrics = d.get("/metrics")
+    assert 'multinet_network_changes_total{result="applied"} 2' in metrics
+
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)
+
+
+def test_two_networks_added_and_one_removed_in_one_change(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    c.daemon()
+    pod = c.pod("blue, green")
+    c.add(pod)
+    assert c.links(pod) == ["eth0", "net1", "net2"]
+    green = c.addresses(pod, "net2")
+
+    # green keeps net2 (no explicit name: it keeps the one it got), blue leaves net1, and
+    # blue comes back twice under explicit names.
+    c.annotate(
+        pod,
+        [
+            {"name": "green"},
+            {"name": "blue", "interface": "data1"},
+            {"name": "blue", "interface": "data2"},
+        ],
+    )
+    c.wait_links(pod, ["data1", "data2", "eth0", "net2"])
+    assert c.addresses(pod, "net2") == green  # untouched
+    for ifname in ("data1", "data2"):
+        assert in_subnet(c.addresses(pod, ifname), c.subnets["blue"])
+    c.wait_status(
+        pod,
+        [
+            ("kube-system/cluster", "eth0"),
+            ("default/green", "net2"),
+            ("default/blue", "data1"),
+            ("default/blue", "data2"),
+        ],
+    )
+    # A new element without a name takes the lowest free netN: net1 again.
+    c.annotate(pod, "green, blue@data1, blue@data2, blue")
+    c.wait_links(pod, ["data1", "data2", "eth0", "net1", "net2"])
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)
+
+
+def test_an_invalid_annotation_changes_nothing_and_says_why(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    d = c.daemon()
+    pod = c.pod("blue")
+    c.add(pod)
+    for value, problem in (
+        ("blue, nosuch", "default/nosuch not found"),
+        ('[{"name": 7}]', "name"),
+        ('[{"name": "green", "default-route": ["10.9.9.1"]}]', "default-route"),
+    ):
+        c.annotate(pod, value)
+        sandbox.wait_for(
+            lambda p=problem: any(
+                t == "Warning" and r == "NetworkChangeRejected" and p in m
+                for t, r, m in c.events(pod)
+            )
+        )
+        assert c.links(pod) == ["eth0", "net1"]
+        assert c.status(pod) == [("kube-system/cluster", "eth0"), ("default/blue", "net1")]
+    _, metrics = d.get("/metrics")
+    assert 'multinet_network_changes_total{result="rejected"} 3' in metrics
+    c.annotate(pod, "blue, green")  # a valid one again is applied
+    c.wait_links(pod, ["eth0", "net1", "net2"])
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)
+
+
+def test_a_daemon_killed_mid_change_is_reconciled_on_restart(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    d = c.daemon()
+    pod = c.pod("blue")
+    c.add(pod)
+    sandbox.block("ADD")
+    c.annotate(pod, "blue, slow")
+    sandbox.wait_for(
+        lambda: any(call.startswith(f"ADD {pod.cid} net2") for call in sandbox.calls())
+    )
+    d.stop(signal.SIGKILL)
+    (journal,) = (sandbox.state / "journal").glob("*.json")
+    entries = json.loads(journal.read_text())["entries"]
+    assert [(e["ifname"], e["state"]) for e in entries] == [
+        ("eth0", "added"),
+        ("net1", "added"),
+        ("net2", "adding"),  # journaled before its delegate ran
+    ]
+    sandbox.unblock()
+    # Meanwhile the user removes blue: the restarted daemon catches up on both.
+    c.annotate(pod, "slow")
+    c.daemon()
+    # slow takes the lowest free name, net1, which blue left.
+    c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/slow", "net1")])
+    c.wait_links(pod, ["eth0"])  # blue's net1 gone; mndtest makes no interface
+    calls = [call.split()[:3] for call in sandbox.calls()]
+    # The interrupted ADD was undone, then slow was added again.
+    assert calls == [["ADD", pod.cid, "net2"], ["DEL", pod.cid, "net2"], ["ADD", pod.cid, "net1"]]
+    assert len(sandbox.allocations()) == 1  # blue's address was released
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)
+
+
+def test_a_change_during_the_sandbox_del_attaches_nothing(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    c.daemon()
+    pod = c.pod("slow")
+    c.add(pod)
+    sandbox.block("DEL")
+    deleting = threading.Thread(target=c.delete, args=(pod,))
+    deleting.start()
+    sandbox.wait_for(lambda: any(call.startswith(f"DEL {pod.cid}") for call in sandbox.calls()))
+    c.annotate(pod, "slow, blue")  # queued behind the DEL, which holds the sandbox's lock
+    time.sleep(5 * INTERVAL)
+    sandbox.unblock()
+    deleting.join(timeout=60)
+    time.sleep(5 * INTERVAL)  # the change ran after the DEL: it found no sandbox
+    assert c.links(pod) == []
+    sandbox.assert_clean(pod.netns)
+
+
+def test_a_flapping_annotation_costs_bounded_work(sandbox: Sandbox, kubeapi: KubeAPIServer) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    d = c.daemon()
+    pod = c.pod()
+    c.add(pod)
+    other = c.pod()
+    started = time.monotonic()
+    for i in range(60):
+        c.annotate(pod, "blue" if i % 2 == 0 else "")
+        time.sleep(0.01)
+    c.add(other)  # CNI requests are served meanwhile
+    c.annotate(pod, "green")
+    elapsed = time.monotonic() - started
+    c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/green", "net1")])
+    assert c.links(pod) == ["eth0", "net1"]
+    assert in_subnet(c.addresses(pod, "net1"), c.subnets["green"])
+    time.sleep(3 * INTERVAL)
+    _, metrics = d.get("/metrics")
+    applied = next(
+        float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith('multinet_network_changes_total{result="applied"}')
+    )
+    # At most one reconcile per interval, whatever the 61 changes: not one per change.
+    assert applied <= elapsed / INTERVAL + 3, (applied, elapsed)
+    assert applied < 30
+    c.delete(pod)
+    c.delete(other)
+    sandbox.assert_clean(pod.netns, other.netns)
+
+
+def delegate_request(
+    env: dict[str, str], config: dict[str, Any], attributes: dict[str, Any]
+) -> bytes:
+    """The body multus-dynamic-networks-controller POSTs to multus-daemon's /delegate."""
+    return json.dumps(
+        {
+            "env": env,
+            "config": base64.b64encode(json.dumps(config).encode()).decode(),
+            "interfaceAttributes": attributes,
+        }
+    ).encode()
+
+
+def test_the_upstream_controllers_delegate_requests(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    c.daemon(socketDir=str(sandbox.run / "multus"))
+    sock = str(sandbox.run / "multus" / "multus.sock")
+    pod = c.pod()
+    c.add(pod)
+    nad = json.loads(kubeapi.get_nad("default", "static")["spec"]["config"])
+    env = {
+        "CNI_COMMAND": "ADD",
+        "CNI_CONTAINERID": pod.cid,
+        "CNI_NETNS": pod.netns,
+        "CNI_IFNAME": "pod1f2e3d4c5",
+        "CNI_ARGS": pod.args,
+        "CNI_PATH": "/usr/lib/cni",
+    }
+    attributes = {"ips": ["10.253.7.7/24"], "mac": "02:11:22:33:44:55"}
+    status, body = shim.request(
+        sock, "POST", "/delegate", delegate_request(env, nad, attributes), timeout=60
+    )
+    assert status == 200, body
+    result = json.loads(body)["Result"]
+    assert result["cniVersion"] == "1.0.0"
+    assert [ip["address"] for ip in result["ips"]] == ["10.253.7.7/24"]
+    assert c.links(pod) == ["eth0", "pod1f2e3d4c5"]
+    assert c.addresses(pod, "pod1f2e3d4c5") == ["10.253.7.7/24"]
+    ns = pod.netns.rsplit("/", 1)[-1]
+    (link,) = ip_json("-n", ns, "link", "show", "dev", "pod1f2e3d4c5")
+    assert link["address"] == "02:11:22:33:44:55"
+
+    # Another container's: refused, as the error text multus-daemon's clients read.
+    status, body = shim.request(
+        sock,
+        "POST",
+        "/delegate",
+        delegate_request({**env, "CNI_CONTAINERID": "nosuch"}, nad, {}),
+        timeout=60,
+    )
+    assert status == 400 and b"nosuch" in body
+
+    # CHECK and DEL through /delegate: empty 200s; the interface goes.
+    for command in ("CHECK", "DEL"):
+        status, body = shim.request(
+            sock,
+            "POST",
+            "/delegate",
+            delegate_request({**env, "CNI_COMMAND": command}, nad, {}),
+            timeout=60,
+        )
+        assert (status, body) == (200, b""), body
+    assert c.links(pod) == ["eth0"]
+
+    # Added again, then the sandbox's DEL removes it too: it is in the sandbox's journal.
+    status, body = shim.request(
+        sock, "POST", "/delegate", delegate_request(env, nad, attributes), timeout=60
+    )
+    assert status == 200, body
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)
+    assert (
+        subprocess.run(["ip", "link", "show", "pod1f2e3d4c5"], capture_output=True).returncode != 0
+    )
