@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from bench import concurrency, engine, latency, memory, startup
+from bench import concurrency, dynamic, engine, latency, memory, startup
 from bench.daemon import BenchError
 from bench.scenario import REFERENCE_PLUGINS, Scenario, require_environment
 
@@ -29,6 +29,7 @@ MEASUREMENTS: dict[str, tuple[Callable[..., Any], Callable[[Any], str]]] = {
     "concurrency": (concurrency.run, concurrency.render),
     "memory": (memory.run, memory.render),
     "engine": (engine.run, engine.render),
+    "dynamic": (dynamic.run, dynamic.render),
 }
 
 

@@ -162,10 +162,13 @@ class DynamicNetworks:
 
     def _reject(self, journal: Journal, key: Key, error: CNIError) -> None:
         """The new annotation cannot be honoured: nothing changed; one warning per value."""
-        pod = self.cluster.get_pod(*key)
-        value = pod.annotations.get(NETWORKS_ANNOTATION, "") if pod is not None else ""
         log.warning("%s/%s: network change rejected: %s", *key, error)
         self.metrics.network_changes.inc("rejected")
+        try:
+            pod = self.cluster.get_pod(*key)
+        except CNIError:
+            return  # the API is away: the log says it
+        value = pod.annotations.get(NETWORKS_ANNOTATION, "") if pod is not None else ""
         if pod is None or self._rejected.get(key) == value:
             return
         self._rejected[key] = value

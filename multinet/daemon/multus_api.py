@@ -39,14 +39,20 @@ class MalformedRequest(Exception):
     pass
 
 
+def decode_delegate_request(body: bytes) -> tuple[dict[str, str], bytes, dict[str, Any]]:
+    """(env, stdin, interfaceAttributes) of a /delegate request."""
+    env, stdin, data = _decode(body)
+    return env, stdin, _attributes(data.get("interfaceAttributes"))
+
+
 def decode_request(body: bytes) -> tuple[dict[str, str], bytes]:
-    """(env, stdin) of Multus's api.Request; MalformedRequest when the body is not one."""
-    env, stdin, _ = decode_delegate_request(body)
+    """(env, stdin) of Multus's api.Request; MalformedRequest when the body is not one.
+    /cni ignores interfaceAttributes, as Multus does."""
+    env, stdin, _ = _decode(body)
     return env, stdin
 
 
-def decode_delegate_request(body: bytes) -> tuple[dict[str, str], bytes, dict[str, Any]]:
-    """(env, stdin, interfaceAttributes) of Multus's api.Request."""
+def _decode(body: bytes) -> tuple[dict[str, str], bytes, dict[str, Any]]:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
@@ -72,7 +78,7 @@ def decode_delegate_request(body: bytes) -> tuple[dict[str, str], bytes, dict[st
         stdin = base64.b64decode(config, validate=True)
     except (binascii.Error, ValueError) as e:
         raise MalformedRequest(f"'config' is not base64: {e}") from None
-    return env, stdin, _attributes(data.get("interfaceAttributes"))
+    return env, stdin, data
 
 
 def _attributes(raw: Any) -> dict[str, Any]:

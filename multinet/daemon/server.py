@@ -198,7 +198,7 @@ class MultusHandler(UnixHandler):
             self._text(404, f"no POST {self.path}: Multus's shim posts to {multus_api.CNI_ROUTE}")
             return
         try:
-            env, stdin, attributes = self._multus_request()
+            env, stdin, attributes = self._multus_request(self.path == multus_api.DELEGATE_ROUTE)
         except BadRequest as e:
             self.app.rejected("malformed")
             log.warning("rejected a malformed request on Multus's socket: %s", e)
@@ -211,10 +211,12 @@ class MultusHandler(UnixHandler):
         status, body = multus_api.answer(env.get("CNI_COMMAND", ""), code, stdout)
         self._send(status, body, "application/json" if status == 200 else "text/plain")
 
-    def _multus_request(self) -> tuple[dict[str, str], bytes, dict[str, Any]]:
+    def _multus_request(self, delegate: bool) -> tuple[dict[str, str], bytes, dict[str, Any]]:
         body = self._body()
         try:
-            return multus_api.decode_delegate_request(body)
+            if delegate:
+                return multus_api.decode_delegate_request(body)
+            return (*multus_api.decode_request(body), {})
         except multus_api.MalformedRequest as e:
             raise BadRequest(400, str(e)) from None
 

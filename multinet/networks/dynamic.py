@@ -38,7 +38,12 @@ from multinet.networks import devices
 from multinet.networks.attachments import selected
 from multinet.networks.planner import PodPlanner
 from multinet.networks.resolve import Resolved, Resolver
-from multinet.networks.selection import NETWORKS_ANNOTATION, NetworkSelection, parse_networks
+from multinet.networks.selection import (
+    NETWORKS_ANNOTATION,
+    NetworkSelection,
+    parse_element,
+    parse_networks,
+)
 
 AUTO_NAME = re.compile(r"net[0-9]+")
 
@@ -170,13 +175,17 @@ def delegate_attachment(
 ) -> Attachment:
     """A Multus /delegate request's network as an attachment: its interfaceAttributes
     (ips, mac, cni-args) given to the delegate as a networks element's would be."""
-    sel = NetworkSelection(
+    # Checked as a networks element (a MAC as Go's ParseMAC reads it, CIDRs, an object of
+    # cni-args): they end up in CNI_ARGS and runtimeConfig. The NAD's name is the config's.
+    element = {"name": "delegate", "interface": ifname}
+    for key in ("ips", "mac", "cni-args"):
+        if attributes.get(key):
+            element[key] = attributes[key]
+    sel = replace(
+        parse_element(
+            element, namespace or "default", "the /delegate request's interfaceAttributes"
+        ),
         name=net.name,
-        namespace=namespace,
-        interface=ifname,
-        ips=list(attributes.get("ips") or []),
-        mac=attributes.get("mac") or None,
-        cni_args=attributes.get("cni-args") or None,
     )
     att = selected(sel, Resolved(net.name, net), ifname, pod_wide(runtime_config))
     return replace(att, origin=DELEGATE)

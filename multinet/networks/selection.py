@@ -72,6 +72,11 @@ def parse_default_network(value: str, default_namespace: str) -> NetworkSelectio
     return found[0]
 
 
+def parse_element(raw: Mapping[str, Any], default_namespace: str, where: str) -> NetworkSelection:
+    """One element of the JSON form, checked as in the annotation (`where` names it)."""
+    return _element(dict(raw), default_namespace, where)
+
+
 def _parse(value: str, default_namespace: str, what: str) -> list[NetworkSelection]:
     text = value.strip()
     if not text:

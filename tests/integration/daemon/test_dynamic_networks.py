@@ -212,8 +212,10 @@ def test_a_network_added_to_a_running_pod_appears_and_goes_when_removed(
     sandbox.wait_for(
         lambda: any(r == "RemovedInterface" and "net1" in m for _, r, m in c.events(pod))
     )
-    _, metrics = d.get("/metrics")
-    assert 'multinet_network_changes_total{result="applied"} 2' in metrics
+    # Counted once the change is reported (just after its events are queued).
+    sandbox.wait_for(
+        lambda: 'multinet_network_changes_total{result="applied"} 2' in d.get("/metrics")[1]
+    )
 
     c.delete(pod)
     sandbox.assert_clean(pod.netns)
@@ -280,8 +282,9 @@ def test_an_invalid_annotation_changes_nothing_and_says_why(
         )
         assert c.links(pod) == ["eth0", "net1"]
         assert c.status(pod) == [("kube-system/cluster", "eth0"), ("default/blue", "net1")]
-    _, metrics = d.get("/metrics")
-    assert 'multinet_network_changes_total{result="rejected"} 3' in metrics
+    sandbox.wait_for(
+        lambda: 'multinet_network_changes_total{result="rejected"} 3' in d.get("/metrics")[1]
+    )
     c.annotate(pod, "blue, green")  # a valid one again is applied
     c.wait_links(pod, ["eth0", "net1", "net2"])
     c.delete(pod)
@@ -450,3 +453,41 @@ def test_the_upstream_controllers_delegate_requests(
     assert (
         subprocess.run(["ip", "link", "show", "pod1f2e3d4c5"], capture_output=True).returncode != 0
     )
+
+
+def test_a_new_network_that_fails_is_rolled_back_alone_and_reported(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    c.nad("default", "broken", {"cniVersion": "1.0.0", "name": "broken", "type": "mnd-nosuch"})
+    c.daemon()
+    pod = c.pod()
+    c.add(pod)
+    c.annotate(pod, "broken, blue")
+    c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net2")])
+    sandbox.wait_for(
+        lambda: any(
+            t == "Warning" and r == "FailedNetworkChange" and "net1 from default/broken" in m
+            for t, r, m in c.events(pod)
+        )
+    )
+    assert c.links(pod) == ["eth0", "net2"]
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)
+
+
+def test_a_change_made_while_the_watch_was_broken_is_caught_by_the_relist(
+    sandbox: Sandbox, kubeapi: KubeAPIServer
+) -> None:
+    c = cluster_of(sandbox, kubeapi)
+    c.daemon()
+    pod = c.pod()
+    c.add(pod)
+    kubeapi.set_down(True)  # the watches are cut
+    c.annotate(pod, "blue")
+    kubeapi.compact()  # the daemon's resourceVersion is gone: it must list again
+    kubeapi.set_down(False)
+    c.wait_links(pod, ["eth0", "net1"])
+    c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net1")])
+    c.delete(pod)
+    sandbox.assert_clean(pod.netns)

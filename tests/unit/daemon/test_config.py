@@ -53,6 +53,8 @@ def test_thin_keys_become_overrides_daemon_keys_do_not() -> None:
         ({"daemonSocketPath": ""}, "daemonSocketPath: must not be empty"),
         ({"logLevel": 7}, "logLevel: expected string, got 7"),
         ({"delegates": {}}, "delegates: expected array"),
+        ({"dynamicNetworks": "on"}, 'dynamicNetworks: expected boolean, got "on"'),
+        ({"dynamicNetworksInterval": 0}, "dynamicNetworksInterval"),
     ],
 )
 def test_invalid_configuration_names_the_key(raw: dict[str, object], message: str) -> None:
@@ -244,3 +246,10 @@ def test_multus_config_file_is_installed_in_the_config_dir(tmp_path: Path) -> No
     conf = config.load({"cniConfigDir": str(out), "multusConfigFile": str(source)}, {})
     assert confgen.install_user_config(conf) == str(out / "mine.conflist")
     assert (out / "mine.conflist").read_text() == '{"cniVersion": "1.0.0"}'
+
+
+def test_dynamic_networks_is_off_by_default_and_not_forwarded() -> None:
+    assert not config.load({}, {}).dynamic_networks
+    c = config.load({"dynamicNetworks": True, "dynamicNetworksInterval": 0.5}, {})
+    assert c.dynamic_networks and c.dynamic_networks_interval == 0.5
+    assert c.overrides == {}

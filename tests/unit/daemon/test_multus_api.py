@@ -54,3 +54,33 @@ def test_answers() -> None:
     assert multus_api.answer("ADD", 1, error) == (400, b"bad: why (CNI error code 7)\n")
     assert multus_api.answer("ADD", 2, "") == (400, b"failed with exit status 2\n")
     assert multus_api.answer("ADD", 0, "[1]")[0] == 400  # not a result: said so
+
+
+def test_decode_delegate_request_reads_interface_attributes() -> None:
+    body = json.dumps(
+        {
+            "env": {"CNI_COMMAND": "ADD"},
+            "config": base64.b64encode(b"{}").decode(),
+            "interfaceAttributes": {"ips": ["10.1.0.5/24"], "cni-args": {"a": "b"}},
+        }
+    ).encode()
+    _, _, attributes = multus_api.decode_delegate_request(body)
+    assert attributes == {"ips": ["10.1.0.5/24"], "mac": "", "cni-args": {"a": "b"}}
+    assert multus_api.decode_delegate_request(b'{"env": {"CNI_COMMAND": "DEL"}}')[2] == {}
+
+
+@pytest.mark.parametrize(
+    "attributes, message",
+    [
+        ([], "must be an object"),
+        ({"ips": "10.1.0.5/24"}, "list of addresses"),
+        ({"ips": [5]}, "list of addresses"),
+        ({"mac": 5}, "mac' must be a string"),
+        ({"cni-args": []}, "cni-args' must be an object"),
+    ],
+)
+def test_malformed_interface_attributes(attributes: object, message: str) -> None:
+    body = json.dumps({"env": {"CNI_COMMAND": "ADD"}, "interfaceAttributes": attributes})
+    with pytest.raises(multus_api.MalformedRequest, match=message):
+        multus_api.decode_delegate_request(body.encode())
+    multus_api.decode_request(body.encode())  # /cni ignores them, as Multus
