@@ -12,6 +12,7 @@ network whose ADD fails is rolled back alone; the others stay.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ def request_for(journal: Journal, command: str = "ADD") -> Request:
         args_raw=journal.args,
         args=parse_args(journal.args, lenient=True),
         path=tuple(journal.path),
+        # The delegates get this process's environment (PATH...), as the runtime's.
+        env={k: v for k, v in os.environ.items() if not k.startswith("CNI_")},
     )
 
 
@@ -139,6 +142,8 @@ class Hotplug:
             journal = store.load(req.container_id, req.ifname)
             if journal is None or not journal.complete:
                 return None
+            if not self.engine.pod_netns.exists(journal.netns):
+                return None  # the sandbox is going away: its DEL removes everything
             outcome = Outcome()
             try:
                 self._recover(req, journal, outcome)

@@ -183,3 +183,12 @@ def test_the_cluster_network_is_never_detached() -> None:
     out = Hotplug(h.engine).detach(req, ["eth0"])
     assert out is not None and out.removed == []
     assert h.executor.calls == []
+
+
+def test_a_sandbox_whose_netns_is_gone_is_left_to_its_del() -> None:
+    h, _ = sandbox()
+    del h.world.pods[NETNS]
+    asked: list[Journal] = []
+    hot = Hotplug(h.engine, lambda conf, req, journal: asked.append(journal) or Change())
+    assert hot.reconcile(request_for(h.store.load("c1", "eth0") or Journal("c1", "eth0"))) is None
+    assert asked == [] and h.executor.calls == []
