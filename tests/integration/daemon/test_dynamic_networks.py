@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from multinet.shim import client as shim
 from tests.integration.daemon.sandbox import DaemonProc, Sandbox, ip_json
 from tests.support.kubeapi import KubeAPIServer
@@ -135,6 +137,18 @@ class Cluster:
         out = self.sandbox.shim("DEL", pod.cid, pod.netns, self.conf, CNI_ARGS=pod.args)
         assert out.returncode == 0, out.stdout + out.stderr
 
+    def running(self, networks: str = "") -> Pod:
+        """A pod asking for `networks`, its sandbox ADDed."""
+        pod = self.pod(networks)
+        self.add(pod)
+        return pod
+
+    def finish(self, *pods: Pod) -> None:
+        """DEL the pods' sandboxes; nothing of them may be left."""
+        for pod in pods:
+            self.delete(pod)
+        self.sandbox.assert_clean(*(pod.netns for pod in pods))
+
     def annotate(self, pod: Pod, networks: str | list[dict[str, Any]]) -> None:
         value = networks if isinstance(networks, str) else json.dumps(networks)
         self.kubeapi.patch_pod(
@@ -174,7 +188,8 @@ class Cluster:
         ]
 
 
-def cluster_of(sandbox: Sandbox, kubeapi: KubeAPIServer) -> Cluster:
+@pytest.fixture
+def cluster(sandbox: Sandbox, kubeapi: KubeAPIServer) -> Cluster:
     return Cluster(sandbox, kubeapi)
 
 
@@ -183,12 +198,11 @@ def in_subnet(cidrs: list[str], subnet: ipaddress.IPv4Network) -> bool:
 
 
 def test_a_network_added_to_a_running_pod_appears_and_goes_when_removed(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     d = c.daemon()
-    pod = c.pod()
-    c.add(pod)
+    pod = c.running()
     assert c.links(pod) == ["eth0"]
 
     c.annotate(pod, "blue")
@@ -217,17 +231,15 @@ def test_a_network_added_to_a_running_pod_appears_and_goes_when_removed(
         lambda: 'multinet_network_changes_total{result="applied"} 2' in d.get("/metrics")[1]
     )
 
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
 
 
 def test_two_networks_added_and_one_removed_in_one_change(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     c.daemon()
-    pod = c.pod("blue, green")
-    c.add(pod)
+    pod = c.running("blue, green")
     assert c.links(pod) == ["eth0", "net1", "net2"]
     green = c.addresses(pod, "net2")
 
@@ -257,17 +269,15 @@ def test_two_networks_added_and_one_removed_in_one_change(
     # A new element without a name takes the lowest free netN: net1 again.
     c.annotate(pod, "green, blue@data1, blue@data2, blue")
     c.wait_links(pod, ["data1", "data2", "eth0", "net1", "net2"])
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
 
 
 def test_an_invalid_annotation_changes_nothing_and_says_why(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     d = c.daemon()
-    pod = c.pod("blue")
-    c.add(pod)
+    pod = c.running("blue")
     for value, problem in (
         ("blue, nosuch", "default/nosuch not found"),
         ('[{"name": 7}]', "name"),
@@ -287,17 +297,15 @@ def test_an_invalid_annotation_changes_nothing_and_says_why(
     )
     c.annotate(pod, "blue, green")  # a valid one again is applied
     c.wait_links(pod, ["eth0", "net1", "net2"])
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
 
 
 def test_a_daemon_killed_mid_change_is_reconciled_on_restart(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     d = c.daemon()
-    pod = c.pod("blue")
-    c.add(pod)
+    pod = c.running("blue")
     sandbox.block("ADD")
     c.annotate(pod, "blue, slow")
     sandbox.wait_for(
@@ -322,17 +330,15 @@ def test_a_daemon_killed_mid_change_is_reconciled_on_restart(
     # The interrupted ADD was undone, then slow was added again.
     assert calls == [["ADD", pod.cid, "net2"], ["DEL", pod.cid, "net2"], ["ADD", pod.cid, "net1"]]
     assert len(sandbox.allocations()) == 1  # blue's address was released
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
 
 
 def test_a_change_during_the_sandbox_del_attaches_nothing(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     c.daemon()
-    pod = c.pod("slow")
-    c.add(pod)
+    pod = c.running("slow")
     sandbox.block("DEL")
     deleting = threading.Thread(target=c.delete, args=(pod,))
     deleting.start()
@@ -346,11 +352,10 @@ def test_a_change_during_the_sandbox_del_attaches_nothing(
     sandbox.assert_clean(pod.netns)
 
 
-def test_a_flapping_annotation_costs_bounded_work(sandbox: Sandbox, kubeapi: KubeAPIServer) -> None:
-    c = cluster_of(sandbox, kubeapi)
+def test_a_flapping_annotation_costs_bounded_work(sandbox: Sandbox, cluster: Cluster) -> None:
+    c = cluster
     d = c.daemon()
-    pod = c.pod()
-    c.add(pod)
+    pod = c.running()
     other = c.pod()
     started = time.monotonic()
     for i in range(60):
@@ -372,9 +377,7 @@ def test_a_flapping_annotation_costs_bounded_work(sandbox: Sandbox, kubeapi: Kub
     # At most one reconcile per interval, whatever the 61 changes: not one per change.
     assert applied <= elapsed / INTERVAL + 3, (applied, elapsed)
     assert applied < 30
-    c.delete(pod)
-    c.delete(other)
-    sandbox.assert_clean(pod.netns, other.netns)
+    c.finish(pod, other)
 
 
 def delegate_request(
@@ -390,15 +393,12 @@ def delegate_request(
     ).encode()
 
 
-def test_the_upstream_controllers_delegate_requests(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
-) -> None:
-    c = cluster_of(sandbox, kubeapi)
+def test_the_upstream_controllers_delegate_requests(sandbox: Sandbox, cluster: Cluster) -> None:
+    c = cluster
     c.daemon(socketDir=str(sandbox.run / "multus"))
     sock = str(sandbox.run / "multus" / "multus.sock")
-    pod = c.pod()
-    c.add(pod)
-    nad = json.loads(kubeapi.get_nad("default", "static")["spec"]["config"])
+    pod = c.running()
+    nad = json.loads(c.kubeapi.get_nad("default", "static")["spec"]["config"])
     env = {
         "CNI_COMMAND": "ADD",
         "CNI_CONTAINERID": pod.cid,
@@ -448,21 +448,19 @@ def test_the_upstream_controllers_delegate_requests(
         sock, "POST", "/delegate", delegate_request(env, nad, attributes), timeout=60
     )
     assert status == 200, body
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
     assert (
         subprocess.run(["ip", "link", "show", "pod1f2e3d4c5"], capture_output=True).returncode != 0
     )
 
 
 def test_a_new_network_that_fails_is_rolled_back_alone_and_reported(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     c.nad("default", "broken", {"cniVersion": "1.0.0", "name": "broken", "type": "mnd-nosuch"})
     c.daemon()
-    pod = c.pod()
-    c.add(pod)
+    pod = c.running()
     c.annotate(pod, "broken, blue")
     c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net2")])
     sandbox.wait_for(
@@ -472,22 +470,19 @@ def test_a_new_network_that_fails_is_rolled_back_alone_and_reported(
         )
     )
     assert c.links(pod) == ["eth0", "net2"]
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
 
 
 def test_a_change_made_while_the_watch_was_broken_is_caught_by_the_relist(
-    sandbox: Sandbox, kubeapi: KubeAPIServer
+    sandbox: Sandbox, cluster: Cluster
 ) -> None:
-    c = cluster_of(sandbox, kubeapi)
+    c = cluster
     c.daemon()
-    pod = c.pod()
-    c.add(pod)
-    kubeapi.set_down(True)  # the watches are cut
+    pod = c.running()
+    c.kubeapi.set_down(True)  # the watches are cut
     c.annotate(pod, "blue")
-    kubeapi.compact()  # the daemon's resourceVersion is gone: it must list again
-    kubeapi.set_down(False)
+    c.kubeapi.compact()  # the daemon's resourceVersion is gone: it must list again
+    c.kubeapi.set_down(False)
     c.wait_links(pod, ["eth0", "net1"])
     c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net1")])
-    c.delete(pod)
-    sandbox.assert_clean(pod.netns)
+    c.finish(pod)
