@@ -7,7 +7,8 @@
     other end ``master`` in the host namespace (up, no address: the macvlan master), and
     the reference DHCP client daemon (``/usr/lib/cni/dhcp daemon -socketpath``) in the
     host namespace. ``ipam()`` is the dhcp IPAM object naming its socket; ``leases()``
-    dnsmasq's lease file (MAC -> IP); ``kill_daemon()`` stops the client daemon.
+    dnsmasq's lease file (MAC -> IP); ``kill_daemon()`` stops the client daemon,
+    ``stop_server()``/``start_server()`` dnsmasq.
 ``echo`` -> Echo
     ``echo.check(server_ns, server_ip, client_ns)`` runs a TCP echo server inside one
     pod namespace and a client inside another (``ip netns exec``), and asserts the
@@ -222,6 +223,11 @@ class DhcpLan:
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / "dnsmasq.log", "wb"),
         )
+
+    def stop_server(self) -> None:
+        """No DHCP server on the LAN any more (the client daemon stays up)."""
+        _stop(self.server)
+        self.server = None
 
     def start_daemon(self) -> None:
         if os.path.exists(self.socket):

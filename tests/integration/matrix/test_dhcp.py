@@ -6,11 +6,15 @@
 - DEL with the daemon killed: the lease cannot be released, the interface is removed all
   the same and the DEL succeeds.
 - The lease is released on DEL (dnsmasq's lease file forgets it).
+- No DHCP server answering (the daemon up, dnsmasq stopped): the ADD fails after
+  dhcpTimeout with code 11 saying so, and leaves nothing; once the server is back, the
+  runtime's retry gets its lease.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -84,6 +88,47 @@ def test_the_lease_is_released_on_del(
     while mac in dhcp_lan.leases() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert mac not in dhcp_lan.leases()
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+BOUND = 6  # dhcpTimeout for the test (the default, 30 s, is tests/unit's)
+
+
+def test_add_with_no_dhcp_server_answering_fails_after_dhcp_timeout_and_leaves_nothing(
+    k8s: K8s,
+    dhcp_lan: DhcpLan,
+    netns_factory: Callable[[], str],
+    net: NetInfo,
+    leaks: LeakChecker,
+) -> None:
+    dhcp_lan.stop_server()
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    conf = k8s.netconf(dhcpTimeout=BOUND)
+    netns, cid = netns_factory(), k8s.container_id()
+    start = time.monotonic()
+    rc, out, err = k8s.add(pod, netns, cid, conf=conf)
+    elapsed = time.monotonic() - start
+    assert rc != 0 and out["code"] == 11, (out, err)
+    assert out["msg"] == (
+        f"network 'default/dhcp' (net1): no DHCP server answered: no lease obtained "
+        f"within {BOUND}s"
+    ), out
+    assert out["details"].startswith(f"macvlan ADD timed out after {BOUND}s"), out
+    assert dhcp_lan.socket in out["details"], out
+    assert BOUND <= elapsed < BOUND + 8, f"ADD took {elapsed:.1f}s for a {BOUND}s bound"
+    assert net.links(netns) == {}, "the failed ADD left an interface in the pod"
+    assert k8s.delete(pod, netns, cid, conf=conf).rc == 0  # the runtime's DEL after it
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+    # The condition was transient: with the server back, the runtime's retry succeeds.
+    dhcp_lan.start_server()
+    netns, cid = netns_factory(), k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid, conf=conf)
+    assert rc == 0, (out, err)
+    # One lease: this pod's; the failed ADD's request got none, then or later.
+    assert list(dhcp_lan.leases()) == [net.mac(netns, "net1").lower()], dhcp_lan.leases()
+    assert k8s.delete(pod, netns, cid, conf=conf).rc == 0
     leaks.assert_clean(keep_links=dhcp_lan.keep())
 
 
