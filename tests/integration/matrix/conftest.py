@@ -16,6 +16,8 @@
 ``cni``: parametrized, ``thin`` (the multinet executable) and ``thick`` (the native shim
     forwarding to a multinetd of the test's own); ``cni.log()`` is the daemon's log.
 ``source``: the manifests source only (the matrix is about traffic, not the API).
+``sriov``: tests/integration/plugins/sriov's (a fake NIC whose VFs are veths on a bridge,
+    a fake kubelet), on this directory's ``k8s``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.daemon.sandbox import DaemonProc
 from tests.integration.networks.conftest import ManifestSource, Source, k8s  # noqa: F401
+from tests.integration.plugins.sriov.conftest import sriov  # noqa: F401
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Confs

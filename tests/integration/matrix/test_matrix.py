@@ -1,9 +1,10 @@
 """The end-to-end matrix: two pods per secondary network kind, checked by real TCP traffic.
 
-Thin mode (the ``multinet`` executable), real namespaces, Debian's reference plugins,
-dnsmasq for DHCP. Each row adds two pods whose networks annotation names one NAD, checks
-what the row is about (addresses, routes, MAC, sysctl, MTU), then runs a TCP echo between
-the pods over net1, then deletes both and checks that nothing is left.
+Thin mode (the ``multinet`` executable) and thick mode (the native shim and a multinetd),
+real namespaces, Debian's reference plugins, dnsmasq for DHCP, multinet-sriov on a fake
+NIC whose VFs are veths. Each row adds two pods whose networks annotation names one NAD,
+checks what the row is about (addresses, routes, MAC, sysctl, MTU, the VF), then runs a
+TCP echo between the pods over net1, then deletes both and checks that nothing is left.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from tests.integration.matrix.conftest import DhcpLan, Echo
+from tests.support.sriov import ORIGINAL
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Confs, LeakChecker, NetInfo
     from tests.integration.networks.conftest import K8s
+    from tests.integration.plugins.sriov.conftest import Sriov
 
 
 @contextmanager
@@ -152,6 +155,47 @@ def test_bridge_host_local_with_tuning_chained(
             assert net.sysctl(ns, "net.ipv4.conf.net1.arp_notify") == "1"
             assert net.links(ns)["net1"]["mtu"] == 1400
         echo.check(a, ip_of(address(net, a)), b)
+    leaks.assert_clean()
+
+
+def test_sriov_vf(
+    sriov: Sriov,
+    netns_factory: Callable[[], str],
+    confs: Confs,
+    net: NetInfo,
+    echo: Echo,
+    leaks: LeakChecker,
+) -> None:
+    """Each pod gets a VF of the resource (the fake kubelet assigns one per pod): its
+    netdev leaves the host for the pod's net1, with the annotation's address; DEL gives
+    it back to the host with its PF-side settings restored."""
+    sriov.nad("vf", vlan=42)
+    subnet = confs.subnet()
+    want = [f"{subnet.network_address + 10}/24", f"{subnet.network_address + 11}/24"]
+    pods = [
+        sriov.pod([{"name": "vf", "ips": [ip]}], [sriov.vf(i)], name=f"pod{i}-{sriov.hexid}")
+        for i, ip in enumerate(want)
+    ]
+    added: list[tuple[int, str, str]] = []
+    try:
+        for i, pod in enumerate(pods):
+            ns, cid = netns_factory(), sriov.k8s.container_id()
+            rc, out, err = sriov.run("ADD", pod, ns, cid)
+            assert rc == 0, (out, err)
+            added.append((i, ns, cid))
+        for i, ns, _ in added:
+            assert address(net, ns) == want[i]
+            assert sriov.host_link(sriov.vf_netdevs[i]) is None, "the VF is still in the host"
+            assert sriov.nic.vf_state(i)["vlan"] == 42
+        echo.check(added[0][1], ip_of(want[0]), added[1][1])
+    finally:
+        for i, ns, cid in added:
+            rc, out, err = sriov.run("DEL", pods[i], ns, cid)
+            assert rc == 0, (out, err)
+    for i in range(len(pods)):
+        assert sriov.nic.vf_state(i) == ORIGINAL
+        assert sriov.host_link(sriov.vf_netdevs[i]) is not None, "the VF is not back"
+    assert sriov.cache_files() == []
     leaks.assert_clean()
 
 
