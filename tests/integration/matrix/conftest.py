@@ -265,6 +265,14 @@ class DhcpLan:
                 out[parts[1].lower()] = parts[2]
         return out
 
+    def wait_forgotten(self, macs: set[str], timeout: float = 5) -> dict[str, str]:
+        """dnsmasq's leases once none of `macs` has one (DEL's release is asynchronous on
+        the server's side), or as they are after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while macs & set(self.leases()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.leases()
+
     def expiries(self) -> dict[str, int]:
         """dnsmasq's leases: MAC -> expiry time (epoch seconds)."""
         if not self.lease_file.exists():

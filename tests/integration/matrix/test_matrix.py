@@ -5,6 +5,7 @@ real namespaces, Debian's reference plugins, dnsmasq for DHCP, multinet-sriov on
 NIC whose VFs are veths. Each row adds two pods whose networks annotation names one NAD,
 checks what the row is about (addresses, routes, MAC, sysctl, MTU, the VF), then runs a
 TCP echo between the pods over net1, then deletes both and checks that nothing is left.
+Last, all the kinds at once: two pods with four networks each, traffic over each.
 """
 
 from __future__ import annotations
@@ -197,6 +198,63 @@ def test_sriov_vf(
         assert sriov.host_link(sriov.vf_netdevs[i]) is not None, "the VF is not back"
     assert sriov.cache_files() == []
     leaks.assert_clean()
+
+
+def test_four_networks_on_one_pod(
+    k8s: K8s,
+    dhcp_lan: DhcpLan,
+    lan_master: tuple[str, str],
+    netns_factory: Callable[[], str],
+    confs: Confs,
+    net: NetInfo,
+    echo: Echo,
+    leaks: LeakChecker,
+) -> None:
+    """macvlan + dhcp (net1), bridge + host-local (net2), macvlan + static with the
+    annotation's ips and mac (net3), bridge + host-local + tuning (net4), on each of two
+    pods; a TCP echo over each interface; nothing left after DEL."""
+    peer_ns, master = lan_master
+    k8s.source.add_nad("default", "dhcp", macvlan(dhcp_lan.master, dhcp_lan.ipam()))
+    bridged = k8s.bridge_nad("lan")
+    k8s.source.add_nad(
+        "default",
+        "st",
+        macvlan(master, {"type": "static"}, capabilities={"ips": True, "mac": True}),
+    )
+    tuning = confs.tuning(sysctl={"net.ipv4.conf.net4.arp_notify": "1"})
+    tuning["mtu"] = 1400
+    tuned = k8s.bridge_nad("tuned", plugins=[tuning])
+    static = confs.subnet()
+    want = [
+        (f"{static.network_address + 10}/24", "02:6d:6e:00:01:0a"),
+        (f"{static.network_address + 11}/24", "02:6d:6e:00:01:0b"),
+    ]
+    annotations = [
+        [
+            {"name": "dhcp"},
+            {"name": "lan"},
+            {"name": "st", "ips": [ip], "mac": mac},
+            {"name": "tuned"},
+        ]
+        for ip, mac in want
+    ]
+    with pods(k8s, netns_factory, annotations) as added:
+        (a, _), (b, _) = added
+        for (ns, _), (ip, mac) in zip(added, want, strict=True):
+            kinds = {i: net.kind(ns, i) for i in ("net1", "net2", "net3", "net4")}
+            assert kinds == {"net1": "macvlan", "net2": "veth", "net3": "macvlan", "net4": "veth"}
+            assert ipaddress.ip_interface(address(net, ns, "net1")) in dhcp_lan.subnet
+            assert ipaddress.ip_interface(address(net, ns, "net2")) in bridged
+            assert (address(net, ns, "net3"), net.mac(ns, "net3")) == (ip, mac)
+            assert ipaddress.ip_interface(address(net, ns, "net4")) in tuned
+            assert net.sysctl(ns, "net.ipv4.conf.net4.arp_notify") == "1"
+            assert net.links(ns)["net4"]["mtu"] == 1400
+        macs = {net.mac(ns, "net1").lower() for ns in (a, b)}
+        assert macs <= set(dhcp_lan.leases()), dhcp_lan.leases()
+        for ifname in ("net1", "net2", "net3", "net4"):
+            echo.check(a, ip_of(address(net, a, ifname)), b)
+    assert not macs & set(dhcp_lan.wait_forgotten(macs)), "a lease was not released"
+    leaks.assert_clean(keep_links={**dhcp_lan.keep(), peer_ns: {"srv"}})
 
 
 def test_network_status_names_the_dhcp_address(
