@@ -231,7 +231,7 @@ def test_four_networks_on_one_pod(
     ]
     annotations = [
         [
-            {"name": "dhcp"},
+            {"name": "dhcp", "default-route": []},  # no default route via net1
             {"name": "lan"},
             {"name": "st", "ips": [ip], "mac": mac},
             {"name": "tuned"},
@@ -249,6 +249,10 @@ def test_four_networks_on_one_pod(
             assert ipaddress.ip_interface(address(net, ns, "net4")) in tuned
             assert net.sysctl(ns, "net.ipv4.conf.net4.arp_notify") == "1"
             assert net.links(ns)["net4"]["mtu"] == 1400
+            # The DHCP server's router option is a default route via net1 (the cluster
+            # network's is via eth0): `default-route: []` dropped it.
+            defaults = [r for r in net.routes(ns) if r["dst"] == "default"]
+            assert [r["dev"] for r in defaults] == ["eth0"], defaults
         macs = {net.mac(ns, "net1").lower() for ns in (a, b)}
         assert macs <= set(dhcp_lan.leases()), dhcp_lan.leases()
         for ifname in ("net1", "net2", "net3", "net4"):
