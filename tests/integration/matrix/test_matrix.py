@@ -70,6 +70,33 @@ def macvlan(master: str, ipam: Mapping[str, Any], **keys: Any) -> dict[str, Any]
     }
 
 
+def static_nad(k8s: K8s, master: str, confs: Confs, mac_tag: int) -> list[tuple[str, str]]:
+    """The NAD "st" (macvlan + static, ips and mac from the annotation) on `master`; two
+    pods' (address, MAC) on a subnet of its own."""
+    k8s.source.add_nad(
+        "default",
+        "st",
+        macvlan(master, {"type": "static"}, capabilities={"ips": True, "mac": True}),
+    )
+    subnet = confs.subnet()
+    return [
+        (f"{subnet.network_address + n}/24", f"02:6d:6e:00:{mac_tag:02x}:{n:02x}") for n in (10, 11)
+    ]
+
+
+def tuned_nad(k8s: K8s, confs: Confs, ifname: str) -> ipaddress.IPv4Network:
+    """The NAD "tuned" (bridge + host-local + tuning: an arp_notify sysctl of `ifname`
+    and MTU 1400); its subnet. `assert_tuned` checks a pod's."""
+    tuning = confs.tuning(sysctl={f"net.ipv4.conf.{ifname}.arp_notify": "1"})
+    tuning["mtu"] = 1400
+    return k8s.bridge_nad("tuned", plugins=[tuning])
+
+
+def assert_tuned(net: NetInfo, ns: str, ifname: str) -> None:
+    assert net.sysctl(ns, f"net.ipv4.conf.{ifname}.arp_notify") == "1"
+    assert net.links(ns)[ifname]["mtu"] == 1400
+
+
 def test_macvlan_dhcp_with_the_default_route_to_the_dhcp_gateway(
     k8s: K8s,
     dhcp_lan: DhcpLan,
@@ -118,16 +145,7 @@ def test_macvlan_static_ips_and_mac_from_the_annotation(
     leaks: LeakChecker,
 ) -> None:
     peer_ns, master = lan_master  # a bridge without ports has no carrier: its macvlans none
-    k8s.source.add_nad(
-        "default",
-        "st",
-        macvlan(master, {"type": "static"}, capabilities={"ips": True, "mac": True}),
-    )
-    subnet = confs.subnet()
-    want = [
-        (f"{subnet.network_address + 10}/24", "02:6d:6e:00:00:0a"),
-        (f"{subnet.network_address + 11}/24", "02:6d:6e:00:00:0b"),
-    ]
+    want = static_nad(k8s, master, confs, 0)
     annotations = [[{"name": "st", "ips": [ip], "mac": mac}] for ip, mac in want]
     with pods(k8s, netns_factory, annotations) as added:
         (a, _), (b, _) = added
@@ -147,14 +165,11 @@ def test_bridge_host_local_with_tuning_chained(
     echo: Echo,
     leaks: LeakChecker,
 ) -> None:
-    tuning = confs.tuning(sysctl={"net.ipv4.conf.net1.arp_notify": "1"})
-    tuning["mtu"] = 1400
-    k8s.bridge_nad("tuned", plugins=[tuning])
+    tuned_nad(k8s, confs, "net1")
     with pods(k8s, netns_factory, ["tuned", "tuned"]) as added:
         (a, _), (b, _) = added
         for ns in (a, b):
-            assert net.sysctl(ns, "net.ipv4.conf.net1.arp_notify") == "1"
-            assert net.links(ns)["net1"]["mtu"] == 1400
+            assert_tuned(net, ns, "net1")
         echo.check(a, ip_of(address(net, a)), b)
     leaks.assert_clean()
 
@@ -216,19 +231,8 @@ def test_four_networks_on_one_pod(
     peer_ns, master = lan_master
     k8s.source.add_nad("default", "dhcp", macvlan(dhcp_lan.master, dhcp_lan.ipam()))
     bridged = k8s.bridge_nad("lan")
-    k8s.source.add_nad(
-        "default",
-        "st",
-        macvlan(master, {"type": "static"}, capabilities={"ips": True, "mac": True}),
-    )
-    tuning = confs.tuning(sysctl={"net.ipv4.conf.net4.arp_notify": "1"})
-    tuning["mtu"] = 1400
-    tuned = k8s.bridge_nad("tuned", plugins=[tuning])
-    static = confs.subnet()
-    want = [
-        (f"{static.network_address + 10}/24", "02:6d:6e:00:01:0a"),
-        (f"{static.network_address + 11}/24", "02:6d:6e:00:01:0b"),
-    ]
+    want = static_nad(k8s, master, confs, 1)
+    tuned = tuned_nad(k8s, confs, "net4")
     annotations = [
         [
             {"name": "dhcp", "default-route": []},  # no default route via net1
@@ -247,8 +251,7 @@ def test_four_networks_on_one_pod(
             assert ipaddress.ip_interface(address(net, ns, "net2")) in bridged
             assert (address(net, ns, "net3"), net.mac(ns, "net3")) == (ip, mac)
             assert ipaddress.ip_interface(address(net, ns, "net4")) in tuned
-            assert net.sysctl(ns, "net.ipv4.conf.net4.arp_notify") == "1"
-            assert net.links(ns)["net4"]["mtu"] == 1400
+            assert_tuned(net, ns, "net4")
             # The DHCP server's router option is a default route via net1 (the cluster
             # network's is via eth0): `default-route: []` dropped it.
             defaults = [r for r in net.routes(ns) if r["dst"] == "default"]
