@@ -49,14 +49,20 @@ StatusNetworks = Callable[[NetConf], Sequence[chain.NetworkConfig]]
 Preflight = Callable[[Plan], None]
 
 
+def _as_is(error: CNIError) -> CNIError:
+    return error
+
+
 @dataclass(frozen=True)
 class Bound:
     """A limit on one network's ADD tighter than delegateTimeout, and what reaching it
     means: `reached(timeout, seconds)` is the error reported instead of the bare timeout
-    (networks.dhcp.bound: no DHCP server answered)."""
+    (networks.dhcp.bound: no DHCP server answered); `explain(error)` what the network's
+    other failures are reported as (the delegate's message kept in it)."""
 
     seconds: float
     reached: Callable[[DelegateTimedOut, float], CNIError]
+    explain: Callable[[CNIError], CNIError] = _as_is
 
 
 # The bound of a network's ADD, or None (delegateTimeout alone).
@@ -326,7 +332,7 @@ class Engine:
                 return e.with_context(context)
             return bound.reached(e, inv.timeout).with_context(context)
         except CNIError as e:
-            return e.with_context(context)
+            return (e if bound is None else bound.explain(e)).with_context(context)
 
     # -- DEL -----------------------------------------------------------------
 

@@ -232,11 +232,12 @@ class DhcpLan:
         _stop(self.server)
         self.server = None
 
-    def start_daemon(self) -> None:
+    def start_daemon(self, *flags: str) -> None:
+        """The client daemon on ``socket``, with the daemon's ``flags`` (``-timeout``...)."""
         if os.path.exists(self.socket):
             os.unlink(self.socket)
         self.daemon = subprocess.Popen(
-            [str(DHCP_PLUGIN), "daemon", "-socketpath", self.socket],
+            [str(DHCP_PLUGIN), "daemon", "-socketpath", self.socket, *flags],
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / "dhcp-daemon.log", "wb"),
         )

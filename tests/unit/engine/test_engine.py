@@ -179,6 +179,21 @@ def test_a_bounded_network_that_times_out_reports_what_the_bound_means_and_rolls
     assert h.world.pods[NETNS] == set() and h.world.journals == {}
 
 
+def test_a_bounded_network_s_other_failures_go_through_its_explain() -> None:
+    def explain(error: CNIError) -> CNIError:
+        return errors.TryAgainLater(f"explained: {error.msg}")
+
+    def reached(timeout: errors.DelegateTimedOut, limit: float) -> CNIError:
+        raise AssertionError("not a timeout")
+
+    bound = Bound(5, reached, explain)
+    h = host(add_bound=lambda conf, att: bound if att.name == "b" else None)
+    h.executor.fail[("ADD", "b")] = DelegateError("fake ADD failed: boom")
+    with pytest.raises(errors.TryAgainLater) as e:
+        h.engine.add(request("ADD"))
+    assert e.value.msg == "network 'b' (net2): explained: fake ADD failed: boom"
+
+
 def test_an_unbounded_network_that_times_out_is_an_io_failure_naming_it() -> None:
     h = host(add_bound=bound_b(5))
     h.executor.fail[("ADD", "a")] = errors.DelegateTimedOut("fake ADD timed out after 60s")

@@ -144,3 +144,34 @@ def test_reaching_the_bound_is_try_again_later_saying_no_dhcp_server_answered() 
     assert e.msg == "no DHCP server answered: no lease obtained within 7s"
     assert e.details.startswith("macvlan ADD timed out after 7s (dhcpTimeout 7s, ")
     assert "/d.sock" in e.details
+
+
+def test_the_daemon_giving_up_is_try_again_later_keeping_its_message() -> None:
+    att = plan(net("d", macvlan({"type": "dhcp"}))).attachments[0]
+    b = dhcp.bound(multinet(), att)
+    assert b is not None
+    gave_up = errors.DelegateError(
+        "macvlan ADD failed: error calling DHCP.Allocate: no more tries",
+        "the plugin answered code 999",
+    )
+    e = b.explain(gave_up)
+    assert e.code == errors.TRY_AGAIN_LATER
+    assert e.msg == (
+        "no DHCP server answered: the DHCP daemon gave up: "
+        "macvlan ADD failed: error calling DHCP.Allocate: no more tries"
+    )
+    assert e.details.startswith("the plugin answered code 999; the DHCP client daemon on ")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.DelegateError("macvlan ADD failed: error calling DHCP.Allocate: link not found"),
+        errors.DelegateError("macvlan ADD failed: no more tries at something else"),
+        errors.InvalidConfig("DHCP.Allocate: no more tries"),
+    ],
+)
+def test_other_failures_of_a_dhcp_network_are_reported_as_they_are(error: errors.CNIError) -> None:
+    att = plan(net("d", macvlan({"type": "dhcp"}))).attachments[0]
+    b = dhcp.bound(multinet(), att)
+    assert b is not None and b.explain(error) is error
