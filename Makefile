@@ -41,7 +41,8 @@ unit: deps
 integration: deps
 	$(PYTHON) -m pytest -q tests/integration
 
-# The end-to-end matrix (real netns, reference plugins, dnsmasq, the dhcp daemon): ~60 s.
+# The end-to-end matrix (real netns, reference plugins, dnsmasq, the dhcp daemon, a fake
+# SR-IOV NIC), thin and thick: ~3 min, a minute of it the DHCP lease renewal.
 matrix: deps
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration/matrix
 

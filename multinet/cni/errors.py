@@ -78,6 +78,11 @@ class IOFailure(CNIError):
     code = IO_FAILURE
 
 
+class DelegateTimedOut(IOFailure):
+    """A delegate ran past its time limit and was killed (an I/O failure, code 5, unless
+    the engine knows what the wait meant: a DHCP lease no server answered for)."""
+
+
 class DecodeFailure(CNIError):
     code = DECODE_FAILURE
 

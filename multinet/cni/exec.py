@@ -19,6 +19,7 @@ from multinet.cni.errors import (
     DELEGATE_FAILED,
     INTERNAL_ERROR,
     DelegateError,
+    DelegateTimedOut,
     InvalidConfig,
     IOFailure,
     PluginNotFound,
@@ -202,7 +203,9 @@ def invoke(
         proc = _run(path, json.dumps(config).encode(), inv.environ(command), inv.timeout, inv.root)
     except subprocess.TimeoutExpired:
         _observe(inv, plugin_type, command, started, ok=False)
-        raise IOFailure(f"{plugin_type} {command} timed out after {inv.timeout:g}s") from None
+        raise DelegateTimedOut(
+            f"{plugin_type} {command} timed out after {inv.timeout:g}s"
+        ) from None
     except OSError as e:
         raise IOFailure(f"{plugin_type} {command} could not be run", str(e)) from None
     _observe(inv, plugin_type, command, started, ok=proc.returncode == 0)

@@ -24,6 +24,11 @@ log = logging.getLogger("multinet")
 
 # Seconds an ADD waits for the readinessindicatorfile (Multus polls for 45 s).
 READINESS_TIMEOUT = 45.0
+# How long the ADD of a network with dhcp IPAM waits for its lease (within delegateTimeout):
+# the reference daemon's first exchange waits 10 s for an answer and retries after a few
+# seconds' back-off, so 30 s covers two full exchanges; without a bound it keeps trying
+# for about 3 minutes, past the kubelet's 2 minute runtime request timeout.
+DHCP_TIMEOUT = 30.0
 
 DEFAULT_CONF_DIR = "/etc/cni/multus/net.d"
 DEFAULT_CNI_DIR = "/var/lib/cni/multinet"
@@ -64,6 +69,7 @@ class NetConf:
     runtime_config: Mapping[str, Any] = field(default_factory=dict)
     prev_result: Mapping[str, Any] | None = None
     delegate_timeout: float = DEFAULT_TIMEOUT
+    dhcp_timeout: float = DHCP_TIMEOUT
     parallel_attach: bool = False
     journal_fsync: bool = False  # the final save of an ADD also survives a power loss
     daemon_socket_path: str = DEFAULT_SOCKET
@@ -168,6 +174,7 @@ def load(raw: Mapping[str, Any], *, lenient: bool = False) -> NetConf:
         runtime_config=dict(raw.get("runtimeConfig", {})),
         prev_result=raw.get("prevResult"),
         delegate_timeout=float(raw.get("delegateTimeout", DEFAULT_TIMEOUT)),
+        dhcp_timeout=float(raw.get("dhcpTimeout", DHCP_TIMEOUT)),
         parallel_attach=raw.get("parallelAttach", False),
         journal_fsync=raw.get("journalFsync", False),
         daemon_socket_path=raw.get("daemonSocketPath", DEFAULT_SOCKET),

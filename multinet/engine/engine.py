@@ -12,13 +12,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from multinet.cni import chain, result
 from multinet.cni.errors import (
     AlreadyAttached,
     CNIError,
+    DelegateTimedOut,
     InvalidConfig,
     IOFailure,
     NotAvailable,
@@ -48,6 +49,26 @@ StatusNetworks = Callable[[NetConf], Sequence[chain.NetworkConfig]]
 Preflight = Callable[[Plan], None]
 
 
+def _as_is(error: CNIError) -> CNIError:
+    return error
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A limit on one network's ADD tighter than delegateTimeout, and what reaching it
+    means: `reached(timeout, seconds)` is the error reported instead of the bare timeout
+    (networks.dhcp.bound: no DHCP server answered); `explain(error)` what the network's
+    other failures are reported as (the delegate's message kept in it)."""
+
+    seconds: float
+    reached: Callable[[DelegateTimedOut, float], CNIError]
+    explain: Callable[[CNIError], CNIError] = _as_is
+
+
+# The bound of a network's ADD, or None (delegateTimeout alone).
+AddBound = Callable[[NetConf, Attachment], Bound | None]
+
+
 class Reporter(Protocol):
     def added(self, conf: NetConf, req: Request, plan: Plan, journal: Journal) -> None: ...
 
@@ -74,6 +95,7 @@ class Engine:
         status_networks: StatusNetworks | None = None,
         legacy: LegacyRecords | None = None,
         preflight: Preflight | None = None,
+        add_bound: AddBound | None = None,
     ) -> None:
         self.conf = conf
         self.store = store
@@ -88,6 +110,7 @@ class Engine:
         # Another meta-plugin's records (Multus's cache), for DELs of the pods it attached.
         self.legacy = legacy
         self.preflight = preflight
+        self.add_bound = add_bound
 
     # -- helpers -------------------------------------------------------------
 
@@ -299,11 +322,19 @@ class Engine:
             raise errors[0]  # the first in plan order, as sequential mode would report
 
     def _add_one(self, req: Request, att: Attachment) -> dict[str, Any] | CNIError:
+        context = f"network {att.name!r} ({att.ifname})"
+        bound = self.add_bound(self.conf, att) if self.add_bound is not None else None
+        inv = self._invocation(req, att.ifname, extra_args=att.cni_args)
+        if bound is not None and bound.seconds < inv.timeout:
+            inv = replace(inv, timeout=bound.seconds)
         try:
-            inv = self._invocation(req, att.ifname, extra_args=att.cni_args)
             return self.executor.add(att.network, inv, att.runtime_config)
+        except DelegateTimedOut as e:
+            if bound is None:
+                return e.with_context(context)
+            return bound.reached(e, inv.timeout).with_context(context)
         except CNIError as e:
-            return e.with_context(f"network {att.name!r} ({att.ifname})")
+            return (e if bound is None else bound.explain(e)).with_context(context)
 
     # -- DEL -----------------------------------------------------------------
 

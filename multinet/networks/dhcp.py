@@ -8,6 +8,14 @@ daemon is a "try again later" (code 11) naming the socket and the network.
 
 `sockets_needed` is the pure rule; `check` (the engine's `preflight` seam, wired by the
 composition root) does the probing.
+
+With the daemon up but no DHCP server answering, the daemon keeps asking for about three
+minutes (10 s per exchange, back-off up to 62 s) before its "no more tries". `bound` (the
+engine's `add_bound` seam) limits such a network's ADD to `dhcpTimeout` (default 30 s,
+within `delegateTimeout`) and reports its end as "try again later" (code 11) saying that
+no DHCP server answered; the rollback then removes the interface. A daemon whose own
+retries end first (`-timeout`, `-resendmax`) answers "error calling DHCP.Allocate: no more
+tries": reported the same way, its message kept.
 """
 
 from __future__ import annotations
@@ -19,10 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from multinet.cni.chain import NetworkConfig
-from multinet.cni.errors import TryAgainLater
-from multinet.engine.plan import Plan
+from multinet.cni.errors import CNIError, DelegateError, DelegateTimedOut, TryAgainLater
+from multinet.config.netconf import NetConf
+from multinet.engine.engine import Bound
+from multinet.engine.plan import Attachment, Plan
 
 DEFAULT_SOCKET = "/run/cni/dhcp.sock"
+# What the reference daemon answers when its retries ran out without an offer.
+GAVE_UP = ("DHCP.Allocate", "no more tries")
 PROBE_TIMEOUT = 0.5  # seconds: a live daemon accepts at once
 
 
@@ -103,3 +115,33 @@ def _missing(needs: Iterable[Need], probe: Probe) -> list[tuple[Need, str]]:
         if why is not None:
             out.append((need, why))
     return out
+
+
+def bound(conf: NetConf, att: Attachment) -> Bound | None:
+    """A network with dhcp IPAM waits `dhcpTimeout` for its lease, then is told to try
+    again later: no DHCP server answered (the delegate's own timeout message in details)."""
+    sockets = network_sockets(att.network)
+    if not sockets:
+        return None
+
+    advice = (
+        f"the DHCP client daemon on {', '.join(sockets)} got no offer: check the DHCP "
+        "server on this network's LAN, then try again"
+    )
+
+    def reached(timeout: DelegateTimedOut, seconds: float) -> CNIError:
+        return TryAgainLater(
+            f"no DHCP server answered: no lease obtained within {seconds:g}s",
+            f"{timeout.msg} (dhcpTimeout {conf.dhcp_timeout:g}s, delegateTimeout "
+            f"{conf.delegate_timeout:g}s); {advice}",
+        )
+
+    def explain(error: CNIError) -> CNIError:
+        if not isinstance(error, DelegateError) or not all(w in error.msg for w in GAVE_UP):
+            return error
+        details = "; ".join(d for d in (error.details, advice) if d)
+        return TryAgainLater(
+            f"no DHCP server answered: the DHCP daemon gave up: {error.msg}", details
+        )
+
+    return Bound(conf.dhcp_timeout, reached, explain)

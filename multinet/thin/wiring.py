@@ -120,6 +120,8 @@ def engine_for(
         legacy=MultusCache((conf.cni_dir, MULTUS_CNI_DIR)),
         # A plan with dhcp IPAM needs its client daemon: refused at once without it.
         preflight=functools.partial(dhcp.check, root=conf.raw.get("hostRoot", "")),
+        # ...and a server: its ADD waits dhcpTimeout for the lease, then "try again later".
+        add_bound=dhcp.bound,
     )
 
 

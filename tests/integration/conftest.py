@@ -71,6 +71,23 @@ Fixtures (per test unless marked session):
     there for partial checks: ``allocations()`` (network -> allocated IPs),
     ``journal_files()``, ``bridge_ports(bridge)``, ``pod_links(ns)`` (names
     but ``lo``), ``host_link_exists(name)``, ``tuning_backups()``.
+``sandbox`` -> Sandbox (tests/integration/daemon/sandbox.py)
+    Thick mode's world for one test: a real multinetd in a subprocess, the shim, its
+    own directories (``run``: the socket's, a ``/tmp/mnd-*`` path since unix socket
+    paths are limited to 108 bytes; ``state``: multinet's cniDir; ``ipam``:
+    host-local's dataDir; ``bin``: binDir holding the test plugin ``mndtest``;
+    ``net_d``: a CNI config dir), a bridge created up front with a fixed MAC
+    (``bridge``, ``mndb<hex>``) and a random /24 (``subnet``); namespaces are
+    ``mnd-<hex>``. ``netconf(slow=False)``: the shim netconf (static delegates: the
+    cluster network bridge + host-local, and with ``slow`` a second network of type
+    ``mndtest``). ``netns()``: a fresh namespace path. ``daemon(**keys)``: start
+    multinetd with a config of ``keys`` (socket in ``run``); stopped after the test.
+    ``shim(command, cid, netns, ...)``: run the shim as the runtime would.
+    ``block("ADD"|"DEL")``/``unblock()``: make ``mndtest`` wait; ``calls()``: the
+    lines ``mndtest`` logged (``COMMAND CONTAINERID IFNAME args=.. var=..``). Leak
+    checks: ``allocations()``, ``journals()``, ``bridge_ports()``, ``links(netns)``,
+    ``assert_clean(*netns)``. Used by tests/integration/daemon and the matrix's
+    thick-mode tests.
 
 Example::
 
@@ -101,6 +118,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.integration.daemon.sandbox import Sandbox, require_root
 from tests.support.kubeapi import KubeAPIServer
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
@@ -621,3 +639,15 @@ def kubeapi() -> Iterator[KubeAPIServer]:  # tests/integration/networks has its 
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """Thick mode's sandbox (see above): the daemon tests' and the matrix's."""
+    require_root()
+    box = Sandbox(tmp_path)
+    box.create_bridge()
+    try:
+        yield box
+    finally:
+        box.close()

@@ -7,7 +7,8 @@
     other end ``master`` in the host namespace (up, no address: the macvlan master), and
     the reference DHCP client daemon (``/usr/lib/cni/dhcp daemon -socketpath``) in the
     host namespace. ``ipam()`` is the dhcp IPAM object naming its socket; ``leases()``
-    dnsmasq's lease file (MAC -> IP); ``kill_daemon()`` stops the client daemon.
+    dnsmasq's lease file (MAC -> IP); ``kill_daemon()`` stops the client daemon,
+    ``stop_server()``/``start_server()`` dnsmasq.
 ``echo`` -> Echo
     ``echo.check(server_ns, server_ip, client_ns)`` runs a TCP echo server inside one
     pod namespace and a client inside another (``ip netns exec``), and asserts the
@@ -15,6 +16,8 @@
 ``cni``: parametrized, ``thin`` (the multinet executable) and ``thick`` (the native shim
     forwarding to a multinetd of the test's own); ``cni.log()`` is the daemon's log.
 ``source``: the manifests source only (the matrix is about traffic, not the API).
+``sriov``: tests/integration/plugins/sriov's (a fake NIC whose VFs are veths on a bridge,
+    a fake kubelet), on this directory's ``k8s``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.daemon.sandbox import DaemonProc
 from tests.integration.networks.conftest import ManifestSource, Source, k8s  # noqa: F401
+from tests.integration.plugins.sriov.conftest import sriov  # noqa: F401
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Confs
@@ -223,11 +227,17 @@ class DhcpLan:
             stderr=open(self.tmp / "dnsmasq.log", "wb"),
         )
 
-    def start_daemon(self) -> None:
+    def stop_server(self) -> None:
+        """No DHCP server on the LAN any more (the client daemon stays up)."""
+        _stop(self.server)
+        self.server = None
+
+    def start_daemon(self, *flags: str) -> None:
+        """The client daemon on ``socket``, with the daemon's ``flags`` (``-timeout``...)."""
         if os.path.exists(self.socket):
             os.unlink(self.socket)
         self.daemon = subprocess.Popen(
-            [str(DHCP_PLUGIN), "daemon", "-socketpath", self.socket],
+            [str(DHCP_PLUGIN), "daemon", "-socketpath", self.socket, *flags],
             stdout=subprocess.DEVNULL,
             stderr=open(self.tmp / "dhcp-daemon.log", "wb"),
         )
@@ -255,6 +265,14 @@ class DhcpLan:
             if len(parts) >= 3:
                 out[parts[1].lower()] = parts[2]
         return out
+
+    def wait_forgotten(self, macs: set[str], timeout: float = 5) -> dict[str, str]:
+        """dnsmasq's leases once none of `macs` has one (DEL's release is asynchronous on
+        the server's side), or as they are after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while macs & set(self.leases()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.leases()
 
     def expiries(self) -> dict[str, int]:
         """dnsmasq's leases: MAC -> expiry time (epoch seconds)."""

@@ -6,11 +6,16 @@
 - DEL with the daemon killed: the lease cannot be released, the interface is removed all
   the same and the DEL succeeds.
 - The lease is released on DEL (dnsmasq's lease file forgets it).
+- No DHCP server answering (the daemon up, dnsmasq stopped): the ADD fails after
+  dhcpTimeout with code 11 saying so, and leaves nothing; once the server is back, the
+  runtime's retry gets its lease. A daemon whose own retries end first: the same code,
+  its "no more tries" kept in the message.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -80,10 +85,72 @@ def test_the_lease_is_released_on_del(
     assert address.split("/")[0] == dhcp_lan.leases()[mac]
     rc, out, err = k8s.delete(pod, netns, cid)
     assert rc == 0, (out, err)
-    deadline = time.monotonic() + 5
-    while mac in dhcp_lan.leases() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert mac not in dhcp_lan.leases()
+    assert mac not in dhcp_lan.wait_forgotten({mac})
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+BOUND = 6  # dhcpTimeout for the test (the default, 30 s, is tests/unit's)
+
+
+def test_add_with_no_dhcp_server_answering_fails_after_dhcp_timeout_and_leaves_nothing(
+    k8s: K8s,
+    dhcp_lan: DhcpLan,
+    netns_factory: Callable[[], str],
+    net: NetInfo,
+    leaks: LeakChecker,
+) -> None:
+    dhcp_lan.stop_server()
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    conf = k8s.netconf(dhcpTimeout=BOUND)
+    netns, cid = netns_factory(), k8s.container_id()
+    start = time.monotonic()
+    rc, out, err = k8s.add(pod, netns, cid, conf=conf)
+    elapsed = time.monotonic() - start
+    assert rc != 0 and out["code"] == 11, (out, err)
+    assert out["msg"] == (
+        f"network 'default/dhcp' (net1): no DHCP server answered: no lease obtained within {BOUND}s"
+    ), out
+    assert out["details"].startswith(f"macvlan ADD timed out after {BOUND}s"), out
+    assert dhcp_lan.socket in out["details"], out
+    assert BOUND <= elapsed < BOUND + 8, f"ADD took {elapsed:.1f}s for a {BOUND}s bound"
+    assert net.links(netns) == {}, "the failed ADD left an interface in the pod"
+    assert k8s.delete(pod, netns, cid, conf=conf).rc == 0  # the runtime's DEL after it
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+    # The condition was transient: with the server back, the runtime's retry succeeds.
+    dhcp_lan.start_server()
+    netns, cid = netns_factory(), k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid, conf=conf)
+    assert rc == 0, (out, err)
+    # One lease: this pod's; the failed ADD's request got none, then or later.
+    assert list(dhcp_lan.leases()) == [net.mac(netns, "net1").lower()], dhcp_lan.leases()
+    assert k8s.delete(pod, netns, cid, conf=conf).rc == 0
+    leaks.assert_clean(keep_links=dhcp_lan.keep())
+
+
+def test_a_dhcp_daemon_giving_up_before_dhcp_timeout_is_reported_as_no_server_answered(
+    k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
+) -> None:
+    dhcp_lan.stop_server()
+    dhcp_lan.kill_daemon()
+    dhcp_lan.start_daemon("-timeout", "1s", "-resendmax", "1s")  # gives up in ~10 s
+    dhcp_nad(k8s, dhcp_lan)
+    pod = k8s.pod("dhcp")
+    cid = k8s.container_id()
+    start = time.monotonic()
+    rc, out, err = k8s.add(pod, netns, cid)  # the default dhcpTimeout, 30 s
+    elapsed = time.monotonic() - start
+    assert rc != 0 and out["code"] == 11, (out, err)
+    assert out["msg"] == (
+        "network 'default/dhcp' (net1): no DHCP server answered: the DHCP daemon gave up: "
+        "macvlan ADD failed: error calling DHCP.Allocate: no more tries"
+    ), out
+    assert elapsed < 30, f"the daemon's answer came after dhcpTimeout ({elapsed:.1f}s)"
+    # The reference macvlan leaves net1 behind when its IPAM fails: multinet removes it.
+    assert net.links(netns) == {}, "the failed ADD left an interface in the pod"
+    assert k8s.delete(pod, netns, cid).rc == 0
+    assert dhcp_lan.leases() == {}
     leaks.assert_clean(keep_links=dhcp_lan.keep())
 
 

@@ -8,24 +8,10 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.integration.daemon.sandbox import Sandbox, require_root
+from tests.integration.daemon.sandbox import Sandbox
 from tests.integration.matrix.conftest import DHCP_PLUGIN, DhcpLan, Echo
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    require_root()
-    box = Sandbox(tmp_path)
-    box.create_bridge()
-    try:
-        yield box
-    finally:
-        box.close()
 
 
 def supervised_pids(socket: str) -> list[int]:

@@ -109,6 +109,7 @@ class Call:
     network: str
     ifname: str
     prev_result: Mapping[str, Any] | None = None
+    timeout: float = field(default=0.0, compare=False)  # the Invocation's
 
 
 class FakeExecutor:
@@ -134,7 +135,7 @@ class FakeExecutor:
 
     def _enter(self, command: str, net: NetworkConfig, inv: Invocation, prev: Any) -> None:
         with self._lock:
-            self.calls.append(Call(command, net.name, inv.ifname, prev))
+            self.calls.append(Call(command, net.name, inv.ifname, prev, inv.timeout))
         if (command, net.name) == self.crash_on:
             self.crashed = self.world.snapshot()
             raise Crash()

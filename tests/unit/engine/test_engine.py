@@ -19,7 +19,7 @@ from multinet.cni import errors
 from multinet.cni.errors import CNIError, DelegateError, IOFailure
 from multinet.cni.request import Request, from_env
 from multinet.config.netconf import NetConf, load
-from multinet.engine.engine import Engine, Reporter
+from multinet.engine.engine import Bound, Engine, Reporter
 from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
 from multinet.engine.routes import RoutePlan, SourceRoute
@@ -70,6 +70,7 @@ def host(
     planner: Any = None,
     reporter: Reporter | None = None,
     preflight: Any = None,
+    add_bound: Any = None,
 ) -> Host:
     world = world or World(pods={NETNS: set()})
     store = FakeStore(world)
@@ -83,6 +84,7 @@ def host(
         executor=executor,
         reporter=reporter,
         preflight=preflight,
+        add_bound=add_bound,
         **kw,
     )
     return Host(world, store, netns, executor, engine)
@@ -145,6 +147,59 @@ def test_preflight_runs_on_add_only() -> None:
     h.engine.add(request("ADD"))
     h.engine.delete(request("DEL"))
     assert len(calls) == 1
+
+
+def bound_b(seconds: float) -> Any:
+    """An add_bound seam bounding network b's ADD (as networks.dhcp bounds a DHCP one)."""
+
+    def reached(timeout: errors.DelegateTimedOut, limit: float) -> CNIError:
+        return errors.TryAgainLater(f"no answer within {limit:g}s", timeout.msg)
+
+    return lambda conf, att: Bound(seconds, reached) if att.name == "b" else None
+
+
+@pytest.mark.parametrize(("bound", "delegate_timeout", "want"), [(5, 60, 5), (90, 60, 60)])
+def test_a_bound_tightens_the_delegate_timeout_of_its_network_only(
+    bound: float, delegate_timeout: float, want: float
+) -> None:
+    h = host(conf(delegateTimeout=delegate_timeout), add_bound=bound_b(bound))
+    h.engine.add(request("ADD"))
+    timeouts = {c.network: c.timeout for c in h.executor.calls}
+    assert timeouts == {"cluster": delegate_timeout, "a": delegate_timeout, "b": want, "c": 60}
+
+
+def test_a_bounded_network_that_times_out_reports_what_the_bound_means_and_rolls_back() -> None:
+    h = host(add_bound=bound_b(5))
+    h.executor.fail[("ADD", "b")] = errors.DelegateTimedOut("fake ADD timed out after 5s")
+    with pytest.raises(errors.TryAgainLater) as e:
+        h.engine.add(request("ADD"))
+    assert e.value.msg == "network 'b' (net2): no answer within 5s"
+    assert e.value.details == "fake ADD timed out after 5s"
+    assert h.executor.of("DEL") == ["b", "a", "cluster"]
+    assert h.world.pods[NETNS] == set() and h.world.journals == {}
+
+
+def test_a_bounded_network_s_other_failures_go_through_its_explain() -> None:
+    def explain(error: CNIError) -> CNIError:
+        return errors.TryAgainLater(f"explained: {error.msg}")
+
+    def reached(timeout: errors.DelegateTimedOut, limit: float) -> CNIError:
+        raise AssertionError("not a timeout")
+
+    bound = Bound(5, reached, explain)
+    h = host(add_bound=lambda conf, att: bound if att.name == "b" else None)
+    h.executor.fail[("ADD", "b")] = DelegateError("fake ADD failed: boom")
+    with pytest.raises(errors.TryAgainLater) as e:
+        h.engine.add(request("ADD"))
+    assert e.value.msg == "network 'b' (net2): explained: fake ADD failed: boom"
+
+
+def test_an_unbounded_network_that_times_out_is_an_io_failure_naming_it() -> None:
+    h = host(add_bound=bound_b(5))
+    h.executor.fail[("ADD", "a")] = errors.DelegateTimedOut("fake ADD timed out after 60s")
+    with pytest.raises(errors.DelegateTimedOut) as e:
+        h.engine.add(request("ADD"))
+    assert (e.value.code, e.value.msg) == (5, "network 'a' (net1): fake ADD timed out after 60s")
 
 
 @pytest.mark.parametrize("failing", ["cluster", "a", "b", "c"])

@@ -13,6 +13,7 @@ import pytest
 
 from multinet.cni import errors
 from multinet.cni.chain import NetworkConfig
+from multinet.config.netconf import DHCP_TIMEOUT, NetConf, load
 from multinet.engine.plan import Attachment, Plan
 from multinet.networks import dhcp
 
@@ -116,3 +117,61 @@ def test_with_a_host_root_the_socket_is_probed_under_it() -> None:
     dhcp.check(plan(net("d", macvlan({"type": "dhcp"}))), probe, root="/hostroot")
     assert probed == ["/hostroot/run/cni/dhcp.sock"]
     assert dhcp.in_root("/run/x.sock", "/") == "/run/x.sock"
+
+
+def multinet(**keys: Any) -> NetConf:
+    return load(
+        {"cniVersion": "1.0.0", "name": "m", "type": "multinet", "clusterNetwork": "c", **keys}
+    )
+
+
+def test_bound_is_dhcp_timeout_for_a_dhcp_network_only() -> None:
+    conf = multinet()
+    assert conf.dhcp_timeout == DHCP_TIMEOUT == 30
+    p = plan(net("cluster", {"type": "bridge"}), net("d", macvlan({"type": "dhcp"})))
+    assert dhcp.bound(conf, p.attachments[0]) is None
+    b = dhcp.bound(multinet(dhcpTimeout=7), p.attachments[1])
+    assert b is not None and b.seconds == 7
+
+
+def test_reaching_the_bound_is_try_again_later_saying_no_dhcp_server_answered() -> None:
+    conf = multinet(dhcpTimeout=7)
+    att = plan(net("d", macvlan({"type": "dhcp", "daemonSocketPath": "/d.sock"}))).attachments[0]
+    b = dhcp.bound(conf, att)
+    assert b is not None
+    e = b.reached(errors.DelegateTimedOut("macvlan ADD timed out after 7s"), 7)
+    assert e.code == errors.TRY_AGAIN_LATER
+    assert e.msg == "no DHCP server answered: no lease obtained within 7s"
+    assert e.details.startswith("macvlan ADD timed out after 7s (dhcpTimeout 7s, ")
+    assert "/d.sock" in e.details
+
+
+def test_the_daemon_giving_up_is_try_again_later_keeping_its_message() -> None:
+    att = plan(net("d", macvlan({"type": "dhcp"}))).attachments[0]
+    b = dhcp.bound(multinet(), att)
+    assert b is not None
+    gave_up = errors.DelegateError(
+        "macvlan ADD failed: error calling DHCP.Allocate: no more tries",
+        "the plugin answered code 999",
+    )
+    e = b.explain(gave_up)
+    assert e.code == errors.TRY_AGAIN_LATER
+    assert e.msg == (
+        "no DHCP server answered: the DHCP daemon gave up: "
+        "macvlan ADD failed: error calling DHCP.Allocate: no more tries"
+    )
+    assert e.details.startswith("the plugin answered code 999; the DHCP client daemon on ")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.DelegateError("macvlan ADD failed: error calling DHCP.Allocate: link not found"),
+        errors.DelegateError("macvlan ADD failed: no more tries at something else"),
+        errors.InvalidConfig("DHCP.Allocate: no more tries"),
+    ],
+)
+def test_other_failures_of_a_dhcp_network_are_reported_as_they_are(error: errors.CNIError) -> None:
+    att = plan(net("d", macvlan({"type": "dhcp"}))).attachments[0]
+    b = dhcp.bound(multinet(), att)
+    assert b is not None and b.explain(error) is error
