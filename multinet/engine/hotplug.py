@@ -215,6 +215,12 @@ class Hotplug:
             )
             outcome.failed.append((att.name, att.ifname, error))
             return
+        if self.engine.preflight is not None:
+            try:
+                self.engine.preflight(Plan((att,)))  # as at ADD: the daemons it needs answer
+            except CNIError as e:
+                outcome.failed.append((att.name, att.ifname, e))
+                return
         entry = Entry.planned(att)
         entry.added_at = time.time()
         journal.entries.append(entry)

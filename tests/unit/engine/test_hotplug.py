@@ -192,3 +192,19 @@ def test_a_sandbox_whose_netns_is_gone_is_left_to_its_del() -> None:
     hot = Hotplug(h.engine, lambda conf, req, journal: asked.append(journal) or Change())
     assert hot.reconcile(request_for(h.store.load("c1", "eth0") or Journal("c1", "eth0"))) is None
     assert asked == [] and h.executor.calls == []
+
+
+def test_a_failed_preflight_refuses_that_network_before_its_delegate() -> None:
+    h, _ = sandbox()
+    refused = TryAgainLater("the DHCP client daemon does not answer on /run/cni/dhcp.sock")
+
+    def preflight(plan: Any) -> None:
+        if plan.attachments[0].ifname == "net2":
+            raise refused
+
+    h.engine.preflight = preflight
+    out = reconcile(h, Change(add=(attach("b", "net2"), attach("c", "net3"))))
+    assert out is not None
+    assert [(ifname, error) for _, ifname, error in out.failed] == [("net2", refused)]
+    assert [(c.command, c.ifname) for c in h.executor.calls] == [("ADD", "net3")]
+    assert states(h) == [("eth0", ADDED), ("net1", ADDED), ("net3", ADDED)]
