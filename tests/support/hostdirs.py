@@ -10,7 +10,8 @@ file there and removed it again still used the host's directory).
 
 tests/conftest.py checks around every test (the test is named) and over the whole session
 (what happened between tests too). The cost: one lstat per root and one scandir per
-directory found, about 30 microseconds a test on a host whose defaults hold little.
+directory found, about 50 microseconds a snapshot (two a test) on a host whose defaults
+hold little.
 """
 
 from __future__ import annotations
