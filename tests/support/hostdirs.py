@@ -8,10 +8,14 @@ names what differs between two: paths created or removed, and files or directori
 modified (a directory's mtime moves when an entry came and went: a plugin that wrote a
 file there and removed it again still used the host's directory).
 
-tests/conftest.py checks around every test (the test is named) and over the whole session
-(what happened between tests too). The cost: one lstat per root and one scandir per
-directory found, about 50 microseconds a snapshot (two a test) on a host whose defaults
-hold little.
+tests/conftest.py checks around every test (the test is named: anything created, removed
+or modified fails it) and over the whole session (between tests too: anything created or
+removed fails the run). A test that uses a default on purpose and restores it (libcni's
+/var/lib/cni cache in docs/cnitool.md's walk-through) is marked
+`@pytest.mark.host_dirs("why")`: only what it leaves fails it.
+
+The cost: one lstat per root and one scandir per directory found, about 50 microseconds a
+snapshot (two a test) on a host whose defaults hold little.
 """
 
 from __future__ import annotations
@@ -75,11 +79,15 @@ def snapshot(roots: Iterable[Path] = ROOTS, limit: int = LIMIT) -> Snapshot:
     return out
 
 
-def changes(before: Mapping[str, int], after: Mapping[str, int]) -> list[str]:
-    """What differs, one line a path: "created P", "removed P", "modified P"."""
+def changes(
+    before: Mapping[str, int], after: Mapping[str, int], *, modified: bool = True
+) -> list[str]:
+    """What differs, one line a path: "created P", "removed P", "modified P" (not with
+    `modified=False`: only what is left, or gone)."""
     lines = [f"created {p}" for p in after if p not in before]
     lines += [f"removed {p}" for p in before if p not in after]
-    lines += [f"modified {p}" for p in after if p in before and before[p] != after[p]]
+    if modified:
+        lines += [f"modified {p}" for p in after if p in before and before[p] != after[p]]
     return sorted(lines, key=lambda line: line.split(" ", 1)[1])
 
 

@@ -77,6 +77,23 @@ def test_a_rewritten_file_and_a_removed_one(tmp_path: Path) -> None:
     ]
 
 
+def test_without_modified_only_what_is_left_or_gone_counts(tmp_path: Path) -> None:
+    """The session's check, and a `host_dirs` test's: a cache file made and removed
+    again is no change, one left behind is."""
+    before = hostdirs.snapshot([tmp_path])
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "net-c1-eth0").write_text("{}")
+    (tmp_path / "results" / "net-c1-eth0").unlink()
+    (tmp_path / "results").rmdir()
+    _bump(tmp_path)
+    after = hostdirs.snapshot([tmp_path])
+    assert hostdirs.changes(before, after) == [f"modified {tmp_path}"]
+    assert hostdirs.changes(before, after, modified=False) == []
+    (tmp_path / "left").write_text("")
+    left = hostdirs.snapshot([tmp_path])
+    assert hostdirs.changes(before, left, modified=False) == [f"created {tmp_path}/left"]
+
+
 def test_the_default_roots_hold_multinets_defaults() -> None:
     """A default directory of multinet outside every root would go unwatched."""
     from multinet.config import netconf
