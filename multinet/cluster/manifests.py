@@ -42,6 +42,8 @@ def _documents(path: str) -> Iterator[Any]:
         raise InvalidConfig(f"manifest {path} is not valid YAML", str(e)) from None
     except RecursionError:  # the YAML composer recurses per nesting level
         raise InvalidConfig(f"manifest {path} is nested too deep") from None
+    except ValueError as e:  # a scalar its constructor refuses: a 5000-digit int, 2001-13-45
+        raise InvalidConfig(f"manifest {path} is not valid YAML", str(e)) from None
     except OSError as e:
         raise InvalidConfig(f"cannot read manifest {path}", str(e)) from None
 

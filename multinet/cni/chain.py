@@ -140,16 +140,22 @@ def plugin_config(
     runtime_config: Mapping[str, Any],
     prev_result: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
-    """libcni's buildOneConfig: inject name, version, runtimeConfig and prevResult."""
-    conf = dict(plugin)
-    conf["name"] = net.name
-    conf["cniVersion"] = net.cni_version
+    """libcni's buildOneConfig: inject name, version, runtimeConfig and prevResult.
+
+    The injected keys come last: Go's decoder matches keys case-insensitively and keeps
+    the last, so a plugin's own "Name" or "NAME" after its "name" would otherwise be the
+    network's name to it (host-local names its directory under dataDir after it: a
+    "../.." there writes elsewhere). libcni re-encodes a map, keys sorted, and "name"
+    sorts after every other spelling of it."""
+    injected: dict[str, Any] = {"name": net.name, "cniVersion": net.cni_version}
     caps = plugin.get("capabilities") or {}
     rc = {k: v for k, v in runtime_config.items() if caps.get(k) is True}
     if rc:
-        conf["runtimeConfig"] = rc
+        injected["runtimeConfig"] = rc
     if prev_result is not None:
-        conf["prevResult"] = prev_result
+        injected["prevResult"] = prev_result
+    conf = {k: v for k, v in plugin.items() if k not in injected}
+    conf.update(injected)
     return conf
 
 

@@ -558,6 +558,7 @@ def example_config(bridge: str, dirs: StateDirs, cni_bin_dir: Path) -> dict[str,
 
 
 @root
+@pytest.mark.host_dirs("libcni's default cache /var/lib/cni, as in docs/cnitool.md")
 @pytest.mark.parametrize("tool", ["driver", "cnitool"])
 def test_example_config_through_cnitool(
     tool: str,

@@ -258,7 +258,31 @@ def test_version(cni: CniRunner) -> None:
 # bridge on DEL, so these check for leaks rather than for "nothing created".
 
 
-def test_delegate_printing_garbage(
+def scripted_secondary(conf: dict[str, Any], state: State, token: str, name: str, body: str) -> str:
+    """The second delegate becomes network `name`: a /bin/sh plugin `<name>-<token>` that
+    reads its stdin, then runs `body`. Returns the plugin's name."""
+    plugin = f"{name}-{token}"
+    state.script(plugin, f"cat >/dev/null\n{body}")
+    conf["delegates"][1] = {"cniVersion": "1.0.0", "name": name, "type": plugin}
+    return plugin
+
+
+@pytest.mark.parametrize(
+    ("body", "culprits"),
+    [
+        pytest.param(
+            "echo 'this is { not json'", ["invalid JSON", "this is { not json"], id="garbage"
+        ),
+        pytest.param(
+            "echo 'segfault, sort of'\nexit 3",
+            ["exit status 3", "segfault, sort of"],
+            id="exit-without-cni-error",
+        ),
+    ],
+)
+def test_misbehaving_delegate(
+    body: str,
+    culprits: list[str],
     conf: dict[str, Any],
     cni: CniRunner,
     state: State,
@@ -266,33 +290,13 @@ def test_delegate_printing_garbage(
     token: str,
     leaks: LeakChecker,
 ) -> None:
-    plugin = f"junk-{token}"
-    state.script(plugin, "cat >/dev/null\necho 'this is { not json'")
-    conf["delegates"][1] = {"cniVersion": "1.0.0", "name": "junky", "type": plugin}
+    plugin = scripted_secondary(conf, state, token, "junky", body)
 
     rc, out, _ = cni("ADD", conf, netns=netns, container_id=CONTAINER)
 
-    assert_error(rc, out, 100, "'junky'", plugin, "invalid JSON", "this is { not json")
+    assert_error(rc, out, 100, "'junky'", plugin, *culprits)
     leaks.assert_clean()
     assert cni("DEL", conf, netns=netns, container_id=CONTAINER).rc == 0
-    leaks.assert_clean()
-
-
-def test_delegate_exiting_without_cni_error(
-    conf: dict[str, Any],
-    cni: CniRunner,
-    state: State,
-    netns: str,
-    token: str,
-    leaks: LeakChecker,
-) -> None:
-    plugin = f"die-{token}"
-    state.script(plugin, "cat >/dev/null\necho 'segfault, sort of'\nexit 3")
-    conf["delegates"][1] = {"cniVersion": "1.0.0", "name": "dying", "type": plugin}
-
-    rc, out, _ = cni("ADD", conf, netns=netns, container_id=CONTAINER)
-
-    assert_error(rc, out, 100, "'dying'", plugin, "exit status 3", "segfault, sort of")
     leaks.assert_clean()
 
 
@@ -320,10 +324,8 @@ def test_delegate_that_hangs_is_killed(
     token: str,
     leaks: LeakChecker,
 ) -> None:
-    plugin = f"hang-{token}"
     pids = state.root / "pids"
-    state.script(plugin, f"PIDS={pids}\ncat >/dev/null\n{body}")
-    conf["delegates"][1] = {"cniVersion": "1.0.0", "name": "stuck", "type": plugin}
+    plugin = scripted_secondary(conf, state, token, "stuck", f"PIDS={pids}\n{body}")
     conf["delegateTimeout"] = 1
 
     started = time.monotonic()

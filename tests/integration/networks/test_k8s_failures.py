@@ -11,6 +11,7 @@ import ipaddress
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -27,6 +28,12 @@ def cidr(subnet: ipaddress.IPv4Network, n: int) -> str:
     return f"{subnet.network_address + n}/{subnet.prefixlen}"
 
 
+def lab_pod(k8s: K8s, annotation: str = "lab") -> tuple[PodRef, str]:
+    """The NAD default/lab (bridge + host-local), a pod with `annotation`, a container ID."""
+    k8s.bridge_nad("lab")
+    return k8s.pod(annotation), k8s.container_id()
+
+
 def attached(k8s: K8s, net: NetInfo, netns: str, pod: PodRef, cid: str) -> None:
     rc, out, _ = k8s.add(pod, netns, cid)
     assert rc == 0, out
@@ -38,15 +45,27 @@ def assert_nothing_attached(k8s: K8s, net: NetInfo, netns: str, pod: PodRef) -> 
     assert k8s.source.network_status(pod.namespace, pod.name) is None
 
 
+def refused(
+    k8s: K8s, net: NetInfo, netns: str, pod: PodRef, cid: str, code: int, *culprits: str
+) -> dict[str, Any]:
+    """The pod's ADD fails with `code`, its message naming every culprit, and attaches
+    nothing (no interface, no network-status); its error JSON."""
+    rc, out, _ = k8s.add(pod, netns, cid)
+    assert rc != 0
+    assert out["code"] == code, out
+    for culprit in culprits:
+        assert culprit in out["msg"], f"{culprit!r} not in {out['msg']!r}"
+    assert_nothing_attached(k8s, net, netns, pod)
+    return dict(out)
+
+
 # -- DEL from the journal ---------------------------------------------------------------
 
 
 def test_del_succeeds_from_the_journal_while_the_source_is_down(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s)
     attached(k8s, net, netns, pod, cid)
 
     k8s.source.go_down()
@@ -60,46 +79,43 @@ def test_del_succeeds_from_the_journal_while_the_source_is_down(
         k8s.source.come_up()
 
 
-def test_del_succeeds_when_the_pod_was_deleted_since_add(
-    k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
-) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
-    attached(k8s, net, netns, pod, cid)
-
+def _delete_the_pod(k8s: K8s, pod: PodRef, state: State) -> None:
     k8s.source.delete_pod(pod.namespace, pod.name)
-    rc, out, _ = k8s.delete(pod, netns, cid)
-    assert rc == 0, out
-    leaks.assert_clean()
 
 
-def test_del_succeeds_when_the_nad_was_deleted_since_add(
-    k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
-) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
-    attached(k8s, net, netns, pod, cid)
-
+def _delete_the_nads(k8s: K8s, pod: PodRef, state: State) -> None:
     k8s.source.delete_nad("default", "lab")
     k8s.source.delete_nad("kube-system", k8s.CLUSTER_NAD)
-    rc, out, _ = k8s.delete(pod, netns, cid)
-    assert rc == 0, out
-    leaks.assert_clean()
 
 
-def test_del_without_journal_plans_again_from_the_pod(
-    k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker, state: State
-) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
-    attached(k8s, net, netns, pod, cid)
-    assert leaks.journal_files() != []
-
-    for f in state.journal_dir.iterdir():  # multinet's state was wiped
+def _wipe_the_journal(k8s: K8s, pod: PodRef, state: State) -> None:
+    """multinet's state is lost: DEL plans again from the pod."""
+    files = list(state.journal_dir.iterdir())
+    assert files != []
+    for f in files:
         f.unlink()
+
+
+@pytest.mark.parametrize(
+    "since_add",
+    [
+        pytest.param(_delete_the_pod, id="pod-deleted"),
+        pytest.param(_delete_the_nads, id="nads-deleted"),
+        pytest.param(_wipe_the_journal, id="journal-wiped"),
+    ],
+)
+def test_del_succeeds_whatever_happened_since_add(
+    since_add: Callable[[K8s, PodRef, State], None],
+    k8s: K8s,
+    netns: str,
+    net: NetInfo,
+    leaks: LeakChecker,
+    state: State,
+) -> None:
+    pod, cid = lab_pod(k8s)
+    attached(k8s, net, netns, pod, cid)
+
+    since_add(k8s, pod, state)
     rc, out, _ = k8s.delete(pod, netns, cid)
     assert rc == 0, out
     leaks.assert_clean()
@@ -111,9 +127,7 @@ def test_del_without_journal_plans_again_from_the_pod(
 def test_add_while_the_source_is_down_fails_and_attaches_nothing(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s)
 
     k8s.source.go_down()
     try:
@@ -138,15 +152,9 @@ def test_add_while_the_source_is_down_fails_and_attaches_nothing(
 def test_missing_nad_names_it_emits_no_network_found_and_attaches_nothing(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab, team-x/ghost")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s, "lab, team-x/ghost")
 
-    rc, out, _ = k8s.add(pod, netns, cid)
-    assert rc != 0
-    assert out["code"] == INVALID_CONFIG
-    assert "team-x/ghost" in out["msg"] and "not found" in out["msg"]
-    assert_nothing_attached(k8s, net, netns, pod)
+    refused(k8s, net, netns, pod, cid, INVALID_CONFIG, "team-x/ghost", "not found")
     events = k8s.source.events()
     assert [(e.namespace, e.pod, e.type, e.reason) for e in events] == [
         (pod.namespace, pod.name, "Warning", "NoNetworkFound"),
@@ -160,9 +168,7 @@ def test_missing_nad_names_it_emits_no_network_found_and_attaches_nothing(
 def test_pod_uid_mismatch_is_an_error(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s)
     stale_uid = "00000000-0000-4000-8000-000000000001"
 
     rc, out, _ = k8s.add(pod, netns, cid, uid=stale_uid)
@@ -208,9 +214,7 @@ def test_api_errors_reading_the_pod(
     net: NetInfo,
     leaks: LeakChecker,
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s)
     kubeapi.fail_next(failures, status, path_contains=f"/pods/{pod.name}", method="GET")
 
     rc, out, _ = k8s.add(pod, netns, cid)
@@ -231,12 +235,10 @@ def test_api_errors_reading_the_pod(
 def test_failing_delegate_rolls_back_and_reports_failed_attach(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker, token: str
 ) -> None:
-    k8s.bridge_nad("lab")
     k8s.source.add_nad(
         "default", "nomaster", k8s.macvlan_config(address="10.1.1.1/24", master=f"mnx{token}gone")
     )
-    pod = k8s.pod("lab, nomaster")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s, "lab, nomaster")
 
     rc, out, _ = k8s.add(pod, netns, cid)
     assert rc != 0
@@ -255,9 +257,7 @@ def test_failing_delegate_rolls_back_and_reports_failed_attach(
 def test_failed_status_write_fails_add_and_removes_everything(
     k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod("lab")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s)
     code = k8s.source.fail_status_write()
 
     rc, out, _ = k8s.add(pod, netns, cid)
@@ -377,15 +377,9 @@ MALFORMED_ANNOTATIONS = [
 def test_malformed_annotation_is_a_config_error_quoting_the_culprit(
     annotation: str, culprit: str, k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
-    pod = k8s.pod(annotation)
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s, annotation)
 
-    rc, out, _ = k8s.add(pod, netns, cid)
-    assert rc != 0
-    assert out["code"] == INVALID_CONFIG
-    assert culprit in out["msg"]
-    assert_nothing_attached(k8s, net, netns, pod)
+    refused(k8s, net, netns, pod, cid, INVALID_CONFIG, culprit)
     assert k8s.delete(pod, netns, cid).rc == 0
     leaks.assert_clean()
 
@@ -406,16 +400,10 @@ MALFORMED_NADS = [
 def test_malformed_nad_config_is_a_config_error_naming_the_nad(
     config: str, culprit: str, k8s: K8s, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    k8s.bridge_nad("lab")
     k8s.source.add_nad("default", "broken", config)
-    pod = k8s.pod("lab, broken")
-    cid = k8s.container_id()
+    pod, cid = lab_pod(k8s, "lab, broken")
 
-    rc, out, _ = k8s.add(pod, netns, cid)
-    assert rc != 0
-    assert out["code"] == INVALID_CONFIG
-    assert "default/broken" in out["msg"] and culprit in out["msg"]
-    assert_nothing_attached(k8s, net, netns, pod)
+    refused(k8s, net, netns, pod, cid, INVALID_CONFIG, "default/broken", culprit)
     assert k8s.delete(pod, netns, cid).rc == 0
     leaks.assert_clean()
 

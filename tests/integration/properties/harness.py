@@ -5,7 +5,7 @@ minimal example per kind of defect (it tells bugs apart by type and location):
 `InternalError` (code 999), `Delegate999` (a delegate's 999 passed on),
 `TracebackSeen`, `BadReply` (not exactly one CNI error JSON), `Escaped` (an exception
 out of the dispatcher), `LeakedLinks`,
-`LeakedAddresses`, `LeakedJournal`, `DelFailed`, `BadResult`.
+`LeakedAddresses`, `LeakedJournal`, `WroteHostDirs`, `DelFailed`, `BadResult`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from tests.integration.conftest import (
     State,
     multinet_executable,
 )
+from tests.support import hostdirs
 
 FUZZ_ENV = "MULTINET_FUZZ_EXAMPLES"
 CNI_CODES = frozenset({1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102})
@@ -95,6 +96,11 @@ class LeakedAddresses(PropertyFailure):
 
 class LeakedJournal(PropertyFailure):
     pass
+
+
+class WroteHostDirs(PropertyFailure):
+    """Something was written in the host's default CNI directories (tests/support/
+    hostdirs.py): a plugin or multinet ran with its default, not the test's directory."""
 
 
 class DelFailed(PropertyFailure):
@@ -272,6 +278,7 @@ class World:
     capture: Capture
     netns: str = ""
     log_file: Path = field(init=False)
+    host_dirs: hostdirs.Snapshot = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.log_file = self.state.root / "multinet.log"
@@ -291,6 +298,7 @@ class World:
                 else:
                     child.unlink()
         self.log_file.write_text("")
+        self.host_dirs = hostdirs.snapshot()
 
     def env(self, command: str, container_id: str = "c1", **extra: str) -> dict[str, str]:
         return {
@@ -332,9 +340,16 @@ class World:
             raise TracebackSeen(f"in the logFile: {text[-2000:]}")
 
     def assert_clean(self, when: str) -> None:
-        """Nothing left: no pod interface but lo, no host-local allocation, no journal."""
+        """Nothing left: no pod interface but lo, no new host link, no host-local
+        allocation, no journal; nothing written in the host's default directories since
+        `begin()`."""
+        written = hostdirs.changes(self.host_dirs, hostdirs.snapshot())
+        if written:
+            raise WroteHostDirs(hostdirs.report(when, written))
         if Path(self.netns).exists() and self.leaks.pod_links(self.netns):
             raise LeakedLinks(f"{when}: {sorted(self.leaks.pod_links(self.netns))} in the pod")
+        if self.leaks.new_host_links():  # the bridge plugin's default cni0, say
+            raise LeakedLinks(f"{when}: {self.leaks.new_host_links()} created on the host")
         if self.leaks.allocations():
             raise LeakedAddresses(f"{when}: host-local holds {self.leaks.allocations()}")
         if self.leaks.journal_files():

@@ -9,7 +9,11 @@ strategies draw paths from a *shape*: the same template built with placeholder v
 
 Mutations never aim a plugin at the host: keys that name host objects (`bridge`,
 `dataDir`, ...) only take values that no plugin can act on, and no string value may
-name a reference plugin other than the template's (`vrf`, `firewall` would run).
+name a reference plugin other than the template's (`vrf`, `firewall` would run). Such a
+key is never deleted, never set to null (Go's decoder leaves a field that is null unset:
+the plugin takes its default, host-local's /var/lib/cni/networks, the bridge plugin's
+cni0), nor reached under another spelling (Go matches JSON keys case-insensitively, so
+an added "DataDir" or "datadir" sets dataDir).
 """
 
 from __future__ import annotations
@@ -58,7 +62,8 @@ Path_ = tuple[str | int, ...]
 @dataclass(frozen=True)
 class Mutation:
     """`op` at `path`: "set" (replace or add the key), "delete", or "suffix" (append
-    `value`, a string, to the string there: keeps a directory inside the test's own)."""
+    `value`, a string without "..", to the string there: keeps a directory inside the
+    test's own)."""
 
     op: str
     path: Path_
@@ -227,7 +232,25 @@ def mutations(
     guarded = [p for p in all_paths if p[-1] in protected]
     dirs = [p for p in all_paths if p[-1] in directories]
     values = json_values().filter(lambda v: safe(v, allowed_plugins))
-    non_strings = json_values().filter(lambda v: not isinstance(v, str | Big) and safe(v))
+    # Neither a string nor null (null is "unset" to Go: the plugin's default on the host).
+    non_strings = json_values().filter(
+        lambda v: v is not None and not isinstance(v, str | Big) and safe(v)
+    )
+    plain = values.filter(lambda v: not (isinstance(v, str) and ("/" in v or ".." in v)))
+
+    def key_values(key: str) -> st.SearchStrategy[Any]:
+        """What an added key takes: the rules of the key Go would decode it as."""
+        if _fold(key) in {_fold(k) for k in protected | directories}:
+            return non_strings
+        if _fold(key) in {_fold(k) for k in file_names}:
+            return plain
+        return values
+
+    added_paths = st.builds(
+        lambda where, key: (*where, key),
+        st.sampled_from(containers(shape)),
+        st.sampled_from(extra_keys or ["extra"]) | st.text(max_size=8),
+    )
     options = [
         st.builds(Mutation, st.just("set"), st.sampled_from(free), values),
         # Never delete a host object's name or a directory key alone: the plugin would
@@ -238,53 +261,58 @@ def mutations(
             st.just("delete"),
             st.sampled_from([p for p in all_paths if p[-1] not in protected | directories]),
         ),
-        st.builds(
-            Mutation,
-            st.just("set"),
-            st.builds(
-                lambda where, key: (*where, key),
-                st.sampled_from(containers(shape)),
-                st.sampled_from(extra_keys or ["extra"]) | st.text(max_size=8),
-            ),
-            values,
+        added_paths.flatmap(
+            lambda path: st.builds(Mutation, st.just("set"), st.just(path), key_values(path[-1]))
         ),
     ]
     if named:
-        plain = values.filter(lambda v: not (isinstance(v, str) and ("/" in v or ".." in v)))
         options.append(st.builds(Mutation, st.just("set"), st.sampled_from(named), plain))
     if guarded:
         options.append(st.builds(Mutation, st.just("set"), st.sampled_from(guarded), non_strings))
     if dirs:
-        options.append(
-            st.builds(Mutation, st.just("suffix"), st.sampled_from(dirs), nasty_strings())
+        # No "..": "ipam" + "../../x" leaves the test's directories.
+        suffixes = nasty_strings().filter(
+            lambda v: ".." not in (v.value if isinstance(v, Big) else v)
         )
+        options.append(st.builds(Mutation, st.just("suffix"), st.sampled_from(dirs), suffixes))
         options.append(st.builds(Mutation, st.just("set"), st.sampled_from(dirs), non_strings))
     for path, strategy in special:
         options.append(st.builds(Mutation, st.just("set"), st.just(path), strategy))
     return st.lists(st.one_of(options), min_size=1, max_size=3)
 
 
+def _fold(key: str) -> str:
+    """A JSON key as Go's decoder matches it to a field: case-insensitively."""
+    return key.casefold()
+
+
 def apply(doc: Any, muts: Sequence[Mutation]) -> Any:
     """`doc` (a JSON copy) with the mutations applied; ones whose path no longer exists
-    (an earlier mutation replaced a parent) are skipped."""
+    or lies below a value an earlier mutation set or deleted (whose rules did not allow
+    for what follows: a host-local `ipam` rebuilt key by key, without the test's dataDir)
+    are skipped, and so is a "suffix" of a value that is no longer the template's string
+    (`null` + "x" is the relative path "Nonex")."""
     doc = json.loads(json.dumps(doc))
+    replaced: list[Path_] = []
     for m in muts:
-        if not m.path:
+        if not m.path or any(m.path[: len(r)] == r and m.path != r for r in replaced):
             continue
         try:
             parent = get(doc, m.path[:-1])
             key = m.path[-1]
             if m.op == "delete":
                 del parent[key]
+                replaced.append(m.path)
             elif m.op == "suffix":
-                parent[key] = str(parent[key]) + (
-                    m.value.value if isinstance(m.value, Big) else m.value
-                )
+                if m.path in replaced or not isinstance(parent[key], str):
+                    continue
+                parent[key] = parent[key] + (m.value.value if isinstance(m.value, Big) else m.value)
             elif isinstance(parent, dict) or (isinstance(parent, list) and isinstance(key, int)):
                 if isinstance(parent, list) and key >= len(parent):
                     parent.append(m.value)
                 else:
                     parent[key] = m.value
+                replaced.append(m.path)
         except (KeyError, IndexError, TypeError):
             continue
     return doc

@@ -238,6 +238,7 @@ MANIFEST_GARBAGE = st.one_of(
             b"kind: Pod\nmetadata: {name: p, annotations: [1]}",
             b"kind: NetworkAttachmentDefinition\nmetadata: {name: n}\nspec: 1",
             b"[" * s.DEEP,
+            b"apiVersion: " + b"1" * 5000,  # int() refuses more than 4300 digits
         ],
     ),
 )

@@ -31,10 +31,11 @@ CASES = [(name, config) for name, config in GOOD if name in REAL - HOST_CHANGING
 NO_CHECK = {"bridge-no-ipam"}
 
 
-def concrete(config: dict[str, Any], bridge: str, data_dir: str, octet: int) -> dict[str, Any]:
-    """The case with this test's bridge, dataDir and a free 10.<octet>.x.0 range."""
+def concrete(config: dict[str, Any], bridge: str, state: State, octet: int) -> dict[str, Any]:
+    """The case with this test's bridge, dataDirs and a free 10.<octet>.x.0 range."""
     text = json.dumps(config)
-    text = text.replace("MNBRIDGE", bridge).replace("/tmp/MNDATA", data_dir)
+    text = text.replace("MNBRIDGE", bridge).replace("/tmp/MNDATA", str(state.ipam_dir))
+    text = text.replace("/tmp/MNTUNING", str(state.tuning_dir))
     text = text.replace("10.199.", f"10.{octet}.").replace("IFNAME", IFNAME)
     out: dict[str, Any] = json.loads(text)
     return out
@@ -54,7 +55,7 @@ def test_good_config_is_accepted_by_the_real_plugin(
     net: NetInfo,
     leaks: LeakChecker,
 ) -> None:
-    raw = concrete(config, bridge, str(state.ipam_dir), 100 + secrets.randbelow(100))
+    raw = concrete(config, bridge, state, 100 + secrets.randbelow(100))
     network = chain.load(raw, where=name)
     inv = Invocation(
         container_id=f"schema-{secrets.token_hex(4)}",

@@ -159,6 +159,18 @@ def test_missing_directory_fails_on_first_use_not_construction(tmp_path: Path) -
     ("text", "problem"),
     [
         ("kind: Pod\nmetadata: {name: [unclosed\n", "is not valid YAML"),
+        # Scalars PyYAML's constructors refuse with a ValueError (Python's 4300-digit limit
+        # on int(); no 13th month): not an internal error.
+        pytest.param(
+            "kind: Pod\nmetadata: {name: p, uid: " + "1" * 5000 + "}\n",
+            "is not valid YAML",
+            id="int-of-5000-digits",
+        ),
+        pytest.param(
+            "kind: Pod\napiVersion: 2001-13-45\nmetadata: {name: p}\n",
+            "is not valid YAML",
+            id="no-13th-month",
+        ),
         ("kind: Pod\nmetadata: {namespace: x}\n", "a Pod has no metadata.name"),
         (
             "kind: NetworkAttachmentDefinition\nmetadata: {}\n",

@@ -228,6 +228,33 @@ def test_plugin_config_injects_name_version_and_filtered_runtime_config(version:
     assert plugin == original  # the stored plugin is not modified
 
 
+def _as_go_reads(conf: dict[str, Any], field: str) -> Any:
+    """Go's encoding/json: the last key matching the field case-insensitively."""
+    return [v for k, v in conf.items() if k.casefold() == field.casefold()][-1]
+
+
+def test_a_plugins_own_spelling_of_an_injected_key_does_not_override_it() -> None:
+    """A plugin's "NAME" after its "name" would be the network's name to a Go plugin
+    (host-local's directory: outside its dataDir here); it is kept, but comes first."""
+    net = load({"cniVersion": "1.0.0", "name": "blue", "plugins": [{"type": "x"}]})
+    plugin = {
+        "type": "bridge",
+        "name": "stale",
+        "NAME": "../../escape",
+        "cniVersion": "0.1.0",
+        "CNIVersion": "0.2.0",
+        "capabilities": {"mac": True},
+        "runtimeConfig": {"mac": "static"},
+        "RuntimeConfig": {"mac": "other"},
+    }
+    conf = plugin_config(net, plugin, RUNTIME, {"cniVersion": "1.0.0"})
+    assert _as_go_reads(conf, "name") == "blue"
+    assert _as_go_reads(conf, "cniVersion") == "1.0.0"
+    assert _as_go_reads(conf, "runtimeConfig") == {"mac": RUNTIME["mac"]}
+    assert _as_go_reads(conf, "prevResult") == {"cniVersion": "1.0.0"}
+    assert conf["NAME"] == "../../escape"  # kept, as libcni keeps it
+
+
 @pytest.mark.parametrize(
     "plugin",
     [

@@ -1,7 +1,8 @@
 """Good and bad plugin configs for every schema (shared with the real-plugin check).
 
 Placeholders the integration test replaces: MNBRIDGE (a bridge it made, also the macvlan
-master), /tmp/MNDATA (host-local's dataDir), 10.199. (a free subnet)."""
+master), /tmp/MNDATA (host-local's dataDir), /tmp/MNTUNING (tuning's dataDir: without it
+tuning keeps its backups in the host's /run/cni/tuning), 10.199. (a free subnet)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,12 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
         "tuning",
         conf(
             BRIDGE,
-            {"type": "tuning", "sysctl": {"net.ipv4.conf.IFNAME.arp_filter": "1"}, "mtu": 1300},
+            {
+                "type": "tuning",
+                "sysctl": {"net.ipv4.conf.IFNAME.arp_filter": "1"},
+                "mtu": 1300,
+                "dataDir": "/tmp/MNTUNING",
+            },
         ),
     ),
     (
