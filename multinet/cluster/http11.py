@@ -65,11 +65,15 @@ class Connection:
         self._file: BinaryIO | None = None
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        # An ASCII name as bytes: getaddrinfo and ssl would otherwise load the idna codec
+        # (unicodedata, stringprep, ~2 ms) to encode it; any other name goes through it.
+        name = self.host.encode() if self.host.isascii() else self.host
+        address = (name, self.port)  # getaddrinfo takes bytes; typeshed says str only
+        sock = socket.create_connection(address, timeout=self.connect_timeout)  # type: ignore[arg-type]
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+                sock = self.tls.wrap_socket(sock, server_hostname=name)
             sock.settimeout(self.read_timeout)
         except BaseException:
             sock.close()
