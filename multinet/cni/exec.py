@@ -112,12 +112,14 @@ def _observe(inv: Invocation, plugin_type: str, command: str, started: float, ok
         inv.observer(plugin_type, command, time.monotonic() - started, ok)
 
 
-@dataclass(frozen=True)
 class Finished:
-    """A plugin run to its end: its exit status (minus the signal that killed it) and stdout."""
+    """A plugin run to its end: its exit status (minus the signal that killed it) and stdout.
+    A plain class: a dataclass costs ~0.5 ms to create, paid by every thin-mode call."""
 
-    returncode: int
-    stdout: bytes
+    __slots__ = ("returncode", "stdout")
+
+    def __init__(self, returncode: int, stdout: bytes) -> None:
+        self.returncode, self.stdout = returncode, stdout
 
 
 class Timeout(Exception):
