@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import TryAgainLater
@@ -25,8 +24,7 @@ DEFAULT_SOCKET = "/run/cni/dhcp.sock"
 PROBE_TIMEOUT = 0.5  # seconds: a live daemon accepts at once
 
 
-@dataclass(frozen=True)
-class Need:
+class Need(NamedTuple):  # not a dataclass: ~10x cheaper to create, on every call's start
     network: str  # the attachment's name (network-status name)
     socket: str
 
