@@ -21,7 +21,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -96,7 +95,7 @@ def path(template: str, **params: str) -> str:
 
 def event_body(pod: Pod, reason: str, message: str, warning: bool) -> dict[str, Any]:
     """A core/v1 Event on the pod, as kubelet-era components post them."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # datetime: ~1 ms to import
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -17,7 +17,6 @@ official client. Every problem is a ClusterError naming the kubeconfig and the k
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import os
@@ -117,6 +116,8 @@ class _Doc:
         value = entry.get(key)
         if not value:
             return b""
+        import base64  # only a kubeconfig with inline data pays
+
         try:
             return base64.b64decode(str(value), validate=True)
         except (binascii.Error, ValueError):

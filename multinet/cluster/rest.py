@@ -1,12 +1,13 @@
 """The Kubernetes API server as a Cluster, with the standard library only.
 
-Thin mode's per-call path: `http.client` + `ssl` + `json` cost ~20 ms to import
-where the `kubernetes` client costs ~600 ms (docs/thin-mode.md). One connection per
-client, kept alive for the requests of a call (GET pod, GET NADs, PATCH status,
-POST event) and closed by `close()`; no retries but `ApiCluster`'s. The endpoint
-(`kubeconfig.load`) is read on first use, and `http.client` and `ssl` imported
-then: a DEL answered by the journal never needs the API server (nor their ~15 ms),
-and must not fail because the kubeconfig is unreadable.
+Thin mode's per-call path: `ssl`, `json` and `cluster.http11` (a minimal HTTP/1.1
+connection: `http.client` alone costs ~11 ms more to import) where the `kubernetes`
+client costs ~600 ms (docs/thin-mode.md). One connection per client, kept alive for the
+requests of a call (GET pod, GET NADs, PATCH status, POST event) and closed by
+`close()`; no retries but `ApiCluster`'s. The endpoint (`kubeconfig.load`) is read on
+first use, and `ssl` and the connection imported then: a DEL answered by the journal
+never needs the API server (nor their ~10 ms), and must not fail because the kubeconfig
+is unreadable.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from multinet.cluster.api import TIMEOUT, ApiCluster, HTTPFailure
 from multinet.cni.errors import ClusterError
 
 if TYPE_CHECKING:
-    import http.client
     import ssl
+
+    from multinet.cluster.http11 import Connection
 
 USER_AGENT = "multinet"
 
@@ -40,7 +42,7 @@ class RestCluster(ApiCluster):
         super().__init__(kubeconfig, state_dir)
         self.service_account = service_account
         self.environ = environ
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn: Connection | None = None
 
     @functools.cached_property
     def endpoint(self) -> kubeconfig.Endpoint:
@@ -59,7 +61,8 @@ class RestCluster(ApiCluster):
             raise ClusterError(f"cannot load {ep.source}", f"server {ep.server}: {e}") from None
         if not url.hostname:
             raise ClusterError(f"cannot load {ep.source}", f"server {ep.server}: no host")
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+        headers["User-Agent"] = USER_AGENT
         if ep.token:
             headers["Authorization"] = f"Bearer {ep.token}"
         return url.scheme, url.hostname, port, url.path.rstrip("/"), headers
@@ -74,28 +77,20 @@ class RestCluster(ApiCluster):
         except (ssl.SSLError, OSError, ValueError) as e:
             raise ClusterError(f"cannot load {ep.source}", f"TLS material: {e}") from None
 
-    def _connection(self) -> http.client.HTTPConnection:
-        import http.client
+    def _connection(self) -> Connection:
+        from multinet.cluster.http11 import Connection
 
         if self._conn is None:
             scheme, host, port, _, _ = self._target
-            connect, _read = TIMEOUT
-            if scheme == "https":
-                self._conn = http.client.HTTPSConnection(
-                    host, port, timeout=connect, context=self._tls
-                )
-            else:
-                self._conn = http.client.HTTPConnection(host, port, timeout=connect)
-        if self._conn.sock is None:  # new, or closed by a `Connection: close` answer
-            self._conn.connect()  # the TLS handshake too, within the connect timeout
-            assert self._conn.sock is not None
-            self._conn.sock.settimeout(TIMEOUT[1])
+            connect, read = TIMEOUT
+            tls = self._tls if scheme == "https" else None
+            self._conn = Connection(host, port, tls=tls, connect_timeout=connect, read_timeout=read)
         return self._conn
 
     def _transport_errors(self) -> tuple[type[BaseException], ...]:
-        import http.client
+        from multinet.cluster.http11 import ProtocolError
 
-        return (OSError, http.client.HTTPException)
+        return (OSError, ProtocolError)
 
     def _request(
         self, method: str, path: str, *, body: Any = None, content_type: str = ""
@@ -107,18 +102,15 @@ class RestCluster(ApiCluster):
             payload = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = content_type or "application/json"
         try:
-            conn = self._connection()
-            conn.request(method, prefix + path, body=payload, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
+            resp = self._connection().request(method, prefix + path, headers, payload)
         except BaseException:
             self.close()  # half a request on it: the next attempt starts afresh
             raise
         if resp.will_close:
             self.close()
         if not 200 <= resp.status <= 299:
-            raise HTTPFailure(resp.status, resp.reason, data)
-        return data
+            raise HTTPFailure(resp.status, resp.reason, resp.body)
+        return resp.body
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 from collections.abc import Iterator
@@ -142,6 +141,8 @@ class FileJournalStore:
         # with the suffixes) is keyed by its hash, marked by '#', which no ID contains.
         name = f"{container_id}@{ifname}"
         if len(name.encode()) > MAX_PLAIN_NAME:
+            import hashlib  # rare: OpenSSL's ~2 ms off every other call's start
+
             digest = hashlib.sha256(container_id.encode("utf-8", "surrogateescape")).hexdigest()
             name = f"#{digest}@{ifname}"
         return os.path.join(self.dir, name)

@@ -20,7 +20,6 @@ CNI_IFNAME for the first (the master plugin), else `net<position>`.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import glob
 import json
@@ -56,6 +55,8 @@ def delegate_config(delegate: dict[str, Any]) -> dict[str, Any] | None:
     raw = delegate.get("Bytes")
     if isinstance(raw, str) and raw:
         try:
+            import base64  # only a DEL of a pod Multus attached pays
+
             conf = _object(base64.b64decode(raw, validate=True))
         except (binascii.Error, ValueError):
             conf = None

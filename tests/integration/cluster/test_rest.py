@@ -89,7 +89,7 @@ def test_token_and_ca_file_one_kept_alive_connection(api: KubeAPIServer, tmp_pat
     assert cluster.get_pod(NS, NAME) is not None
     assert cluster._conn is not None and cluster._conn.sock is not None
     sock = cluster._conn.sock
-    assert (cluster._conn.timeout, sock.gettimeout()) == (3.0, 10.0)  # connect, read
+    assert (cluster._conn.connect_timeout, sock.gettimeout()) == (3.0, 10.0)  # connect, read
     reads(cluster)
     pod = cluster.get_pod(NS, NAME)
     assert pod is not None

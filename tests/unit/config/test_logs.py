@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from multinet.config import logs
+from multinet.config import logrotate, logs
 from multinet.config.logs import handlers
 
 
@@ -34,7 +34,7 @@ def test_log_options_rotate_compress_and_prune_as_multus(tmp_path: Path) -> None
     path = tmp_path / "multinet.log"
     options = logs.LogOptions(max_size=1, max_backups=2, compress=True)
     (handler,) = logs.handlers(str(path), False, "multinet", options)
-    assert isinstance(handler, logs.RotatingLog)
+    assert isinstance(handler, logrotate.RotatingLog)
     logger = logging.getLogger("multinet-rotation-test")
     logger.addHandler(handler)
     try:
@@ -56,7 +56,7 @@ def test_log_options_prune_backups_older_than_max_age(tmp_path: Path) -> None:
     old = tmp_path / "m.log.7"
     old.write_text("old\n")
     os.utime(old, (time.time() - 3 * 86400,) * 2)
-    handler = logs.RotatingLog(str(path), logs.LogOptions(max_size=1, max_age=2))
+    handler = logrotate.RotatingLog(str(path), logs.LogOptions(max_size=1, max_age=2))
     try:
         handler.doRollover()
     finally:

@@ -1,0 +1,196 @@
+"""A minimal HTTP/1.1 client connection for `cluster.rest`: requests with a JSON body,
+answers by Content-Length, chunked or to the connection's end, kept alive.
+
+Thin mode pays for every module it imports on every ADD: `http.client` pulls in the
+`email` package, `calendar` and `locale` (~11 ms here, more than the requests it sends;
+docs/performance.md). This is the part of it the API server needs, with bounds on
+everything read: a status line or header line longer than `MAX_LINE`, more than
+`MAX_HEADERS` headers or a body larger than `MAX_BODY` is a `ProtocolError`, as is any
+answer that is not HTTP/1.x. Transport failures are the socket's and ssl's OSErrors.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import ssl
+
+MAX_LINE = 65536  # as http.client
+MAX_HEADERS = 100  # as http.client
+MAX_BODY = 64 << 20  # an API object is far smaller; the API server's limit is 3 MiB
+MAX_INTERIM = 10  # 1xx answers skipped before the final one
+
+
+class ProtocolError(Exception):
+    """The server's answer is not one this client reads (or the connection was cut)."""
+
+
+class Response:
+    """One answer. A plain class: a dataclass costs ~0.5 ms to create (thin mode's start)."""
+
+    __slots__ = ("body", "headers", "reason", "status", "will_close")
+
+    def __init__(
+        self, status: int, reason: str, headers: dict[str, str], body: bytes, will_close: bool
+    ) -> None:
+        self.status, self.reason, self.body = status, reason, body
+        self.headers = headers  # names in lower case; repeated headers joined with ", "
+        self.will_close = will_close  # the server closes the connection after this answer
+
+
+def host_header(host: str, port: int, default_port: int) -> str:
+    name = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    return name if port == default_port else f"{name}:{port}"
+
+
+class Connection:
+    """One connection to `host:port`, opened on the first request (TLS when `tls` is
+    given), reopened after the server closed it. `connect_timeout` bounds the connect and
+    the TLS handshake, `read_timeout` each read and write after that."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        *,
+        tls: ssl.SSLContext | None,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> None:
+        default = 443 if tls is not None else 80
+        self.host, self.port = host, port or default
+        self.tls = tls
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.host_header = host_header(host, self.port, default)
+        self.sock: socket.socket | None = None
+        self._file: BinaryIO | None = None
+
+    def connect(self) -> None:
+        # An ASCII name as bytes: getaddrinfo and ssl would otherwise load the idna codec
+        # (unicodedata, stringprep, ~2 ms) to encode it; any other name goes through it.
+        name = self.host.encode() if self.host.isascii() else self.host
+        address = (name, self.port)  # getaddrinfo takes bytes; typeshed says str only
+        sock = socket.create_connection(address, timeout=self.connect_timeout)  # type: ignore[arg-type]
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_hostname=name)
+            sock.settimeout(self.read_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock, self._file = sock, sock.makefile("rb")
+
+    def close(self) -> None:
+        file, sock, self._file, self.sock = self._file, self.sock, None, None
+        if file is not None:
+            file.close()
+        if sock is not None:
+            sock.close()
+
+    def request(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+    ) -> Response:
+        """Send one request and read its answer to the end (the connection stays open
+        unless the answer says otherwise: see `Response.will_close`)."""
+        if self.sock is None:
+            self.connect()
+        assert self.sock is not None and self._file is not None
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.sock.sendall(head + (body or b""))
+        return read_response(self._file, method)
+
+
+def _line(f: BinaryIO) -> bytes:
+    line = f.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise ProtocolError("line too long in the answer")
+    return line
+
+
+def _status(f: BinaryIO) -> tuple[str, int, str]:
+    line = _line(f)
+    if not line:
+        raise ProtocolError("the server closed the connection without answering")
+    try:
+        version, code, *reason = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        status = int(code)
+    except ValueError:
+        raise ProtocolError(f"not an HTTP status line: {line[:100]!r}") from None
+    if not version.startswith("HTTP/1.") or not 100 <= status <= 999:
+        raise ProtocolError(f"not an HTTP/1.x status line: {line[:100]!r}")
+    return version, status, reason[0] if reason else ""
+
+
+def _headers(f: BinaryIO) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for _ in range(MAX_HEADERS + 1):
+        line = _line(f)
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise ProtocolError(f"malformed header line: {line[:100]!r}")
+        key, value = name.strip().lower(), value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    raise ProtocolError(f"more than {MAX_HEADERS} headers in the answer")
+
+
+def _exactly(f: BinaryIO, n: int) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise ProtocolError(f"answer cut short: {len(data)} of {n} bytes")
+    return data
+
+
+def _chunked(f: BinaryIO) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        size_field = _line(f).split(b";", 1)[0].strip()
+        try:
+            size = int(size_field, 16)
+        except ValueError:
+            raise ProtocolError(f"malformed chunk size {size_field[:20]!r}") from None
+        if size < 0 or total + size > MAX_BODY:
+            raise ProtocolError(f"answer larger than {MAX_BODY} bytes")
+        if size == 0:
+            _headers(f)  # the trailer, if any, up to the blank line
+            return b"".join(chunks)
+        chunks.append(_exactly(f, size))
+        total += size
+        if _line(f) not in (b"\r\n", b"\n"):
+            raise ProtocolError("a chunk does not end with CRLF")
+
+
+def read_response(f: BinaryIO, method: str) -> Response:
+    for _ in range(MAX_INTERIM):
+        version, status, reason = _status(f)
+        headers = _headers(f)
+        if not 100 <= status <= 199:
+            break
+    else:
+        raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) answers")
+    connection = headers.get("connection", "").lower()
+    will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
+    if method == "HEAD" or status in (204, 304):
+        return Response(status, reason, headers, b"", will_close)
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return Response(status, reason, headers, _chunked(f), will_close)
+    length = headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise ProtocolError(f"malformed Content-Length {length[:20]!r}")
+        if int(length) > MAX_BODY:
+            raise ProtocolError(f"answer larger than {MAX_BODY} bytes")
+        return Response(status, reason, headers, _exactly(f, int(length)), will_close)
+    body = f.read(MAX_BODY + 1)  # no length: the body ends with the connection
+    if len(body) > MAX_BODY:
+        raise ProtocolError(f"answer larger than {MAX_BODY} bytes")
+    return Response(status, reason, headers, body, True)

@@ -1,0 +1,60 @@
+"""Thin mode pays for every module it imports on every CNI call: what its DEL and ADD
+paths must not import (measured in docs/performance.md). In a bare interpreter (-I -S),
+so that nothing site or an editable install's hook imports hides an import of ours."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import multinet
+
+ROOT = str(Path(multinet.__file__).resolve().parent.parent)
+
+# What a DEL answered by the journal imports: the executable and its wiring.
+DEL_PATH = ["multinet.thin.main", "multinet.thin.wiring", "multinet.config.logs"]
+# An ADD also talks to the API server.
+ADD_PATH = [*DEL_PATH, "multinet.cluster.rest", "multinet.cluster.http11"]
+NEVER = [
+    "kubernetes",
+    "urllib3",
+    "yaml",
+    "jsonschema",
+    "pyroute2",
+    "grpc",
+    "http.client",  # and with it the email package: cluster.http11 speaks HTTP/1.1
+    "email",
+    "subprocess",  # delegates are spawned with os.posix_spawn
+    "logging.handlers",  # only a rotated logFile (config.logrotate)
+    "datetime",
+    "encodings.idna",
+]
+
+
+def imported(modules: list[str]) -> set[str]:
+    code = (
+        f"import sys, json; sys.path.insert(0, {ROOT!r})\n"
+        f"for m in {modules!r}: __import__(m)\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out))
+
+
+@pytest.mark.parametrize(
+    ("path", "forbidden"),
+    [
+        (DEL_PATH, [*NEVER, "socket", "ssl", "hashlib", "multinet.cluster.rest"]),
+        (ADD_PATH, NEVER),
+    ],
+    ids=["DEL", "ADD"],
+)
+def test_the_per_call_path_imports_only_what_it_uses(path: list[str], forbidden: list[str]) -> None:
+    loaded = imported(path)
+    assert sorted(m for m in forbidden if m in loaded) == []
