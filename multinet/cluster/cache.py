@@ -237,10 +237,9 @@ class CachedCluster:
         before start()."""
         self.pods.on_change, self.pods.on_list = on_change, on_list
 
-    def pod_items(self) -> list[Pod]:
-        """This node's pods, as cached."""
-        with self.pods.lock:
-            return list(self.pods.items.values())
+    def watch_nads(self, on_change: Callable[[NAD | None, NAD | None], None]) -> None:
+        """Be told of every change of a NAD (old, new); before start()."""
+        self.nads.on_change = on_change
 
     # -- Cluster -------------------------------------------------------------
 

@@ -48,7 +48,7 @@ class DelegateService:
             )
         dispatch.check_request(req)
         sandbox = self._sandbox(req.container_id)
-        sreq = request_for(sandbox)
+        sreq = request_for(sandbox, self.service.own_netconf(sandbox.cni_version))
         engine = self.service.engine(netconf.load(sreq.config), sreq)
         hotplug = Hotplug(engine)
         net = chain.load(req.config, where="the /delegate request's config")
@@ -68,7 +68,9 @@ class DelegateService:
         if req.command == "CHECK":
             hotplug.check(sreq, req.ifname)
         elif any(e.ifname == req.ifname for e in sandbox.entries):
-            _done(hotplug.detach(sreq, [req.ifname]), req)
+            outcome = _done(hotplug.detach(sreq, [req.ifname]), req)
+            if outcome.failed:  # as multus-daemon: the controller is told (and may retry)
+                raise outcome.failed[0][2]
         else:  # not ours (attached before multinet, say): its delegate's DEL, as Multus
             hotplug.release(sreq, net, req.ifname)
         return None

@@ -16,6 +16,7 @@ import heapq
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 
 from multinet.cluster.base import Cluster, Pod
 from multinet.cni.errors import CNIError, TryAgainLater, UnknownContainer
@@ -43,8 +44,11 @@ class DynamicNetworks:
         cluster: Cluster,
         metrics: DaemonMetrics,
         interval: float = DEFAULT_INTERVAL,
+        apply: Callable[[Journal], Outcome | None] | None = None,
     ) -> None:
         self.store = FileJournalStore(cni_dir)
+        # What reconciles one sandbox (the engine's hotplug; a fake in unit tests).
+        self.apply = apply or self._reconcile_one
         self.service = service
         self.cluster = cluster
         self.metrics = metrics
@@ -59,14 +63,42 @@ class DynamicNetworks:
     # -- told by the pods' watch (its thread: only queue) -----------------------
 
     def on_change(self, old: Pod | None, new: Pod | None) -> None:
-        # A new pod's sandbox ADD reads its annotation; a deleted one's DEL removes all.
-        if old is None or new is None:
+        # A new pod's sandbox ADD reads its annotation (and queues the pod when it is
+        # done: `queue` from the daemon); a deleted one's DEL removes everything.
+        if new is None:
+            if old is not None:
+                self._forget((old.namespace, old.name))
+            return
+        if old is None:
             return
         if new.annotations.get(NETWORKS_ANNOTATION) != old.annotations.get(NETWORKS_ANNOTATION):
             self.queue((new.namespace, new.name))
 
     def on_list(self) -> None:
         self.queue(EVERY_POD)
+
+    def added(self, env: Mapping[str, str]) -> None:
+        """A CNI request succeeded: after an ADD, its pod is reconciled once (the
+        annotation may have changed between the ADD's planning and its journal)."""
+        if env.get("CNI_COMMAND") != "ADD":
+            return
+        args = dict(pair.partition("=")[::2] for pair in env.get("CNI_ARGS", "").split(";") if pair)
+        namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
+        if namespace and name:
+            self.queue((namespace, name))
+
+    def on_nad(self, old: object, new: object) -> None:
+        """A NAD came, went or changed: the changes it may have made possible (a NAD
+        that did not exist yet) are tried again."""
+        with self._cond:
+            rejected = list(self._rejected)
+        for key in rejected:
+            self.queue(key)
+
+    def _forget(self, key: Key) -> None:
+        with self._cond:
+            for memo in (self._last, self._failures, self._rejected):
+                memo.pop(key, None)
 
     def queue(self, key: Key, delay: float = 0.0) -> None:
         with self._cond:
@@ -122,20 +154,19 @@ class DynamicNetworks:
             return
         for journal in self._journals(key):
             try:
-                outcome = self._reconcile_one(journal)
+                outcome = self.apply(journal)
             except TryAgainLater as e:
-                failures = self._failures.get(key, 0) + 1
-                self._failures[key] = failures
-                delay = min(self.interval * 2**failures, MAX_BACKOFF)
-                log.warning("%s/%s: network change failed (%s): retry in %gs", *key, e, delay)
-                self.metrics.network_changes.inc("failed")
-                self.queue(key, delay)
+                self._retry(key, str(e))
                 return
             except CNIError as e:
                 self._reject(journal, key, e)
                 continue
-            self._failures.pop(key, None)
             self._rejected.pop(key, None)
+            if outcome is not None and outcome.unreleased:
+                names = ", ".join(e.ifname for e in outcome.unreleased)
+                self._retry(key, f"the release of {names} failed")
+            else:
+                self._failures.pop(key, None)
             if outcome is not None and (outcome.changed or outcome.failed):
                 self.metrics.network_changes.inc("applied")
                 log.info(
@@ -144,8 +175,17 @@ class DynamicNetworks:
                     extra={"fields": _fields(outcome)},
                 )
 
+    def _retry(self, key: Key, why: str) -> None:
+        """Transient: the pod again after a back-off (doubling, up to MAX_BACKOFF)."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = min(self.interval * 2 ** min(failures, 16), MAX_BACKOFF)
+        log.warning("%s/%s: network change incomplete (%s): retry in %gs", *key, why, delay)
+        self.metrics.network_changes.inc("failed")
+        self.queue(key, delay)
+
     def _reconcile_one(self, journal: Journal) -> Outcome | None:
-        req = request_for(journal)
+        req = request_for(journal, self.service.own_netconf(journal.cni_version))
         try:
             conf = netconf.load(req.config)
         except CNIError as e:
@@ -177,14 +217,16 @@ class DynamicNetworks:
         )
 
     def _journals(self, key: Key | None = None) -> list[Journal]:
-        """The complete journals of pods (of the pod `key`): the sandboxes to reconcile."""
+        """The journals of pods (of the pod `key`): the sandboxes to reconcile."""
         out = []
         for cid, ifname in self.store.keys():
             try:
                 journal = self.store.load(cid, ifname)
             except CNIError:
                 continue
-            if journal is None or not journal.complete or not journal.pod.get("name"):
+            # An incomplete one too: its ADD may be running, and the reconcile waits for
+            # it on the sandbox's lock (then finds it complete, or gone).
+            if journal is None or not journal.pod.get("name"):
                 continue
             if key is None or (journal.pod.get("namespace"), journal.pod["name"]) == key:
                 out.append(journal)

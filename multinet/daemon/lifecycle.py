@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from multinet.cluster.base import Cluster, Pod
+from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
 from multinet.cni.errors import InvalidConfig
 from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
@@ -33,6 +33,8 @@ from multinet.engine.journal import FileJournalStore, summary
 from multinet.thin.wiring import engine_for
 
 log = logging.getLogger("multinet.daemon")
+DYNAMIC_THREAD = "dynamic-networks"
+DYNAMIC_JOIN = 60.0  # seconds a change in progress gets to finish on shutdown
 
 
 class ClusterCache(Cluster, Protocol):
@@ -49,6 +51,8 @@ class ClusterCache(Cluster, Protocol):
     def watch_pods(
         self, on_change: Callable[[Pod | None, Pod | None], None], on_list: Callable[[], None]
     ) -> None: ...
+
+    def watch_nads(self, on_change: Callable[[NAD | None, NAD | None], None]) -> None: ...
 
 
 class Daemon:
@@ -96,6 +100,7 @@ class Daemon:
                 config.dynamic_networks_interval,
             )
             cluster.watch_pods(self.dynamic.on_change, self.dynamic.on_list)
+            cluster.watch_nads(self.dynamic.on_nad)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unix: UnixServer | None = None
@@ -105,7 +110,10 @@ class Daemon:
     # -- what the HTTP layer serves ------------------------------------------
 
     def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]:
-        return self.service.serve(env, stdin)
+        code, stdout = self.service.serve(env, stdin)
+        if self.dynamic is not None and code == 0:
+            self.dynamic.added(env)  # a change made while its ADD ran is not missed
+        return code, stdout
 
     def delegate(
         self, env: dict[str, str], stdin: bytes, attributes: dict[str, Any]
@@ -159,7 +167,7 @@ class Daemon:
             self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
             self._spawn("multus-server", self._multus.serve_forever)
         if self.dynamic is not None:
-            self._spawn("dynamic-networks", self.dynamic.run, self._stopping)
+            self._spawn(DYNAMIC_THREAD, self.dynamic.run, self._stopping)
         if self.cluster is not None:
             self.cluster.start(wait=0)  # DELs need no cache: serve while it syncs
         if self.config.metrics_address is not None:
@@ -204,6 +212,9 @@ class Daemon:
                 unix.server_close()  # joins the request threads
         if self._metrics_server is not None:
             self._metrics_server.server_close()
+        for t in self._threads:  # a change in progress finishes with the cluster still up
+            if t.name == DYNAMIC_THREAD:
+                t.join(timeout=DYNAMIC_JOIN)
         if self.cluster is not None:
             self.cluster.close()
         self.devices.close()

@@ -100,6 +100,16 @@ class CNIService:
     def _handle(self, req: Request) -> dict[str, Any] | None:
         return dispatch.handle(req, self.engine)
 
+    def own_netconf(self, cni_version: str) -> dict[str, Any]:
+        """A netconf of the daemon's keys alone: what a change of a running pod runs with
+        when the sandbox's journal predates journaled netconfs."""
+        return {
+            "cniVersion": cni_version or "1.0.0",
+            "name": "multinet",
+            "type": "multinet",
+            **self.overrides,
+        }
+
     def engine(self, conf: NetConf, req: Request) -> Engine:
         """The engine for one request (or one change of a running pod's networks)."""
         # The shared cluster talks to the API server; a manifests directory or static

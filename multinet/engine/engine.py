@@ -403,6 +403,12 @@ class Engine:
     # -- CHECK ---------------------------------------------------------------
 
     def check(self, req: Request) -> None:
+        # Under the container's lock: a change of the running pod (engine.hotplug) may be
+        # adding or removing one of its networks.
+        with self.store.lock(req.container_id, req.ifname, create=False):
+            self._check_locked(req)
+
+    def _check_locked(self, req: Request) -> None:
         journal = self.store.load(req.container_id, req.ifname)
         if journal is None or not journal.complete:
             raise UnknownContainer(

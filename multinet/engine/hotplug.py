@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from multinet.cni import chain
 from multinet.cni.chain import NetworkConfig
-from multinet.cni.errors import CNIError, InvalidConfig, UnknownContainer
+from multinet.cni.errors import CNIError, InvalidConfig, TryAgainLater, UnknownContainer
 from multinet.cni.request import Request, parse_args
 from multinet.config.netconf import NetConf
 from multinet.engine import routes
@@ -51,6 +51,9 @@ class Outcome:
     # (its interface was still removed).
     failed: list[tuple[str, str, CNIError]] = field(default_factory=list)
     recovered: list[Entry] = field(default_factory=list)  # a change a crash interrupted
+    # Networks whose DEL failed: kept in the journal as "removing" (their interface is
+    # gone), for the next reconcile or the sandbox's DEL to release again.
+    unreleased: list[Entry] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -69,12 +72,16 @@ class ChangeReporter(Protocol):
         ...
 
 
-def request_for(journal: Journal, command: str = "ADD") -> Request:
-    """The request a change runs its delegates with: the sandbox's, from its journal."""
+def request_for(
+    journal: Journal, fallback: Mapping[str, Any] | None = None, command: str = "ADD"
+) -> Request:
+    """The request a change runs its delegates with: the sandbox's, from its journal. A
+    journal written before it kept its netconf gets `fallback` (the daemon's own)."""
+    config = dict(journal.netconf or fallback or {})
     return Request(
         command=command,
-        config=dict(journal.netconf),
-        cni_version=journal.cni_version or str(journal.netconf.get("cniVersion", "0.1.0")),
+        config=config,
+        cni_version=journal.cni_version or str(config.get("cniVersion", "0.1.0")),
         container_id=journal.container_id,
         netns=journal.netns,
         ifname=journal.ifname,
@@ -131,8 +138,10 @@ class Hotplug:
         self.engine.executor.check(net, inv, entry.runtime_config, entry.result)
 
     def release(self, req: Request, net: NetworkConfig, ifname: str) -> None:
-        """DEL `net` on `ifname`, which no journal records (attached by someone else)."""
-        self.engine.executor.delete(net, self.engine._invocation(req, ifname), {}, None)
+        """DEL `net` on `ifname`, which no journal records (attached by someone else),
+        under the sandbox's lock."""
+        with self.engine.store.lock(req.container_id, req.ifname, create=False):
+            self.engine.executor.delete(net, self.engine._invocation(req, ifname), {}, None)
 
     # -- the steps -------------------------------------------------------------
 
@@ -149,31 +158,34 @@ class Hotplug:
                 self._recover(req, journal, outcome)
                 step(journal, outcome)
             finally:
-                if outcome.changed or outcome.failed:
+                if outcome.changed or outcome.failed or outcome.unreleased:
+                    # Saved with the status still to write: a crash before the patch
+                    # leaves the next reconcile to write it.
+                    journal.status_pending |= outcome.changed and self.reporter is not None
                     store.save(journal, durable=self.engine.conf.journal_fsync)
             self._report(req, journal, outcome)
         return outcome
 
     def _report(self, req: Request, journal: Journal, outcome: Outcome) -> None:
-        """Tell the cluster; a status write that fails is retried by the next reconcile
-        (the journal says so), the change itself stays."""
-        if self.reporter is None or not (outcome.changed or journal.status_pending):
+        """Tell the cluster, then record that it was told (and the device-info it read).
+        A status write that fails is retried by the next reconcile (the journal still
+        says `status_pending`); the change itself stays. Raises TryAgainLater then."""
+        if self.reporter is None or not journal.status_pending:
             return
         try:
             self.reporter.changed(self.engine.conf, req, journal, outcome)
-        except CNIError:
-            if not journal.status_pending:
-                journal.status_pending = True
-                self.engine.store.save(journal, durable=False)
-            raise
-        if journal.status_pending:
-            journal.status_pending = False
-            self.engine.store.save(journal, durable=False)
+        except CNIError as e:
+            raise TryAgainLater(
+                f"the networks changed but network-status was not written: {e.msg}", e.details
+            ) from None
+        journal.status_pending = False
+        self.engine.store.save(journal, durable=False)
 
     def _recover(self, req: Request, journal: Journal, outcome: Outcome) -> None:
         """A complete journal with networks still "adding" or "removing": a change that
-        was interrupted. Both are DELed (an ADD that may have half run is undone) and
-        dropped; a still-wanted network is then added again by the change."""
+        was interrupted, or a release that failed. Both are DELed (an ADD that may have
+        half run is undone) and dropped; a still-wanted network is then added again by
+        the change."""
         pending = [e for e in journal.entries if e.state in (ADDING, REMOVING)]
         if not pending:
             return
@@ -182,9 +194,22 @@ class Hotplug:
             req.container_id,
             ", ".join(f"{e.ifname} ({e.name})" for e in pending),
         )
-        self.engine._undo(req, journal, only=pending)
-        _drop(journal, pending)
-        outcome.recovered.extend(pending)
+        failed = {id(e) for e, _ in self._release(req, journal, pending, outcome)}
+        outcome.recovered.extend(e for e in pending if id(e) not in failed)
+
+    def _release(
+        self, req: Request, journal: Journal, entries: Sequence[Entry], outcome: Outcome
+    ) -> list[tuple[Entry, CNIError]]:
+        """DEL these networks (the leak guard removes what their DEL leaves in the pod);
+        those released are dropped from the journal, those whose DEL failed stay as
+        "removing" (`outcome.unreleased`). The failures."""
+        failures = self.engine._undo(req, journal, only=entries)
+        failed = {id(e) for e, _ in failures}
+        for entry, _ in failures:
+            entry.state = REMOVING
+            outcome.unreleased.append(entry)
+        _drop(journal, [e for e in entries if id(e) not in failed])
+        return failures
 
     def _apply(self, req: Request, journal: Journal, change: Change, outcome: Outcome) -> None:
         store = self.engine.store
@@ -194,11 +219,9 @@ class Hotplug:
                 continue
             entry.state = REMOVING
             store.save(journal, durable=False)  # before its DEL: a crash leaves "removing"
-            for _, error in self.engine._undo(req, journal, only=[entry]):
-                log.warning("%s: DEL of %s (%s): %s", req.container_id, entry.name, ifname, error)
+            outcome.removed.append(entry)  # from the pod: the leak guard sees to it
+            for _, error in self._release(req, journal, [entry], outcome):
                 outcome.failed.append((entry.name, ifname, error))
-            _drop(journal, [entry])
-            outcome.removed.append(entry)
         for att in change.add:
             self._attach_one(req, journal, att, outcome)
 
@@ -243,8 +266,7 @@ class Hotplug:
                 outcome.added.append(entry)
                 return
         log.warning("%s: ADD of %s (%s) failed: %s", req.container_id, att.name, att.ifname, result)
-        self.engine._undo(req, journal, only=[entry])
-        _drop(journal, [entry])
+        self._release(req, journal, [entry], outcome)
         outcome.failed.append((att.name, att.ifname, result))
 
 

@@ -22,7 +22,7 @@ from multinet.cni.errors import InvalidConfig
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.hotplug import Change
-from multinet.engine.journal import Entry, Journal
+from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import (
     CLUSTER,
     DEFAULT_NETWORKS,
@@ -61,8 +61,12 @@ def key(sel: NetworkSelection) -> str:
 
 def diff(entries: Sequence[Entry], selections: Sequence[NetworkSelection]) -> Diff:
     """Match the annotation's elements to the journal's networks (see the module's text)."""
+    # Networks whose release failed ("removing") are neither kept nor removed again:
+    # the reconcile retries their DEL; their interface names stay taken until then.
     candidates = [
-        e for e in entries if not e.default and e.origin not in (CLUSTER, DEFAULT_NETWORKS)
+        e
+        for e in entries
+        if e.state == ADDED and not e.default and e.origin not in (CLUSTER, DEFAULT_NETWORKS)
     ]
     free = list(candidates)
     kept: list[tuple[NetworkSelection, Entry]] = []

@@ -443,6 +443,15 @@ def test_the_upstream_controllers_delegate_requests(sandbox: Sandbox, cluster: C
         assert (status, body) == (200, b""), body
     assert c.links(pod) == ["eth0"]
 
+    # A DEL of an interface multinet has no record of runs the given config's DEL.
+    slow = json.loads(c.kubeapi.get_nad("default", "slow")["spec"]["config"])
+    other = {**env, "CNI_COMMAND": "DEL", "CNI_IFNAME": "other0"}
+    status, body = shim.request(
+        sock, "POST", "/delegate", delegate_request(other, slow, {}), timeout=60
+    )
+    assert (status, body) == (200, b"")
+    assert [call.split()[:3] for call in sandbox.calls()] == [["DEL", pod.cid, "other0"]]
+
     # Added again, then the sandbox's DEL removes it too: it is in the sandbox's journal.
     status, body = shim.request(
         sock, "POST", "/delegate", delegate_request(env, nad, attributes), timeout=60
@@ -485,4 +494,27 @@ def test_a_change_made_while_the_watch_was_broken_is_caught_by_the_relist(
     c.kubeapi.set_down(False)
     c.wait_links(pod, ["eth0", "net1"])
     c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net1")])
+    c.finish(pod)
+
+
+def test_a_change_made_while_the_sandboxs_add_runs_is_applied_after_it(
+    sandbox: Sandbox, cluster: Cluster
+) -> None:
+    c = cluster
+    c.daemon()
+    pod = c.pod("slow")
+    sandbox.block("ADD")
+    adding = threading.Thread(target=c.add, args=(pod,))
+    adding.start()
+    sandbox.wait_for(
+        lambda: any(call.startswith(f"ADD {pod.cid} net1") for call in sandbox.calls())
+    )
+    c.annotate(pod, "slow, blue")  # the ADD planned from "slow"
+    time.sleep(3 * INTERVAL)
+    sandbox.unblock()
+    adding.join(timeout=60)
+    c.wait_status(
+        pod, [("kube-system/cluster", "eth0"), ("default/slow", "net1"), ("default/blue", "net2")]
+    )
+    assert c.links(pod) == ["eth0", "net2"]  # mndtest makes no interface
     c.finish(pod)

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from multinet.cluster.base import Pod
-from multinet.cni.errors import InvalidConfig
+from multinet.cni.errors import InvalidConfig, TryAgainLater
 from multinet.daemon import config
 from multinet.daemon.dynamic import EVERY_POD, DynamicNetworks
 from multinet.daemon.lifecycle import Daemon
 from multinet.daemon.metrics import DaemonMetrics
+from multinet.engine.hotplug import Outcome
+from multinet.engine.journal import FileJournalStore, Journal
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
@@ -64,3 +66,78 @@ def test_dynamic_networks_needs_the_api_server() -> None:
     conf = config.load({"dynamicNetworks": True, "generateConfig": False}, {})
     with pytest.raises(InvalidConfig, match="dynamicNetworks needs the API server"):
         Daemon(conf, cluster=None)
+
+
+# -- reconcile, with a fake of the per-sandbox work ------------------------------------------
+
+
+class FakeCluster:
+    def __init__(self, annotation: str) -> None:
+        self.annotation = annotation
+        self.events: list[tuple[str, str, bool]] = []
+
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod:
+        return pod(self.annotation)
+
+    def emit_event(self, p: Pod, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append((reason, message, warning))
+
+
+def journaled(tmp_path: Path, *pods: tuple[str, str]) -> None:
+    store = FileJournalStore(str(tmp_path))
+    for i, (namespace, name) in enumerate(pods):
+        store.save(
+            Journal(f"c{i}", "eth0", pod={"namespace": namespace, "name": name}, complete=True)
+        )
+
+
+def test_reconcile_backs_off_rejects_once_per_value_and_fans_out_after_a_list(
+    tmp_path: Path,
+) -> None:
+    journaled(tmp_path, ("ns", "p"), ("ns", "q"))
+    results: list[object] = [TryAgainLater("API away"), TryAgainLater("API away")]
+    seen: list[str] = []
+
+    def apply(journal: Journal) -> Outcome | None:
+        seen.append(journal.container_id)
+        result = results.pop(0) if results else Outcome()
+        if isinstance(result, Exception):
+            raise result
+        assert isinstance(result, Outcome)
+        return result
+
+    cluster = FakeCluster("nosuch")
+    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
+    for failures in (1, 2):  # doubling from the interval: 0.4 s, then 0.8 s
+        c._due.clear()
+        started = time.monotonic()
+        c.reconcile("ns", "p")
+        assert c._failures == {("ns", "p"): failures}
+        assert c._due[("ns", "p")] - started >= 0.2 * 2**failures
+    c.reconcile("ns", "p")  # succeeds: the back-off is forgotten
+    assert c._failures == {} and seen == ["c0", "c0", "c0"]
+
+    results[:] = [InvalidConfig("NetworkAttachmentDefinition ns/nosuch not found")] * 2
+    c.reconcile("ns", "p")
+    c.reconcile("ns", "p")  # the same value again: one warning only
+    assert [(r, w) for r, _, w in cluster.events] == [("NetworkChangeRejected", True)]
+    assert "ns/nosuch not found" in cluster.events[0][1]
+    c._due.clear()
+    c.on_nad(None, None)  # a NAD came: the rejected pod is tried again
+    assert list(c._due) == [("ns", "p")]
+
+    c._due.clear()
+    c.reconcile(*EVERY_POD)  # after a list: every pod with a journal
+    assert sorted(c._due) == [("ns", "p"), ("ns", "q")]
+    c.on_change(pod("a"), None)  # deleted: forgotten
+    assert ("ns", "p") not in c._rejected and ("ns", "p") not in c._last
+
+
+def test_a_successful_add_queues_its_pod(tmp_path: Path) -> None:
+    c = controller(tmp_path)
+    c.added({"CNI_COMMAND": "DEL", "CNI_ARGS": "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p"})
+    assert c._due == {}
+    c.added(
+        {"CNI_COMMAND": "ADD", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p"}
+    )
+    assert list(c._due) == [("ns", "p")]

@@ -4,6 +4,7 @@ step then the next reconcile or the sandbox's DEL, the status write retried."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -208,3 +209,64 @@ def test_a_failed_preflight_refuses_that_network_before_its_delegate() -> None:
     assert [(ifname, error) for _, ifname, error in out.failed] == [("net2", refused)]
     assert [(c.command, c.ifname) for c in h.executor.calls] == [("ADD", "net3")]
     assert states(h) == [("eth0", ADDED), ("net1", ADDED), ("net3", ADDED)]
+
+
+def test_a_removal_whose_release_fails_stays_removing_until_a_reconcile_releases_it() -> None:
+    h, _ = sandbox()
+    h.executor.fail[("DEL", "a")] = DelegateError("a: the IPAM store is unreachable")
+    out = reconcile(h, Change(remove=("net1",)))
+    assert out is not None
+    assert [e.ifname for e in out.removed] == ["net1"]
+    assert [e.ifname for e in out.unreleased] == ["net1"]
+    assert [ifname for _, ifname, _ in out.failed] == ["net1"]
+    assert states(h) == [("eth0", ADDED), ("net1", REMOVING)]  # kept for the retry
+    del h.executor.fail[("DEL", "a")]
+    out = reconcile(h, Change())
+    assert out is not None and [e.ifname for e in out.recovered] == ["net1"]
+    assert states(h) == [("eth0", ADDED)]
+    assert h.executor.of("DEL") == ["a", "a"]
+
+
+def test_a_kill_before_the_status_write_leaves_it_to_the_next_reconcile() -> None:
+    h, _ = sandbox()
+
+    class Dies(Reporter):
+        def changed(self, conf: NetConf, req: Request, journal: Journal, outcome: Outcome) -> None:
+            h.executor.crashed = h.world.snapshot()
+            raise Crash()
+
+    with pytest.raises(Crash):
+        reconcile(h, Change(add=(attach("b", "net2"),)), Dies())
+    assert h.executor.crashed is not None
+    after = host(conf(networks=SANDBOX), h.executor.crashed)
+    journal = after.store.load("c1", "eth0")
+    assert journal is not None and journal.status_pending
+    reporter = Reporter()
+    out = reconcile(after, Change(), reporter)
+    assert out is not None and not out.changed
+    assert len(reporter.outcomes) == 1  # the status written after all
+    journal = after.store.load("c1", "eth0")
+    assert journal is not None and not journal.status_pending
+
+
+def test_check_waits_for_a_change_in_progress() -> None:
+    h, req = sandbox()
+    held = threading.Event()
+    release = threading.Event()
+
+    def slow(conf: NetConf, r: Request, journal: Journal) -> Change:
+        held.set()
+        release.wait(5)
+        return Change(add=(attach("b", "net2"),))
+
+    changing = threading.Thread(target=Hotplug(h.engine, slow).reconcile, args=(req,))
+    changing.start()
+    held.wait(5)
+    checked = threading.Thread(target=h.engine.check, args=(request("CHECK"),))
+    checked.start()
+    checked.join(0.2)
+    assert checked.is_alive()  # blocked on the sandbox's lock
+    release.set()
+    changing.join(5)
+    checked.join(5)
+    assert [c.command for c in h.executor.calls] == ["ADD", "CHECK", "CHECK", "CHECK"]

@@ -3,14 +3,16 @@ namespace/NAD and interface, auto-named interfaces kept while their element stay
 
 from __future__ import annotations
 
-from multinet.engine.journal import Entry
+from multinet.engine.journal import ADDED, REMOVING, Entry
 from multinet.engine.plan import ANNOTATION, CLUSTER, DEFAULT_NETWORKS, DELEGATE
 from multinet.networks.dynamic import diff, next_names
 from multinet.networks.selection import parse_networks
 
 
-def entry(name: str, ifname: str, origin: str = ANNOTATION, default: bool = False) -> Entry:
-    return Entry(name=name, ifname=ifname, config={}, origin=origin, default=default)
+def entry(
+    name: str, ifname: str, origin: str = ANNOTATION, default: bool = False, state: str = ADDED
+) -> Entry:
+    return Entry(name=name, ifname=ifname, config={}, origin=origin, default=default, state=state)
 
 
 SANDBOX = [
@@ -75,3 +77,9 @@ def test_networks_of_unknown_or_delegate_origin_are_kept() -> None:
 def test_next_names_are_the_lowest_free() -> None:
     assert next_names({"eth0", "net1", "net3"}, 3) == ["net2", "net4", "net5"]
     assert next_names(set(), 0) == []
+
+
+def test_a_network_whose_release_failed_is_neither_kept_nor_removed_again() -> None:
+    entries = [*SANDBOX[:2], entry("pods/blue", "net2", state=REMOVING)]
+    assert changes("blue", entries) == ([], ["blue@None"], [])  # a new one, on a free name
+    assert changes("", entries) == ([], [], [])
