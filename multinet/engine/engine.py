@@ -415,6 +415,8 @@ class Engine:
                 f"container {req.container_id} has no networks attached on {req.ifname}"
             )
         for entry in journal.entries:
+            if entry.state != ADDED:
+                continue  # a network a change of the running pod is releasing
             net = chain.load(entry.config, where=entry.name)
             prev = entry.result
             if entry.default and self.conf.prev_result is not None:

@@ -129,13 +129,15 @@ class Hotplug:
 
     def check(self, req: Request, ifname: str) -> None:
         """CHECK the network on `ifname` as its ADD ran it (from the journal)."""
-        journal = self.engine.store.load(req.container_id, req.ifname)
-        entry = next((e for e in journal.entries if e.ifname == ifname), None) if journal else None
-        if entry is None:
-            raise UnknownContainer(f"container {req.container_id} has no interface {ifname}")
-        net = chain.load(entry.config, where=entry.name)
-        inv = self.engine._invocation(req, ifname, extra_args=entry.cni_args)
-        self.engine.executor.check(net, inv, entry.runtime_config, entry.result)
+        with self.engine.store.lock(req.container_id, req.ifname, create=False):
+            journal = self.engine.store.load(req.container_id, req.ifname)
+            entries = journal.entries if journal is not None else []
+            entry = next((e for e in entries if e.ifname == ifname and e.state == ADDED), None)
+            if entry is None:
+                raise UnknownContainer(f"container {req.container_id} has no interface {ifname}")
+            net = chain.load(entry.config, where=entry.name)
+            inv = self.engine._invocation(req, ifname, extra_args=entry.cni_args)
+            self.engine.executor.check(net, inv, entry.runtime_config, entry.result)
 
     def release(self, req: Request, net: NetworkConfig, ifname: str) -> None:
         """DEL `net` on `ifname`, which no journal records (attached by someone else),
