@@ -238,8 +238,10 @@ class CachedCluster:
         self.pods.on_change, self.pods.on_list = on_change, on_list
 
     def watch_nads(self, on_change: Callable[[NAD | None, NAD | None], None]) -> None:
-        """Be told of every change of a NAD (old, new); before start()."""
+        """Be told of every change of a NAD (old, new), and of a (re)list as (None, None):
+        it may hold NADs that came while nobody watched; before start()."""
         self.nads.on_change = on_change
+        self.nads.on_list = lambda: on_change(None, None)
 
     # -- Cluster -------------------------------------------------------------
 

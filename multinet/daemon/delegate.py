@@ -61,16 +61,15 @@ class DelegateService:
                 engine.conf.runtime_config,
             )
             outcome = _done(hotplug.attach(sreq, [att]), req)
-            if outcome.failed:
-                raise outcome.failed[0][2]
-            added = outcome.added[0].result or {}
-            return result.convert(added, req.cni_version)
+            _raise_failure(outcome, req.ifname)
+            (added,) = (e for e in outcome.added if e.ifname == req.ifname)
+            return result.convert(added.result or {}, req.cni_version)
         if req.command == "CHECK":
             hotplug.check(sreq, req.ifname)
         elif any(e.ifname == req.ifname for e in sandbox.entries):
-            outcome = _done(hotplug.detach(sreq, [req.ifname]), req)
-            if outcome.failed:  # as multus-daemon: the controller is told (and may retry)
-                raise outcome.failed[0][2]
+            detached = hotplug.detach(sreq, [req.ifname])  # None: the sandbox went: done
+            if detached is not None:
+                _raise_failure(detached, req.ifname)  # as multus-daemon: the caller retries
         else:  # not ours (attached before multinet, say): its delegate's DEL, as Multus
             hotplug.release(sreq, net, req.ifname)
         return None
@@ -93,3 +92,11 @@ def _done(outcome: Outcome | None, req: Request) -> Outcome:
     if outcome is None:  # deleted between our look and the lock
         raise UnknownContainer(f"container {req.container_id} was deleted")
     return outcome
+
+
+def _raise_failure(outcome: Outcome, ifname: str) -> None:
+    """The error of this request's interface, if it failed (not another's a recovery
+    retried in the same change)."""
+    for _, failed, error in outcome.failed:
+        if failed == ifname:
+            raise error

@@ -17,9 +17,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from multinet.cluster.base import Cluster, Pod
-from multinet.cni.errors import CNIError, TryAgainLater, UnknownContainer
+from multinet.cni.errors import CNIError, IOFailure, TryAgainLater, UnknownContainer
 from multinet.config import netconf
 from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
@@ -34,6 +35,7 @@ DEFAULT_INTERVAL = 1.0  # seconds between two reconciles of one pod
 MAX_BACKOFF = 60.0  # seconds, for a pod whose change failed for a transient reason
 Key = tuple[str, str]  # (namespace, name)
 EVERY_POD: Key = ("", "")  # every pod multinet attached on this node
+UNKNOWN = "\x00"  # a rejected annotation's value when the pod could not be read
 
 
 class DynamicNetworks:
@@ -58,6 +60,9 @@ class DynamicNetworks:
         self._last: dict[Key, float] = {}  # pod -> when its last reconcile started
         self._failures: dict[Key, int] = {}
         self._rejected: dict[Key, str] = {}  # pod -> the annotation last warned about
+        self._hints: dict[Key, tuple[str, str]] = {}  # pod -> its sandbox a CNI ADD named
+        # Guards the queue and the memos: the watch's thread, the request threads and the
+        # worker all touch them.
         self._cond = threading.Condition()
 
     # -- told by the pods' watch (its thread: only queue) -----------------------
@@ -85,6 +90,11 @@ class DynamicNetworks:
         args = dict(pair.partition("=")[::2] for pair in env.get("CNI_ARGS", "").split(";") if pair)
         namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
         if namespace and name:
+            with self._cond:  # the sandbox's journal, so the reconcile needs no scan
+                self._hints[(namespace, name)] = (
+                    env.get("CNI_CONTAINERID", ""),
+                    env.get("CNI_IFNAME", ""),
+                )
             self.queue((namespace, name))
 
     def on_nad(self, old: object, new: object) -> None:
@@ -95,9 +105,12 @@ class DynamicNetworks:
         for key in rejected:
             self.queue(key)
 
-    def _forget(self, key: Key) -> None:
+    def _forget(self, key: Key, deleted: bool = True) -> None:
+        """Drop what is remembered of the pod; its last reconcile's time only when it was
+        deleted (the rate limit holds for a pod multinet did not attach, too)."""
         with self._cond:
-            for memo in (self._last, self._failures, self._rejected):
+            memos: tuple[dict[Key, Any], ...] = (self._failures, self._rejected, self._hints)
+            for memo in (*memos, self._last) if deleted else memos:
                 memo.pop(key, None)
 
     def queue(self, key: Key, delay: float = 0.0) -> None:
@@ -152,21 +165,24 @@ class DynamicNetworks:
             for journal in self._journals():
                 self.queue((journal.pod.get("namespace", ""), journal.pod["name"]))
             return
-        for journal in self._journals(key):
+        journals = self._sandboxes(key)
+        if not journals:
+            self._forget(key, deleted=False)  # not (or no longer) ours
+            return
+        retry = ""
+        for journal in journals:
             try:
                 outcome = self.apply(journal)
-            except TryAgainLater as e:
-                self._retry(key, str(e))
-                return
+            except (TryAgainLater, IOFailure) as e:  # transient, or the node's disk
+                retry = str(e)
+                continue
             except CNIError as e:
                 self._reject(journal, key, e)
                 continue
-            self._rejected.pop(key, None)
+            with self._cond:
+                self._rejected.pop(key, None)
             if outcome is not None and outcome.unreleased:
-                names = ", ".join(e.ifname for e in outcome.unreleased)
-                self._retry(key, f"the release of {names} failed")
-            else:
-                self._failures.pop(key, None)
+                retry = f"the release of {', '.join(e.ifname for e in outcome.unreleased)} failed"
             if outcome is not None and (outcome.changed or outcome.failed):
                 self.metrics.network_changes.inc("applied")
                 log.info(
@@ -174,11 +190,30 @@ class DynamicNetworks:
                     *key,
                     extra={"fields": _fields(outcome)},
                 )
+        if retry:
+            self._retry(key, retry)
+        else:
+            with self._cond:
+                self._failures.pop(key, None)
+
+    def _sandboxes(self, key: Key) -> list[Journal]:
+        """The pod's journals: the one a CNI ADD just named, else all found by a scan."""
+        with self._cond:
+            hint = self._hints.pop(key, None)
+        if hint is not None:
+            try:
+                journal = self.store.load(*hint)
+            except CNIError:
+                journal = None
+            if journal is not None:
+                return [journal]
+        return self._journals(key)
 
     def _retry(self, key: Key, why: str) -> None:
         """Transient: the pod again after a back-off (doubling, up to MAX_BACKOFF)."""
-        failures = self._failures.get(key, 0) + 1
-        self._failures[key] = failures
+        with self._cond:
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
         delay = min(self.interval * 2 ** min(failures, 16), MAX_BACKOFF)
         log.warning("%s/%s: network change incomplete (%s): retry in %gs", *key, why, delay)
         self.metrics.network_changes.inc("failed")
@@ -207,11 +242,13 @@ class DynamicNetworks:
         try:
             pod = self.cluster.get_pod(*key)
         except CNIError:
-            return  # the API is away: the log says it
-        value = pod.annotations.get(NETWORKS_ANNOTATION, "") if pod is not None else ""
-        if pod is None or self._rejected.get(key) == value:
+            pod = None  # the API is away: the log says it
+        value = pod.annotations.get(NETWORKS_ANNOTATION, "") if pod is not None else UNKNOWN
+        with self._cond:
+            told = self._rejected.get(key) == value
+            self._rejected[key] = value  # a NAD event tries it again
+        if pod is None or told:
             return
-        self._rejected[key] = value
         self.cluster.emit_event(
             pod, "NetworkChangeRejected", f"networks annotation not applied: {error}", warning=True
         )

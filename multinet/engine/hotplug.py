@@ -11,6 +11,7 @@ network whose ADD fails is rolled back alone; the others stay.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -54,6 +55,7 @@ class Outcome:
     # Networks whose DEL failed: kept in the journal as "removing" (their interface is
     # gone), for the next reconcile or the sandbox's DEL to release again.
     unreleased: list[Entry] = field(default_factory=list)
+    saved: bool = False  # the journal holds this outcome
 
     @property
     def changed(self) -> bool:
@@ -159,14 +161,26 @@ class Hotplug:
             try:
                 self._recover(req, journal, outcome)
                 step(journal, outcome)
+            except CNIError:
+                # A refused change: what is owed from before (a status a crash or the API
+                # kept from being written, a release just finished) is still done.
+                self._save(journal, outcome)
+                with contextlib.suppress(CNIError):
+                    self._report(req, journal, outcome)
+                raise
             finally:
-                if outcome.changed or outcome.failed or outcome.unreleased:
-                    # Saved with the status still to write: a crash before the patch
-                    # leaves the next reconcile to write it.
-                    journal.status_pending |= outcome.changed and self.reporter is not None
-                    store.save(journal, durable=self.engine.conf.journal_fsync)
+                self._save(journal, outcome)
             self._report(req, journal, outcome)
         return outcome
+
+    def _save(self, journal: Journal, outcome: Outcome) -> None:
+        """Save what the change did, with the status still to write: a crash before the
+        patch leaves the next reconcile to write it. Once only per change."""
+        if outcome.saved or not (outcome.changed or outcome.failed or outcome.unreleased):
+            return
+        journal.status_pending |= outcome.changed and self.reporter is not None
+        self.engine.store.save(journal, durable=self.engine.conf.journal_fsync)
+        outcome.saved = True
 
     def _report(self, req: Request, journal: Journal, outcome: Outcome) -> None:
         """Tell the cluster, then record that it was told (and the device-info it read).
@@ -196,8 +210,10 @@ class Hotplug:
             req.container_id,
             ", ".join(f"{e.ifname} ({e.name})" for e in pending),
         )
-        failed = {id(e) for e, _ in self._release(req, journal, pending, outcome)}
+        failures = self._release(req, journal, pending, outcome)
+        failed = {id(e) for e, _ in failures}
         outcome.recovered.extend(e for e in pending if id(e) not in failed)
+        outcome.failed.extend((e.name, e.ifname, error) for e, error in failures)
 
     def _release(
         self, req: Request, journal: Journal, entries: Sequence[Entry], outcome: Outcome
@@ -217,8 +233,8 @@ class Hotplug:
         store = self.engine.store
         for ifname in change.remove:
             entry = next((e for e in journal.entries if e.ifname == ifname), None)
-            if entry is None or entry.default:
-                continue
+            if entry is None or entry.default or entry.state == REMOVING:
+                continue  # a "removing" one was retried by _recover in this change
             entry.state = REMOVING
             store.save(journal, durable=False)  # before its DEL: a crash leaves "removing"
             outcome.removed.append(entry)  # from the pod: the leak guard sees to it
@@ -233,8 +249,16 @@ class Hotplug:
         taken = {e.ifname for e in journal.entries} | self.engine.pod_netns.interface_names(
             journal.netns
         )
+        releasing = any(e.ifname == att.ifname and e.state == REMOVING for e in journal.entries)
+        if releasing:
+            error: CNIError = TryAgainLater(
+                f"network {att.name!r}: interface name {att.ifname} is still held by a "
+                "network whose release failed; it is retried"
+            )
+            outcome.failed.append((att.name, att.ifname, error))
+            return
         if att.ifname in taken:
-            error: CNIError = InvalidConfig(
+            error = InvalidConfig(
                 f"network {att.name!r}: interface {att.ifname} already exists in the pod",
                 "choose another 'interface' in the networks annotation",
             )

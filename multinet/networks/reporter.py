@@ -10,7 +10,7 @@ from multinet.cni.errors import CNIError, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.hotplug import Outcome
-from multinet.engine.journal import Entry, Journal
+from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import Plan
 from multinet.networks import devices
 from multinet.networks.planner import pod_from_ref
@@ -41,7 +41,9 @@ class PodReporter:
         if not journal.pod:
             return
         pod = pod_from_ref(dict(journal.pod))
-        _read_device_info(outcome.added)
+        # Every attached network's not read yet: a status written late (after a crash or
+        # a refused patch) still carries the device-info of what was added then.
+        _read_device_info(e for e in journal.entries if e.state == ADDED and e.device_info is None)
         for entry in outcome.removed:
             devices.remove_device_info(entry.device_info_file)
         if self.events:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from multinet.cluster.base import Pod
-from multinet.cni.errors import InvalidConfig, TryAgainLater
+from multinet.cni.errors import InvalidConfig, IOFailure, TryAgainLater
 from multinet.daemon import config
 from multinet.daemon.dynamic import EVERY_POD, DynamicNetworks
 from multinet.daemon.lifecycle import Daemon
@@ -141,3 +141,32 @@ def test_a_successful_add_queues_its_pod(tmp_path: Path) -> None:
         {"CNI_COMMAND": "ADD", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p"}
     )
     assert list(c._due) == [("ns", "p")]
+
+
+def test_a_disk_error_is_retried_and_a_pod_without_journal_is_forgotten(tmp_path: Path) -> None:
+    journaled(tmp_path, ("ns", "p"))
+    seen: list[str] = []
+
+    def apply(journal: Journal) -> Outcome | None:
+        seen.append(journal.container_id)
+        raise IOFailure("cannot write journal", "No space left on device")
+
+    cluster = FakeCluster("a")
+    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
+    c.reconcile("ns", "p")
+    assert c._failures == {("ns", "p"): 1} and cluster.events == []  # retried, not rejected
+    c._failures[("ns", "other")] = 3
+    c.reconcile("ns", "other")  # no sandbox of it here
+    assert ("ns", "other") not in c._failures
+    # After a CNI ADD the named sandbox is loaded directly (no scan).
+    c.added(
+        {
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": "c0",
+            "CNI_IFNAME": "eth0",
+            "CNI_ARGS": "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p",
+        }
+    )
+    assert c._hints == {("ns", "p"): ("c0", "eth0")}
+    c.reconcile("ns", "p")
+    assert c._hints == {} and seen == ["c0", "c0"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from multinet.cni import chain
-from multinet.cni.errors import CNIError, DelegateError, TryAgainLater
+from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, TryAgainLater
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.hotplug import Change, Hotplug, Outcome, request_for
@@ -270,3 +270,35 @@ def test_check_waits_for_a_change_in_progress() -> None:
     changing.join(5)
     checked.join(5)
     assert [c.command for c in h.executor.calls] == ["ADD", "CHECK", "CHECK", "CHECK"]
+
+
+def test_a_refused_change_still_writes_the_status_owed_from_before() -> None:
+    h, _ = sandbox()
+    reporter = Reporter()
+    reporter.fail = TryAgainLater("the API server is unreachable")
+    with pytest.raises(TryAgainLater):
+        reconcile(h, Change(add=(attach("b", "net2"),)), reporter)
+    reporter.fail = None
+
+    def refuses(conf: NetConf, req: Request, journal: Journal) -> Change:
+        raise InvalidConfig("networks annotation: not valid JSON")
+
+    with pytest.raises(InvalidConfig):
+        Hotplug(h.engine, refuses, reporter).reconcile(request("ADD"))
+    assert len(reporter.outcomes) == 2  # written despite the refusal
+    journal = h.store.load("c1", "eth0")
+    assert journal is not None and not journal.status_pending
+
+
+def test_a_network_still_releasing_is_deled_once_per_change_and_holds_its_name() -> None:
+    h, _ = sandbox()
+    h.executor.fail[("DEL", "a")] = DelegateError("a: the IPAM store is unreachable")
+    reconcile(h, Change(remove=("net1",)))
+    h.executor.calls.clear()
+    out = reconcile(h, Change(add=(attach("b", "net1"),), remove=("net1",)))
+    assert out is not None
+    assert h.executor.of("DEL") == ["a"]  # once, by the recovery
+    assert h.executor.of("ADD") == []
+    assert sorted(type(e).__name__ for _, _, e in out.failed) == ["DelegateError", "TryAgainLater"]
+    assert "still held by a network whose release failed" in str(out.failed[-1][2])
+    assert states(h) == [("eth0", ADDED), ("net1", REMOVING)]
