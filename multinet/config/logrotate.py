@@ -24,7 +24,13 @@ class RotatingLog(logging.handlers.RotatingFileHandler):
 
     def __init__(self, path: str, options: LogOptions) -> None:
         keep = options.max_backups or MAX_BACKUPS
-        super().__init__(path, maxBytes=options.max_size << 20, backupCount=keep, delay=False)
+        super().__init__(
+            path,
+            maxBytes=options.max_size << 20,
+            backupCount=keep,
+            delay=False,
+            errors="backslashreplace",  # as logs.LOG_ERRORS: a surrogate is escaped
+        )
         self.options = options
         if options.compress:
             self.namer = lambda name: name + ".gz"

@@ -51,6 +51,11 @@ class LogOptions(NamedTuple):
         )
 
 
+# A logged value may hold what UTF-8 cannot encode (a lone surrogate: the bytes of a
+# non-UTF-8 name from the netconf or the environment): escaped, never a logging error.
+LOG_ERRORS = "backslashreplace"
+
+
 def handlers(
     log_file: str, to_stderr: bool, prog: str, options: LogOptions | None = None
 ) -> list[logging.Handler]:
@@ -65,7 +70,7 @@ def handlers(
 
                 out.append(RotatingLog(log_file, options))
             else:
-                out.append(logging.FileHandler(log_file))
+                out.append(logging.FileHandler(log_file, errors=LOG_ERRORS))
         except (OSError, ValueError) as e:  # ValueError: a NUL, UnicodeEncodeError: a surrogate
             print(f"{prog}: cannot open logFile {log_file!r}: {e}", file=sys.stderr)
     return out

@@ -70,3 +70,15 @@ def test_no_log_options_no_rotation(tmp_path: Path) -> None:
         assert type(handler) is logging.FileHandler
     finally:
         handler.close()
+
+
+def test_a_value_utf8_cannot_encode_is_escaped_in_the_log_file(tmp_path: Path) -> None:
+    path = tmp_path / "multinet.log"
+    for options in (None, logs.LogOptions(max_size=1)):
+        (handler,) = logs.handlers(str(path), False, "multinet", options)
+        record = logging.LogRecord(
+            "multinet", logging.WARNING, "", 0, "network %s", ("\udcb7",), None
+        )
+        handler.emit(record)  # a logging error would print a traceback on stderr
+        handler.close()
+    assert path.read_bytes().count(b"network \\udcb7") == 2
