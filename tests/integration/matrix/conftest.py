@@ -257,14 +257,18 @@ class DhcpLan:
 
     def leases(self) -> dict[str, str]:
         """dnsmasq's leases: MAC -> IP."""
+        return {mac: ip for _, mac, ip in self._lease_rows()}
+
+    def _lease_rows(self) -> list[tuple[int, str, str]]:
+        """(expiry, MAC, IP) of each line of dnsmasq's lease file."""
         if not self.lease_file.exists():
-            return {}
-        out = {}
+            return []
+        rows = []
         for line in self.lease_file.read_text().splitlines():
             parts = line.split()
             if len(parts) >= 3:
-                out[parts[1].lower()] = parts[2]
-        return out
+                rows.append((int(parts[0]), parts[1].lower(), parts[2]))
+        return rows
 
     def wait_forgotten(self, macs: set[str], timeout: float = 5) -> dict[str, str]:
         """dnsmasq's leases once none of `macs` has one (DEL's release is asynchronous on
@@ -276,14 +280,7 @@ class DhcpLan:
 
     def expiries(self) -> dict[str, int]:
         """dnsmasq's leases: MAC -> expiry time (epoch seconds)."""
-        if not self.lease_file.exists():
-            return {}
-        out = {}
-        for line in self.lease_file.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3:
-                out[parts[1].lower()] = int(parts[0])
-        return out
+        return {mac: expiry for expiry, mac, _ in self._lease_rows()}
 
     def stop(self) -> None:
         _stop(self.daemon)

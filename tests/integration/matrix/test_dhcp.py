@@ -39,6 +39,15 @@ def dhcp_nad(k8s: K8s, lan: DhcpLan | None, socket: str = "") -> None:
     k8s.source.add_nad("default", "dhcp", config)
 
 
+def dhcp_pod(k8s: K8s, lan: DhcpLan, netns: str) -> tuple[str, str]:
+    """A pod on the DHCP NAD, ADDed into `netns`: (pod, container ID)."""
+    dhcp_nad(k8s, lan)
+    pod, cid = k8s.pod("dhcp"), k8s.container_id()
+    rc, out, err = k8s.add(pod, netns, cid)
+    assert rc == 0, (out, err)
+    return pod, cid
+
+
 def test_add_without_the_dhcp_daemon_fails_at_once_with_code_11_and_leaves_nothing(
     k8s: K8s, netns: str, leaks: LeakChecker, tmp_path: object
 ) -> None:
@@ -57,11 +66,7 @@ def test_add_without_the_dhcp_daemon_fails_at_once_with_code_11_and_leaves_nothi
 def test_del_with_the_dhcp_daemon_killed_removes_net1_and_succeeds(
     k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    dhcp_nad(k8s, dhcp_lan)
-    pod = k8s.pod("dhcp")
-    cid = k8s.container_id()
-    rc, out, err = k8s.add(pod, netns, cid)
-    assert rc == 0, (out, err)
+    pod, cid = dhcp_pod(k8s, dhcp_lan, netns)
     assert "net1" in net.links(netns)
     dhcp_lan.kill_daemon()
     rc, out, err = k8s.delete(pod, netns, cid)
@@ -74,11 +79,7 @@ def test_del_with_the_dhcp_daemon_killed_removes_net1_and_succeeds(
 def test_the_lease_is_released_on_del(
     k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
-    dhcp_nad(k8s, dhcp_lan)
-    pod = k8s.pod("dhcp")
-    cid = k8s.container_id()
-    rc, out, err = k8s.add(pod, netns, cid)
-    assert rc == 0, (out, err)
+    pod, cid = dhcp_pod(k8s, dhcp_lan, netns)
     mac = net.mac(netns, "net1").lower()
     assert mac in dhcp_lan.leases(), dhcp_lan.leases()
     (address,) = net.addresses(netns)["net1"]
@@ -159,11 +160,7 @@ def test_a_short_lease_is_renewed(
     k8s: K8s, dhcp_lan: DhcpLan, netns: str, net: NetInfo, leaks: LeakChecker
 ) -> None:
     """dnsmasq's shortest lease (2 minutes) is renewed by the daemon at half its time."""
-    dhcp_nad(k8s, dhcp_lan)
-    pod = k8s.pod("dhcp")
-    cid = k8s.container_id()
-    rc, out, err = k8s.add(pod, netns, cid)
-    assert rc == 0, (out, err)
+    pod, cid = dhcp_pod(k8s, dhcp_lan, netns)
     mac = net.mac(netns, "net1").lower()
     first = dhcp_lan.expiries()[mac]
     deadline = time.monotonic() + 90
