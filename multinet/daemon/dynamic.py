@@ -21,6 +21,7 @@ from typing import Any
 
 from multinet.cluster.base import Cluster, Pod
 from multinet.cni.errors import CNIError, IOFailure, TryAgainLater, UnknownContainer
+from multinet.cni.request import parse_args
 from multinet.config import netconf
 from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
@@ -87,7 +88,7 @@ class DynamicNetworks:
         annotation may have changed between the ADD's planning and its journal)."""
         if env.get("CNI_COMMAND") != "ADD":
             return
-        args = dict(pair.partition("=")[::2] for pair in env.get("CNI_ARGS", "").split(";") if pair)
+        args = dict(parse_args(env.get("CNI_ARGS", ""), lenient=True))
         namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
         if namespace and name:
             with self._cond:  # the sandbox's journal, so the reconcile needs no scan
