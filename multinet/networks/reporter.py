@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from multinet.cluster.base import Cluster, Pod
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import CNIError, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine.hotplug import Outcome
 from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import Plan
 from multinet.networks import devices
 from multinet.networks.planner import pod_from_ref
 from multinet.networks.status import network_status
+
+if TYPE_CHECKING:  # the daemon's dynamic networks only: not on a CNI call's path
+    from multinet.engine.hotplug import Outcome
 
 
 class PodReporter:

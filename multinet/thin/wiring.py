@@ -10,7 +10,6 @@ from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
 from multinet.engine.engine import Engine, Planner, Reporter, StatusNetworks, default_planner
-from multinet.engine.hotplug import Hotplug
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
@@ -18,6 +17,7 @@ from multinet.networks import dhcp
 
 if TYPE_CHECKING:
     from multinet.cluster.api import ApiCluster
+    from multinet.engine.hotplug import Hotplug
 
 
 def cluster_for(conf: NetConf) -> Cluster | None:
@@ -128,6 +128,7 @@ def engine_for(
 def hotplug_for(engine: Engine) -> Hotplug:
     """Changes of running pods' networks with this engine, its planner and its reporter:
     the pod's annotation is read from the engine's cluster source (none: nothing to read)."""
+    from multinet.engine.hotplug import Hotplug  # the daemon's only: not on thin's path
     from multinet.networks.dynamic import PodChanges
     from multinet.networks.planner import PodPlanner
     from multinet.networks.reporter import PodReporter

@@ -17,8 +17,14 @@ ROOT = str(Path(multinet.__file__).resolve().parent.parent)
 
 # What a DEL answered by the journal imports: the executable and its wiring.
 DEL_PATH = ["multinet.thin.main", "multinet.thin.wiring", "multinet.config.logs"]
-# An ADD also talks to the API server.
-ADD_PATH = [*DEL_PATH, "multinet.cluster.rest", "multinet.cluster.http11"]
+# An ADD also talks to the API server, plans from the pod and reports back.
+ADD_PATH = [
+    *DEL_PATH,
+    "multinet.cluster.rest",
+    "multinet.cluster.http11",
+    "multinet.networks.planner",
+    "multinet.networks.reporter",
+]
 NEVER = [
     "kubernetes",
     "urllib3",
@@ -32,6 +38,8 @@ NEVER = [
     "logging.handlers",  # only a rotated logFile (config.logrotate)
     "datetime",
     "encodings.idna",
+    "multinet.engine.hotplug",  # dynamic networks: the daemon's alone
+    "multinet.networks.dynamic",
 ]
 
 
