@@ -170,3 +170,24 @@ def test_a_disk_error_is_retried_and_a_pod_without_journal_is_forgotten(tmp_path
     assert c._hints == {("ns", "p"): ("c0", "eth0")}
     c.reconcile("ns", "p")
     assert c._hints == {} and seen == ["c0", "c0"]
+
+
+class OwnNetconf:
+    def own_netconf(self, cni_version: str) -> dict[str, object]:
+        return {"cniVersion": "1.0.0", "name": "multinet", "type": "multinet"}
+
+
+@pytest.mark.parametrize(
+    "netconf",
+    [
+        {"cniVersion": "1.0.0", "name": "x"},  # no longer loads: no type
+        {"cniVersion": "1.0.0", "name": "x", "type": "multinet", "delegates": [{"type": "b"}]},
+    ],
+    ids=["unloadable", "static delegates"],
+)
+def test_a_sandbox_whose_netconf_cannot_name_its_pods_networks_is_left_alone(
+    tmp_path: Path, netconf: dict[str, object]
+) -> None:
+    c = DynamicNetworks(str(tmp_path), OwnNetconf(), None, DaemonMetrics())  # type: ignore[arg-type]
+    journal = Journal("c0", "eth0", pod={"namespace": "ns", "name": "p"}, netconf=netconf)
+    assert c._reconcile_one(journal) is None  # nothing to do, no engine built
