@@ -415,19 +415,22 @@ class Engine:
                 f"container {req.container_id} has no networks attached on {req.ifname}"
             )
         for entry in journal.entries:
-            if entry.state != ADDED:
-                continue  # a network a change of the running pod is releasing
-            net = chain.load(entry.config, where=entry.name)
-            prev = entry.result
-            if entry.default and self.conf.prev_result is not None:
-                # As in a flat conflist, the cluster network CHECKs against the runtime's
-                # final result: plugins after multinet (tuning...) may have changed it.
-                prev = result.convert(self.conf.prev_result, net.cni_version)
-            try:
-                inv = self._invocation(req, entry.ifname, extra_args=entry.cni_args)
-                self.executor.check(net, inv, entry.runtime_config, prev)
-            except CNIError as e:
-                raise e.with_context(f"network {entry.name!r} ({entry.ifname})") from None
+            if entry.state == ADDED:  # not a network a change of the running pod releases
+                self._check_one(req, entry)
+
+    def _check_one(self, req: Request, entry: Entry) -> None:
+        """CHECK one journaled network as its ADD ran it."""
+        net = chain.load(entry.config, where=entry.name)
+        prev = entry.result
+        if entry.default and self.conf.prev_result is not None:
+            # As in a flat conflist, the cluster network CHECKs against the runtime's
+            # final result: plugins after multinet (tuning...) may have changed it.
+            prev = result.convert(self.conf.prev_result, net.cni_version)
+        try:
+            inv = self._invocation(req, entry.ifname, extra_args=entry.cni_args)
+            self.executor.check(net, inv, entry.runtime_config, prev)
+        except CNIError as e:
+            raise e.with_context(f"network {entry.name!r} ({entry.ifname})") from None
 
     # -- GC ------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from multinet.cni import chain
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, InvalidConfig, TryAgainLater, UnknownContainer
 from multinet.cni.request import Request, parse_args
@@ -137,9 +136,7 @@ class Hotplug:
             entry = next((e for e in entries if e.ifname == ifname and e.state == ADDED), None)
             if entry is None:
                 raise UnknownContainer(f"container {req.container_id} has no interface {ifname}")
-            net = chain.load(entry.config, where=entry.name)
-            inv = self.engine._invocation(req, ifname, extra_args=entry.cni_args)
-            self.engine.executor.check(net, inv, entry.runtime_config, entry.result)
+            self.engine._check_one(req, entry)
 
     def release(self, req: Request, net: NetworkConfig, ifname: str) -> None:
         """DEL `net` on `ifname`, which no journal records (attached by someone else),
