@@ -56,7 +56,7 @@ $(VPY):
 		command -v apt-get >/dev/null 2>&1 || { \
 			echo "$(BASE_PYTHON) has no venv/ensurepip module: install them (Debian: $$pkg)"; exit 1; }; \
 		echo "installing Debian's $$pkg ($(BASE_PYTHON) has no venv/ensurepip module)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg >/dev/null; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $$pkg >/dev/null; }
 	@echo "creating the virtual environment $(VENV) with $(BASE_PYTHON)"
 	@$(BASE_PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
