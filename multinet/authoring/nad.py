@@ -14,6 +14,7 @@ from multinet.authoring import configcheck
 from multinet.authoring.configcheck import ERROR as ERROR
 from multinet.authoring.configcheck import WARNING as WARNING
 from multinet.authoring.configcheck import Problem
+from multinet.config.spelling import did_you_mean
 from multinet.networks.selection import NAME_PATTERN
 
 API_VERSION = "k8s.cni.cncf.io/v1"
@@ -46,59 +47,69 @@ class Finding:
         }
 
 
-def check_nad(obj: Any) -> list[Problem]:
-    """Every problem of one NAD object; paths are from the object's root (spec.config...)."""
+SPEC_KEYS = ("config",)  # the CRD's: the API server drops any other key of spec
+
+
+def check_nad(obj: Any, unknown_keys: str = ERROR) -> list[Problem]:
+    """Every problem of one NAD object; paths are from the object's root (spec.config...).
+    An unknown key of a plugin or IPAM type that has a schema is of severity `unknown_keys`
+    (the webhook's --unknown-plugin-keys=warn makes it a warning)."""
     if not isinstance(obj, Mapping):
         return [Problem("", f"expected a YAML mapping (a Kubernetes object), got {_kind(obj)}")]
-    out: list[Problem] = []
     if obj.get("kind") != KIND:
         return [Problem("kind", f"{obj.get('kind')!r} is not a {KIND}")]
+    out: list[Problem] = []
     if obj.get("apiVersion") != API_VERSION:
         out.append(Problem("apiVersion", f"{obj.get('apiVersion')!r} is not {API_VERSION!r}"))
     meta = obj.get("metadata")
     name = meta.get("name") if isinstance(meta, Mapping) else None
-    if not isinstance(name, str) or not name:
-        out.append(Problem("metadata.name", "required key 'name' is missing"))
-    elif not _SUBDOMAIN.match(name) or len(name) > 253:
-        out.append(Problem("metadata.name", f"{name!r} is not a DNS-1123 subdomain"))
-    elif not _LABEL.match(name):
-        out.append(
-            Problem(
-                "metadata.name",
-                f"{name!r} does not match {NAME_PATTERN}: pods cannot name it in their "
-                "networks annotation",
-                WARNING,
-            )
-        )
+    out += _name_problems(name)
     spec = obj.get("spec")
     if spec is None or spec == {}:
-        out.append(
-            Problem(
-                "spec",
-                "empty: the config is the file in confDir whose name is the NAD's (on every node)",
-                WARNING,
-            )
-        )
-        return out
+        message = "empty: the config is the file in confDir whose name is the NAD's (on every node)"
+        return [*out, Problem("spec", message, WARNING)]
     if not isinstance(spec, Mapping):
         return [*out, Problem("spec", f"expected a mapping, got {_kind(spec)}")]
+    unknown = [
+        Problem(
+            f"spec.{key}",
+            f"unknown key{did_you_mean(str(key), SPEC_KEYS)}: a NAD's spec has only config (the "
+            "API server drops any other key)",
+        )
+        for key in spec
+        if key not in SPEC_KEYS
+    ]
+    out += unknown
     config = spec.get("config")
     if config is None or (isinstance(config, str) and not config.strip()):
-        out.append(
-            Problem("spec.config", "empty: the config is the confDir file of that name", WARNING)
-        )
+        if not unknown:  # a misspelt config is not an empty one
+            out.append(
+                Problem(
+                    "spec.config", "empty: the config is the confDir file of that name", WARNING
+                )
+            )
         return out
     if not isinstance(config, str):
-        return [
-            *out,
-            Problem("spec.config", f"must be a string holding JSON, got {_kind(config)}"),
-        ]
+        return [*out, Problem("spec.config", f"must be a string holding JSON, got {_kind(config)}")]
     default_name = name if isinstance(name, str) else None
-    out += [
+    return out + [
         Problem(_prefix("spec.config", p.path), p.message, p.severity)
-        for p in configcheck.parse_and_check(config, default_name)
+        for p in configcheck.parse_and_check(config, default_name, unknown_keys)
     ]
-    return out
+
+
+def _name_problems(name: Any) -> list[Problem]:
+    if not isinstance(name, str) or not name:
+        return [Problem("metadata.name", "required key 'name' is missing")]
+    if not _SUBDOMAIN.match(name) or len(name) > 253:
+        return [Problem("metadata.name", f"{name!r} is not a DNS-1123 subdomain")]
+    if not _LABEL.match(name):
+        message = (
+            f"{name!r} does not match {NAME_PATTERN}: pods cannot name it in their networks "
+            "annotation"
+        )
+        return [Problem("metadata.name", message, WARNING)]
+    return []
 
 
 def _prefix(prefix: str, path: str) -> str:
