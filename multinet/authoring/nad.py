@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,8 +36,12 @@ class Finding:
     severity: str = ERROR
 
     def line(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{self.document}: {self.severity}: {where}{self.message}"
+        """'DOCUMENT: SEVERITY: PATH: MESSAGE' (an empty part left out)."""
+        return ": ".join(p for p in (self.document, self.severity, self.path, self.message) if p)
+
+    def text(self) -> str:
+        """'DOCUMENT: PATH: MESSAGE' (an empty part left out)."""
+        return ": ".join(p for p in (self.document, self.path, self.message) if p)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -131,13 +136,40 @@ def document_label(source: str, index: int, obj: Any) -> str:
     return f"{source}#{index}"
 
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files(directory: str) -> list[str]:
+    """The YAML (and JSON) files of a directory, by name: what `nad validate DIR` and
+    `annotation validate --nads DIR` read."""
+    return [
+        os.path.join(directory, entry)
+        for entry in sorted(os.listdir(directory))
+        if entry.endswith(MANIFEST_SUFFIXES) and os.path.isfile(os.path.join(directory, entry))
+    ]
+
+
+def _yaml_error(e: Exception) -> str:
+    """PyYAML's error as one line, at the file's line and column (its own text names the
+    stream "<unicode string>")."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+        mark = e.problem_mark
+        context = f" ({e.context})" if e.context else ""
+        return (
+            f"not valid YAML at line {mark.line + 1} column {mark.column + 1}: {e.problem}{context}"
+        )
+    return f"not valid YAML: {e}".replace("\n", " ")
+
+
 def load_documents(text: str, source: str) -> tuple[list[tuple[str, Any]], list[Finding]]:
     """The non-empty documents of a YAML stream, labelled; a YAML error is a finding. A
     List (kubectl get -o yaml) is opened into its items."""
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        return [], [Finding(source, "", f"not valid YAML: {e}".replace("\n", " "))]
+    except RecursionError:  # the YAML composer recurses per nesting level
+        return [], [Finding(source, "", "not valid YAML: nested too deep")]
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: a scalar such as 2001-13-45
+        return [], [Finding(source, "", _yaml_error(e))]
     out: list[tuple[str, Any]] = []
     index = 0
     for doc in docs:
