@@ -194,22 +194,69 @@ def validate_text(text: str, source: str, *, only_nads: bool = False) -> list[Fi
 
 # -- create -------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class _Placeholder:
+    """A template value the user must replace: an example, not a default."""
+
+    value: Any
+    what: str  # what belongs there
+
+
+_MASTER = _Placeholder("eth0", "the node's interface to attach to")
+_SUBNET = _Placeholder("10.10.0.0/24", "the subnet to give the pods' addresses from")
 TEMPLATES: dict[str, dict[str, Any]] = {
     "bridge": {"bridge": "br-{name}", "ipam": "host-local"},
-    "macvlan": {"master": "eth0", "mode": "bridge", "ipam": "host-local"},
-    "ipvlan": {"master": "eth0", "mode": "l2", "ipam": "host-local"},
-    "vlan": {"master": "eth0", "vlanId": 100, "ipam": "host-local"},
-    "host-device": {"device": "eth1", "ipam": "host-local"},
+    "macvlan": {"master": _MASTER, "mode": "bridge", "ipam": "host-local"},
+    "ipvlan": {"master": _MASTER, "mode": "l2", "ipam": "host-local"},
+    "vlan": {
+        "master": _MASTER,
+        "vlanId": _Placeholder(100, "the VLAN ID (0-4094)"),
+        "ipam": "host-local",
+    },
+    "host-device": {
+        "device": _Placeholder("eth1", "the node's device to move into the pod"),
+        "ipam": "host-local",
+    },
     "ptp": {"ipMasq": True, "ipam": "host-local"},
     "multinet-sriov": {"ipam": "host-local"},
     "sriov": {"ipam": "host-local"},
 }
 IPAM_TEMPLATES: dict[str, dict[str, Any]] = {
-    "host-local": {"ranges": [[{"subnet": "10.10.0.0/24"}]]},
-    "static": {"addresses": [{"address": "10.10.0.10/24"}]},
+    "host-local": {"ranges": [[{"subnet": _SUBNET}]]},
+    "static": {
+        "addresses": [{"address": _Placeholder("10.10.0.10/24", "the pod's address (CIDR)")}]
+    },
     "dhcp": {},
-    "whereabouts": {"range": "10.10.0.0/24"},
+    "whereabouts": {"range": _SUBNET},
 }
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A value of the created config that is an example: `path` in spec.config."""
+
+    path: str
+    value: Any
+    what: str
+
+    def render(self) -> str:
+        settable = self.path.split("[")[0]  # --set reaches no list item: its list
+        return (
+            f"spec.config.{self.path} is {json.dumps(self.value)}: replace it with {self.what} "
+            f"(--set {settable}=...)"
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    nad: dict[str, Any]
+    problems: list[Problem]  # errors and warnings of the NAD, as `nad validate` gives them
+    placeholders: list[Placeholder]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
 
 
 def _value(text: str) -> Any:
@@ -231,14 +278,31 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def _fill(node: Any, path: str, found: list[Placeholder]) -> Any:
+    """The template with its placeholders' values; each placeholder into `found`."""
+    if isinstance(node, _Placeholder):
+        found.append(Placeholder(path, node.value, node.what))
+        return node.value
+    if isinstance(node, dict):
+        return {k: _fill(v, f"{path}.{k}" if path else k, found) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, f"{path}[{i}]", found) for i, v in enumerate(node)]
+    return node
+
+
+def _covers(key: str, path: str) -> bool:
+    return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
 def create(
     plugin_type: str, name: str, namespace: str = "default", settings: Sequence[str] = ()
-) -> tuple[dict[str, Any], list[Problem]]:
-    """A NAD for a plugin type with --set key=value overrides (dotted keys: ipam.type=static)
-    and the problems of the result (empty when it is valid)."""
+) -> Created:
+    """A NAD for a plugin type with --set key=value overrides (dotted keys: ipam.type=static),
+    the problems of the result and the template values left to replace."""
     config: dict[str, Any] = {"cniVersion": "1.0.0", "name": name, "type": plugin_type}
     template = dict(TEMPLATES.get(plugin_type, {}))
     ipam_type = template.pop("ipam", None)
+    found: list[Placeholder] = []
     config.update(
         {k: (v.format(name=name) if isinstance(v, str) else v) for k, v in template.items()}
     )
@@ -255,6 +319,7 @@ def create(
             ipam_type = value
     if ipam_type is not None:
         config["ipam"] = {"type": ipam_type, **IPAM_TEMPLATES.get(str(ipam_type), {})}
+    config = _fill(config, "", found)
     for key, value in overrides:
         _set(config, key, value)
     nad = {
@@ -263,7 +328,8 @@ def create(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"config": json.dumps(config, indent=2)},
     }
-    return nad, [p for p in check_nad(nad) if p.severity == ERROR]
+    left = [p for p in found if not any(_covers(key, p.path) for key, _ in overrides)]
+    return Created(nad, check_nad(nad), left)
 
 
 class _Literal(str):

@@ -65,14 +65,18 @@ def cmd_nad_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_nad_create(args: argparse.Namespace) -> int:
+    """The NAD on stdout; on stderr what `nad validate` would say of it and the example
+    values to replace."""
     from multinet.authoring import nad
 
-    obj, problems = nad.create(args.type, args.name, args.namespace, args.set or [])
-    if problems:
-        for p in problems:
-            print(f"multinetctl nad create: {p.render()}", file=sys.stderr)
+    created = nad.create(args.type, args.name, args.namespace, args.set or [])
+    for p in created.problems:
+        print(f"multinetctl nad create: {p.severity}: {p.render()}", file=sys.stderr)
+    if created.errors:
         return 1
-    sys.stdout.write(nad.to_yaml(obj))
+    for placeholder in created.placeholders:
+        print(f"multinetctl nad create: placeholder: {placeholder.render()}", file=sys.stderr)
+    sys.stdout.write(nad.to_yaml(created.nad))
     return 0
 
 

@@ -133,8 +133,9 @@ def test_create_prints_a_valid_nad_for_every_common_plugin() -> None:
     from multinet.authoring import nad
 
     for plugin in nad.TEMPLATES:
-        obj, problems = nad.create(plugin, "net-1", "ns", ["ipam.type=static"])
-        assert problems == [], (plugin, problems)
+        created = nad.create(plugin, "net-1", "ns", ["ipam.type=static"])
+        assert created.problems == [], (plugin, created.problems)
+        obj = created.nad
         again = yaml.safe_load(nad.to_yaml(obj))
         assert json.loads(again["spec"]["config"]) == json.loads(obj["spec"]["config"])
         assert nad.check_nad(again) == []
@@ -149,6 +150,31 @@ def test_create_with_set_and_refusal() -> None:
     assert (config["master"], config["mtu"], obj["metadata"]["namespace"]) == ("ens3", 1400, "ns")
     rc, _, err = run("nad", "create", "bridge", "b", "--set", "mtu=20")
     assert rc == 1 and "spec.config.mtu: 20 is less than the minimum 68" in err
+
+
+def test_create_names_the_placeholders_to_replace() -> None:
+    rc, out, err = run("nad", "create", "vlan", "v", "--set", "ipam.type=static",
+                       "--set", "master=ens3")  # fmt: skip
+    assert rc == 0 and yaml.safe_load(out)["kind"] == "NetworkAttachmentDefinition"
+    assert err == (
+        "multinetctl nad create: placeholder: spec.config.vlanId is 100: replace it with the "
+        "VLAN ID (0-4094) (--set vlanId=...)\n"
+        "multinetctl nad create: placeholder: spec.config.ipam.addresses[0].address is "
+        '"10.10.0.10/24": replace it with the pod\'s address (CIDR) (--set ipam.addresses=...)\n'
+    )
+    rc, _, err = run(
+        "nad", "create", "bridge", "b", "--set", 'ipam.ranges=[[{"subnet": "10.5.0.0/24"}]]'
+    )
+    assert (rc, err) == (0, "")  # the bridge name is a default, not a placeholder
+
+
+def test_create_prints_the_warnings_it_knows_of() -> None:
+    rc, out, err = run("nad", "create", "calico", "c", "--set", "x=1")
+    assert rc == 0 and out.startswith("apiVersion: k8s.cni.cncf.io/v1\n")
+    assert err.startswith(
+        "multinetctl nad create: warning: spec.config.type: no schema for plugin type 'calico': "
+        "only the structure is checked (known types: "
+    )
 
 
 def test_explain_lists_keys_with_type_and_default() -> None:
