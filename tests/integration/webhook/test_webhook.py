@@ -197,6 +197,20 @@ def test_pods_with_a_bad_annotation(server: tuple[int, Path, bool]) -> None:
         )
 
 
+def test_pods_with_an_unknown_annotation_key(server: tuple[int, Path, bool]) -> None:
+    annotations = {"k8s.v1.cni.cncf.io/networks": '[{"name": "a", "interfce": "net1"}]'}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations}}
+    kind = {"group": "", "version": "v1", "kind": "Pod"}
+    _, answer = post(server, json.dumps(review(pod, kind)).encode())
+    validate_pods = server[2]
+    assert answer["response"]["allowed"] is (not validate_pods)
+    if validate_pods:
+        assert answer["response"]["status"]["message"] == (
+            'networks annotation element 1 {"name": "a", "interfce": "net1"}: unknown key '
+            '"interfce" (did you mean "interface"?): ADD ignores it'
+        )
+
+
 def test_health_and_unknown_path(server: tuple[int, Path, bool]) -> None:
     status, _ = post(server, b"{}", "/nope")
     assert status == 404
