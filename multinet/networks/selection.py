@@ -131,12 +131,19 @@ def _text_element(token: str, default_namespace: str, where: str) -> NetworkSele
 
 
 # -- one element's keys: each with its check -------------------------------------------
-# A check takes the key and its value (never None or "": "not given", as in Go) and
-# returns what is wrong with it, or None.
+# A check takes the key and its value (never None: "not given") and returns what is wrong
+# with it, or None.
 Check = Callable[[str, Any], str | None]
 
 
-def _text(more: Callable[[str, str], str | None] | None = None) -> Check:
+@dataclass(frozen=True)
+class Key:
+    check: Check
+    text: bool = False  # a string, whose "" is Go's zero value: "not given"
+    fallback_for: str = ""  # read (and checked) only when this other key is not given
+
+
+def _text(more: Callable[[str, str], str | None] | None = None) -> Key:
     def check(key: str, value: Any) -> str | None:
         if not isinstance(value, str):
             return f"{key} must be a string, got {_kind(value)} {_show(value)}"
@@ -144,7 +151,7 @@ def _text(more: Callable[[str, str], str | None] | None = None) -> Check:
             return f"{key} {_show(value)} is not text: it holds a lone surrogate or a NUL"
         return more(key, value) if more is not None else None
 
-    return check
+    return Key(check, text=True)
 
 
 def _dns_name(key: str, value: str) -> str | None:
@@ -193,7 +200,7 @@ def _objects(key: str, value: Any) -> str | None:
     return f"{key} must be a list of objects, got {_show(value)}"
 
 
-def _addresses(cidr_ok: bool) -> Check:
+def _addresses(cidr_ok: bool) -> Key:
     expected = "an IP address or CIDR" if cidr_ok else "an IP address"
 
     def check(key: str, value: Any) -> str | None:
@@ -207,47 +214,49 @@ def _addresses(cidr_ok: bool) -> Check:
                 return f"{key}[{i}] {_show(item)} is not {expected}"
         return None
 
-    return check
+    return Key(check)
 
 
 # Every key of an element, in the order they are checked (the first problem is reported).
 # `name` must match the pattern; a namespace only the pattern and length of a label.
-KEYS: dict[str, Check] = {
+KEYS: dict[str, Key] = {
     "name": _text(lambda key, value: None if _NAME.fullmatch(value) else
                   f"{key} {_show(value)} does not match {NAME_PATTERN}"),
     "namespace": _text(_dns_name),
     "interface": _text(_ifname),
-    "interfaceRequest": _text(_ifname),  # the deprecated name of interface
+    "interfaceRequest": Key(_text(_ifname).check, text=True, fallback_for="interface"),
     "mac": _text(_mac),
     "infiniband-guid": _text(_guid),
-    "portMappings": _objects,
+    "portMappings": Key(_objects),
     "ips": _addresses(cidr_ok=True),
     "default-route": _addresses(cidr_ok=False),
-    "source-routing": _flag,
-    "bandwidth": _object,
-    "cni-args": _object,
+    "source-routing": Key(_flag),
+    "bandwidth": Key(_object),
+    "cni-args": Key(_object),
     "deviceID": _text(),
 }  # fmt: skip
 
 
 def _given(raw: Mapping[str, Any], key: str) -> Any:
-    value = raw.get(key)
-    return None if value is None or (value == "" and key != "name") else value
+    spec, value = KEYS[key], raw.get(key)
+    if spec.fallback_for and _given(raw, spec.fallback_for) is not None:
+        return None
+    return None if value == "" and spec.text and key != "name" else value
 
 
 def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> NetworkSelection:
     if raw.get("name") is None:
         _bad(where, "name is required")
-    for key, check in KEYS.items():
+    for key, spec in KEYS.items():
         value = _given(raw, key)
-        if value is not None and (problem := check(key, value)):
+        if value is not None and (problem := spec.check(key, value)):
             _bad(where, problem)
     get = functools.partial(_given, raw)
     default_route = raw.get("default-route")
     return NetworkSelection(
         name=raw["name"],
         namespace=get("namespace") or default_namespace,
-        interface=get("interface") or get("interfaceRequest"),
+        interface=get("interface") or get("interfaceRequest"),  # the deprecated name
         ips=list(get("ips") or []),
         mac=get("mac"),
         infiniband_guid=get("infiniband-guid"),

@@ -131,10 +131,12 @@ def test_json_null_and_empty_mean_not_given() -> None:
                 "deviceID": "",
                 "bandwidth": None,
                 "cni-args": None,
+                "source-routing": None,  # was refused ("got null null"): Go reads it as false
             }
         ]
     )
     [s] = parse_networks(value, "pods")
+    assert s.source_routing is False and s.unknown_keys == []
     assert (s.namespace, s.interface, s.mac, s.ips, s.device_id, s.bandwidth, s.cni_args) == (
         "pods",
         None,
