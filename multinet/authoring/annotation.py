@@ -62,10 +62,14 @@ def check(
             selections = [parse_default_network(value, namespace)]
         else:
             selections = parse_networks(value, namespace)
-            attachments.check_selections(selections, cluster=(cluster, CLUSTER_IFNAME))
     except InvalidConfig as e:
         return Result([], [Finding(document, "", e.msg)])
+    # An unknown key first: "interfce" may be why two networks want one interface.
     findings = [Finding(document, "", m) for s in selections for m in s.unknown_keys]
+    try:
+        attachments.check_selections(selections, cluster=(cluster, CLUSTER_IFNAME))
+    except InvalidConfig as e:
+        return Result([], [*findings, Finding(document, "", e.msg)])
     if lookup is not None:
         for s in selections:
             findings += _nad_findings(s, lookup, document)

@@ -222,6 +222,19 @@ def test_annotation_validate_refuses_what_add_refuses_or_ignores(value: str, mes
     assert (rc, out, err) == (1, "", f"error: {message}\n")
 
 
+def test_an_unknown_key_is_told_with_the_conflict_it_causes() -> None:
+    value = '[{"name": "a", "interface": "net2"}, {"name": "b", "interfce": "net3"}]'
+    rc, _, err = run("annotation", "validate", value)
+    assert (rc, err.splitlines()) == (
+        1,
+        [
+            'error: networks annotation element 2 {"name": "b", "interfce": "net3"}: unknown key '
+            '"interfce" (did you mean "interface"?): ADD ignores it',
+            "error: interface name 'net2' is requested by both 'default/a' and 'default/b'",
+        ],
+    )
+
+
 def test_annotation_validate_uses_the_add_rules() -> None:
     """The same function: the plan ADD builds refuses the very duplicate."""
     from multinet.networks import attachments
