@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -126,42 +126,77 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# A person's message for each kind of jsonschema error (by its validator keyword), or
+# None to keep jsonschema's own. Each takes the error and its path, and gives the path the
+# message is about (dependentRequired: the key that needs the other) and the message.
+_Said = tuple[list[Any], str] | None
+
+
+def _required(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    missing = re.search(r"'([^']+)' is a required property", err.message)
+    return path, f"required key {missing.group(1) if missing else err.message!r} is missing"
+
+
+def _dependent(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    found = re.search(r"'([^']+)' is a dependency of '([^']+)'", err.message)
+    return ([*path, found.group(2)], f"needs {found.group(1)!r} too") if found else None
+
+
+def _any_of(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    if not all("required" in s for s in err.validator_value):
+        return None
+    return path, "needs " + " or ".join(repr(s["required"][0]) for s in err.validator_value)
+
+
+def _not(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    if "required" not in err.validator_value:
+        return None
+    keys = " and ".join(repr(k) for k in err.validator_value["required"])
+    return path, f"{keys} cannot be used together"
+
+
+def _pattern(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    schema = err.schema if isinstance(err.schema, Mapping) else {}
+    if schema.get("pattern") != "^[^/\\u0000]+$":
+        return None
+    return path, f"{_show(err.instance)} must be a file name (no '/'), not a path"
+
+
+def _empty(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    return (path, "must not be empty") if err.instance in ("", []) else None
+
+
+_MESSAGES: dict[str, Callable[[jsonschema.ValidationError, list[Any]], _Said]] = {
+    "required": _required,
+    "dependentRequired": _dependent,
+    "type": lambda e, path: (
+        path, f"expected {' or '.join(_list(e.validator_value))}, got {_show(e.instance)}"
+    ),
+    "enum": lambda e, path: (
+        path, f"{_show(e.instance)} is not one of {', '.join(_show(x) for x in e.validator_value)}"
+    ),
+    "minimum": lambda e, path: (
+        path, f"{_show(e.instance)} is less than the minimum {e.validator_value}"
+    ),
+    "maximum": lambda e, path: (
+        path, f"{_show(e.instance)} is more than the maximum {e.validator_value}"
+    ),
+    "minLength": _empty,
+    "minItems": _empty,
+    "format": lambda e, path: (
+        path, f"{_show(e.instance)} {_FORMAT_TEXT.get(e.validator_value, 'is malformed')}"
+    ),
+    "anyOf": _any_of,
+    "not": _not,
+    "pattern": _pattern,
+}  # fmt: skip
+
+
 def _message(err: jsonschema.ValidationError) -> tuple[list[Any], str]:
     """A person's message for a jsonschema error, and the path it is about."""
-    path, v, value = list(err.absolute_path), err.validator, err.instance
-    schema = err.schema if isinstance(err.schema, Mapping) else {}
-    if v == "required":
-        missing = re.search(r"'([^']+)' is a required property", err.message)
-        key = missing.group(1) if missing else err.message
-        return path, f"required key {key!r} is missing"
-    if v == "dependentRequired":
-        found = re.search(r"'([^']+)' is a dependency of '([^']+)'", err.message)
-        if found:
-            return [*path, found.group(2)], f"needs {found.group(1)!r} too"
-    if v == "type":
-        return path, f"expected {' or '.join(_list(err.validator_value))}, got {_show(value)}"
-    if v == "enum":
-        allowed = ", ".join(_show(x) for x in err.validator_value)
-        return path, f"{_show(value)} is not one of {allowed}"
-    if v == "minimum":
-        return path, f"{_show(value)} is less than the minimum {err.validator_value}"
-    if v == "maximum":
-        return path, f"{_show(value)} is more than the maximum {err.validator_value}"
-    if v == "minLength" and value == "":
-        return path, "must not be empty"
-    if v == "minItems" and value == []:
-        return path, "must not be empty"
-    if v == "format":
-        return path, f"{_show(value)} {_FORMAT_TEXT.get(err.validator_value, 'is malformed')}"
-    if v == "anyOf" and all("required" in s for s in err.validator_value):
-        keys = " or ".join(repr(s["required"][0]) for s in err.validator_value)
-        return path, f"needs {keys}"
-    if v == "not" and "required" in err.validator_value:
-        keys = " and ".join(repr(k) for k in err.validator_value["required"])
-        return path, f"{keys} cannot be used together"
-    if v == "pattern" and schema.get("pattern") == "^[^/\\u0000]+$":
-        return path, f"{_show(value)} must be a file name (no '/'), not a path"
-    return path, err.message
+    path = list(err.absolute_path)
+    said = _MESSAGES[err.validator](err, path) if err.validator in _MESSAGES else None
+    return said if said is not None else (path, err.message)
 
 
 def _list(value: Any) -> list[str]:
