@@ -107,8 +107,9 @@ class Scenario:
 
     @property
     def python(self) -> str:
-        """The interpreter running the benchmarks (not a version manager's wrapper)."""
-        return os.path.realpath(sys.executable)
+        """The interpreter running the benchmarks, as it was started: a venv's `bin/python`
+        is a link, and resolving it would leave the venv (where multinet is installed)."""
+        return sys.executable
 
     def shim(self) -> Path:
         """The thick-mode executable as installed on a host: the native multinet-shim (and

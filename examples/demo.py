@@ -30,6 +30,13 @@ def sh(*cmd: str) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
+def multinet_executable() -> str:
+    """The `multinet` console script beside this interpreter (`.venv/bin`, where make
+    installs it: found without activating the venv), else on PATH."""
+    beside = Path(sys.executable).parent / "multinet"
+    return str(beside) if beside.is_file() else shutil.which("multinet") or "multinet"
+
+
 def cni(command: str, conf: dict[str, object], netns: str, container: str) -> str:
     env = dict(
         os.environ,
@@ -41,7 +48,7 @@ def cni(command: str, conf: dict[str, object], netns: str, container: str) -> st
         CNI_ARGS=POD_ARGS,
     )
     proc = subprocess.run(
-        [shutil.which("multinet") or "multinet"],
+        [multinet_executable()],
         input=json.dumps(conf),
         env=env,
         capture_output=True,

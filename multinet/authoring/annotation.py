@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +9,9 @@ from typing import Any
 import yaml
 
 from multinet.authoring import nad as nads
+from multinet.authoring.nad import Finding
 from multinet.cni.errors import InvalidConfig
+from multinet.networks import attachments
 from multinet.networks.selection import (
     DEFAULT_NETWORK_ANNOTATION,
     NETWORKS_ANNOTATION,
@@ -23,11 +24,24 @@ from multinet.networks.selection import (
 NadLookup = Callable[[str, str], Mapping[str, Any] | None]
 
 
+# What ADD's interface rules are checked against without a node's netconf: the cluster
+# network on eth0 (the CNI_IFNAME every Kubernetes runtime gives) and no defaultNetworks.
+CLUSTER = "the cluster network"
+CLUSTER_IFNAME = "eth0"
+
+
 @dataclass(frozen=True)
 class Result:
     selections: list[NetworkSelection]
-    errors: list[str]
-    warnings: list[str]
+    findings: list[Finding]
+
+    @property
+    def errors(self) -> list[str]:
+        return [f.text() for f in self.findings if f.severity == nads.ERROR]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f.text() for f in self.findings if f.severity != nads.ERROR]
 
 
 def check(
@@ -36,28 +50,38 @@ def check(
     lookup: NadLookup | None = None,
     *,
     default_network: bool = False,
+    document: str = "",
+    cluster: str = CLUSTER,
 ) -> Result:
-    """The annotation's errors (the very messages ADD gives) and, with `lookup`, whether each
-    NAD it names exists and is valid."""
+    """Everything ADD refuses of the annotation, in the very messages ADD gives (the same
+    parser and interface rules), and each key ADD ignores as an error (a typo); with
+    `lookup`, whether each NAD it names exists and is valid. `cluster` names the cluster
+    network in the interface rules' messages."""
     try:
         if default_network:
             selections = [parse_default_network(value, namespace)]
         else:
             selections = parse_networks(value, namespace)
     except InvalidConfig as e:
-        return Result([], [e.msg], [])
-    errors: list[str] = []
-    warnings: list[str] = []
+        return Result([], [Finding(document, "", e.msg)])
+    # An unknown key first: "interfce" may be why two networks want one interface.
+    findings = [Finding(document, "", m) for s in selections for m in s.unknown_keys]
+    try:
+        attachments.check_selections(selections, cluster=(cluster, CLUSTER_IFNAME))
+    except InvalidConfig as e:
+        return Result([], [*findings, Finding(document, "", e.msg)])
     if lookup is not None:
         for s in selections:
-            obj = lookup(s.namespace, s.name)
-            if obj is None:
-                errors.append(f"NetworkAttachmentDefinition {s.namespace}/{s.name} not found")
-                continue
-            for p in nads.check_nad(obj):
-                line = f"NetworkAttachmentDefinition {s.namespace}/{s.name}: {p.render()}"
-                (errors if p.severity == nads.ERROR else warnings).append(line)
-    return Result(selections, errors, warnings)
+            findings += _nad_findings(s, lookup, document)
+    return Result(selections, findings)
+
+
+def _nad_findings(s: NetworkSelection, lookup: NadLookup, document: str) -> list[Finding]:
+    what = f"NetworkAttachmentDefinition {s.namespace}/{s.name}"
+    obj = lookup(s.namespace, s.name)
+    if obj is None:
+        return [Finding(document, "", f"{what} not found")]
+    return [Finding(what, p.path, p.message, p.severity) for p in nads.check_nad(obj)]
 
 
 def pod_annotations(obj: Any) -> tuple[str, dict[str, str]]:
@@ -69,30 +93,32 @@ def pod_annotations(obj: Any) -> tuple[str, dict[str, str]]:
     return str(meta.get("namespace") or "default"), {str(k): str(v) for k, v in annotations.items()}
 
 
-def check_pod(obj: Any, lookup: NadLookup | None = None) -> Result:
+def check_pod(obj: Any, lookup: NadLookup | None = None, source: str = "") -> Result:
+    """Both annotations of a Pod manifest (`source`: its file, for the findings' label)."""
     namespace, annotations = pod_annotations(obj)
+    name = (obj.get("metadata") or {}).get("name", "")
+    document = f"{source} ({namespace}/{name})" if source else ""
     results = []
-    if NETWORKS_ANNOTATION in annotations:
-        results.append(check(annotations[NETWORKS_ANNOTATION], namespace, lookup))
+    cluster = CLUSTER
     if DEFAULT_NETWORK_ANNOTATION in annotations:
-        results.append(
-            check(annotations[DEFAULT_NETWORK_ANNOTATION], namespace, lookup, default_network=True)
-        )
+        value = annotations[DEFAULT_NETWORK_ANNOTATION]
+        default = check(value, namespace, lookup, default_network=True, document=document)
+        cluster = next((f"{s.namespace}/{s.name}" for s in default.selections), cluster)
+        results.append(default)
+    if NETWORKS_ANNOTATION in annotations:
+        value = annotations[NETWORKS_ANNOTATION]
+        results.insert(0, check(value, namespace, lookup, document=document, cluster=cluster))
     return Result(
-        [s for r in results for s in r.selections],
-        [e for r in results for e in r.errors],
-        [w for r in results for w in r.warnings],
+        [s for r in results for s in r.selections], [f for r in results for f in r.findings]
     )
 
 
 def directory_lookup(directory: str) -> NadLookup:
     """NADs from the YAML files of a directory (as the manifests source reads them)."""
     found: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for entry in sorted(os.listdir(directory)):
-        if not entry.endswith((".yaml", ".yml", ".json")):
-            continue
-        with open(os.path.join(directory, entry)) as f:
-            docs, _ = nads.load_documents(f.read(), entry)
+    for path in nads.manifest_files(directory):
+        with open(path) as f:
+            docs, _ = nads.load_documents(f.read(), path)
         for _, obj in docs:
             if isinstance(obj, Mapping) and obj.get("kind") == nads.KIND:
                 meta = obj.get("metadata") or {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -22,6 +22,7 @@ import jsonschema
 from multinet import schemas
 from multinet.cni import chain, version
 from multinet.cni.errors import InvalidConfig
+from multinet.config.spelling import did_you_mean
 from multinet.networks.selection import is_mac
 
 ERROR = "error"
@@ -125,42 +126,77 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+# A person's message for each kind of jsonschema error (by its validator keyword), or
+# None to keep jsonschema's own. Each takes the error and its path, and gives the path the
+# message is about (dependentRequired: the key that needs the other) and the message.
+_Said = tuple[list[Any], str] | None
+
+
+def _required(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    missing = re.search(r"'([^']+)' is a required property", err.message)
+    return path, f"required key {missing.group(1) if missing else err.message!r} is missing"
+
+
+def _dependent(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    found = re.search(r"'([^']+)' is a dependency of '([^']+)'", err.message)
+    return ([*path, found.group(2)], f"needs {found.group(1)!r} too") if found else None
+
+
+def _any_of(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    if not all("required" in s for s in err.validator_value):
+        return None
+    return path, "needs " + " or ".join(repr(s["required"][0]) for s in err.validator_value)
+
+
+def _not(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    if "required" not in err.validator_value:
+        return None
+    keys = " and ".join(repr(k) for k in err.validator_value["required"])
+    return path, f"{keys} cannot be used together"
+
+
+def _pattern(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    schema = err.schema if isinstance(err.schema, Mapping) else {}
+    if schema.get("pattern") != "^[^/\\u0000]+$":
+        return None
+    return path, f"{_show(err.instance)} must be a file name (no '/'), not a path"
+
+
+def _empty(err: jsonschema.ValidationError, path: list[Any]) -> _Said:
+    return (path, "must not be empty") if err.instance in ("", []) else None
+
+
+_MESSAGES: dict[str, Callable[[jsonschema.ValidationError, list[Any]], _Said]] = {
+    "required": _required,
+    "dependentRequired": _dependent,
+    "type": lambda e, path: (
+        path, f"expected {' or '.join(_list(e.validator_value))}, got {_show(e.instance)}"
+    ),
+    "enum": lambda e, path: (
+        path, f"{_show(e.instance)} is not one of {', '.join(_show(x) for x in e.validator_value)}"
+    ),
+    "minimum": lambda e, path: (
+        path, f"{_show(e.instance)} is less than the minimum {e.validator_value}"
+    ),
+    "maximum": lambda e, path: (
+        path, f"{_show(e.instance)} is more than the maximum {e.validator_value}"
+    ),
+    "minLength": _empty,
+    "minItems": _empty,
+    "format": lambda e, path: (
+        path, f"{_show(e.instance)} {_FORMAT_TEXT.get(e.validator_value, 'is malformed')}"
+    ),
+    "anyOf": _any_of,
+    "not": _not,
+    "pattern": _pattern,
+}  # fmt: skip
+
+
 def _message(err: jsonschema.ValidationError) -> tuple[list[Any], str]:
     """A person's message for a jsonschema error, and the path it is about."""
-    path, v, value = list(err.absolute_path), err.validator, err.instance
-    schema = err.schema if isinstance(err.schema, Mapping) else {}
-    if v == "required":
-        missing = re.search(r"'([^']+)' is a required property", err.message)
-        key = missing.group(1) if missing else err.message
-        return path, f"required key {key!r} is missing"
-    if v == "dependentRequired":
-        found = re.search(r"'([^']+)' is a dependency of '([^']+)'", err.message)
-        if found:
-            return [*path, found.group(2)], f"needs {found.group(1)!r} too"
-    if v == "type":
-        return path, f"expected {' or '.join(_list(err.validator_value))}, got {_show(value)}"
-    if v == "enum":
-        allowed = ", ".join(_show(x) for x in err.validator_value)
-        return path, f"{_show(value)} is not one of {allowed}"
-    if v == "minimum":
-        return path, f"{_show(value)} is less than the minimum {err.validator_value}"
-    if v == "maximum":
-        return path, f"{_show(value)} is more than the maximum {err.validator_value}"
-    if v == "minLength" and value == "":
-        return path, "must not be empty"
-    if v == "minItems" and value == []:
-        return path, "must not be empty"
-    if v == "format":
-        return path, f"{_show(value)} {_FORMAT_TEXT.get(err.validator_value, 'is malformed')}"
-    if v == "anyOf" and all("required" in s for s in err.validator_value):
-        keys = " or ".join(repr(s["required"][0]) for s in err.validator_value)
-        return path, f"needs {keys}"
-    if v == "not" and "required" in err.validator_value:
-        keys = " and ".join(repr(k) for k in err.validator_value["required"])
-        return path, f"{keys} cannot be used together"
-    if v == "pattern" and schema.get("pattern") == "^[^/\\u0000]+$":
-        return path, f"{_show(value)} must be a file name (no '/'), not a path"
-    return path, err.message
+    path = list(err.absolute_path)
+    said = _MESSAGES[err.validator](err, path) if err.validator in _MESSAGES else None
+    return said if said is not None else (path, err.message)
 
 
 def _list(value: Any) -> list[str]:
@@ -176,23 +212,43 @@ def _schema_problems(name: str, value: Any, base: str) -> list[Problem]:
     return out
 
 
-def _unknown_keys(value: Mapping[str, Any], known: set[str], base: str, what: str) -> list[Problem]:
-    return [
-        Problem(
-            _join(base, [key]),
-            f"unknown key for {what}: the plugin ignores it (a typo?)",
-            WARNING,
-        )
-        for key in value
-        if key not in known
-    ]
+# Plugins that read their keys exactly (multinet's own, in Python); the reference plugins
+# are Go, whose encoding/json matches a key case-insensitively ("isgateway" is isGateway).
+_EXACT_KEYS = frozenset({"multinet-sriov"})
+# Keys any plugin may carry beyond plugin-common.json's: the ones multinet injects for a
+# device (attachments.with_selection) and the SR-IOV plugins' log settings.
+_INJECTED = frozenset({"pciBusID", "deviceID", "logLevel", "logFile"})
 
 
-RUNTIME_KEYS = {"runtimeConfig", "prevResult", "args", "capabilities", "cniVersion", "name"}
+def _unknown_keys(
+    value: Mapping[str, Any], known: set[str], base: str, what: str, severity: str, exact: bool
+) -> list[Problem]:
+    """A key the plugin has no use for: `severity` (a typo the plugin would silently
+    ignore), with the closest known key; a key Go reads case-insensitively is a warning."""
+    out = []
+    by_case = {k.lower(): k for k in known}
+    for key in value:
+        if key in known:
+            continue
+        if not exact and key.lower() in by_case:
+            right = by_case[key.lower()]
+            message = (
+                f'{what} reads it as "{right}" (Go matches keys case-insensitively): '
+                f'write "{right}"'
+            )
+            out.append(Problem(_join(base, [key]), message, WARNING))
+            continue
+        hint = did_you_mean(key, known)
+        message = f"unknown key for {what}{hint}: the plugin would ignore it"
+        if not hint:
+            message += f" (its keys: multinetctl nad explain {what.split()[0]})"
+        out.append(Problem(_join(base, [key]), message, severity))
+    return out
 
 
-def check_plugin(plugin: Mapping[str, Any], base: str) -> list[Problem]:
-    """One plugin of a config: its schema, its IPAM's, the rules across keys."""
+def check_plugin(plugin: Mapping[str, Any], base: str, unknown_keys: str = ERROR) -> list[Problem]:
+    """One plugin of a config: its schema, its IPAM's, the rules across keys. An unknown
+    key of a plugin that has a schema is of severity `unknown_keys`."""
     out = _schema_problems("plugin-common.json", plugin, base)
     type_name = plugin.get("type")
     if not isinstance(type_name, str) or out:
@@ -210,16 +266,16 @@ def check_plugin(plugin: Mapping[str, Any], base: str) -> list[Problem]:
     else:
         out += _schema_problems(f"plugin-{type_name}.json", plugin, base)
         known = set(schema["properties"]) | set(schemas.load("plugin-common.json")["properties"])
-        known |= {"pciBusID", "deviceID", "logLevel", "logFile"}  # set by multinet, or common
-        out += _unknown_keys(plugin, known, base, type_name)
+        exact = type_name in _EXACT_KEYS
+        out += _unknown_keys(plugin, known | _INJECTED, base, type_name, unknown_keys, exact)
         out += list(_plugin_rules(type_name, plugin, base))
     ipam = plugin.get("ipam")
     if isinstance(ipam, Mapping) and isinstance(ipam.get("type"), str):
-        out += check_ipam(ipam, _join(base, ["ipam"]))
+        out += check_ipam(ipam, _join(base, ["ipam"]), unknown_keys)
     return out
 
 
-def check_ipam(ipam: Mapping[str, Any], base: str) -> list[Problem]:
+def check_ipam(ipam: Mapping[str, Any], base: str, unknown_keys: str = ERROR) -> list[Problem]:
     type_name = ipam["type"]
     schema = schema_for("ipam", type_name)
     if schema is None:
@@ -232,7 +288,8 @@ def check_ipam(ipam: Mapping[str, Any], base: str) -> list[Problem]:
             )
         ]
     out = _schema_problems(f"ipam-{type_name}.json", ipam, base)
-    out += _unknown_keys(ipam, set(schema["properties"]) | {"type"}, base, f"{type_name} IPAM")
+    known = set(schema["properties"]) | {"type"}
+    out += _unknown_keys(ipam, known, base, f"{type_name} IPAM", unknown_keys, exact=False)
     if not [p for p in out if p.severity == ERROR]:
         out += list(_ipam_rules(type_name, ipam, base))
     return out
@@ -321,15 +378,18 @@ def _ipam_rules(type_name: str, ipam: Mapping[str, Any], base: str) -> Iterator[
                     )
 
 
-def check_config(raw: Any, default_name: str | None = None) -> list[Problem]:
-    """Every problem of a config or conflist (parsed JSON), errors and warnings."""
+def check_config(
+    raw: Any, default_name: str | None = None, unknown_keys: str = ERROR
+) -> list[Problem]:
+    """Every problem of a config or conflist (parsed JSON), errors and warnings; an unknown
+    key of a plugin or IPAM type that has a schema is of severity `unknown_keys`."""
     out = _schema_problems("conflist.json", raw, "")
     if [p for p in out if p.severity == ERROR]:
         return out
     plugins = raw["plugins"] if "plugins" in raw else [raw]
     for i, plugin in enumerate(plugins):
         if isinstance(plugin, Mapping):
-            out += check_plugin(plugin, f"plugins[{i}]" if "plugins" in raw else "")
+            out += check_plugin(plugin, f"plugins[{i}]" if "plugins" in raw else "", unknown_keys)
     if "plugins" in raw:
         for key in ("type", "ipam"):
             if key in raw:
@@ -353,10 +413,12 @@ def check_config(raw: Any, default_name: str | None = None) -> list[Problem]:
     return out
 
 
-def parse_and_check(text: str, default_name: str | None = None) -> list[Problem]:
+def parse_and_check(
+    text: str, default_name: str | None = None, unknown_keys: str = ERROR
+) -> list[Problem]:
     """A spec.config string: JSON first (with the line and column of a syntax error)."""
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         return [Problem("", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")]
-    return check_config(raw, default_name)
+    return check_config(raw, default_name, unknown_keys)

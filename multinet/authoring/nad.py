@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from multinet.authoring import configcheck
 from multinet.authoring.configcheck import ERROR as ERROR
 from multinet.authoring.configcheck import WARNING as WARNING
 from multinet.authoring.configcheck import Problem
+from multinet.config.spelling import did_you_mean
 from multinet.networks.selection import NAME_PATTERN
 
 API_VERSION = "k8s.cni.cncf.io/v1"
@@ -34,8 +36,12 @@ class Finding:
     severity: str = ERROR
 
     def line(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{self.document}: {self.severity}: {where}{self.message}"
+        """'DOCUMENT: SEVERITY: PATH: MESSAGE' (an empty part left out)."""
+        return ": ".join(p for p in (self.document, self.severity, self.path, self.message) if p)
+
+    def text(self) -> str:
+        """'DOCUMENT: PATH: MESSAGE' (an empty part left out)."""
+        return ": ".join(p for p in (self.document, self.path, self.message) if p)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -46,59 +52,69 @@ class Finding:
         }
 
 
-def check_nad(obj: Any) -> list[Problem]:
-    """Every problem of one NAD object; paths are from the object's root (spec.config...)."""
+SPEC_KEYS = ("config",)  # the CRD's: the API server drops any other key of spec
+
+
+def check_nad(obj: Any, unknown_keys: str = ERROR) -> list[Problem]:
+    """Every problem of one NAD object; paths are from the object's root (spec.config...).
+    An unknown key of a plugin or IPAM type that has a schema is of severity `unknown_keys`
+    (the webhook's --unknown-plugin-keys=warn makes it a warning)."""
     if not isinstance(obj, Mapping):
         return [Problem("", f"expected a YAML mapping (a Kubernetes object), got {_kind(obj)}")]
-    out: list[Problem] = []
     if obj.get("kind") != KIND:
         return [Problem("kind", f"{obj.get('kind')!r} is not a {KIND}")]
+    out: list[Problem] = []
     if obj.get("apiVersion") != API_VERSION:
         out.append(Problem("apiVersion", f"{obj.get('apiVersion')!r} is not {API_VERSION!r}"))
     meta = obj.get("metadata")
     name = meta.get("name") if isinstance(meta, Mapping) else None
-    if not isinstance(name, str) or not name:
-        out.append(Problem("metadata.name", "required key 'name' is missing"))
-    elif not _SUBDOMAIN.match(name) or len(name) > 253:
-        out.append(Problem("metadata.name", f"{name!r} is not a DNS-1123 subdomain"))
-    elif not _LABEL.match(name):
-        out.append(
-            Problem(
-                "metadata.name",
-                f"{name!r} does not match {NAME_PATTERN}: pods cannot name it in their "
-                "networks annotation",
-                WARNING,
-            )
-        )
+    out += _name_problems(name)
     spec = obj.get("spec")
     if spec is None or spec == {}:
-        out.append(
-            Problem(
-                "spec",
-                "empty: the config is the file in confDir whose name is the NAD's (on every node)",
-                WARNING,
-            )
-        )
-        return out
+        message = "empty: the config is the file in confDir whose name is the NAD's (on every node)"
+        return [*out, Problem("spec", message, WARNING)]
     if not isinstance(spec, Mapping):
         return [*out, Problem("spec", f"expected a mapping, got {_kind(spec)}")]
+    unknown = [
+        Problem(
+            f"spec.{key}",
+            f"unknown key{did_you_mean(str(key), SPEC_KEYS)}: a NAD's spec has only config (the "
+            "API server drops any other key)",
+        )
+        for key in spec
+        if key not in SPEC_KEYS
+    ]
+    out += unknown
     config = spec.get("config")
     if config is None or (isinstance(config, str) and not config.strip()):
-        out.append(
-            Problem("spec.config", "empty: the config is the confDir file of that name", WARNING)
-        )
+        if not unknown:  # a misspelt config is not an empty one
+            out.append(
+                Problem(
+                    "spec.config", "empty: the config is the confDir file of that name", WARNING
+                )
+            )
         return out
     if not isinstance(config, str):
-        return [
-            *out,
-            Problem("spec.config", f"must be a string holding JSON, got {_kind(config)}"),
-        ]
+        return [*out, Problem("spec.config", f"must be a string holding JSON, got {_kind(config)}")]
     default_name = name if isinstance(name, str) else None
-    out += [
+    return out + [
         Problem(_prefix("spec.config", p.path), p.message, p.severity)
-        for p in configcheck.parse_and_check(config, default_name)
+        for p in configcheck.parse_and_check(config, default_name, unknown_keys)
     ]
-    return out
+
+
+def _name_problems(name: Any) -> list[Problem]:
+    if not isinstance(name, str) or not name:
+        return [Problem("metadata.name", "required key 'name' is missing")]
+    if not _SUBDOMAIN.match(name) or len(name) > 253:
+        return [Problem("metadata.name", f"{name!r} is not a DNS-1123 subdomain")]
+    if not _LABEL.match(name):
+        message = (
+            f"{name!r} does not match {NAME_PATTERN}: pods cannot name it in their networks "
+            "annotation"
+        )
+        return [Problem("metadata.name", message, WARNING)]
+    return []
 
 
 def _prefix(prefix: str, path: str) -> str:
@@ -120,13 +136,40 @@ def document_label(source: str, index: int, obj: Any) -> str:
     return f"{source}#{index}"
 
 
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def manifest_files(directory: str) -> list[str]:
+    """The YAML (and JSON) files of a directory, by name: what `nad validate DIR` and
+    `annotation validate --nads DIR` read."""
+    return [
+        os.path.join(directory, entry)
+        for entry in sorted(os.listdir(directory))
+        if entry.endswith(MANIFEST_SUFFIXES) and os.path.isfile(os.path.join(directory, entry))
+    ]
+
+
+def _yaml_error(e: Exception) -> str:
+    """PyYAML's error as one line, at the file's line and column (its own text names the
+    stream "<unicode string>")."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:
+        mark = e.problem_mark
+        context = f" ({e.context})" if e.context else ""
+        return (
+            f"not valid YAML at line {mark.line + 1} column {mark.column + 1}: {e.problem}{context}"
+        )
+    return f"not valid YAML: {e}".replace("\n", " ")
+
+
 def load_documents(text: str, source: str) -> tuple[list[tuple[str, Any]], list[Finding]]:
     """The non-empty documents of a YAML stream, labelled; a YAML error is a finding. A
     List (kubectl get -o yaml) is opened into its items."""
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        return [], [Finding(source, "", f"not valid YAML: {e}".replace("\n", " "))]
+    except RecursionError:  # the YAML composer recurses per nesting level
+        return [], [Finding(source, "", "not valid YAML: nested too deep")]
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: a scalar such as 2001-13-45
+        return [], [Finding(source, "", _yaml_error(e))]
     out: list[tuple[str, Any]] = []
     index = 0
     for doc in docs:
@@ -151,22 +194,69 @@ def validate_text(text: str, source: str, *, only_nads: bool = False) -> list[Fi
 
 # -- create -------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class _Placeholder:
+    """A template value the user must replace: an example, not a default."""
+
+    value: Any
+    what: str  # what belongs there
+
+
+_MASTER = _Placeholder("eth0", "the node's interface to attach to")
+_SUBNET = _Placeholder("10.10.0.0/24", "the subnet to give the pods' addresses from")
 TEMPLATES: dict[str, dict[str, Any]] = {
     "bridge": {"bridge": "br-{name}", "ipam": "host-local"},
-    "macvlan": {"master": "eth0", "mode": "bridge", "ipam": "host-local"},
-    "ipvlan": {"master": "eth0", "mode": "l2", "ipam": "host-local"},
-    "vlan": {"master": "eth0", "vlanId": 100, "ipam": "host-local"},
-    "host-device": {"device": "eth1", "ipam": "host-local"},
+    "macvlan": {"master": _MASTER, "mode": "bridge", "ipam": "host-local"},
+    "ipvlan": {"master": _MASTER, "mode": "l2", "ipam": "host-local"},
+    "vlan": {
+        "master": _MASTER,
+        "vlanId": _Placeholder(100, "the VLAN ID (0-4094)"),
+        "ipam": "host-local",
+    },
+    "host-device": {
+        "device": _Placeholder("eth1", "the node's device to move into the pod"),
+        "ipam": "host-local",
+    },
     "ptp": {"ipMasq": True, "ipam": "host-local"},
     "multinet-sriov": {"ipam": "host-local"},
     "sriov": {"ipam": "host-local"},
 }
 IPAM_TEMPLATES: dict[str, dict[str, Any]] = {
-    "host-local": {"ranges": [[{"subnet": "10.10.0.0/24"}]]},
-    "static": {"addresses": [{"address": "10.10.0.10/24"}]},
+    "host-local": {"ranges": [[{"subnet": _SUBNET}]]},
+    "static": {
+        "addresses": [{"address": _Placeholder("10.10.0.10/24", "the pod's address (CIDR)")}]
+    },
     "dhcp": {},
-    "whereabouts": {"range": "10.10.0.0/24"},
+    "whereabouts": {"range": _SUBNET},
 }
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A value of the created config that is an example: `path` in spec.config."""
+
+    path: str
+    value: Any
+    what: str
+
+    def render(self) -> str:
+        settable = self.path.split("[")[0]  # --set reaches no list item: its list
+        return (
+            f"spec.config.{self.path} is {json.dumps(self.value)}: replace it with {self.what} "
+            f"(--set {settable}=...)"
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    nad: dict[str, Any]
+    problems: list[Problem]  # errors and warnings of the NAD, as `nad validate` gives them
+    placeholders: list[Placeholder]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
 
 
 def _value(text: str) -> Any:
@@ -188,14 +278,31 @@ def _set(config: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
+def _fill(node: Any, path: str, found: list[Placeholder]) -> Any:
+    """The template with its placeholders' values; each placeholder into `found`."""
+    if isinstance(node, _Placeholder):
+        found.append(Placeholder(path, node.value, node.what))
+        return node.value
+    if isinstance(node, dict):
+        return {k: _fill(v, f"{path}.{k}" if path else k, found) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, f"{path}[{i}]", found) for i, v in enumerate(node)]
+    return node
+
+
+def _covers(key: str, path: str) -> bool:
+    return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
 def create(
     plugin_type: str, name: str, namespace: str = "default", settings: Sequence[str] = ()
-) -> tuple[dict[str, Any], list[Problem]]:
-    """A NAD for a plugin type with --set key=value overrides (dotted keys: ipam.type=static)
-    and the problems of the result (empty when it is valid)."""
+) -> Created:
+    """A NAD for a plugin type with --set key=value overrides (dotted keys: ipam.type=static),
+    the problems of the result and the template values left to replace."""
     config: dict[str, Any] = {"cniVersion": "1.0.0", "name": name, "type": plugin_type}
     template = dict(TEMPLATES.get(plugin_type, {}))
     ipam_type = template.pop("ipam", None)
+    found: list[Placeholder] = []
     config.update(
         {k: (v.format(name=name) if isinstance(v, str) else v) for k, v in template.items()}
     )
@@ -212,6 +319,7 @@ def create(
             ipam_type = value
     if ipam_type is not None:
         config["ipam"] = {"type": ipam_type, **IPAM_TEMPLATES.get(str(ipam_type), {})}
+    config = _fill(config, "", found)
     for key, value in overrides:
         _set(config, key, value)
     nad = {
@@ -220,7 +328,8 @@ def create(
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"config": json.dumps(config, indent=2)},
     }
-    return nad, [p for p in check_nad(nad) if p.severity == ERROR]
+    left = [p for p in found if not any(_covers(key, p.path) for key, _ in overrides)]
+    return Created(nad, check_nad(nad), left)
 
 
 class _Literal(str):

@@ -1,6 +1,6 @@
 """multinetctl's authoring subcommands: NADs, the networks annotation, webhook certificates.
 
-multinetctl nad validate FILE... [--output text|json]
+multinetctl nad validate FILE|DIR... [--output text|json]
 multinetctl nad create TYPE NAME [--namespace NS] [--set KEY=VALUE ...]
 multinetctl nad explain TYPE [KEY]
 multinetctl annotation validate [VALUE] [--pod FILE] [--namespace NS] [--nads DIR | --kubeconfig F]
@@ -23,37 +23,60 @@ def _read(path: str) -> str:
         return f.read()
 
 
+def _report(valid: bool, findings: list[Any], **more: Any) -> None:
+    """The one `-o json` shape of both validators: {valid, problems: [{document, path,
+    message, severity}], ...}."""
+    out = {"valid": valid, "problems": [f.to_dict() for f in findings], **more}
+    json.dump(out, sys.stdout, indent=2)
+    print()
+
+
+def _sources(paths: list[str]) -> list[str]:
+    """The files to read: a directory stands for its YAML files."""
+    import os
+
+    from multinet.authoring import nad
+
+    out = []
+    for path in paths:
+        out += nad.manifest_files(path) if path != "-" and os.path.isdir(path) else [path]
+    return out
+
+
 def cmd_nad_validate(args: argparse.Namespace) -> int:
     from multinet.authoring import nad
 
     findings = []
-    for path in args.files:
+    files = _sources(args.files)
+    for path in files:
         findings += nad.validate_text(_read(path), "<stdin>" if path == "-" else path)
+    for path in args.files:
+        if path not in files and not nad.manifest_files(path):
+            findings.append(nad.Finding(path, "", "no YAML file (.yaml, .yml, .json) in it"))
     errors = [f for f in findings if f.severity == nad.ERROR]
     if args.output == "json":
-        json.dump(
-            {"valid": not errors, "problems": [f.to_dict() for f in findings]},
-            sys.stdout,
-            indent=2,
-        )
-        print()
+        _report(not errors, findings)
     else:
         for f in findings:
             print(f.line(), file=sys.stderr if f.severity == nad.ERROR else sys.stdout)
         if not errors:
-            print(f"valid ({len(args.files)} file{'s' * (len(args.files) != 1)})")
+            print(f"valid ({len(files)} file{'s' * (len(files) != 1)})")
     return 1 if errors else 0
 
 
 def cmd_nad_create(args: argparse.Namespace) -> int:
+    """The NAD on stdout; on stderr what `nad validate` would say of it and the example
+    values to replace."""
     from multinet.authoring import nad
 
-    obj, problems = nad.create(args.type, args.name, args.namespace, args.set or [])
-    if problems:
-        for p in problems:
-            print(f"multinetctl nad create: {p.render()}", file=sys.stderr)
+    created = nad.create(args.type, args.name, args.namespace, args.set or [])
+    for p in created.problems:
+        print(f"multinetctl nad create: {p.severity}: {p.render()}", file=sys.stderr)
+    if created.errors:
         return 1
-    sys.stdout.write(nad.to_yaml(obj))
+    for placeholder in created.placeholders:
+        print(f"multinetctl nad create: placeholder: {placeholder.render()}", file=sys.stderr)
+    sys.stdout.write(nad.to_yaml(created.nad))
     return 0
 
 
@@ -94,27 +117,19 @@ def cmd_annotation_validate(args: argparse.Namespace) -> int:
     elif args.kubeconfig:
         lookup = _kube_lookup(args.kubeconfig)
     if args.pod:
-        result = annotation.check_pod(annotation.load_pod(_read(args.pod)), lookup)
+        source = "<stdin>" if args.pod == "-" else args.pod
+        result = annotation.check_pod(annotation.load_pod(_read(args.pod)), lookup, source)
     elif args.value is not None:
         result = annotation.check(args.value, args.namespace, lookup)
     else:
         print("multinetctl annotation validate: give VALUE or --pod FILE", file=sys.stderr)
         return 2
     if args.output == "json":
-        json.dump(
-            {
-                "valid": not result.errors,
-                "errors": result.errors,
-                "warnings": result.warnings,
-                "networks": [
-                    {"namespace": s.namespace, "name": s.name, "interface": s.interface}
-                    for s in result.selections
-                ],
-            },
-            sys.stdout,
-            indent=2,
-        )
-        print()
+        networks = [
+            {"namespace": s.namespace, "name": s.name, "interface": s.interface}
+            for s in result.selections
+        ]
+        _report(not result.errors, result.findings, networks=networks)
     else:
         for e in result.errors:
             print(f"error: {e}", file=sys.stderr)
@@ -138,8 +153,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     """Register `nad`, `annotation` and `webhook` on multinetctl's subparsers."""
     n = sub.add_parser("nad", help="validate, create and explain NetworkAttachmentDefinitions")
     nsub = n.add_subparsers(dest="nad_command", required=True)
-    v = nsub.add_parser("validate", help="validate NADs in YAML files ('-': stdin)")
-    v.add_argument("files", nargs="+", metavar="FILE")
+    v = nsub.add_parser(
+        "validate", help="validate NADs in YAML files ('-': stdin; a directory: its YAML files)"
+    )
+    v.add_argument("files", nargs="+", metavar="FILE|DIR")
     v.add_argument("--output", "-o", choices=["text", "json"], default="text")
     v.set_defaults(func=cmd_nad_validate)
     c = nsub.add_parser("create", help="print a valid NAD for a plugin type")

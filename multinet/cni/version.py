@@ -46,6 +46,12 @@ def require_supported(version: str) -> str:
     return version
 
 
+def answer_version(requested: str) -> str:
+    """The version a reply of multinet's own (an error, VERSION) is written in: the
+    request's when multinet speaks it, else the highest it does, never one it cannot."""
+    return requested if requested in ACCEPTED else LATEST
+
+
 def require_for(command: str, version: str) -> None:
     """CHECK needs >= 0.4.0; GC and STATUS need >= 1.1.0."""
     minimum = MIN_VERSION.get(command, "0.1.0")

@@ -8,10 +8,11 @@ forced onto requests: the runtime's cniVersion decides the result's version.
 
 Multus's daemon-config.json keys (`MULTUS_SCHEMA`) are read here too, so that a Multus
 node's configuration works as it is: each is honoured with Multus's meaning (`socketDir`,
-`metricsPort`, `multusConfigFile`, `multusAutoconfigDir`, `overrideNetworkName`) or
-refused with the multinet equivalent (`REFUSED`); none is forwarded into requests or
-copied into the generated conflist. Keys neither multinet nor Multus knows are forwarded
-(a delegate may read them) with a warning (`DaemonConfig.notes`).
+`metricsPort`, `multusConfigFile`, `multusAutoconfigDir`, `overrideNetworkName`, and
+`chrootDir`, read as multinet's own `hostRoot`) or refused with the multinet equivalent
+(`_refusal`); none but `chrootDir` (as `hostRoot`) is forwarded into requests. Keys
+neither multinet nor Multus knows are forwarded (a delegate may read them) with a
+warning (`DaemonConfig.notes`).
 """
 
 from __future__ import annotations
@@ -84,12 +85,6 @@ DOCS = "docs/thick-mode.md#multus-daemon-configjson-keys"
 
 def _refusal(key: str, value: Any) -> str | None:
     """Why multinetd refuses this value of a Multus key (None: accepted)."""
-    if key == "chrootDir" and value not in ("", "/"):
-        return (
-            f"chrootDir {value!r}: multinetd does not chroot; it runs the delegates in its own "
-            "mount namespace, so mount the host's binDir, cniDir and confDir into it at the "
-            "same paths (as deploy/multinet-daemonset.yaml does) and remove chrootDir"
-        )
     if key == "forceCNIVersion" and value:
         return (
             "forceCNIVersion: multinet never rewrites the primary network's config; it "
@@ -230,6 +225,22 @@ def _config_file(raw: Mapping[str, Any]) -> str:
     return str(value)
 
 
+def _host_root(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Multus's chrootDir is multinet's hostRoot (delegates run chrooted into the host's /
+    mounted there); '' and '/' mean no chroot in both."""
+    chroot = raw.get("chrootDir", "")
+    if chroot in ("", "/"):
+        return {}
+    host_root = raw.get("hostRoot")
+    if host_root is not None and host_root != chroot:
+        raise InvalidConfig(
+            f"invalid daemon configuration: chrootDir {chroot!r} and hostRoot {host_root!r} "
+            "disagree: keep hostRoot, multinet's name for Multus's chrootDir "
+            f"(see {DOCS})"
+        )
+    return {"hostRoot": chroot}
+
+
 def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
     if not isinstance(raw, Mapping):
         raise InvalidConfig("invalid daemon configuration: expected a JSON object")
@@ -239,7 +250,7 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         why = _refusal(key, raw[key]) if key in raw else None
         if why is not None:
             raise InvalidConfig(f"invalid daemon configuration: {why} (see {DOCS})")
-    overrides = {k: v for k, v in raw.items() if k not in NOT_FORWARDED}
+    overrides = {k: v for k, v in raw.items() if k not in NOT_FORWARDED} | _host_root(raw)
     thin_schema = schemas.load("netconf.json")
     thin = dict(thin_schema, required=[])
     schema.validate(overrides, thin, "daemon configuration")

@@ -122,8 +122,7 @@ class Handler(BaseHTTPRequestHandler):
             self.app.rejected("malformed")
             log.warning("rejected a malformed request: %s", e)
             self._json(e.status, {"error": str(e)})
-            if e.status == 413:
-                self._drain()
+            self._drain_refused(e.status)
             return
         code, stdout = self.app.cni(env, stdin)
         self._send(200, protocol.encode_answer(code, stdout), "application/json")
@@ -139,10 +138,12 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(400, "body shorter than its Content-Length")
         return body
 
-    def _drain(self) -> None:
-        """Read what the client still sends of a refused body (bounded in bytes and time)
-        before the connection closes: closing a unix socket with unread data resets it,
-        and the client would lose the answer it has not read yet."""
+    def _drain_refused(self, status: int) -> None:
+        """Read what the client still sends of a body refused as too large (bounded in
+        bytes and time) before the connection closes: closing a unix socket with unread
+        data resets it, and the client would lose the answer it has not read yet."""
+        if status != 413:
+            return  # the body was read whole
         self.wfile.flush()
         self.connection.settimeout(DRAIN_SECONDS)
         left = DRAIN_BYTES
@@ -203,6 +204,7 @@ class MultusHandler(UnixHandler):
             self.app.rejected("malformed")
             log.warning("rejected a malformed request on Multus's socket: %s", e)
             self._text(e.status, str(e))
+            self._drain_refused(e.status)
             return
         if self.path == multus_api.DELEGATE_ROUTE:
             code, stdout = self.app.delegate(env, stdin, attributes)

@@ -28,7 +28,10 @@ Handler = Callable[[Request], dict[str, Any] | None]
 
 
 def version_reply(req: Request) -> dict[str, Any]:
-    return {"cniVersion": req.cni_version, "supportedVersions": list(version.ACCEPTED)}
+    return {
+        "cniVersion": version.answer_version(req.cni_version),
+        "supportedVersions": list(version.ACCEPTED),
+    }
 
 
 def check_request(req: Request) -> None:
@@ -76,7 +79,7 @@ def run(env: Mapping[str, str], stdin: bytes, out: TextIO, handler: Handler) -> 
     cni_version = version.LATEST
     try:
         req = from_env(env, stdin)
-        cni_version = req.cni_version
+        cni_version = version.answer_version(req.cni_version)  # never an unsupported one
         reply = handler(req)
     except CNIError as e:
         log.error("%s", e)

@@ -8,7 +8,7 @@ network-status agree on them by type, not by dict key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,15 +76,19 @@ def secondary_ifname(position: int) -> str:
     return f"net{position}"
 
 
-def check_unique(attachments: tuple[Attachment, ...]) -> None:
+def check_unique(attachments: Iterable[Attachment]) -> None:
+    check_unique_ifnames((a.name, a.ifname) for a in attachments)
+
+
+def check_unique_ifnames(networks: Iterable[tuple[str, str]]) -> None:
+    """Each interface of a pod is one network's: (network, interface) pairs."""
     seen: dict[str, str] = {}
-    for a in attachments:
-        if a.ifname in seen:
+    for name, ifname in networks:
+        if ifname in seen:
             raise InvalidConfig(
-                f"interface name {a.ifname!r} is requested by both {seen[a.ifname]!r} "
-                f"and {a.name!r}"
+                f"interface name {ifname!r} is requested by both {seen[ifname]!r} and {name!r}"
             )
-        seen[a.ifname] = a.name
+        seen[ifname] = name
 
 
 def static_plan(

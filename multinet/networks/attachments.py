@@ -20,7 +20,7 @@ from multinet.engine.plan import (
     DEFAULT_NETWORKS,
     Attachment,
     Plan,
-    check_unique,
+    check_unique_ifnames,
     pod_wide,
     secondary_ifname,
 )
@@ -110,6 +110,36 @@ def check_default_routes(requested: Sequence[tuple[NetworkSelection, Any]]) -> d
     return {family: gw for family, (_, gw) in chosen.items()}
 
 
+def interfaces(
+    cluster: tuple[str, str],
+    defaults: Sequence[str],
+    requested: Sequence[tuple[str, NetworkSelection]],
+) -> list[tuple[str, str]]:
+    """(network, interface) of every attachment, in order: the cluster network on its
+    interface (CNI_IFNAME), then defaultNetworks and the annotation's networks as
+    net<position> unless an element names its own (Multus's rule). An interface named
+    twice is refused."""
+    out = [cluster]
+    out += [(name, secondary_ifname(len(out) + i)) for i, name in enumerate(defaults)]
+    for name, sel in requested:
+        out.append((name, sel.interface or secondary_ifname(len(out))))
+    check_unique_ifnames(out)
+    return out
+
+
+def check_selections(
+    selections: Sequence[NetworkSelection],
+    *,
+    cluster: tuple[str, str],
+    defaults: Sequence[str] = (),
+) -> None:
+    """What `build` refuses of a pod's annotation before any NAD is read (for
+    `multinetctl annotation validate`): two default routes of one family, an interface
+    named twice."""
+    check_default_routes([(sel, None) for sel in selections])
+    interfaces(cluster, defaults, [(f"{s.namespace}/{s.name}", s) for s in selections])
+
+
 def selected(
     sel: NetworkSelection, res: Resolved, ifname: str, shared: Mapping[str, Any]
 ) -> Attachment:
@@ -147,6 +177,12 @@ def build(
     network its runtime values, as a networks element does for its network.
     """
     gateways = check_default_routes(requested)
+    ifnames = [
+        i
+        for _, i in interfaces(
+            (cluster.name, ifname), [d.name for d in defaults], [(r.name, s) for s, r in requested]
+        )
+    ]
     cluster_net, cluster_rc = cluster.network, dict(runtime_config)
     if cluster_selection is not None:
         cluster_net = with_selection(cluster_net, cluster_selection)
@@ -172,14 +208,12 @@ def build(
             Attachment(
                 d.name,
                 d.network,
-                secondary_ifname(len(atts)),
+                ifnames[len(atts)],
                 dict(shared),
                 resource_name=resource_name(d),
                 origin=DEFAULT_NETWORKS,
             )
         )
     for sel, res in requested:
-        atts.append(selected(sel, res, sel.interface or secondary_ifname(len(atts)), shared))
-    plan = Plan(tuple(atts), dict(pod or {}))
-    check_unique(plan.attachments)
-    return plan
+        atts.append(selected(sel, res, ifnames[len(atts)], shared))
+    return Plan(tuple(atts), dict(pod or {}))

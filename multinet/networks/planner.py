@@ -27,6 +27,9 @@ from multinet.networks.selection import (
 log = logging.getLogger("multinet")
 
 
+# The warning event of an annotation element's unknown key (the ADD goes on without it).
+UNKNOWN_KEY_EVENT = "UnknownNetworkKey"
+
 # A static pod's API object is its mirror pod, whose UID is not the kubelet's K8S_POD_UID.
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 SOURCE_ANNOTATION = "kubernetes.io/config.source"
@@ -112,6 +115,8 @@ class PodPlanner:
             if pod is not None:
                 self.cluster.emit_event(pod, "NoNetworkFound", e.msg, warning=True)
             raise
+        if pod is not None and req.command == "ADD":
+            self.warn_unknown_keys(pod, [cluster_sel, *(sel for sel, _ in requested)])
         # network-status names the cluster network as Multus does: "namespace/name" when
         # it is a NAD (Resolved.name), else its CNI config's name.
         if cluster_net.nad is None:
@@ -126,6 +131,14 @@ class PodPlanner:
             pod=pod_ref(pod) if pod else None,
         )
         return self._with_devices(conf, req, pod, plan)
+
+    def warn_unknown_keys(self, pod: Pod, selections: list[NetworkSelection | None]) -> None:
+        """An annotation element's key no one reads (a typo: "interfce") is ignored, as
+        Multus ignores it; the user is told by a warning event on the pod."""
+        for sel in selections:
+            for message in sel.unknown_keys if sel is not None else ():
+                log.warning("pod %s: %s", pod.key, message)
+                self.cluster.emit_event(pod, UNKNOWN_KEY_EVENT, message, warning=True)
 
     def _with_devices(self, conf: NetConf, req: Request, pod: Pod | None, plan: Plan) -> Plan:
         """Each attachment whose NAD names a resource gets one of the pod's devices: the

@@ -3,15 +3,17 @@
 
 Everything is checked here so that `plan` gets clean data and the user gets one error that
 quotes the offending element. Elements are numbered from 1 in messages. As in Multus, unknown
-JSON keys are ignored and a JSON null or "" counts as "not given" (Go's zero values), while an
-empty part in the text form ("/name", "name@", "a,,b") is a typo and an error.
+JSON keys are ignored (each is named in `unknown_keys`, for a warning) and a JSON null or ""
+counts as "not given" (Go's zero values), while an empty part in the text form ("/name",
+"name@", "a,,b") is a typo and an error. Each known key has its check in one table (`KEYS`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -20,6 +22,7 @@ from multinet.cni.ifname import validate_ifname
 from multinet.cni.result import parse_cidr, parse_ip
 from multinet.cni.strictjson import JSONError, encodable, loads
 from multinet.cni.strictjson import kind as _kind
+from multinet.config.spelling import did_you_mean
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
@@ -54,6 +57,9 @@ class NetworkSelection:
     cni_args: dict[str, Any] | None = None
     device_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # One message per key the element has that no one reads (a typo: "interfce"): ADD
+    # warns (Multus ignores them), `multinetctl annotation validate` refuses.
+    unknown_keys: list[str] = field(default_factory=list)
 
 
 def parse_networks(value: str, default_namespace: str) -> list[NetworkSelection]:
@@ -124,90 +130,149 @@ def _text_element(token: str, default_namespace: str, where: str) -> NetworkSele
     return _element(raw, default_namespace, where)
 
 
-def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> NetworkSelection:
-    def bad(problem: str) -> NoReturn:
-        _bad(where, problem)
+# -- one element's keys: each with its check -------------------------------------------
+# A check takes the key and its value (never None: "not given") and returns what is wrong
+# with it, or None.
+Check = Callable[[str, Any], str | None]
 
-    def text(key: str) -> str | None:
-        value = raw.get(key)
-        if value is None or value == "":
-            return None
+
+@dataclass(frozen=True)
+class Key:
+    check: Check
+    text: bool = False  # a string, whose "" is Go's zero value: "not given"
+    fallback_for: str = ""  # read (and checked) only when this other key is not given
+
+
+def _text(more: Callable[[str, str], str | None] | None = None) -> Key:
+    def check(key: str, value: Any) -> str | None:
         if not isinstance(value, str):
-            bad(f"{key} must be a string, got {_kind(value)} {_show(value)}")
+            return f"{key} must be a string, got {_kind(value)} {_show(value)}"
         if not encodable(value) or "\x00" in value:
-            bad(f"{key} {_show(value)} is not text: it holds a lone surrogate or a NUL")
-        return value
+            return f"{key} {_show(value)} is not text: it holds a lone surrogate or a NUL"
+        return more(key, value) if more is not None else None
 
-    def obj(key: str) -> dict[str, Any] | None:
-        value = raw.get(key)
-        if value is not None and not isinstance(value, dict):
-            bad(f"{key} must be an object, got {_kind(value)} {_show(value)}")
-        return value
+    return Key(check, text=True)
 
-    def flag(key: str) -> bool:
-        value = raw.get(key, False)
-        if not isinstance(value, bool):
-            bad(f"{key} must be true or false, got {_kind(value)} {_show(value)}")
-        return value
 
-    def addresses(key: str, cidr_ok: bool) -> list[str]:
-        value = raw.get(key)
-        if value is None:
-            return []
+def _dns_name(key: str, value: str) -> str | None:
+    if not _NAME.fullmatch(value):
+        return f"{key} {_show(value)} does not match {NAME_PATTERN}"
+    if len(value) > _NAMESPACE_MAX:
+        return f"{key} {_show(value)} is longer than {_NAMESPACE_MAX} characters"
+    return None
+
+
+def _ifname(key: str, value: str) -> str | None:
+    problem = validate_ifname(value)
+    return f"interface {_show(value)} is invalid: {problem}" if problem else None
+
+
+def _mac(key: str, value: str) -> str | None:
+    if is_mac(value):
+        return None
+    return (
+        f"{key} {_show(value)} is not a MAC address like 0a:58:0a:01:00:05 "
+        "(6, 8 or 20 bytes, ':'- or '-'-separated, or dotted groups of 4 hex digits)"
+    )
+
+
+def _guid(key: str, value: str) -> str | None:
+    if _GUID.fullmatch(value):
+        return None
+    return f"{key} {_show(value)} is not 8 colon-separated hex bytes"
+
+
+def _object(key: str, value: Any) -> str | None:
+    if isinstance(value, dict):
+        return None
+    return f"{key} must be an object, got {_kind(value)} {_show(value)}"
+
+
+def _flag(key: str, value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    return f"{key} must be true or false, got {_kind(value)} {_show(value)}"
+
+
+def _objects(key: str, value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+        return None
+    return f"{key} must be a list of objects, got {_show(value)}"
+
+
+def _addresses(cidr_ok: bool) -> Key:
+    expected = "an IP address or CIDR" if cidr_ok else "an IP address"
+
+    def check(key: str, value: Any) -> str | None:
         if not isinstance(value, list):
-            bad(f"{key} must be a list, got {_kind(value)} {_show(value)}")
-        expected = "an IP address or CIDR" if cidr_ok else "an IP address"
+            return f"{key} must be a list, got {_kind(value)} {_show(value)}"
         for i, item in enumerate(value):
             ok = isinstance(item, str) and (
                 parse_ip(item) is not None or (cidr_ok and parse_cidr(item) is not None)
             )
             if not ok:
-                bad(f"{key}[{i}] {_show(item)} is not {expected}")
-        return list(value)
+                return f"{key}[{i}] {_show(item)} is not {expected}"
+        return None
 
+    return Key(check)
+
+
+# Every key of an element, in the order they are checked (the first problem is reported).
+# `name` must match the pattern; a namespace only the pattern and length of a label.
+KEYS: dict[str, Key] = {
+    "name": _text(lambda key, value: None if _NAME.fullmatch(value) else
+                  f"{key} {_show(value)} does not match {NAME_PATTERN}"),
+    "namespace": _text(_dns_name),
+    "interface": _text(_ifname),
+    "interfaceRequest": Key(_text(_ifname).check, text=True, fallback_for="interface"),
+    "mac": _text(_mac),
+    "infiniband-guid": _text(_guid),
+    "portMappings": Key(_objects),
+    "ips": _addresses(cidr_ok=True),
+    "default-route": _addresses(cidr_ok=False),
+    "source-routing": Key(_flag),
+    "bandwidth": Key(_object),
+    "cni-args": Key(_object),
+    "deviceID": _text(),
+}  # fmt: skip
+
+
+def _given(raw: Mapping[str, Any], key: str) -> Any:
+    spec, value = KEYS[key], raw.get(key)
+    if spec.fallback_for and _given(raw, spec.fallback_for) is not None:
+        return None
+    return None if value == "" and spec.text and key != "name" else value
+
+
+def _element(raw: Mapping[str, Any], default_namespace: str, where: str) -> NetworkSelection:
     if raw.get("name") is None:
-        bad("name is required")
-    name = text("name") or ""
-    if not _NAME.fullmatch(name):
-        bad(f"name {_show(name)} does not match {NAME_PATTERN}")
-    namespace = text("namespace")
-    if namespace is not None and not _NAME.fullmatch(namespace):
-        bad(f"namespace {_show(namespace)} does not match {NAME_PATTERN}")
-    if namespace is not None and len(namespace) > _NAMESPACE_MAX:
-        bad(f"namespace {_show(namespace)} is longer than {_NAMESPACE_MAX} characters")
-    interface = text("interface") or text("interfaceRequest")  # the deprecated name
-    if interface is not None and (problem := validate_ifname(interface)):
-        bad(f"interface {_show(interface)} is invalid: {problem}")
-    mac = text("mac")
-    if mac is not None and not is_mac(mac):
-        bad(
-            f"mac {_show(mac)} is not a MAC address like 0a:58:0a:01:00:05 "
-            "(6, 8 or 20 bytes, ':'- or '-'-separated, or dotted groups of 4 hex digits)"
-        )
-    guid = text("infiniband-guid")
-    if guid is not None and not _GUID.fullmatch(guid):
-        bad(f"infiniband-guid {_show(guid)} is not 8 colon-separated hex bytes")
-    port_mappings = raw.get("portMappings")
-    if port_mappings is not None and (
-        not isinstance(port_mappings, list) or not all(isinstance(p, dict) for p in port_mappings)
-    ):
-        bad(f"portMappings must be a list of objects, got {_show(port_mappings)}")
+        _bad(where, "name is required")
+    for key, spec in KEYS.items():
+        value = _given(raw, key)
+        if value is not None and (problem := spec.check(key, value)):
+            _bad(where, problem)
+    get = functools.partial(_given, raw)
     default_route = raw.get("default-route")
     return NetworkSelection(
-        name=name,
-        namespace=namespace or default_namespace,
-        interface=interface,
-        ips=addresses("ips", cidr_ok=True),
-        mac=mac,
-        infiniband_guid=guid,
-        default_route=addresses("default-route", cidr_ok=False),
+        name=raw["name"],
+        namespace=get("namespace") or default_namespace,
+        interface=get("interface") or get("interfaceRequest"),  # the deprecated name
+        ips=list(get("ips") or []),
+        mac=get("mac"),
+        infiniband_guid=get("infiniband-guid"),
+        default_route=list(get("default-route") or []),
         no_default_route=default_route == [],
-        source_routing=flag("source-routing"),
-        port_mappings=port_mappings,
-        bandwidth=obj("bandwidth"),
-        cni_args=obj("cni-args"),
-        device_id=text("deviceID"),
+        source_routing=bool(get("source-routing")),
+        port_mappings=get("portMappings"),
+        bandwidth=get("bandwidth"),
+        cni_args=get("cni-args"),
+        device_id=get("deviceID"),
         raw=dict(raw),
+        unknown_keys=[
+            f"{where}: unknown key {_show(key)}{did_you_mean(key, KEYS)}: ADD ignores it"
+            for key in raw
+            if key not in KEYS
+        ],
     )
 
 

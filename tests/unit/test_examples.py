@@ -94,3 +94,36 @@ def test_the_sriov_example_matches_device_plugin_pod_and_plugin() -> None:
         pod["metadata"]["annotations"][NETWORKS_ANNOTATION], pod["metadata"]["namespace"]
     )
     assert int(limits[resource]) == len(names) == 2
+
+
+def _example_nads() -> set[tuple[str, str]]:
+    return {
+        (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        for path in MANIFESTS
+        for obj in docs(path)
+        if obj["kind"] == "NetworkAttachmentDefinition"
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MANIFESTS if any(o["kind"] == "Pod" for o in docs(p))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_every_network_an_example_pod_names_is_an_example_nad(path: Path) -> None:
+    """A user who applies examples/nads and then an example pod gets no 'not found'."""
+    nads = _example_nads()
+    for pod in (o for o in docs(path) if o["kind"] == "Pod"):
+        meta = pod["metadata"]
+        ann = meta.get("annotations", {})
+        named = []
+        if NETWORKS_ANNOTATION in ann:
+            named += [
+                (e.namespace, e.name)
+                for e in parse_networks(ann[NETWORKS_ANNOTATION], meta["namespace"])
+            ]
+        if DEFAULT_NETWORK_ANNOTATION in ann:
+            e = parse_default_network(ann[DEFAULT_NETWORK_ANNOTATION], "kube-system")
+            named.append((e.namespace, e.name))
+        missing = sorted(set(named) - nads)
+        assert not missing, f"{path.relative_to(ROOT)} names NADs no example defines: {missing}"

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any
 
+import pytest
+
 from multinet.shim import client as shim
 from tests.integration.daemon.sandbox import Sandbox
 from tests.support.multus import multus_request
@@ -101,3 +103,16 @@ def test_the_multus_socket_is_removed_on_shutdown_and_is_opt_in(sandbox: Sandbox
     assert not os.path.exists(multus_socket(sandbox))
     sandbox.daemon()  # without socketDir: no Multus socket
     assert not os.path.exists(multus_socket(sandbox))
+
+
+@pytest.mark.parametrize("path", ["/cni", "/delegate"])
+def test_a_body_over_the_limit_on_multus_socket_is_answered_413_not_reset(
+    sandbox: Sandbox, path: str
+) -> None:
+    """As on multinet's own socket: the client reads the 413 though its write broke (the
+    /delegate property found a reset connection here)."""
+    sandbox.daemon(socketDir=str(sandbox.run / "multus"))
+    body = b'{"env": {}, "config": "' + b"x" * (17 << 20) + b'"}'
+    status, answer = post(sandbox, path, body)
+    assert status == 413 and b"larger than" in answer
+    assert shim.request(multus_socket(sandbox), "GET", "/healthz", timeout=5)[0] == 200

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.support.scripts import installed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,8 +32,7 @@ def cidr(subnet: ipaddress.IPv4Network, n: int) -> str:
 
 
 def multinetctl() -> str:
-    beside = Path(sys.executable).parent / "multinetctl"
-    found = str(beside) if beside.is_file() else shutil.which("multinetctl")
+    found = installed("multinetctl")
     if found is None:
         pytest.skip("the multinetctl console script is not installed (pip install -e .)")
     return found

@@ -231,8 +231,9 @@ class Daemon:
                 }
             )
         )
-        exe = shutil.which("multinetd")
-        assert exe, "the multinetd console script is not on PATH (pip install -e '.[dev]')"
+        beside = Path(sys.executable).parent / "multinetd"  # the venv's, active or not
+        exe = str(beside) if beside.is_file() else shutil.which("multinetd")
+        assert exe, "the multinetd console script is not installed (make deps)"
         self.log = workdir / "multinetd.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen([exe, "--config", str(config)], stdout=log, stderr=log)

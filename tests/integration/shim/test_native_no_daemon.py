@@ -92,8 +92,10 @@ def test_then_multinet_on_path(
     assert recorder.stdin() == stdin
 
 
-# null is not a version: the default is shown
-@pytest.mark.parametrize(("version", "shown"), [("0.4.0", "0.4.0"), (None, "1.0.0")])
+# null is not a version: the default is shown; one multinet cannot speak is never echoed
+@pytest.mark.parametrize(
+    ("version", "shown"), [("0.4.0", "0.4.0"), (None, "1.0.0"), ("9.9.9", "1.1.0")]
+)
 def test_a_missing_fallback_executable_is_a_cni_error(
     shim_bin: Path, workdir: Path, missing_socket: str, version: str | None, shown: str
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -113,6 +114,53 @@ def test_warnings_reach_kubectl(server: tuple[int, Path, bool]) -> None:
     assert "no schema for plugin type 'calico'" in answer["response"]["warnings"][0]
 
 
+NAD_TYPO = {
+    **NAD_GOOD,
+    "metadata": {"name": "typo", "namespace": "ns"},
+    "spec": {"config": '{"cniVersion": "1.0.0", "type": "macvlan", "mastr": "eth1"}'},
+}
+TYPO = (
+    'spec.config.mastr: unknown key for macvlan (did you mean "master"?): the plugin would '
+    "ignore it"
+)
+
+
+def test_an_unknown_plugin_key_is_denied_by_default(server: tuple[int, Path, bool]) -> None:
+    _, answer = post(server, json.dumps(review(NAD_TYPO)).encode())
+    assert answer["response"]["allowed"] is False
+    assert answer["response"]["status"]["message"] == f"NetworkAttachmentDefinition typo: {TYPO}"
+
+
+def test_unknown_plugin_keys_warn_admits_with_a_warning(certs: Path) -> None:
+    s = WebhookServer(
+        ("127.0.0.1", 0),
+        CertReloader(str(certs / "tls.crt"), str(certs / "tls.key")),
+        Options(unknown_plugin_keys="warn"),
+    )
+    serve_in_thread(s)
+    try:
+        _, answer = post((s.server_address[1], certs, False), json.dumps(review(NAD_TYPO)).encode())
+        assert answer["response"]["allowed"] is True
+        assert answer["response"]["warnings"] == [TYPO]
+        _, answer = post((s.server_address[1], certs, False), json.dumps(review(NAD_BAD)).encode())
+        assert answer["response"]["allowed"] is False  # only unknown keys are relaxed
+    finally:
+        s.shutdown()
+        s.server_close()
+
+
+def test_the_setting_is_a_flag_and_an_environment_variable() -> None:
+    from multinet.webhook import main
+
+    env = {**os.environ, "MULTINET_WEBHOOK_UNKNOWN_PLUGIN_KEYS": "sometimes"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "multinet.webhook.main", "--cert", "/nonexistent"],
+        capture_output=True, text=True, check=False, env=env, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "invalid choice: 'sometimes'" in proc.stderr
+    assert main.__doc__ is not None and "--unknown-plugin-keys deny|warn" in main.__doc__
+
+
 def test_delete_is_allowed(server: tuple[int, Path, bool]) -> None:
     _, answer = post(server, json.dumps(review(None, op="DELETE")).encode())
     assert answer["response"]["allowed"] is True
@@ -146,6 +194,20 @@ def test_pods_with_a_bad_annotation(server: tuple[int, Path, bool]) -> None:
     if validate_pods:
         assert answer["response"]["status"]["message"] == (
             'networks annotation element 2 "": empty element (stray comma?)'
+        )
+
+
+def test_pods_with_an_unknown_annotation_key(server: tuple[int, Path, bool]) -> None:
+    annotations = {"k8s.v1.cni.cncf.io/networks": '[{"name": "a", "interfce": "net1"}]'}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations}}
+    kind = {"group": "", "version": "v1", "kind": "Pod"}
+    _, answer = post(server, json.dumps(review(pod, kind)).encode())
+    validate_pods = server[2]
+    assert answer["response"]["allowed"] is (not validate_pods)
+    if validate_pods:
+        assert answer["response"]["status"]["message"] == (
+            'networks annotation element 1 {"name": "a", "interfce": "net1"}: unknown key '
+            '"interfce" (did you mean "interface"?): ADD ignores it'
         )
 
 

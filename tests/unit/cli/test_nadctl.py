@@ -82,12 +82,60 @@ def test_validate_reports_document_problems(text: str, part: str) -> None:
     assert rc == 1 and part in err, err
 
 
+def test_validate_names_a_misspelt_spec_config() -> None:
+    text = GOOD.replace("  config:", "  confg:")
+    rc, out, err = run("nad", "validate", "-", stdin=text)
+    assert rc == 1 and out == ""
+    assert err == (
+        '<stdin>#1 (ns1/macvlan-conf): error: spec.confg: unknown key (did you mean "config"?): '
+        "a NAD's spec has only config (the API server drops any other key)\n"
+    )
+
+
+def test_validate_refuses_an_unknown_key_of_a_known_plugin() -> None:
+    rc, _, err = run("nad", "validate", "-", stdin=GOOD.replace('"master"', '"mastr"'))
+    assert rc == 1
+    assert err == (
+        "<stdin>#1 (ns1/macvlan-conf): error: spec.config.mastr: unknown key for macvlan (did "
+        'you mean "master"?): the plugin would ignore it\n'
+    )
+    calico = GOOD.replace('"type": "macvlan"', '"type": "calico"')  # no schema: a warning
+    rc, out, _ = run("nad", "validate", "-", stdin=calico)
+    assert rc == 0 and "warning: spec.config.type: no schema for plugin type 'calico'" in out
+
+
+def test_validate_a_directory_and_broken_yaml(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yml").write_text("a: b\n  c: [\n")
+    (tmp_path / "c.txt").write_text("not read")
+    (tmp_path / "empty").mkdir()
+    rc, out, err = run("nad", "validate", str(tmp_path))
+    assert rc == 1 and out == ""
+    assert err == (
+        f"{tmp_path}/b.yml: error: not valid YAML at line 2 column 4: mapping values are not "
+        "allowed here\n"
+    )
+    (tmp_path / "b.yml").unlink()
+    assert run("nad", "validate", str(tmp_path)) == (0, "valid (1 file)\n", "")
+    rc, _, err = run("nad", "validate", str(tmp_path / "empty"))
+    assert (rc, err) == (1, f"{tmp_path}/empty: error: no YAML file (.yaml, .yml, .json) in it\n")
+
+
+def test_broken_yaml_in_a_file_names_the_file_and_the_line(tmp_path: Path) -> None:
+    f = tmp_path / "nads.yaml"
+    f.write_text(GOOD + "---\nkind: [\n")
+    rc, _, err = run("nad", "validate", str(f))
+    assert rc == 1 and "<unicode string>" not in err
+    assert err.startswith(f"{f}: error: not valid YAML at line 8 column 1: ")
+
+
 def test_create_prints_a_valid_nad_for_every_common_plugin() -> None:
     from multinet.authoring import nad
 
     for plugin in nad.TEMPLATES:
-        obj, problems = nad.create(plugin, "net-1", "ns", ["ipam.type=static"])
-        assert problems == [], (plugin, problems)
+        created = nad.create(plugin, "net-1", "ns", ["ipam.type=static"])
+        assert created.problems == [], (plugin, created.problems)
+        obj = created.nad
         again = yaml.safe_load(nad.to_yaml(obj))
         assert json.loads(again["spec"]["config"]) == json.loads(obj["spec"]["config"])
         assert nad.check_nad(again) == []
@@ -102,6 +150,31 @@ def test_create_with_set_and_refusal() -> None:
     assert (config["master"], config["mtu"], obj["metadata"]["namespace"]) == ("ens3", 1400, "ns")
     rc, _, err = run("nad", "create", "bridge", "b", "--set", "mtu=20")
     assert rc == 1 and "spec.config.mtu: 20 is less than the minimum 68" in err
+
+
+def test_create_names_the_placeholders_to_replace() -> None:
+    rc, out, err = run("nad", "create", "vlan", "v", "--set", "ipam.type=static",
+                       "--set", "master=ens3")  # fmt: skip
+    assert rc == 0 and yaml.safe_load(out)["kind"] == "NetworkAttachmentDefinition"
+    assert err == (
+        "multinetctl nad create: placeholder: spec.config.vlanId is 100: replace it with the "
+        "VLAN ID (0-4094) (--set vlanId=...)\n"
+        "multinetctl nad create: placeholder: spec.config.ipam.addresses[0].address is "
+        '"10.10.0.10/24": replace it with the pod\'s address (CIDR) (--set ipam.addresses=...)\n'
+    )
+    rc, _, err = run(
+        "nad", "create", "bridge", "b", "--set", 'ipam.ranges=[[{"subnet": "10.5.0.0/24"}]]'
+    )
+    assert (rc, err) == (0, "")  # the bridge name is a default, not a placeholder
+
+
+def test_create_prints_the_warnings_it_knows_of() -> None:
+    rc, out, err = run("nad", "create", "calico", "c", "--set", "x=1")
+    assert rc == 0 and out.startswith("apiVersion: k8s.cni.cncf.io/v1\n")
+    assert err.startswith(
+        "multinetctl nad create: warning: spec.config.type: no schema for plugin type 'calico': "
+        "only the structure is checked (known types: "
+    )
 
 
 def test_explain_lists_keys_with_type_and_default() -> None:
@@ -127,6 +200,78 @@ def test_annotation_messages_are_the_ones_add_gives(value: str) -> None:
     rc, _, err = run("annotation", "validate", value)
     assert rc == 1
     assert err.strip() == f"error: {raised.value.msg}"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('[{"name": "a", "interfce": "net5"}]',
+         'networks annotation element 1 {"name": "a", "interfce": "net5"}: unknown key '
+         '"interfce" (did you mean "interface"?): ADD ignores it'),
+        ("a@net1,b@net1", "interface name 'net1' is requested by both 'default/a' and 'default/b'"),
+        ("a@eth0", "interface name 'eth0' is requested by both 'the cluster network' and "
+         "'default/a'"),
+        ("a@net2,b", "interface name 'net2' is requested by both 'default/a' and 'default/b'"),
+        ('[{"name": "a", "default-route": ["10.1.0.1"]}, {"name": "b", "default-route": '
+         '["10.2.0.1"]}]', "default-route: IPv4 gateway 10.2.0.1 of network default/b conflicts "
+         "with 10.1.0.1 of default/a: only one IPv4 default route is possible"),
+    ],
+)  # fmt: skip
+def test_annotation_validate_refuses_what_add_refuses_or_ignores(value: str, message: str) -> None:
+    rc, out, err = run("annotation", "validate", value)
+    assert (rc, out, err) == (1, "", f"error: {message}\n")
+
+
+def test_an_unknown_key_is_told_with_the_conflict_it_causes() -> None:
+    value = '[{"name": "a", "interface": "net2"}, {"name": "b", "interfce": "net3"}]'
+    rc, _, err = run("annotation", "validate", value)
+    assert (rc, err.splitlines()) == (
+        1,
+        [
+            'error: networks annotation element 2 {"name": "b", "interfce": "net3"}: unknown key '
+            '"interfce" (did you mean "interface"?): ADD ignores it',
+            "error: interface name 'net2' is requested by both 'default/a' and 'default/b'",
+        ],
+    )
+
+
+def test_annotation_validate_uses_the_add_rules() -> None:
+    """The same function: the plan ADD builds refuses the very duplicate."""
+    from multinet.networks import attachments
+
+    sels = parse_networks("a@net2,b", "default")
+    with pytest.raises(InvalidConfig) as raised:
+        attachments.interfaces(("cluster", "eth0"), [], [(f"default/{s.name}", s) for s in sels])
+    assert raised.value.msg == (
+        "interface name 'net2' is requested by both 'default/a' and 'default/b'"
+    )
+
+
+def test_both_validators_answer_in_one_json_shape(tmp_path: Path) -> None:
+    (tmp_path / "nads.yaml").write_text(GOOD + "---\n" + BAD)
+    value = '[{"name": "macvlan-conf", "x": 1}]'
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns1",
+           "annotations": {"k8s.v1.cni.cncf.io/networks": value}}}  # fmt: skip
+    rc, out, _ = run("annotation", "validate", "--pod", "-", "--nads", str(tmp_path), "-o",
+                     "json", stdin=json.dumps(pod))  # fmt: skip
+    assert rc == 1
+    assert json.loads(out) == {
+        "valid": False,
+        "problems": [
+            {
+                "document": "<stdin> (ns1/p)",
+                "path": "",
+                "message": 'networks annotation element 1 {"name": "macvlan-conf", "x": 1}: '
+                'unknown key "x": ADD ignores it',
+                "severity": "error",
+            }
+        ],
+        "networks": [{"namespace": "ns1", "name": "macvlan-conf", "interface": None}],
+    }
+    rc, out, _ = run("nad", "validate", "-o", "json", str(tmp_path))
+    report = json.loads(out)
+    assert set(report) == {"valid", "problems"}
+    assert set(report["problems"][0]) == {"document", "path", "message", "severity"}
 
 
 def test_annotation_with_nads_dir_and_pod(tmp_path: Path) -> None:

@@ -110,12 +110,21 @@ def test_multus_metrics_port_is_metrics_address_on_every_interface() -> None:
 
 
 @pytest.mark.parametrize("value", ["/hostroot", "/host"])
-def test_multus_chroot_dir_is_refused_naming_what_to_do(value: str) -> None:
+def test_multus_chroot_dir_is_multinets_host_root(value: str) -> None:
+    loaded = config.load({"chrootDir": value}, {})
+    assert loaded.overrides == {"hostRoot": value}
+    same = config.load({"chrootDir": value, "hostRoot": value}, {})
+    assert same.overrides == {"hostRoot": value}
+
+
+def test_multus_chroot_dir_and_a_different_host_root_are_refused() -> None:
     with pytest.raises(InvalidConfig) as e:
-        config.load({"chrootDir": value}, {})
-    assert "multinetd does not chroot" in str(e.value)
-    assert "deploy/multinet-daemonset.yaml" in str(e.value)
-    assert "docs/thick-mode.md" in str(e.value)
+        config.load({"chrootDir": "/hostroot", "hostRoot": "/host"}, {})
+    assert str(e.value) == (
+        "invalid daemon configuration: chrootDir '/hostroot' and hostRoot '/host' disagree: "
+        "keep hostRoot, multinet's name for Multus's chrootDir "
+        "(see docs/thick-mode.md#multus-daemon-configjson-keys)"
+    )
 
 
 @pytest.mark.parametrize("value", ["", "/"])

@@ -60,6 +60,23 @@ def test_version_reply_for_an_old_caller() -> None:
     assert json.loads(out.getvalue())["cniVersion"] == "0.1.0"
 
 
+@pytest.mark.parametrize(("version", "answered"), [("9.9.9", LATEST), ("0.3.0", "0.3.0")])
+def test_an_error_answers_in_a_version_multinet_speaks(version: str, answered: str) -> None:
+    rc, out = run(handle, version)
+    assert rc == 1
+    if version == "9.9.9":
+        assert one_json_line(out) == {
+            "cniVersion": "1.1.0",
+            "code": errors.INCOMPATIBLE_VERSION,
+            "msg": "incompatible CNI version '9.9.9'",
+            "details": f"multinet supports {', '.join(ACCEPTED)}",
+        }
+    assert one_json_line(out)["cniVersion"] == answered  # a supported one is echoed
+    out_version = io.StringIO()
+    dispatch.run({"CNI_COMMAND": "VERSION"}, stdin(version), out_version, handle)
+    assert json.loads(out_version.getvalue())["cniVersion"] == answered
+
+
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_success_prints_the_result(version: str) -> None:
     seen: list[Request] = []

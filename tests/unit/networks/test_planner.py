@@ -418,6 +418,37 @@ def test_missing_nad_fails_with_a_no_network_found_event(conf_dir: Path) -> None
     ]
 
 
+def test_an_unknown_annotation_key_is_a_warning_event_and_the_add_goes_on(
+    conf_dir: Path,
+) -> None:
+    value = [{"name": "blue", "interfce": "blue0"}]
+    cluster = FakeCluster(
+        pods=(pod(**networks(value), **{DEFAULT_NETWORK_ANNOTATION: '[{"name": "red", "x": 1}]'}),),
+        nads=(nad("pods", "blue"), nad("kube-system", "red")),
+    )
+    plan = PodPlanner(cluster)(netconf(conf_dir), request())
+    assert [a.ifname for a in plan.attachments] == ["eth0", "net1"]  # interfce: ignored
+    assert cluster.events == [
+        Event(
+            "pods/web",
+            "UnknownNetworkKey",
+            'default-network annotation element 1 {"name": "red", "x": 1}: unknown key "x": '
+            "ADD ignores it",
+            True,
+        ),
+        Event(
+            "pods/web",
+            "UnknownNetworkKey",
+            'networks annotation element 1 {"name": "blue", "interfce": "blue0"}: unknown key '
+            '"interfce" (did you mean "interface"?): ADD ignores it',
+            True,
+        ),
+    ]
+    cluster.events.clear()
+    PodPlanner(cluster)(netconf(conf_dir), request("DEL"))
+    assert cluster.events == []  # told once, at ADD
+
+
 def test_missing_default_network_nad_emits_the_event_too(conf_dir: Path) -> None:
     cluster = FakeCluster(pods=(pod(**{DEFAULT_NETWORK_ANNOTATION: "ghost"}),))
     with pytest.raises(NetworkNotFound):

@@ -9,7 +9,12 @@ import pytest
 
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.ifname import validate_ifname
-from multinet.networks.selection import NetworkSelection, parse_default_network, parse_networks
+from multinet.networks.selection import (
+    KEYS,
+    NetworkSelection,
+    parse_default_network,
+    parse_networks,
+)
 
 NAME_RULE = "does not match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -64,6 +69,7 @@ EVERY_FIELD: dict[str, Any] = {
     "bandwidth": {"ingressRate": 1000000, "ingressBurst": 2000000},
     "cni-args": {"vlan": 100, "trust": "on"},
     "deviceID": "0000:3b:02.1",
+    "source-routing": True,
     "x-unknown": "ignored",
 }
 
@@ -82,8 +88,28 @@ def test_json_every_field() -> None:
         bandwidth={"ingressRate": 1000000, "ingressBurst": 2000000},
         cni_args={"vlan": 100, "trust": "on"},
         device_id="0000:3b:02.1",
+        source_routing=True,
         raw=EVERY_FIELD,
+        unknown_keys=[s.unknown_keys[0]],
     )
+    assert s.unknown_keys[0].endswith(': unknown key "x-unknown": ADD ignores it')
+    assert set(EVERY_FIELD) - {"x-unknown", "interfaceRequest"} <= set(KEYS)
+    assert set(KEYS) - set(EVERY_FIELD) == {"interfaceRequest"}
+
+
+def test_an_unknown_key_is_named_with_the_closest_known_one() -> None:
+    value = '[{"name": "a", "interfce": "net5"}, {"name": "b", "Interface": "x"}]'
+    [a, b] = parse_networks(value, "pods")
+    assert a.interface is None  # ignored
+    assert a.unknown_keys == [
+        'networks annotation element 1 {"name": "a", "interfce": "net5"}: unknown key '
+        '"interfce" (did you mean "interface"?): ADD ignores it'
+    ]
+    assert b.unknown_keys == [
+        'networks annotation element 2 {"name": "b", "Interface": "x"}: unknown key '
+        '"Interface" (did you mean "interface"?): ADD ignores it'
+    ]
+    assert parse_networks("a@net1", "pods")[0].unknown_keys == []
 
 
 def test_json_minimal_and_defaults() -> None:
@@ -105,10 +131,12 @@ def test_json_null_and_empty_mean_not_given() -> None:
                 "deviceID": "",
                 "bandwidth": None,
                 "cni-args": None,
+                "source-routing": None,  # was refused ("got null null"): Go reads it as false
             }
         ]
     )
     [s] = parse_networks(value, "pods")
+    assert s.source_routing is False and s.unknown_keys == []
     assert (s.namespace, s.interface, s.mac, s.ips, s.device_id, s.bandwidth, s.cni_args) == (
         "pods",
         None,

@@ -116,3 +116,15 @@ def test_requests_round_trip() -> None:
 )
 def test_socket_path_of_deeply_nested_or_unusable_stdin_is_the_default(stdin: bytes) -> None:
     assert protocol.socket_path(stdin) == protocol.DEFAULT_SOCKET
+
+
+def test_the_native_shim_speaks_the_versions_multinet_does() -> None:
+    """Its own error JSON answers in one of them (shim/src/main.rs ACCEPTED)."""
+    import re
+
+    from multinet.cni.version import ACCEPTED
+
+    source = (Path(__file__).parents[3] / "shim" / "src" / "main.rs").read_text()
+    found = re.search(r"const ACCEPTED: \[&\[u8\]; \d+\] = \[(.*?)\];", source, re.S)
+    assert found is not None
+    assert tuple(re.findall(r'b"([0-9.]+)"', found.group(1))) == ACCEPTED

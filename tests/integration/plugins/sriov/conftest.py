@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 from tests.integration.networks import conftest as networks
 from tests.integration.networks.conftest import K8s, PodRef
 from tests.support.kubelet import FakeKubelet
+from tests.support.scripts import installed
 from tests.support.sriov import FakeNic
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Sriov:
         self.kubelet = FakeKubelet(str(state.root / "kubelet.sock"))
         self.checkpoint = state.root / "kubelet_internal_checkpoint"
         self.vf_netdevs: list[str] = []
-        plugin = shutil.which("multinet-sriov")
+        plugin = installed("multinet-sriov")
         assert plugin, "multinet-sriov is not installed (pip install -e .)"
         (state.bin_dir / "multinet-sriov").symlink_to(plugin)
 
