@@ -1,1 +1,15 @@
-"""Where pods and NADs come from and where network status goes."""
+"""Where pods and NADs come from and where network status goes.
+
+base          the Cluster protocol (the one interface to pods and NADs), Pod, NAD
+api           the Kubernetes API as a Cluster: paths, error mapping, retries
+rest          its standard-library client (thin mode's)
+http11        rest's minimal HTTP/1.1 connection
+kube          the API server through the official `kubernetes` client
+kubeconfig    where the API server is and how to authenticate: kubeconfig or service account
+manifests     a cluster without Kubernetes: pods and NADs from a directory of YAML
+cache         watch-backed caches of NADs and of this node's pods (multinetd)
+objects       pods and NADs from API or manifest objects, checked as user input
+records       local records of network-status and events under `<cniDir>/status/`
+podresources  the kubelet's device assignments: PodResources gRPC, or its checkpoint
+proto/        the kubelet's PodResources messages (generated)
+"""

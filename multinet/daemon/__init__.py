@@ -1,11 +1,16 @@
 """multinetd, the thick-mode node daemon: serves the shim's CNI requests on a unix socket.
 
-config     the daemon's configuration file
-service    one forwarded CNI request, run with the shared dispatcher and engine
-server     HTTP/1.1 over the unix socket (the shim protocol + control API) and the metrics port
-confgen    writes 00-multinet.conflist next to the primary CNI config
-metrics    Prometheus text metrics
-logfmt     structured log lines with the request's pod and container
-lifecycle  start, readiness, graceful shutdown
-main       the `multinetd` command line
+config      the daemon's configuration file
+service     one forwarded CNI request, run with the shared dispatcher and engine
+server      HTTP/1.1 over the unix socket (the shim protocol + control API) and the metrics port
+confgen     writes 00-multinet.conflist next to the primary CNI config
+metrics     Prometheus text metrics
+logfmt      structured log lines with the request's pod and container
+multus_api  Multus's thick-plugin API, for Multus's own multus-shim
+delegate    Multus's `POST /delegate` (multus-dynamic-networks-controller)
+dhcpd       the supervised reference DHCP client daemon
+dynamic     the dynamic-networks controller: running pods follow their annotation
+workqueue   its work queue (client-go's shape): per-key interval and back-off
+lifecycle   start, readiness, graceful shutdown
+main        the `multinetd` command line
 """

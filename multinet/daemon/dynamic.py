@@ -5,19 +5,17 @@ The pods' watch (cluster.cache) tells this controller of every change; a pod who
 networks annotation changed is queued, and every pod multinet attached is queued after
 each (re)list of the watch, so that changes made while the daemon was down or the watch
 was broken are caught. One worker thread applies the changes (engine.hotplug), so they
-never take more than one of the daemon's threads from the CNI requests; a pod is
-reconciled at most once per `interval` seconds however often its annotation flaps, and
-each reconcile reads the newest annotation, so a burst of changes costs one reconcile.
+never take more than one of the daemon's threads from the CNI requests; the queue
+(daemon.workqueue) gives a pod out at most once per `interval` seconds however often
+its annotation flaps, and each reconcile reads the newest annotation, so a burst of
+changes costs one reconcile.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from multinet.cluster.base import Cluster, Pod
 from multinet.cni.errors import CNIError, IOFailure, TryAgainLater, UnknownContainer
@@ -25,6 +23,7 @@ from multinet.cni.request import parse_args
 from multinet.config import netconf
 from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
+from multinet.daemon.workqueue import WorkQueue
 from multinet.engine.hotplug import Outcome, request_for
 from multinet.engine.journal import FileJournalStore, Journal
 from multinet.networks.selection import NETWORKS_ANNOTATION
@@ -55,22 +54,19 @@ class DynamicNetworks:
         self.service = service
         self.cluster = cluster
         self.metrics = metrics
-        self.interval = interval
-        self._due: dict[Key, float] = {}  # pod -> when to reconcile it
-        self._heap: list[tuple[float, Key]] = []
-        self._last: dict[Key, float] = {}  # pod -> when its last reconcile started
-        self._failures: dict[Key, int] = {}
+        # The pods to reconcile; its back-off counts a pod's transient failures.
+        self.queue: WorkQueue[Key] = WorkQueue(interval, MAX_BACKOFF)
         self._rejected: dict[Key, str] = {}  # pod -> the annotation last warned about
         self._hints: dict[Key, tuple[str, str]] = {}  # pod -> its sandbox a CNI ADD named
-        # Guards the queue and the memos: the watch's thread, the request threads and the
-        # worker all touch them.
-        self._cond = threading.Condition()
+        # Guards the memos: the watch's thread, the request threads and the worker all
+        # touch them.
+        self._lock = threading.Lock()
 
     # -- told by the pods' watch (its thread: only queue) -----------------------
 
     def on_change(self, old: Pod | None, new: Pod | None) -> None:
         # A new pod's sandbox ADD reads its annotation (and queues the pod when it is
-        # done: `queue` from the daemon); a deleted one's DEL removes everything.
+        # done: `added` from the daemon); a deleted one's DEL removes everything.
         if new is None:
             if old is not None:
                 self._forget((old.namespace, old.name))
@@ -78,10 +74,10 @@ class DynamicNetworks:
         if old is None:
             return
         if new.annotations.get(NETWORKS_ANNOTATION) != old.annotations.get(NETWORKS_ANNOTATION):
-            self.queue((new.namespace, new.name))
+            self.queue.add((new.namespace, new.name))
 
     def on_list(self) -> None:
-        self.queue(EVERY_POD)
+        self.queue.add(EVERY_POD)
 
     def added(self, env: Mapping[str, str]) -> None:
         """A CNI request succeeded: after an ADD, its pod is reconciled once (the
@@ -91,84 +87,54 @@ class DynamicNetworks:
         args = dict(parse_args(env.get("CNI_ARGS", ""), lenient=True))
         namespace, name = args.get("K8S_POD_NAMESPACE"), args.get("K8S_POD_NAME")
         if namespace and name:
-            with self._cond:  # the sandbox's journal, so the reconcile needs no scan
+            with self._lock:  # the sandbox's journal, so the reconcile needs no scan
                 self._hints[(namespace, name)] = (
                     env.get("CNI_CONTAINERID", ""),
                     env.get("CNI_IFNAME", ""),
                 )
-            self.queue((namespace, name))
+            self.queue.add((namespace, name))
 
     def on_nad(self, old: object, new: object) -> None:
         """A NAD came, went or changed: the changes it may have made possible (a NAD
         that did not exist yet) are tried again."""
-        with self._cond:
+        with self._lock:
             rejected = list(self._rejected)
         for key in rejected:
-            self.queue(key)
+            self.queue.add(key)
 
-    def _forget(self, key: Key, deleted: bool = True) -> None:
-        """Drop what is remembered of the pod; its last reconcile's time only when it was
-        deleted (the rate limit holds for a pod multinet did not attach, too)."""
-        with self._cond:
-            memos: tuple[dict[Key, Any], ...] = (self._failures, self._rejected, self._hints)
-            for memo in (*memos, self._last) if deleted else memos:
-                memo.pop(key, None)
-
-    def queue(self, key: Key, delay: float = 0.0) -> None:
-        with self._cond:
-            now = time.monotonic()
-            due = max(now + delay, self._last.get(key, -self.interval) + self.interval)
-            if key in self._due and self._due[key] <= due:
-                return  # already queued, as early or earlier
-            self._due[key] = due
-            heapq.heappush(self._heap, (due, key))
-            self._cond.notify()
+    def _forget(self, key: Key) -> None:
+        """Drop what is remembered of the pod (deleted, or not multinet's)."""
+        self.queue.forget(key)
+        with self._lock:
+            self._rejected.pop(key, None)
+            self._hints.pop(key, None)
 
     # -- the worker ------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            key = self._next(stop)
-            if key is None:
-                continue
+    def run(self) -> None:
+        """Reconcile the queued pods until `stop`."""
+        while (key := self.queue.get()) is not None:
             try:
                 self.reconcile(*key)
             except Exception:  # a bug: logged, the controller lives
                 log.exception("dynamic networks: reconcile of %s/%s failed", *key)
+            finally:
+                self.queue.done(key)
 
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def _next(self, stop: threading.Event) -> Key | None:
-        with self._cond:
-            while not stop.is_set():
-                while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
-                    heapq.heappop(self._heap)  # superseded by an earlier entry
-                if not self._heap:
-                    self._cond.wait(1.0)
-                    continue
-                due, key = self._heap[0]
-                wait = due - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(min(wait, 1.0))
-                    continue
-                heapq.heappop(self._heap)
-                del self._due[key]
-                self._last[key] = time.monotonic()
-                return key
-        return None
+    def stop(self) -> None:
+        """A reconcile in progress finishes; none starts."""
+        self.queue.shut_down()
 
     def reconcile(self, namespace: str, name: str) -> None:
         """Make each sandbox of the pod that multinet attached follow its annotation."""
         key = (namespace, name)
         if key == EVERY_POD:
             for journal in self._journals():
-                self.queue((journal.pod.get("namespace", ""), journal.pod["name"]))
+                self.queue.add((journal.pod.get("namespace", ""), journal.pod["name"]))
             return
         journals = self._sandboxes(key)
         if not journals:
-            self._forget(key, deleted=False)  # not (or no longer) ours
+            self._forget(key)  # not (or no longer) ours
             return
         retry = ""
         for journal in journals:
@@ -180,7 +146,7 @@ class DynamicNetworks:
             except CNIError as e:
                 self._reject(journal, key, e)
                 continue
-            with self._cond:
+            with self._lock:
                 self._rejected.pop(key, None)
             if outcome is not None and outcome.unreleased:
                 retry = f"the release of {', '.join(e.ifname for e in outcome.unreleased)} failed"
@@ -194,12 +160,11 @@ class DynamicNetworks:
         if retry:
             self._retry(key, retry)
         else:
-            with self._cond:
-                self._failures.pop(key, None)
+            self.queue.forget(key)
 
     def _sandboxes(self, key: Key) -> list[Journal]:
         """The pod's journals: the one a CNI ADD just named, else all found by a scan."""
-        with self._cond:
+        with self._lock:
             hint = self._hints.pop(key, None)
         if hint is not None:
             try:
@@ -212,13 +177,9 @@ class DynamicNetworks:
 
     def _retry(self, key: Key, why: str) -> None:
         """Transient: the pod again after a back-off (doubling, up to MAX_BACKOFF)."""
-        with self._cond:
-            failures = self._failures.get(key, 0) + 1
-            self._failures[key] = failures
-        delay = min(self.interval * 2 ** min(failures, 16), MAX_BACKOFF)
+        delay = self.queue.add_rate_limited(key)
         log.warning("%s/%s: network change incomplete (%s): retry in %gs", *key, why, delay)
         self.metrics.network_changes.inc("failed")
-        self.queue(key, delay)
 
     def _reconcile_one(self, journal: Journal) -> Outcome | None:
         req = request_for(journal, self.service.own_netconf(journal.cni_version))
@@ -245,7 +206,7 @@ class DynamicNetworks:
         except CNIError:
             pod = None  # the API is away: the log says it
         value = pod.annotations.get(NETWORKS_ANNOTATION, "") if pod is not None else UNKNOWN
-        with self._cond:
+        with self._lock:
             told = self._rejected.get(key) == value
             self._rejected[key] = value  # a NAD event tries it again
         if pod is None or told:

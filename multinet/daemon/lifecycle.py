@@ -167,7 +167,7 @@ class Daemon:
             self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
             self._spawn("multus-server", self._multus.serve_forever)
         if self.dynamic is not None:
-            self._spawn(DYNAMIC_THREAD, self.dynamic.run, self._stopping)
+            self._spawn(DYNAMIC_THREAD, self.dynamic.run)
         if self.cluster is not None:
             self.cluster.start(wait=0)  # DELs need no cache: serve while it syncs
         if self.config.metrics_address is not None:
@@ -195,7 +195,7 @@ class Daemon:
             return
         self._stopping.set()
         if self.dynamic is not None:
-            self.dynamic.wake()  # a change in progress finishes; none starts
+            self.dynamic.stop()  # a change in progress finishes; none starts
         inflight = self.metrics.inflight
         log.info("shutting down", extra={"fields": {"inflight": inflight}})
         if self._unix is not None:  # ours to remove only if we bound it

@@ -3,7 +3,10 @@
 selection    the networks and default-network annotations
 resolve      network references -> network configs (NADs, confDir, paths)
 attachments  selections -> the engine's attachments (interface names, runtime values)
+devices      device-plugin resources: device IDs -> attachments, NPWG device-info
 planner      a pod's plan, read through a Cluster
 reporter     the outcome told to the cluster: network-status, events
 status       network-status entries from what the journal recorded
+dhcp         the DHCP client daemon's sockets a plan needs, and the bound on its ADD
+dynamic      the networks a running pod gains and loses when its annotation changes
 """

@@ -1,4 +1,6 @@
-"""JSON schemas shipped with multinet (data files) and a loader."""
+"""JSON schemas shipped with multinet (data files: netconf, conflist, every plugin, the
+IPAMs) and their loader, `load`. No modules.
+"""
 
 from __future__ import annotations
 

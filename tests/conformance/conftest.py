@@ -6,61 +6,48 @@ CAP_ARGS, CNI_IFNAME) plus CNI_CACHE_DIR for libcni's results cache, which
 libcni fills on ADD and hands to CHECK and DEL as ``prevResult``. Its container
 ID is ``cnitool-`` + hex(sha512(netns path)[:10]) (``build.container_id``).
 
-Fixtures (all but the session ones are per test and clean up after it):
+Most tests take one bundled fixture (types in ``rig.py``):
 
-``cnitool`` (session) -> Path
-    The built driver; skips when go or libcni sources are missing.
-``cni_bin_dir`` (session) -> Path
-    Debian's reference plugins (/usr/lib/cni); skips when absent.
-``netns`` -> str
-    A fresh namespace ``mnt-<hex>``; its path ``/var/run/netns/<name>``.
-    Deleted afterwards (with whatever interfaces are left in it).
-``netns_factory`` -> Callable[[], str]
-    Makes more such namespaces, all deleted afterwards.
-``confdir`` -> Path
-    An empty NETCONFPATH directory (``build.write_netconf`` fills it).
-``cache_dir`` -> Path
-    An empty CNI_CACHE_DIR; cached results land in ``<cache_dir>/results/``.
-``bridge_name`` -> str
-    A free name ``mnbr<hex>`` for a bridge a plugin will create; the link is
-    deleted afterwards if it exists. Nothing else on the host is touched.
-``bridge`` -> str
-    That bridge created up front, up, with a fixed MAC. Use it when several
-    containers share a bridge: a bridge takes the lowest MAC of its ports, so
-    with a plugin-created bridge a later ADD changes it and the bridge
-    plugin's CHECK (Debian 1.1.1) fails earlier containers with "Bridge
-    interface ... Mac doesn't match". A set MAC stays.
-``subnet`` -> IPv4Network
-    A random 10.x.y.0/24. Safe as long as the bridge has no address
+``rig`` -> Rig
+    The driver on the real libcni with an empty NETCONFPATH (``rig.write(conf)``) and
+    CNI_CACHE_DIR, CNI_PATH the reference plugins (``rig.with_path(dir)`` puts more
+    ahead), ``rig.run(command, net, ...)`` -> CompletedProcess, ``rig.cached(net)``;
+    and everything of ``lab``. Skips when go, libcni or the plugins are missing.
+``lab`` -> Lab
+    The kernel side: ``netns`` (a fresh ``mnt-<hex>``; ``new_netns()`` makes more),
+    ``bridge`` (a free name ``mnbr<hex>`` for a bridge a plugin will create;
+    ``make_bridge()`` creates it up front with a fixed MAC), ``subnets`` (three
+    random 10.x.y.0/24: cluster network, net1, net2; ``subnet`` is the first),
+    ``dirs`` (multinet's cniDir, host-local's and tuning's dataDir), ``cni_bin_dir``,
+    ``tmp_path``. Namespaces and the bridge are deleted afterwards; nothing else on the
+    host is touched. A subnet is safe as long as the bridge has no address
     (``isGateway: false``): it then never reaches the host routing table.
-``subnets`` -> tuple of three IPv4Network
-    ``subnet`` and the next two 10.x.y.0/24 (cluster network, net1, net2).
-``multinet_exe`` (session) -> Path
-    The installed ``multinet`` executable; skips when it is not installed.
-``plugin_dir`` -> Path
-    A CNI_PATH directory holding only a ``multinet`` symlink to it.
-``dirs`` -> StateDirs
-    multinet's cniDir, host-local's and tuning's dataDir, under tmp_path.
 
-Helpers, imported from ``build``: ``StateDirs``, ``run_cnitool(cnitool, command, net,
-netns_path, *, netconfpath, cni_path, cache_dir, ifname="eth0",
-cni_args=None, cap_args=None) -> CompletedProcess[str]``, ``container_id``,
-``write_netconf`` and ``ip_json`` (``from build import ...`` works under
-pytest's default "prepend" import mode). Everything that needs the kernel skips
-with "needs root" when not run as root.
+Their parts, also fixtures: ``cnitool`` (session: the built driver), ``cni_bin_dir``
+(session: Debian's reference plugins, /usr/lib/cni), ``netns_factory``,
+``confdir``, ``cache_dir`` (cached results land in ``<cache_dir>/results/``),
+``bridge_name``, ``subnets``, ``dirs``; ``multinet_exe`` (session: the installed
+``multinet``; skips when it is not installed) and ``plugin_dir`` (a CNI_PATH directory
+holding only a ``multinet`` symlink to it).
+
+Helpers, in ``libcni``: ``StateDirs``, ``run_cnitool(cnitool, command, net,
+netns_path, *, netconfpath, cni_path, cache_dir, ifname="eth0", cni_args=None,
+cap_args=None) -> CompletedProcess[str]``, ``container_id``, ``write_netconf`` and
+``ip_json``. Everything that needs the kernel skips with "needs root" when not run as
+root.
 
 Example::
 
-    def test_x(cnitool, cni_bin_dir, netns, confdir, cache_dir):
-        write_netconf(confdir, {"cniVersion": "1.0.0", "name": "n", "plugins": [...]})
-        proc = run_cnitool(cnitool, "add", "n", netns, netconfpath=confdir,
-                           cni_path=[multinet_bin, cni_bin_dir], cache_dir=cache_dir)
+    def test_x(rig: Rig) -> None:
+        rig.write({"cniVersion": "1.0.0", "name": "n", "plugins": [...]})
+        proc = rig.run("add", "n")
         assert proc.returncode == 0, proc.stderr
         result = json.loads(proc.stdout)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import secrets
@@ -77,6 +64,7 @@ from tests.conformance.libcni import (
     build_cnitool,
     multinet_executable,
 )
+from tests.conformance.rig import Lab, Rig
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 
@@ -130,11 +118,6 @@ def netns_factory() -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture
-def netns(netns_factory: Callable[[], str]) -> str:
-    return netns_factory()
-
-
-@pytest.fixture
 def confdir(tmp_path: Path) -> Path:
     path = tmp_path / "net.d"
     path.mkdir()
@@ -163,22 +146,8 @@ def bridge_name() -> Iterator[str]:
 
 
 @pytest.fixture
-def bridge(bridge_name: str) -> str:
-    """A bridge created up front with a fixed MAC (see the module docstring)."""
-    mac = "02:6d:6e:" + ":".join(secrets.token_hex(3)[i : i + 2] for i in (0, 2, 4))
-    subprocess.run(["ip", "link", "add", "name", bridge_name, "type", "bridge"], check=True)
-    subprocess.run(["ip", "link", "set", bridge_name, "address", mac, "up"], check=True)
-    return bridge_name
-
-
-@pytest.fixture
-def subnet() -> ipaddress.IPv4Network:
-    return ipaddress.IPv4Network(f"10.{secrets.randbelow(256)}.{secrets.randbelow(256)}.0/24")
-
-
-@pytest.fixture
-def subnets(subnet: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Network, ...]:
-    _, a, b, _ = subnet.network_address.packed
+def subnets() -> tuple[ipaddress.IPv4Network, ...]:
+    a, b = secrets.randbelow(256), secrets.randbelow(256)
     return tuple(ipaddress.IPv4Network(f"10.{a}.{(b + i) % 256}.0/24") for i in (0, 1, 2))
 
 
@@ -201,3 +170,23 @@ def plugin_dir(tmp_path: Path, multinet_exe: Path) -> Path:
 @pytest.fixture
 def dirs(tmp_path: Path) -> StateDirs:
     return StateDirs(tmp_path / "state", tmp_path / "ipam", tmp_path / "tuning")
+
+
+@pytest.fixture
+def lab(
+    cni_bin_dir: Path,
+    netns_factory: Callable[[], str],
+    bridge_name: str,
+    subnets: tuple[ipaddress.IPv4Network, ...],
+    dirs: StateDirs,
+    tmp_path: Path,
+) -> Lab:
+    return Lab(cni_bin_dir, netns_factory(), netns_factory, bridge_name, subnets, dirs, tmp_path)
+
+
+@pytest.fixture
+def rig(lab: Lab, cnitool: Path, confdir: Path, cache_dir: Path) -> Rig:
+    parts = {f.name: getattr(lab, f.name) for f in dataclasses.fields(lab)}
+    return Rig(
+        **parts, cnitool=cnitool, confdir=confdir, cache_dir=cache_dir, cni_path=(lab.cni_bin_dir,)
+    )

@@ -11,10 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +25,11 @@ from tests.conformance.libcni import (
     run_cnitool,
     write_netconf,
 )
+from tests.conformance.rig import Rig
+from tests.support.recorder import Recorder
 
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0"]
 root = pytest.mark.root
-
-
-@pytest.fixture
-def ipam_dir(tmp_path: Path) -> Iterator[Path]:
-    """host-local's dataDir for this test, removed afterwards."""
-    path = tmp_path / "ipam"
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def link_names(netns: str) -> set[str]:
@@ -59,212 +50,144 @@ def allocated_ips(ipam_dir: Path) -> list[str]:
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_bridge_add_check_del(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge_name: str,
-    subnet: ipaddress.IPv4Network,
-    ipam_dir: Path,
-) -> None:
+def test_bridge_add_check_del(version: str, rig: Rig) -> None:
     net = "mnt-bridge"
-    write_netconf(confdir, bridge_conflist(version, net, bridge_name, subnet, ipam_dir))
+    rig.write(bridge_conflist(version, net, rig.bridge, rig.subnet, rig.dirs.ipam))
 
-    kw: dict[str, Any] = dict(netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir)
-
-    def run(command: str) -> subprocess.CompletedProcess[str]:
-        return run_cnitool(cnitool, command, net, netns, **kw)
-
-    add = run("add")
+    add = rig.run("add", net)
     assert add.returncode == 0, add.stderr
     result = json.loads(add.stdout)
     assert result["cniVersion"] == version
-    expected = f"{subnet[2]}/{subnet.prefixlen}"
+    expected = f"{rig.subnet[2]}/{rig.subnet.prefixlen}"
     assert [ip["address"] for ip in result["ips"]] == [expected]
-    assert addresses(netns, "eth0") == {expected}
-    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    assert addresses(rig.netns, "eth0") == {expected}
+    cached = rig.cached(net)
     assert cached.is_file()
 
-    check = run("check")
+    check = rig.run("check", net)
     if version == "0.3.1":  # libcni refuses CHECK below 0.4.0
         assert check.returncode == 1
         assert "does not support the CHECK command" in check.stderr
     else:
         assert check.returncode == 0, check.stderr
 
-    delete = run("del")
+    delete = rig.run("del", net)
     assert delete.returncode == 0, delete.stderr
-    assert "eth0" not in link_names(netns)
+    assert "eth0" not in link_names(rig.netns)
     assert not cached.exists()
-    assert allocated_ips(ipam_dir) == []
+    assert allocated_ips(rig.dirs.ipam) == []
 
-    again = run("del")
+    again = rig.run("del", net)
     assert again.returncode == 0, again.stderr
 
 
 @root
-def test_shared_bridge_check_and_missing_interface(
-    cnitool: Path,
-    cni_bin_dir: Path,
-    netns_factory: Callable[[], str],
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnet: ipaddress.IPv4Network,
-    ipam_dir: Path,
-) -> None:
+def test_shared_bridge_check_and_missing_interface(rig: Rig) -> None:
     net = "mnt-bridge"
-    write_netconf(confdir, bridge_conflist("1.0.0", net, bridge, subnet, ipam_dir))
-    kw: dict[str, Any] = dict(netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir)
-    first, second = netns_factory(), netns_factory()
+    rig.write(bridge_conflist("1.0.0", net, rig.make_bridge(), rig.subnet, rig.dirs.ipam))
+    first, second = rig.new_netns(), rig.new_netns()
 
     for ns, host in ((first, 2), (second, 3)):
-        add = run_cnitool(cnitool, "add", net, ns, **kw)
+        add = rig.run("add", net, ns)
         assert add.returncode == 0, add.stderr
-        assert addresses(ns, "eth0") == {f"{subnet[host]}/{subnet.prefixlen}"}
+        assert addresses(ns, "eth0") == {f"{rig.subnet[host]}/{rig.subnet.prefixlen}"}
     for ns in (first, second):
-        check = run_cnitool(cnitool, "check", net, ns, **kw)
+        check = rig.run("check", net, ns)
         assert check.returncode == 0, check.stderr
 
     subprocess.run(["ip", "-n", Path(first).name, "link", "del", "eth0"], check=True)
-    check = run_cnitool(cnitool, "check", net, first, **kw)
+    check = rig.run("check", net, first)
     assert check.returncode == 1
     assert "eth0" in check.stderr
     for ns in (first, second):
-        delete = run_cnitool(cnitool, "del", net, ns, **kw)
+        delete = rig.run("del", net, ns)
         assert delete.returncode == 0, delete.stderr
-    assert allocated_ips(ipam_dir) == []
+    assert allocated_ips(rig.dirs.ipam) == []
 
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_cap_args_mac(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge_name: str,
-    subnet: ipaddress.IPv4Network,
-    ipam_dir: Path,
-    tmp_path: Path,
-) -> None:
+def test_cap_args_mac(version: str, rig: Rig) -> None:
     net = "mnt-mac"
     mac = "02:6d:6e:74:00:2a"
-    tuning = {"type": "tuning", "capabilities": {"mac": True}, "dataDir": str(tmp_path / "tuning")}
-    write_netconf(confdir, bridge_conflist(version, net, bridge_name, subnet, ipam_dir, tuning))
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir, cap_args={"mac": mac}
-    )
+    tuning = {"type": "tuning", "capabilities": {"mac": True}, "dataDir": str(rig.dirs.tuning)}
+    rig.write(bridge_conflist(version, net, rig.bridge, rig.subnet, rig.dirs.ipam, tuning))
+    cap_args = {"mac": mac}
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net, cap_args=cap_args)
     assert add.returncode == 0, add.stderr
-    (link,) = ip_json(netns, "link", "show", "dev", "eth0")
+    (link,) = ip_json(rig.netns, "link", "show", "dev", "eth0")
     assert link["address"] == mac
     result = json.loads(add.stdout)
     assert mac in [i.get("mac") for i in result["interfaces"] if i.get("sandbox")]
 
     if version != "0.3.1":
-        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        check = rig.run("check", net, cap_args=cap_args)
         assert check.returncode == 0, check.stderr
     for _ in range(2):
-        delete = run_cnitool(cnitool, "del", net, netns, **kw)
+        delete = rig.run("del", net, cap_args=cap_args)
         assert delete.returncode == 0, delete.stderr
-    assert "eth0" not in link_names(netns)
-    assert allocated_ips(ipam_dir) == []
-
-
-RECORDER = """#!{python}
-# Fake CNI plugin: logs what it was given; ADD passes prevResult through.
-import json, os, sys
-conf = json.load(sys.stdin)
-env = {{k: v for k, v in os.environ.items() if k.startswith("CNI_")}}
-with open({log!r}, "a") as f:
-    f.write(json.dumps({{"env": env, "conf": conf}}) + "\\n")
-if env["CNI_COMMAND"] == "ADD":
-    json.dump(conf["prevResult"], sys.stdout)
-"""
+    assert "eth0" not in link_names(rig.netns)
+    assert allocated_ips(rig.dirs.ipam) == []
 
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_plugins_get_prev_result_env_and_capabilities(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge_name: str,
-    subnet: ipaddress.IPv4Network,
-    ipam_dir: Path,
-    tmp_path: Path,
-) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "recorder.log"
-    recorder = bin_dir / "recorder"
-    recorder.write_text(RECORDER.format(python=sys.executable, log=str(log)))
-    recorder.chmod(0o755)
-
+def test_plugins_get_prev_result_env_and_capabilities(version: str, rig: Rig) -> None:
+    recorder = Recorder(rig.tmp_path / "bin", rig.tmp_path / "recorder.log")
     net = "mnt-rec"
-    plugin = {"type": "recorder", "capabilities": {"wanted": True, "declined": False}, "x": 1}
-    write_netconf(confdir, bridge_conflist(version, net, bridge_name, subnet, ipam_dir, plugin))
+    plugin = {
+        "type": recorder.plugin("recorder"),
+        "capabilities": {"wanted": True, "declined": False},
+        "x": 1,
+    }
+    rig.write(bridge_conflist(version, net, rig.bridge, rig.subnet, rig.dirs.ipam, plugin))
+    rig = rig.with_path(recorder.bin_dir)
     kw: dict[str, Any] = dict(
-        netconfpath=confdir,
-        cni_path=[bin_dir, cni_bin_dir],
-        cache_dir=cache_dir,
         ifname="net7",
         cni_args={"IgnoreUnknown": "1", "K8S_POD_NAME": "p"},
         cap_args={"wanted": [1], "declined": True, "unknown": "u"},
     )
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net, **kw)
     assert add.returncode == 0, add.stderr
     result = json.loads(add.stdout)
-    assert addresses(netns, "net7") == {f"{subnet[2]}/{subnet.prefixlen}"}
+    assert addresses(rig.netns, "net7") == {f"{rig.subnet[2]}/{rig.subnet.prefixlen}"}
     if version != "0.3.1":
-        assert run_cnitool(cnitool, "check", net, netns, **kw).returncode == 0
-    assert run_cnitool(cnitool, "del", net, netns, **kw).returncode == 0
+        assert rig.run("check", net, **kw).returncode == 0
+    assert rig.run("del", net, **kw).returncode == 0
 
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    calls = recorder.calls()
     commands = ["ADD", "DEL"] if version == "0.3.1" else ["ADD", "CHECK", "DEL"]
-    assert [c["env"]["CNI_COMMAND"] for c in calls] == commands
+    assert [c.command for c in calls] == commands
     for call in calls:
-        env, conf = call["env"], call["conf"]
-        assert env["CNI_CONTAINERID"] == container_id(netns)
-        assert env["CNI_NETNS"] == netns
+        env, conf = call.env, call.conf
+        assert env["CNI_CONTAINERID"] == container_id(rig.netns)
+        assert env["CNI_NETNS"] == rig.netns
         assert env["CNI_IFNAME"] == "net7"
         assert env["CNI_ARGS"] == "IgnoreUnknown=1;K8S_POD_NAME=p"
-        assert env["CNI_PATH"] == f"{bin_dir}:{cni_bin_dir}"
+        assert env["CNI_PATH"] == f"{recorder.bin_dir}:{rig.cni_bin_dir}"
         assert (conf["cniVersion"], conf["name"], conf["x"]) == (version, net, 1)
         assert conf["runtimeConfig"] == {"wanted": [1]}  # only declared-true capabilities
         # ADD gets the bridge's result; CHECK and DEL get libcni's cached final result,
         # except DEL below 0.4.0, which gets none.
-        if env["CNI_COMMAND"] == "DEL" and version == "0.3.1":
+        if call.command == "DEL" and version == "0.3.1":
             assert "prevResult" not in conf
         else:
             assert conf["prevResult"] == result
 
 
 @root
-def test_single_conf_fallback(
-    cnitool: Path, cni_bin_dir: Path, netns: str, confdir: Path, cache_dir: Path
-) -> None:
-    write_netconf(confdir, {"cniVersion": "1.0.0", "name": "mnt-lo", "type": "loopback"})
-    kw: dict[str, Any] = dict(netconfpath=confdir, cni_path=cni_bin_dir, cache_dir=cache_dir)
+def test_single_conf_fallback(rig: Rig) -> None:
+    rig.write({"cniVersion": "1.0.0", "name": "mnt-lo", "type": "loopback"})
 
-    add = run_cnitool(cnitool, "add", "mnt-lo", netns, **kw)
+    add = rig.run("add", "mnt-lo")
     assert add.returncode == 0, add.stderr
     assert json.loads(add.stdout)["interfaces"][0]["name"] == "lo"
-    (lo,) = ip_json(netns, "link", "show", "dev", "lo")
+    (lo,) = ip_json(rig.netns, "link", "show", "dev", "lo")
     assert "UP" in lo["flags"]
-    assert run_cnitool(cnitool, "check", "mnt-lo", netns, **kw).returncode == 0
-    assert run_cnitool(cnitool, "del", "mnt-lo", netns, **kw).returncode == 0
+    assert rig.run("check", "mnt-lo").returncode == 0
+    assert rig.run("del", "mnt-lo").returncode == 0
 
 
 # Command-line and config errors: no root needed, the netns is never opened.

@@ -21,7 +21,6 @@ import contextlib
 import ipaddress
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,9 @@ from tests.conformance.libcni import (
     build_real_cnitool,
     container_id,
     ip_json,
-    run_cnitool,
-    write_netconf,
 )
+from tests.conformance.rig import Lab, Rig
+from tests.support.recorder import Recorder
 
 VERSIONS = ["0.3.1", "0.4.0", "1.0.0"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cnitool" / "10-multinet.conflist"
@@ -78,23 +77,19 @@ def macvlan_delegate(
     }
 
 
-def three_delegates(
-    version: str, bridge: str, subnets: tuple[ipaddress.IPv4Network, ...], dirs: StateDirs
-) -> list[dict[str, Any]]:
+def three_delegates(version: str, lab: Lab) -> list[dict[str, Any]]:
     return [
-        cluster_delegate(version, bridge, subnets[0], dirs.ipam),
-        macvlan_delegate(version, "sec", bridge, "bridge", subnets[1]),
-        macvlan_delegate(version, "third", bridge, "private", subnets[2]),
+        cluster_delegate(version, lab.bridge, lab.subnets[0], lab.dirs.ipam),
+        macvlan_delegate(version, "sec", lab.bridge, "bridge", lab.subnets[1]),
+        macvlan_delegate(version, "third", lab.bridge, "private", lab.subnets[2]),
     ]
 
 
-def multinet_plugin(
-    dirs: StateDirs, cni_bin_dir: Path, delegates: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
+def multinet_plugin(lab: Lab, delegates: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return {
         "type": "multinet",
-        "cniDir": str(dirs.state),
-        "binDir": str(cni_bin_dir),
+        "cniDir": str(lab.dirs.state),
+        "binDir": str(lab.cni_bin_dir),
         "delegates": delegates,
         **extra,
     }
@@ -140,11 +135,11 @@ def journal_files(dirs: StateDirs) -> list[str]:
     return sorted(p.name for p in dirs.journal.iterdir()) if dirs.journal.is_dir() else []
 
 
-def assert_nothing_left(netns: str, bridge: str, dirs: StateDirs, cached: Path) -> None:
-    assert link_names(netns) == {"lo"}
-    assert bridge_ports(bridge) == []
-    assert allocated_ips(dirs.ipam) == []
-    assert journal_files(dirs) == []
+def assert_nothing_left(lab: Lab, cached: Path) -> None:
+    assert link_names(lab.netns) == {"lo"}
+    assert bridge_ports(lab.bridge) == []
+    assert allocated_ips(lab.dirs.ipam) == []
+    assert journal_files(lab.dirs) == []
     assert not cached.exists()
 
 
@@ -168,145 +163,122 @@ def sandbox_index(result: dict[str, Any], ifname: str, netns: str) -> int:
     return index
 
 
+@pytest.fixture
+def rig(rig: Rig, plugin_dir: Path) -> Rig:
+    """The conftest's rig with multinet first on CNI_PATH."""
+    return rig.with_path(plugin_dir)
+
+
 # -- ADD / CHECK / DEL -------------------------------------------------------------
 
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_add_check_del(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_add_check_del(version: str, rig: Rig) -> None:
+    bridge = rig.make_bridge()
     net = "mn"
-    delegates = three_delegates(version, bridge, subnets, dirs)
-    conf = {"cniVersion": version, "name": net, **multinet_plugin(dirs, cni_bin_dir, delegates)}
-    write_netconf(confdir, conf)
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
-    )
-    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    delegates = three_delegates(version, rig)
+    conf = {
+        "cniVersion": version,
+        "name": net,
+        **multinet_plugin(rig, delegates),
+    }
+    rig.write(conf)
+    cached = rig.cached(net)
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net)
     assert add.returncode == 0, add.stderr
     result = json.loads(add.stdout)
 
     # The printed result is the cluster network's, in the requested version.
     assert result["cniVersion"] == version
-    eth0 = sandbox_index(result, "eth0", netns)
-    assert result["ips"] == expected_cluster_ips(version, subnets[0], eth0)
-    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": str(subnets[0][1])}]
+    eth0 = sandbox_index(result, "eth0", rig.netns)
+    assert result["ips"] == expected_cluster_ips(version, rig.subnets[0], eth0)
+    assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": str(rig.subnets[0][1])}]
     names = {iface["name"] for iface in result["interfaces"]}
     assert bridge in names and "net1" not in names and "net2" not in names
-    assert result["interfaces"][eth0]["mac"] == link(netns, "eth0")["address"]
+    assert result["interfaces"][eth0]["mac"] == link(rig.netns, "eth0")["address"]
     assert json.loads(cached.read_text())["result"] == result
 
     # The interfaces really exist, with the configured addresses.
-    assert link_names(netns) == {"lo", "eth0", "net1", "net2"}
-    assert addresses(netns, "eth0") == {f"{subnets[0][2]}/24"}
-    assert addresses(netns, "net1") == {f"{subnets[1][5]}/24"}
-    assert addresses(netns, "net2") == {f"{subnets[2][5]}/24"}
+    assert link_names(rig.netns) == {"lo", "eth0", "net1", "net2"}
+    assert addresses(rig.netns, "eth0") == {f"{rig.subnets[0][2]}/24"}
+    assert addresses(rig.netns, "net1") == {f"{rig.subnets[1][5]}/24"}
+    assert addresses(rig.netns, "net2") == {f"{rig.subnets[2][5]}/24"}
     for ifname, mode in (("net1", "bridge"), ("net2", "private")):
-        info = link(netns, ifname)["linkinfo"]
+        info = link(rig.netns, ifname)["linkinfo"]
         assert (info["info_kind"], info["info_data"]["mode"]) == ("macvlan", mode)
-    route = default_route(netns)
-    assert (route["gateway"], route["dev"]) == (str(subnets[0][1]), "eth0")
+    route = default_route(rig.netns)
+    assert (route["gateway"], route["dev"]) == (str(rig.subnets[0][1]), "eth0")
     assert len(bridge_ports(bridge)) == 1
-    assert allocated_ips(dirs.ipam) == [str(subnets[0][2])]
-    assert f"{container_id(netns)}@eth0.json" in journal_files(dirs)
+    assert allocated_ips(rig.dirs.ipam) == [str(rig.subnets[0][2])]
+    assert f"{container_id(rig.netns)}@eth0.json" in journal_files(rig.dirs)
 
-    check = run_cnitool(cnitool, "check", net, netns, **kw)
+    check = rig.run("check", net)
     if version == "0.3.1":  # libcni refuses CHECK below 0.4.0
         assert check.returncode == 1
         assert "does not support the CHECK command" in check.stderr
     else:
         assert check.returncode == 0, check.stderr
 
-    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    delete = rig.run("del", net)
     assert delete.returncode == 0, delete.stderr
-    assert_nothing_left(netns, bridge, dirs, cached)
+    assert_nothing_left(rig, cached)
 
-    again = run_cnitool(cnitool, "del", net, netns, **kw)
+    again = rig.run("del", net)
     assert again.returncode == 0, again.stderr
-    assert_nothing_left(netns, bridge, dirs, cached)
+    assert_nothing_left(rig, cached)
 
 
 @root
-def test_check_fails_on_missing_secondary_and_del_still_cleans(
-    cnitool: Path,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_check_fails_on_missing_secondary_and_del_still_cleans(rig: Rig) -> None:
+    rig.make_bridge()
     net = "mn"
-    delegates = three_delegates("1.0.0", bridge, subnets, dirs)
-    write_netconf(
-        confdir,
-        {"cniVersion": "1.0.0", "name": net, **multinet_plugin(dirs, cni_bin_dir, delegates)},
+    delegates = three_delegates("1.0.0", rig)
+    rig.write(
+        {
+            "cniVersion": "1.0.0",
+            "name": net,
+            **multinet_plugin(rig, delegates),
+        },
     )
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
-    )
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net)
     assert add.returncode == 0, add.stderr
 
-    subprocess.run(["ip", "-n", Path(netns).name, "link", "del", "net1"], check=True)
-    check = run_cnitool(cnitool, "check", net, netns, **kw)
+    subprocess.run(["ip", "-n", Path(rig.netns).name, "link", "del", "net1"], check=True)
+    check = rig.run("check", net)
     assert check.returncode == 1
     assert "'sec' (net1)" in check.stderr
 
-    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    delete = rig.run("del", net)
     assert delete.returncode == 0, delete.stderr
-    assert_nothing_left(
-        netns, bridge, dirs, cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
-    )
+    assert_nothing_left(rig, rig.cached(net))
 
 
 @root
-def test_add_rolls_back_when_a_secondary_fails(
-    cnitool: Path,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_add_rolls_back_when_a_secondary_fails(rig: Rig) -> None:
+    rig.make_bridge()
     net = "mn"
-    delegates = three_delegates("1.0.0", bridge, subnets, dirs)
+    delegates = three_delegates("1.0.0", rig)
     delegates[2]["master"] = "mntnolink0"
-    write_netconf(
-        confdir,
-        {"cniVersion": "1.0.0", "name": net, **multinet_plugin(dirs, cni_bin_dir, delegates)},
-    )
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
+    rig.write(
+        {
+            "cniVersion": "1.0.0",
+            "name": net,
+            **multinet_plugin(rig, delegates),
+        },
     )
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net)
     assert add.returncode == 1
     assert "'third' (net2)" in add.stderr
     assert "macvlan ADD failed" in add.stderr
-    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
-    assert_nothing_left(netns, bridge, dirs, cached)
+    cached = rig.cached(net)
+    assert_nothing_left(rig, cached)
     # The runtime calls DEL after a failed ADD: it succeeds.
-    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    delete = rig.run("del", net)
     assert delete.returncode == 0, delete.stderr
-    assert_nothing_left(netns, bridge, dirs, cached)
+    assert_nothing_left(rig, cached)
 
 
 # -- multinet inside a conflist ----------------------------------------------------
@@ -314,19 +286,9 @@ def test_add_rolls_back_when_a_secondary_fails(
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_conflist_multinet_then_tuning(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_conflist_multinet_then_tuning(version: str, rig: Rig) -> None:
     """tuning needs a prevResult: multinet's (the cluster network's) result."""
+    rig.make_bridge()
     net = "mn-chain"
     mac = "02:6d:6e:74:01:01"
     tuning = {
@@ -334,41 +296,38 @@ def test_conflist_multinet_then_tuning(
         "mac": mac,
         "mtu": 1400,
         "promisc": True,
-        "dataDir": str(dirs.tuning),
+        "dataDir": str(rig.dirs.tuning),
     }
-    delegates = three_delegates(version, bridge, subnets, dirs)
+    delegates = three_delegates(version, rig)
     conf = {
         "cniVersion": version,
         "name": net,
-        "plugins": [multinet_plugin(dirs, cni_bin_dir, delegates), tuning],
+        "plugins": [multinet_plugin(rig, delegates), tuning],
     }
-    write_netconf(confdir, conf)
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=cache_dir
-    )
-    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
+    rig.write(conf)
+    cached = rig.cached(net)
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net)
     assert add.returncode == 0, add.stderr
     result = json.loads(add.stdout)
     assert result["cniVersion"] == version
-    eth0 = sandbox_index(result, "eth0", netns)
+    eth0 = sandbox_index(result, "eth0", rig.netns)
     assert result["interfaces"][eth0]["mac"] == mac  # tuning updated multinet's result
-    assert result["ips"] == expected_cluster_ips(version, subnets[0], eth0)
+    assert result["ips"] == expected_cluster_ips(version, rig.subnets[0], eth0)
 
-    eth0_link = link(netns, "eth0")
+    eth0_link = link(rig.netns, "eth0")
     assert (eth0_link["address"], eth0_link["mtu"]) == (mac, 1400)
     assert "PROMISC" in eth0_link["flags"]
-    assert link(netns, "net1")["mtu"] != 1400  # tuning acts on CNI_IFNAME only
-    assert addresses(netns, "net2") == {f"{subnets[2][5]}/24"}
+    assert link(rig.netns, "net1")["mtu"] != 1400  # tuning acts on CNI_IFNAME only
+    assert addresses(rig.netns, "net2") == {f"{rig.subnets[2][5]}/24"}
 
     if version != "0.3.1":
-        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        check = rig.run("check", net)
         assert check.returncode == 0, check.stderr
     for _ in range(2):
-        delete = run_cnitool(cnitool, "del", net, netns, **kw)
+        delete = rig.run("del", net)
         assert delete.returncode == 0, delete.stderr
-        assert_nothing_left(netns, bridge, dirs, cached)
+        assert_nothing_left(rig, cached)
 
 
 # -- CAP_ARGS and CNI_ARGS ---------------------------------------------------------
@@ -376,88 +335,45 @@ def test_conflist_multinet_then_tuning(
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_cap_args_mac_reaches_cluster_delegate(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_cap_args_mac_reaches_cluster_delegate(version: str, rig: Rig) -> None:
+    bridge = rig.make_bridge()
     net = "mn-mac"
     mac = "02:6d:6e:74:00:2a"
-    tuning = {"type": "tuning", "capabilities": {"mac": True}, "dataDir": str(dirs.tuning)}
+    tuning = {"type": "tuning", "capabilities": {"mac": True}, "dataDir": str(rig.dirs.tuning)}
     delegates = [
-        cluster_delegate(version, bridge, subnets[0], dirs.ipam, tuning),
-        macvlan_delegate(version, "sec", bridge, "bridge", subnets[1]),
+        cluster_delegate(version, bridge, rig.subnets[0], rig.dirs.ipam, tuning),
+        macvlan_delegate(version, "sec", bridge, "bridge", rig.subnets[1]),
     ]
-    plugin = multinet_plugin(dirs, cni_bin_dir, delegates, capabilities={"mac": True})
-    write_netconf(confdir, {"cniVersion": version, "name": net, **plugin})
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir,
-        cni_path=[plugin_dir, cni_bin_dir],
-        cache_dir=cache_dir,
-        cap_args={"mac": mac},
-    )
+    plugin = multinet_plugin(rig, delegates, capabilities={"mac": True})
+    rig.write({"cniVersion": version, "name": net, **plugin})
+    kw: dict[str, Any] = dict(cap_args={"mac": mac})
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net, **kw)
     assert add.returncode == 0, add.stderr
     result = json.loads(add.stdout)
-    assert link(netns, "eth0")["address"] == mac
-    assert result["interfaces"][sandbox_index(result, "eth0", netns)]["mac"] == mac
-    assert link(netns, "net1")["address"] != mac  # only the cluster network gets it
+    assert link(rig.netns, "eth0")["address"] == mac
+    assert result["interfaces"][sandbox_index(result, "eth0", rig.netns)]["mac"] == mac
+    assert link(rig.netns, "net1")["address"] != mac  # only the cluster network gets it
 
     if version != "0.3.1":
-        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        check = rig.run("check", net, **kw)
         assert check.returncode == 0, check.stderr
     for _ in range(2):
-        delete = run_cnitool(cnitool, "del", net, netns, **kw)
+        delete = rig.run("del", net, **kw)
         assert delete.returncode == 0, delete.stderr
-    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
-    assert_nothing_left(netns, bridge, dirs, cached)
-
-
-RECORDER = """#!{python}
-# Fake chained CNI plugin: logs what it was given; ADD passes prevResult through.
-import json, os, sys
-conf = json.load(sys.stdin)
-env = {{k: v for k, v in os.environ.items() if k.startswith("CNI_")}}
-with open({log!r}, "a") as f:
-    f.write(json.dumps({{"env": env, "conf": conf}}) + "\\n")
-if env["CNI_COMMAND"] == "ADD":
-    json.dump(conf["prevResult"], sys.stdout)
-"""
+    cached = rig.cached(net)
+    assert_nothing_left(rig, cached)
 
 
 @root
 @pytest.mark.parametrize("version", VERSIONS)
-def test_cni_args_and_environment_reach_every_delegate(
-    version: str,
-    cnitool: Path,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    cache_dir: Path,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-    tmp_path: Path,
-) -> None:
-    log = tmp_path / "recorder.log"
-    recorder_dir = tmp_path / "recorder-bin"
-    recorder_dir.mkdir()
-    recorder = recorder_dir / "recorder"
-    recorder.write_text(RECORDER.format(python=sys.executable, log=str(log)))
-    recorder.chmod(0o755)
+def test_cni_args_and_environment_reach_every_delegate(version: str, rig: Rig) -> None:
+    bridge = rig.make_bridge()
+    recorder = Recorder(rig.tmp_path / "recorder-bin", rig.tmp_path / "recorder.log")
 
     net = "mn-args"
-    record = {"type": "recorder", "capabilities": {"mac": True}}
-    secondary = macvlan_delegate(version, "sec", bridge, "bridge", subnets[1])
+    record = {"type": recorder.plugin("recorder"), "capabilities": {"mac": True}}
+    secondary = macvlan_delegate(version, "sec", bridge, "bridge", rig.subnets[1])
     secondary_list = {
         "cniVersion": version,
         "name": "sec",
@@ -466,50 +382,52 @@ def test_cni_args_and_environment_reach_every_delegate(
             record,
         ],
     }
-    delegates = [cluster_delegate(version, bridge, subnets[0], dirs.ipam, record), secondary_list]
-    plugin = multinet_plugin(dirs, cni_bin_dir, delegates, capabilities={"mac": True})
-    write_netconf(confdir, {"cniVersion": version, "name": net, **plugin})
-    cni_path = [plugin_dir, recorder_dir, cni_bin_dir]
+    delegates = [
+        cluster_delegate(version, bridge, rig.subnets[0], rig.dirs.ipam, record),
+        secondary_list,
+    ]
+    plugin = multinet_plugin(rig, delegates, capabilities={"mac": True})
+    rig.write({"cniVersion": version, "name": net, **plugin})
+    multinet_dir, *_ = rig.cni_path
+    cni_path = [multinet_dir, recorder.bin_dir, rig.cni_bin_dir]
     kw: dict[str, Any] = dict(
-        netconfpath=confdir,
         cni_path=cni_path,
-        cache_dir=cache_dir,
         cni_args=CNI_ARGS,
         cap_args={"mac": "02:6d:6e:74:00:99"},
     )
 
-    add = run_cnitool(cnitool, "add", net, netns, **kw)
+    add = rig.run("add", net, **kw)
     assert add.returncode == 0, add.stderr
     if version != "0.3.1":
-        check = run_cnitool(cnitool, "check", net, netns, **kw)
+        check = rig.run("check", net, **kw)
         assert check.returncode == 0, check.stderr
-    delete = run_cnitool(cnitool, "del", net, netns, **kw)
+    delete = rig.run("del", net, **kw)
     assert delete.returncode == 0, delete.stderr
 
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    seen = [(c["env"]["CNI_COMMAND"], c["env"]["CNI_IFNAME"]) for c in calls]
+    calls = recorder.calls()
+    seen = [(c.command, c.ifname) for c in calls]
     checks = [] if version == "0.3.1" else [("CHECK", "eth0"), ("CHECK", "net1")]
     # ADD and CHECK in order; DEL in reverse.
     assert seen == [("ADD", "eth0"), ("ADD", "net1"), *checks, ("DEL", "net1"), ("DEL", "eth0")]
     for call in calls:
-        env, conf = call["env"], call["conf"]
+        env, conf = call.env, call.conf
         assert env["CNI_ARGS"] == CNI_ARGS
-        assert env["CNI_CONTAINERID"] == container_id(netns)
-        assert env["CNI_NETNS"] == netns
+        assert env["CNI_CONTAINERID"] == container_id(rig.netns)
+        assert env["CNI_NETNS"] == rig.netns
         # binDir first, then the runtime's CNI_PATH.
-        assert env["CNI_PATH"].split(":") == [str(cni_bin_dir), *map(str, cni_path)]
+        assert env["CNI_PATH"].split(":") == [str(rig.cni_bin_dir), *map(str, cni_path)]
         assert conf["cniVersion"] == version
         cluster = env["CNI_IFNAME"] == "eth0"
         assert conf["name"] == ("cluster" if cluster else "sec")
         # The capability goes to the cluster network only.
         assert conf.get("runtimeConfig") == ({"mac": "02:6d:6e:74:00:99"} if cluster else None)
         # Like libcni, multinet gives DEL no prevResult below 0.4.0.
-        if call["env"]["CNI_COMMAND"] == "DEL" and version in ("0.3.0", "0.3.1"):
+        if call.command == "DEL" and version in ("0.3.0", "0.3.1"):
             assert "prevResult" not in conf
         else:
             assert conf["prevResult"]["cniVersion"] == version
-    cached = cache_dir / "results" / f"{net}-{container_id(netns)}-eth0"
-    assert_nothing_left(netns, bridge, dirs, cached)
+    cached = rig.cached(net)
+    assert_nothing_left(rig, cached)
 
 
 # -- the example configuration through cnitool ------------------------------------------
@@ -561,15 +479,7 @@ def example_config(bridge: str, dirs: StateDirs, cni_bin_dir: Path) -> dict[str,
 @pytest.mark.host_dirs("libcni's default cache /var/lib/cni, as in docs/cnitool.md")
 @pytest.mark.parametrize("tool", ["driver", "cnitool"])
 def test_example_config_through_cnitool(
-    tool: str,
-    request: pytest.FixtureRequest,
-    cni_bin_dir: Path,
-    plugin_dir: Path,
-    netns: str,
-    confdir: Path,
-    bridge_name: str,
-    dirs: StateDirs,
-    libcni_default_cache: list[Path],
+    tool: str, request: pytest.FixtureRequest, rig: Rig, libcni_default_cache: list[Path]
 ) -> None:
     """docs/cnitool.md's walk-through, with cnitool's default cache /var/lib/cni.
 
@@ -578,34 +488,32 @@ def test_example_config_through_cnitool(
     with CNI_CACHE_DIR at libcni's default, so it behaves as cnitool does.
     """
     exe: Path = request.getfixturevalue("real_cnitool" if tool == "cnitool" else "cnitool")
-    conf = example_config(bridge_name, dirs, cni_bin_dir)
+    conf = example_config(rig.bridge, rig.dirs, rig.cni_bin_dir)
     net = conf["name"]
-    (confdir / EXAMPLE.name).write_text(json.dumps(conf, indent=2))
-    cached = LIBCNI_CACHE / "results" / f"{net}-{container_id(netns)}-eth0"
+    (rig.confdir / EXAMPLE.name).write_text(json.dumps(conf, indent=2))
+    cached = rig.cached(net, cache_dir=LIBCNI_CACHE)
     libcni_default_cache.append(cached)
-    kw: dict[str, Any] = dict(
-        netconfpath=confdir, cni_path=[plugin_dir, cni_bin_dir], cache_dir=LIBCNI_CACHE
-    )
+    kw: dict[str, Any] = dict(exe=exe, cache_dir=LIBCNI_CACHE)
 
-    add = run_cnitool(exe, "add", net, netns, **kw)
+    add = rig.run("add", net, **kw)
     assert add.returncode == 0, add.stderr
     result = json.loads(add.stdout)
-    eth0 = sandbox_index(result, "eth0", netns)
+    eth0 = sandbox_index(result, "eth0", rig.netns)
     assert result["cniVersion"] == "1.0.0"
     assert result["ips"] == [
         {"interface": eth0, "address": "10.250.10.2/24", "gateway": "10.250.10.1"}
     ]
     assert result["routes"] == [{"dst": "0.0.0.0/0", "gw": "10.250.10.1"}]
-    assert addresses(netns, "eth0") == {"10.250.10.2/24"}
-    assert addresses(netns, "net1") == {"10.250.20.5/24"}
+    assert addresses(rig.netns, "eth0") == {"10.250.10.2/24"}
+    assert addresses(rig.netns, "net1") == {"10.250.20.5/24"}
     assert cached.is_file()
 
-    check = run_cnitool(exe, "check", net, netns, **kw)
+    check = rig.run("check", net, **kw)
     assert check.returncode == 0, check.stderr
     for _ in range(2):
-        delete = run_cnitool(exe, "del", net, netns, **kw)
+        delete = rig.run("del", net, **kw)
         assert delete.returncode == 0, delete.stderr
-        assert_nothing_left(netns, bridge_name, dirs, cached)
+        assert_nothing_left(rig, cached)
 
 
 def test_example_config_is_the_documented_one() -> None:

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.libcni import StateDirs, addresses
+from tests.conformance.rig import Lab
 from tests.conformance.test_multinet import (
     CNI_ARGS,
     allocated_ips,
@@ -158,14 +158,9 @@ def test_status_and_gc_need_110(
 
 
 @root
-def test_add_check_del_110_with_100_delegates(
-    multinet_exe: Path,
-    cni_bin_dir: Path,
-    netns: str,
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_add_check_del_110_with_100_delegates(multinet_exe: Path, lab: Lab) -> None:
+    bridge = lab.make_bridge()
+    netns, subnets, dirs, cni_bin_dir = lab.netns, lab.subnets, lab.dirs, lab.cni_bin_dir
     conf = multinet_conf(dirs, cni_bin_dir, two_delegates(bridge, subnets, dirs))
     cid = container()
     kw: dict[str, Any] = dict(
@@ -202,15 +197,8 @@ def test_add_check_del_110_with_100_delegates(
 
 @root
 @pytest.mark.parametrize("key", ["cni.dev/valid-attachments", "cni.dev/attachments"])
-def test_gc_removes_stale_attachments(
-    key: str,
-    multinet_exe: Path,
-    cni_bin_dir: Path,
-    netns_factory: Callable[[], str],
-    bridge: str,
-    subnets: tuple[ipaddress.IPv4Network, ...],
-    dirs: StateDirs,
-) -> None:
+def test_gc_removes_stale_attachments(key: str, multinet_exe: Path, lab: Lab) -> None:
+    bridge, subnets, dirs, cni_bin_dir = lab.make_bridge(), lab.subnets, lab.dirs, lab.cni_bin_dir
     conf = multinet_conf(
         dirs,
         cni_bin_dir,
@@ -231,7 +219,7 @@ def test_gc_removes_stale_attachments(
             },
         ],
     )
-    kept, stale = (container(), netns_factory()), (container(), netns_factory())
+    kept, stale = (container(), lab.new_netns()), (container(), lab.new_netns())
     for cid, ns in (kept, stale):
         add = run_multinet(
             multinet_exe,

@@ -27,10 +27,11 @@ Fixtures:
     and helpers: ``pod(...)`` adds a pod and returns a ``PodRef``,
     ``netconf(**keys)``, ``add(pod, netns)``/``delete(pod, netns)`` run the
     real ``multinet``, ``bridge_nad`` adds a secondary NAD, ``macvlan_config`` builds one.
-``recorder`` -> Callable[[str], Recorder]
+``recorder`` -> Callable[[str], Recorded]
     ``recorder("tuning")`` writes a plugin ``rec-tuning`` into binDir that logs
-    its stdin and CNI_* environment, then execs the real ``/usr/lib/cni/tuning``;
-    ``Recorder.calls(command)`` returns what each invocation saw.
+    its stdin and CNI_* environment (tests/support/recorder.py), then runs the real
+    ``/usr/lib/cni/tuning``;
+    ``Recorded.calls(command)`` returns what each invocation saw.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import yaml
 
 from multinet.cluster.records import StatusRecords
 from tests.support.kubeapi import KubeAPIServer
+from tests.support.recorder import Call, Recorder
 
 if TYPE_CHECKING:
     from tests.integration.conftest import CniOutcome, CniRunner, Confs, State
@@ -328,35 +330,15 @@ def kubeapi(source: Source) -> KubeAPIServer:
 # -- the recorder plugin -----------------------------------------------------------
 
 
-class Call(NamedTuple):
-    command: str
-    ifname: str
-    args: str  # CNI_ARGS
-    config: dict[str, Any]  # stdin
-
-
 @dataclass(frozen=True)
-class Recorder:
-    type: str  # the plugin's `type` in configs
-    log_dir: Path
+class Recorded:
+    """One reference plugin wrapped by a recording fake (tests.support.recorder)."""
+
+    type: str  # the wrapper's `type` in configs
+    recorder: Recorder
 
     def calls(self, command: str | None = None) -> list[Call]:
-        out = []
-        for stdin in sorted(self.log_dir.glob("*.stdin")):
-            env = dict(
-                line.split("=", 1)
-                for line in stdin.with_suffix(".env").read_text().splitlines()
-                if "=" in line
-            )
-            call = Call(
-                env.get("CNI_COMMAND", ""),
-                env.get("CNI_IFNAME", ""),
-                env.get("CNI_ARGS", ""),
-                json.loads(stdin.read_text()),
-            )
-            if command is None or call.command == command:
-                out.append(call)
-        return out
+        return self.recorder.calls(self.type, command)
 
     def only_add(self) -> Call:
         adds = self.calls("ADD")
@@ -365,22 +347,11 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(state: State) -> Callable[[str], Recorder]:
-    def make(real: str) -> Recorder:
+def recorder(state: State) -> Callable[[str], Recorded]:
+    def make(real: str) -> Recorded:
         assert (REFERENCE_PLUGINS / real).is_file(), f"no reference plugin {real}"
-        name = f"rec-{real}"
-        log_dir = state.root / f"calls-{real}"
-        log_dir.mkdir(exist_ok=True)
-        state.script(
-            name,
-            f"""
-log="{log_dir}/$(date +%s%N)-$$"
-cat > "$log.stdin"
-env | grep '^CNI_' > "$log.env"
-exec {REFERENCE_PLUGINS / real} < "$log.stdin"
-""",
-        )
-        return Recorder(name, log_dir)
+        rec = Recorder(state.bin_dir, state.root / f"calls-{real}.jsonl")
+        return Recorded(rec.plugin(f"rec-{real}", wraps=REFERENCE_PLUGINS / real), rec)
 
     return make
 

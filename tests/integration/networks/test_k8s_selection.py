@@ -14,7 +14,8 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.integration.conftest import K8s, LeakChecker, NetInfo, Recorder, State
+    from tests.integration.conftest import LeakChecker, NetInfo, State
+    from tests.integration.networks.conftest import K8s, Recorded
 
 
 def host(subnet: ipaddress.IPv4Network, n: int) -> str:
@@ -113,7 +114,7 @@ def test_cni_args_reach_every_plugin_of_the_chain(
     netns: str,
     net: NetInfo,
     leaks: LeakChecker,
-    recorder: Callable[[str], Recorder],
+    recorder: Callable[[str], Recorded],
 ) -> None:
     rec = recorder("tuning")
     subnet = k8s.bridge_nad("lab", plugins=[{"type": rec.type}])
@@ -126,17 +127,17 @@ def test_cni_args_reach_every_plugin_of_the_chain(
     assert rc == 0, out
     assert net.addresses(netns)["net1"] == [cidr(subnet, 77)]
     call = rec.only_add()
-    assert call.config["args"] == {"cni": cni_args}
+    assert call.conf["args"] == {"cni": cni_args}
     assert call.ifname == "net1"
     assert call.args == pod.cni_args()  # the runtime's CNI_ARGS reach the delegate too
 
     assert k8s.delete(pod, netns, cid).rc == 0
-    assert [c.config["args"] for c in rec.calls("DEL")] == [{"cni": cni_args}]
+    assert [c.conf["args"] for c in rec.calls("DEL")] == [{"cni": cni_args}]
     leaks.assert_clean()
 
 
 def test_port_mappings_and_bandwidth_reach_only_plugins_that_declare_them(
-    k8s: K8s, netns: str, leaks: LeakChecker, recorder: Callable[[str], Recorder]
+    k8s: K8s, netns: str, leaks: LeakChecker, recorder: Callable[[str], Recorded]
 ) -> None:
     main, meta = recorder("bridge"), recorder("tuning")
     subnet = k8s.confs.subnet()
@@ -156,19 +157,19 @@ def test_port_mappings_and_bandwidth_reach_only_plugins_that_declare_them(
 
     rc, out, _ = k8s.add(pod, netns, cid)
     assert rc == 0, out
-    assert meta.only_add().config["runtimeConfig"] == {
+    assert meta.only_add().conf["runtimeConfig"] == {
         "portMappings": ports,
         "bandwidth": bandwidth,
     }
-    assert "runtimeConfig" not in main.only_add().config
+    assert "runtimeConfig" not in main.only_add().conf
 
     assert k8s.delete(pod, netns, cid).rc == 0
-    assert meta.calls("DEL")[0].config["runtimeConfig"]["portMappings"] == ports
+    assert meta.calls("DEL")[0].conf["runtimeConfig"]["portMappings"] == ports
     leaks.assert_clean()
 
 
 def test_infiniband_guid_and_device_id_reach_the_delegate(
-    k8s: K8s, netns: str, leaks: LeakChecker, recorder: Callable[[str], Recorder]
+    k8s: K8s, netns: str, leaks: LeakChecker, recorder: Callable[[str], Recorded]
 ) -> None:
     main, meta = recorder("bridge"), recorder("tuning")
     config = k8s.confs.bridge_net(
@@ -186,11 +187,11 @@ def test_infiniband_guid_and_device_id_reach_the_delegate(
 
     rc, out, _ = k8s.add(pod, netns, cid)
     assert rc == 0, out
-    seen = meta.only_add().config
+    seen = meta.only_add().conf
     assert seen["runtimeConfig"] == {"infinibandGUID": guid, "deviceID": device}
     for call in (main.only_add(), meta.only_add()):
-        assert (call.config["deviceID"], call.config["pciBusID"]) == (device, device)
-    assert "runtimeConfig" not in main.only_add().config
+        assert (call.conf["deviceID"], call.conf["pciBusID"]) == (device, device)
+    assert "runtimeConfig" not in main.only_add().conf
     status = k8s.source.network_status(pod.namespace, pod.name)
     assert status is not None
     # No resourceName, so no device-plugin device-info file: nothing is made up.

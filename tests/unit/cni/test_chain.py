@@ -4,11 +4,9 @@ chains of fake plugins (executable scripts in tmp_path that record what they wer
 from __future__ import annotations
 
 import copy
-import json
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -17,6 +15,7 @@ from multinet.cni.chain import GC_KEY, NetworkConfig, load, plugin_config
 from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, PluginNotFound
 from multinet.cni.exec import Invocation
 from multinet.cni.version import SUPPORTED, at_least
+from tests.support.recorder import Call, Recorder
 
 # -- load -------------------------------------------------------------------------------------
 
@@ -295,63 +294,37 @@ def test_prev_result_only_when_given(prev: dict[str, Any]) -> None:
 
 # -- running chains against fake plugins ------------------------------------------------------
 
-FAKE = """#!{python}
-import json, os, sys
-name = os.path.basename(sys.argv[0])
-conf = json.load(sys.stdin)
-env = {{k: v for k, v in os.environ.items() if k.startswith("CNI_") or k == "MARK"}}
-with open({log!r}, "a") as f:
-    f.write(json.dumps({{"plugin": name, "env": env, "stdin": conf}}) + "\\n")
-command = env["CNI_COMMAND"]
-fail = {fail!r}
-if command in fail:
-    print(json.dumps({{"cniVersion": conf["cniVersion"], "code": fail[command],
-                      "msg": name + " " + command + " failed"}}))
-    sys.exit(1)
-if command == "ADD" and not {silent!r}:
-    prev = conf.get("prevResult") or {{"interfaces": []}}
-    out = {{"cniVersion": conf["cniVersion"],
-           "interfaces": prev["interfaces"] + [{{"name": name}}]}}
-    print(json.dumps(out))
-"""
-
 
 class Fakes:
-    """A bin directory of recording fake plugins and the log they append to."""
+    """A bin directory of recording fake plugins (tests.support.recorder) and their log."""
 
     def __init__(self, root: Path) -> None:
         self.bin = root / "bin"
-        self.bin.mkdir()
         self.empty = root / "empty"
         self.empty.mkdir()
-        self.log = root / "calls.jsonl"
+        self.recorder = Recorder(self.bin, root / "calls.jsonl")
 
     def plugin(self, name: str, fail: dict[str, int] | None = None, silent: bool = False) -> str:
-        path = self.bin / name
-        path.write_text(
-            FAKE.format(python=sys.executable, log=str(self.log), fail=fail or {}, silent=silent)
-        )
-        path.chmod(0o755)
-        return name
+        result: Literal["append", "none"] = "none" if silent else "append"
+        return self.recorder.plugin(name, result=result, fail=fail, env_keys=["MARK"])
 
     def shell_plugin(self, name: str) -> str:
+        """A /bin/sh plugin recording in the same log: its command and stdin only."""
         path = self.bin / name
-        record = '{"plugin":"%s","env":{"CNI_COMMAND":"%s"},"stdin":%s}\\n'
+        record = '{"plugin":"%s","env":{"CNI_COMMAND":"%s"},"conf":%s}\\n'
         path.write_text(
             "#!/bin/sh\n"
             "stdin=$(cat)\n"
-            f'printf \'{record}\' "{name}" "$CNI_COMMAND" "$stdin" >> {self.log}\n'
+            f'printf \'{record}\' "{name}" "$CNI_COMMAND" "$stdin" >> {self.recorder.log}\n'
         )
         path.chmod(0o755)
         return name
 
-    def calls(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+    def calls(self) -> list[Call]:
+        return self.recorder.calls()
 
     def order(self) -> list[tuple[str, str]]:
-        return [(c["plugin"], c["env"]["CNI_COMMAND"]) for c in self.calls()]
+        return [(c.plugin, c.command) for c in self.calls()]
 
     def invocation(self) -> Invocation:
         return Invocation(
@@ -399,16 +372,16 @@ def test_add_runs_forward_and_threads_prev_result(fakes: Fakes, version: str) ->
         "interfaces": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
     }
     calls = fakes.calls()
-    assert [c["plugin"] for c in calls] == ["a", "b", "c"]
+    assert [c.plugin for c in calls] == ["a", "b", "c"]
     for c in calls:
-        assert c["env"] == expected_env(fakes, "ADD")
-        assert c["stdin"]["name"] == "blue"
-        assert c["stdin"]["cniVersion"] == version
-    assert "prevResult" not in calls[0]["stdin"]
-    assert calls[1]["stdin"]["prevResult"] == {"cniVersion": version, "interfaces": [{"name": "a"}]}
-    assert calls[2]["stdin"]["prevResult"]["interfaces"] == [{"name": "a"}, {"name": "b"}]
-    assert "runtimeConfig" not in calls[0]["stdin"]
-    assert calls[2]["stdin"]["runtimeConfig"] == {"portMappings": PORTS["portMappings"]}
+        assert c.env == expected_env(fakes, "ADD")
+        assert c.conf["name"] == "blue"
+        assert c.conf["cniVersion"] == version
+    assert "prevResult" not in calls[0].conf
+    assert calls[1].conf["prevResult"] == {"cniVersion": version, "interfaces": [{"name": "a"}]}
+    assert calls[2].conf["prevResult"]["interfaces"] == [{"name": "a"}, {"name": "b"}]
+    assert "runtimeConfig" not in calls[0].conf
+    assert calls[2].conf["runtimeConfig"] == {"portMappings": PORTS["portMappings"]}
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -419,7 +392,7 @@ def test_add_single_config(fakes: Fakes, version: str) -> None:
         "interfaces": [{"name": "a"}],
     }
     (call,) = fakes.calls()
-    assert call["stdin"] == {"cniVersion": version, "name": "solo", "type": "a", "k": "v"}
+    assert call.conf == {"cniVersion": version, "name": "solo", "type": "a", "k": "v"}
 
 
 def test_add_stops_at_the_first_failure_with_the_plugin_code(fakes: Fakes) -> None:
@@ -454,14 +427,14 @@ def test_delete_runs_in_reverse(fakes: Fakes, version: str, prev: dict[str, Any]
     net = conflist(version, fakes.plugin("a"), fakes.plugin("b"), fakes.plugin("c"))
     chain.delete(net, fakes.invocation(), PORTS, prev)
     calls = fakes.calls()
-    assert [c["plugin"] for c in calls] == ["c", "b", "a"]
+    assert [c.plugin for c in calls] == ["c", "b", "a"]
     # Like libcni: DEL gets the cached result as prevResult only from 0.4.0 on.
     expected = prev if at_least(version, "0.4.0") else None
     for c in calls:
-        assert c["env"] == expected_env(fakes, "DEL")
-        assert c["stdin"].get("prevResult") == expected
-        assert ("prevResult" in c["stdin"]) is (expected is not None)
-    assert calls[0]["stdin"]["runtimeConfig"] == {"portMappings": PORTS["portMappings"]}
+        assert c.env == expected_env(fakes, "DEL")
+        assert c.conf.get("prevResult") == expected
+        assert ("prevResult" in c.conf) is (expected is not None)
+    assert calls[0].conf["runtimeConfig"] == {"portMappings": PORTS["portMappings"]}
 
 
 def test_delete_continues_after_failures_and_raises_the_first(fakes: Fakes) -> None:
@@ -493,10 +466,10 @@ def test_check_runs_forward_from_0_4_0(fakes: Fakes, version: str) -> None:
         assert fakes.calls() == []
         return
     calls = fakes.calls()
-    assert [c["plugin"] for c in calls] == ["a", "b"]
+    assert [c.plugin for c in calls] == ["a", "b"]
     for c in calls:
-        assert c["env"] == expected_env(fakes, "CHECK")
-        assert c["stdin"]["prevResult"] == prev
+        assert c.env == expected_env(fakes, "CHECK")
+        assert c.conf["prevResult"] == prev
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -526,14 +499,14 @@ def test_gc_only_from_1_1_0(fakes: Fakes, version: str) -> None:
         assert fakes.calls() == []
         return
     calls = fakes.calls()
-    assert [c["plugin"] for c in calls] == ["a", "b"]
+    assert [c.plugin for c in calls] == ["a", "b"]
     for c in calls:
-        assert c["env"] == expected_env(fakes, "GC")
-        assert c["stdin"][GC_KEY] == VALID
-        assert c["stdin"]["name"] == "blue"
-        assert c["stdin"]["cniVersion"] == "1.1.0"
-        assert "prevResult" not in c["stdin"]
-        assert "runtimeConfig" not in c["stdin"]
+        assert c.env == expected_env(fakes, "GC")
+        assert c.conf[GC_KEY] == VALID
+        assert c.conf["name"] == "blue"
+        assert c.conf["cniVersion"] == "1.1.0"
+        assert "prevResult" not in c.conf
+        assert "runtimeConfig" not in c.conf
 
 
 def test_gc_skipped_when_disabled(fakes: Fakes) -> None:
@@ -547,7 +520,7 @@ def test_gc_failure_is_raised(fakes: Fakes) -> None:
     with pytest.raises(DelegateError) as e:
         chain.gc(net, fakes.invocation(), [])
     assert e.value.code == 5
-    assert fakes.calls()[0]["stdin"][GC_KEY] == []
+    assert fakes.calls()[0].conf[GC_KEY] == []
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -558,12 +531,12 @@ def test_status(fakes: Fakes, version: str) -> None:
         assert fakes.calls() == []  # older plugins are only looked up
         return
     calls = fakes.calls()
-    assert [(c["plugin"], c["env"]["CNI_COMMAND"]) for c in calls] == [
+    assert [(c.plugin, c.command) for c in calls] == [
         ("a", "STATUS"),
         ("sh-b", "STATUS"),
     ]
-    assert calls[0]["env"] == expected_env(fakes, "STATUS")
-    assert calls[1]["stdin"] == {
+    assert calls[0].env == expected_env(fakes, "STATUS")
+    assert calls[1].conf == {
         "type": "sh-b",
         "capabilities": {"portMappings": True},
         "name": "blue",

@@ -1,9 +1,8 @@
-"""The dynamic-networks controller's queue: what it is told, what it reconciles, how often."""
+"""The dynamic-networks controller: what it queues, what it reconciles, how it retries
+(the queue's own limits: test_workqueue)."""
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
 from pathlib import Path
 
@@ -38,28 +37,12 @@ def test_only_a_change_of_the_networks_annotation_of_a_running_pod_is_queued(
     c.on_change(None, pod("a"))  # new pod: its ADD reads the annotation
     c.on_change(pod("a"), None)  # deleted: its DEL removes everything
     c.on_change(pod("a"), pod("a", other="x"))  # another annotation
-    assert c._due == {}
+    assert c.queue.pending() == []
     c.on_change(pod("a"), pod("a, b"))
     c.on_change(pod(None), pod(""))
-    assert list(c._due) == [("ns", "p")]
+    assert c.queue.pending() == [("ns", "p")]
     c.on_list()
-    assert EVERY_POD in c._due
-
-
-def test_a_pod_is_reconciled_at_most_once_per_interval(tmp_path: Path) -> None:
-    c = controller(tmp_path, interval=0.2)
-    stop = threading.Event()
-    taken: list[float] = []
-    started = time.monotonic()
-    deadline = started + 1.0
-    while time.monotonic() < deadline:
-        c.queue(("ns", "p"))  # flapping: queued again and again
-        c.queue(("ns", "p"))
-        key = c._next(stop)
-        assert key == ("ns", "p")
-        taken.append(time.monotonic() - started)
-    gaps = [b - a for a, b in itertools.pairwise(taken)]
-    assert len(taken) <= 7 and all(g >= 0.19 for g in gaps), taken
+    assert EVERY_POD in c.queue.pending()
 
 
 def test_dynamic_networks_needs_the_api_server() -> None:
@@ -81,6 +64,14 @@ class FakeCluster:
 
     def emit_event(self, p: Pod, reason: str, message: str, warning: bool = False) -> None:
         self.events.append((reason, message, warning))
+
+
+def next_key(c: DynamicNetworks) -> object:
+    """What the worker takes next (waiting for it), marked done."""
+    key = c.queue.get()
+    assert key is not None
+    c.queue.done(key)
+    return key
 
 
 def journaled(tmp_path: Path, *pods: tuple[str, str]) -> None:
@@ -107,44 +98,49 @@ def test_reconcile_backs_off_rejects_once_per_value_and_fans_out_after_a_list(
         return result
 
     cluster = FakeCluster("nosuch")
-    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
-    for failures in (1, 2):  # doubling from the interval: 0.4 s, then 0.8 s
-        c._due.clear()
+    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.05, apply)  # type: ignore[arg-type]
+    for failures in (1, 2):  # doubling from the interval: 0.1 s, then 0.2 s
         started = time.monotonic()
         c.reconcile("ns", "p")
-        assert c._failures == {("ns", "p"): failures}
-        assert c._due[("ns", "p")] - started >= 0.2 * 2**failures
+        assert c.queue.num_requeues(("ns", "p")) == failures
+        due = c.queue.when(("ns", "p"))
+        assert due is not None and due - started >= 0.05 * 2**failures
+        assert next_key(c) == ("ns", "p")  # when the worker takes it
     c.reconcile("ns", "p")  # succeeds: the back-off is forgotten
-    assert c._failures == {} and seen == ["c0", "c0", "c0"]
+    assert c.queue.num_requeues(("ns", "p")) == 0 and seen == ["c0", "c0", "c0"]
 
     results[:] = [InvalidConfig("NetworkAttachmentDefinition ns/nosuch not found")] * 2
     c.reconcile("ns", "p")
     c.reconcile("ns", "p")  # the same value again: one warning only
     assert [(r, w) for r, _, w in cluster.events] == [("NetworkChangeRejected", True)]
     assert "ns/nosuch not found" in cluster.events[0][1]
-    c._due.clear()
+    assert c.queue.pending() == []
     c.on_nad(None, None)  # a NAD came: the rejected pod is tried again
-    assert list(c._due) == [("ns", "p")]
+    assert c.queue.pending() == [("ns", "p")]
+    assert next_key(c) == ("ns", "p")
 
-    c._due.clear()
     c.reconcile(*EVERY_POD)  # after a list: every pod with a journal
-    assert sorted(c._due) == [("ns", "p"), ("ns", "q")]
-    c.on_change(pod("a"), None)  # deleted: forgotten
-    assert ("ns", "p") not in c._rejected and ("ns", "p") not in c._last
+    assert sorted(c.queue.pending()) == [("ns", "p"), ("ns", "q")]
+    c.queue.add_rate_limited(("ns", "p"))
+    c.on_change(pod("a"), None)  # deleted: forgotten (its back-off, its rejection)
+    assert c.queue.num_requeues(("ns", "p")) == 0
+    assert {next_key(c), next_key(c)} == {("ns", "p"), ("ns", "q")}
+    c.on_nad(None, None)
+    assert c.queue.pending() == []  # no longer a rejected pod to try again
 
 
 def test_a_successful_add_queues_its_pod(tmp_path: Path) -> None:
     c = controller(tmp_path)
     c.added({"CNI_COMMAND": "DEL", "CNI_ARGS": "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p"})
-    assert c._due == {}
+    assert c.queue.pending() == []
     c.added(
         {"CNI_COMMAND": "ADD", "CNI_ARGS": "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p"}
     )
-    assert list(c._due) == [("ns", "p")]
+    assert c.queue.pending() == [("ns", "p")]
 
 
 def test_a_disk_error_is_retried_and_a_pod_without_journal_is_forgotten(tmp_path: Path) -> None:
-    journaled(tmp_path, ("ns", "p"))
+    journaled(tmp_path, ("ns", "p"), ("ns", "p"))  # two sandboxes of one pod: c0, c1
     seen: list[str] = []
 
     def apply(journal: Journal) -> Outcome | None:
@@ -154,22 +150,25 @@ def test_a_disk_error_is_retried_and_a_pod_without_journal_is_forgotten(tmp_path
     cluster = FakeCluster("a")
     c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
     c.reconcile("ns", "p")
-    assert c._failures == {("ns", "p"): 1} and cluster.events == []  # retried, not rejected
-    c._failures[("ns", "other")] = 3
+    assert c.queue.num_requeues(("ns", "p")) == 1 and cluster.events == []  # retried
+    assert seen == ["c0", "c1"]
+    for _ in range(3):
+        c.queue.add_rate_limited(("ns", "other"))
     c.reconcile("ns", "other")  # no sandbox of it here
-    assert ("ns", "other") not in c._failures
-    # After a CNI ADD the named sandbox is loaded directly (no scan).
+    assert c.queue.num_requeues(("ns", "other")) == 0
+    # After a CNI ADD the sandbox it named is loaded directly (no scan), once.
     c.added(
         {
             "CNI_COMMAND": "ADD",
-            "CNI_CONTAINERID": "c0",
+            "CNI_CONTAINERID": "c1",
             "CNI_IFNAME": "eth0",
             "CNI_ARGS": "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p",
         }
     )
-    assert c._hints == {("ns", "p"): ("c0", "eth0")}
     c.reconcile("ns", "p")
-    assert c._hints == {} and seen == ["c0", "c0"]
+    assert seen == ["c0", "c1", "c1"]
+    c.reconcile("ns", "p")
+    assert seen == ["c0", "c1", "c1", "c0", "c1"]
 
 
 class OwnNetconf:
@@ -188,6 +187,10 @@ class OwnNetconf:
 def test_a_sandbox_whose_netconf_cannot_name_its_pods_networks_is_left_alone(
     tmp_path: Path, netconf: dict[str, object]
 ) -> None:
+    # OwnNetconf cannot build an engine: a reconcile that tried would raise.
     c = DynamicNetworks(str(tmp_path), OwnNetconf(), None, DaemonMetrics())  # type: ignore[arg-type]
-    journal = Journal("c0", "eth0", pod={"namespace": "ns", "name": "p"}, netconf=netconf)
-    assert c._reconcile_one(journal) is None  # nothing to do, no engine built
+    FileJournalStore(str(tmp_path)).save(
+        Journal("c0", "eth0", pod={"namespace": "ns", "name": "p"}, netconf=netconf)
+    )
+    c.reconcile("ns", "p")
+    assert c.queue.pending() == [] and c.queue.num_requeues(("ns", "p")) == 0
