@@ -4,7 +4,7 @@ make the pod's interfaces follow it (`dynamicNetworks: true`; docs/dynamic-netwo
 The pods' watch (cluster.cache) tells this controller of every change; a pod whose
 networks annotation changed is queued, and every pod multinet attached is queued after
 each (re)list of the watch, so that changes made while the daemon was down or the watch
-was broken are caught. One worker thread applies the changes (engine.hotplug), so they
+was broken are caught. One worker thread applies the changes (meta.dynamic), so they
 never take more than one of the daemon's threads from the CNI requests; a pod is
 reconciled at most once per `interval` seconds however often its annotation flaps, and
 each reconcile reads the newest annotation, so a burst of changes costs one reconcile.
@@ -25,10 +25,10 @@ from multinet.cni.request import parse_args
 from multinet.config import netconf
 from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
-from multinet.engine.hotplug import Outcome, request_for
+from multinet.engine.dynamic import Outcome, request_for
 from multinet.engine.journal import FileJournalStore, Journal
+from multinet.meta.wiring import dynamic_for
 from multinet.networks.selection import NETWORKS_ANNOTATION
-from multinet.thin.wiring import hotplug_for
 
 log = logging.getLogger("multinet.daemon")
 
@@ -50,7 +50,7 @@ class DynamicNetworks:
         apply: Callable[[Journal], Outcome | None] | None = None,
     ) -> None:
         self.store = FileJournalStore(cni_dir)
-        # What reconciles one sandbox (the engine's hotplug; a fake in unit tests).
+        # What reconciles one sandbox (meta.dynamic; a fake in unit tests).
         self.apply = apply or self._reconcile_one
         self.service = service
         self.cluster = cluster
@@ -232,7 +232,7 @@ class DynamicNetworks:
         if not conf.uses_cluster:
             return None
         try:
-            return hotplug_for(self.service.engine(conf, req)).reconcile(req)
+            return dynamic_for(self.service.verbs(conf, req)).reconcile(req)
         except UnknownContainer:
             return None  # the pod is gone or is another one now: its DEL comes
 

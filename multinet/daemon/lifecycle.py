@@ -28,9 +28,9 @@ from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.dynamic import DynamicNetworks
 from multinet.daemon.metrics import DaemonMetrics, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
-from multinet.daemon.service import CNIService, EngineFactory
+from multinet.daemon.service import CNIService, VerbsFactory
 from multinet.engine.journal import FileJournalStore, summary
-from multinet.thin.wiring import engine_for
+from multinet.meta.wiring import verbs_for
 
 log = logging.getLogger("multinet.daemon")
 DYNAMIC_THREAD = "dynamic-networks"
@@ -62,7 +62,7 @@ class Daemon:
     def __init__(
         self,
         config: DaemonConfig,
-        engine_factory: EngineFactory = engine_for,
+        verbs_factory: VerbsFactory = verbs_for,
         cluster: ClusterCache | None = None,
     ) -> None:
         self.config = config
@@ -75,7 +75,7 @@ class Daemon:
             str(config.overrides.get("deviceCheckpointFile", DEFAULT_DEVICE_CHECKPOINT)),
         )
         self.service = CNIService(
-            config.overrides, self.metrics, engine_factory, cluster, self.devices
+            config.overrides, self.metrics, verbs_factory, cluster, self.devices
         )
         self.delegates = DelegateService(config.cni_dir, self.service)
         self.confgen = ConfigWriter(config) if config.generate_config else None

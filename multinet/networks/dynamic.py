@@ -21,7 +21,7 @@ from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine.hotplug import Change
+from multinet.engine.dynamic import Change
 from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import (
     CLUSTER,
@@ -111,7 +111,7 @@ def next_names(taken: set[str], count: int) -> list[str]:
 
 
 class PodChanges:
-    """engine.hotplug.Replanner over a cluster source: the change that makes a sandbox's
+    """meta.dynamic.Replanner over a cluster source: the change that makes a sandbox's
     networks what its pod's networks annotation asks now."""
 
     def __init__(self, planner: PodPlanner) -> None:

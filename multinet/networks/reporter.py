@@ -17,7 +17,7 @@ from multinet.networks.planner import pod_from_ref
 from multinet.networks.status import network_status
 
 if TYPE_CHECKING:  # the daemon's dynamic networks only: not on a CNI call's path
-    from multinet.engine.hotplug import Outcome
+    from multinet.engine.dynamic import Outcome
 
 
 class PodReporter:
@@ -38,7 +38,7 @@ class PodReporter:
                 self._interface_event(pod, "AddedInterface", "Add", entry)
 
     def changed(self, conf: NetConf, req: Request, journal: Journal, outcome: Outcome) -> None:
-        """After a change of the running pod's networks (engine.hotplug): network-status
+        """After a change of the running pod's networks (meta.dynamic): network-status
         rewritten whole (one merge patch), an event per interface added or removed, a
         warning per network that could not be."""
         if not journal.pod:

@@ -1,7 +1,8 @@
 """The `multinet` CNI executable: environment + stdin in, result or error JSON out.
 
-Thin mode: everything runs in this process, with the engine `wiring` builds for the
-netconf. The error boundary is the dispatcher's (engine.dispatch.run).
+Thin mode: everything runs in this process, with the verbs the composition root
+(meta.wiring) builds for the netconf. The error boundary is the dispatcher's
+(meta.dispatch.run). Installed scripts import `main` from here (cli.install, pyproject).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 from multinet.cluster.base import Cluster
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine import dispatch
-from multinet.engine.engine import Engine
+from multinet.meta import dispatch
+from multinet.meta.verbs import Verbs
 
 
 def handle(req: Request) -> dict[str, Any] | None:
@@ -22,9 +23,9 @@ def handle(req: Request) -> dict[str, Any] | None:
     was opened, is closed at the end."""
     clusters: list[Cluster] = []
 
-    def engine(conf: NetConf, req: Request) -> Engine:
+    def verbs(conf: NetConf, req: Request) -> Verbs:
         from multinet.config import logs
-        from multinet.thin.wiring import cluster_for, engine_for
+        from multinet.meta.wiring import cluster_for, verbs_for
 
         logs.configure(
             conf.log_level,
@@ -36,13 +37,13 @@ def handle(req: Request) -> dict[str, Any] | None:
         cluster = cluster_for(conf)
         if cluster is not None:
             clusters.append(cluster)
-        return engine_for(conf, cluster)
+        return verbs_for(conf, cluster)
 
     try:
-        return dispatch.handle(req, engine)
+        return dispatch.handle(req, verbs)
     finally:
         if clusters:
-            from multinet.thin.wiring import ApiServer
+            from multinet.cluster.apiserver import ApiServer
 
             for cluster in clusters:
                 if isinstance(cluster, ApiServer):

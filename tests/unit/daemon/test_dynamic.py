@@ -15,7 +15,7 @@ from multinet.daemon import config
 from multinet.daemon.dynamic import EVERY_POD, DynamicNetworks
 from multinet.daemon.lifecycle import Daemon
 from multinet.daemon.metrics import DaemonMetrics
-from multinet.engine.hotplug import Outcome
+from multinet.engine.dynamic import Outcome
 from multinet.engine.journal import FileJournalStore, Journal
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
