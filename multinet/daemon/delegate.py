@@ -1,4 +1,4 @@
-"""Multus's `POST /delegate`: the hot-plug requests of multus-dynamic-networks-controller.
+"""Multus's `POST /delegate`: the requests of multus-dynamic-networks-controller.
 
 The controller finds a running pod's sandbox and asks the daemon to ADD (or DEL) one
 network on one interface of it: CNI_CONTAINERID and CNI_NETNS are the sandbox's,
@@ -30,8 +30,8 @@ COMMANDS = ("ADD", "DEL", "CHECK")
 
 
 class DelegateService:
-    def __init__(self, cni_dir: str, service: CNIService) -> None:
-        self.store = FileJournalStore(cni_dir)
+    def __init__(self, store: FileJournalStore, service: CNIService) -> None:
+        self.store = store
         self.service = service
 
     def serve(
@@ -77,11 +77,8 @@ class DelegateService:
 
     def _sandbox(self, container_id: str) -> Journal:
         """The journal of the sandbox multinet attached with this container ID."""
-        for cid, ifname in self.store.keys():
-            if cid != container_id:
-                continue
-            journal = self.store.load(cid, ifname)
-            if journal is not None and journal.complete:
+        for journal in self.store.by_container(container_id):
+            if journal.complete:
                 return journal
         raise UnknownContainer(
             f"container {container_id} has no networks multinet attached: /delegate changes "

@@ -42,14 +42,14 @@ UNKNOWN = "\x00"  # a rejected annotation's value when the pod could not be read
 class DynamicNetworks:
     def __init__(
         self,
-        cni_dir: str,
+        store: FileJournalStore,
         service: CNIService,
         cluster: Cluster,
         metrics: DaemonMetrics,
         interval: float = DEFAULT_INTERVAL,
         apply: Callable[[Journal], Outcome | None] | None = None,
     ) -> None:
-        self.store = FileJournalStore(cni_dir)
+        self.store = store
         # What reconciles one sandbox (meta.dynamic; a fake in unit tests).
         self.apply = apply or self._reconcile_one
         self.service = service
@@ -163,8 +163,9 @@ class DynamicNetworks:
         """Make each sandbox of the pod that multinet attached follow its annotation."""
         key = (namespace, name)
         if key == EVERY_POD:
-            for journal in self._journals():
-                self.queue((journal.pod.get("namespace", ""), journal.pod["name"]))
+            for journal in self.store.journals():
+                if journal.pod.get("name"):
+                    self.queue((journal.pod.get("namespace", ""), journal.pod["name"]))
             return
         journals = self._sandboxes(key)
         if not journals:
@@ -198,7 +199,9 @@ class DynamicNetworks:
                 self._failures.pop(key, None)
 
     def _sandboxes(self, key: Key) -> list[Journal]:
-        """The pod's journals: the one a CNI ADD just named, else all found by a scan."""
+        """The pod's journals: the one a CNI ADD just named, else the store's of the pod.
+        An incomplete one too: its ADD may be running, and the reconcile waits for it on
+        the sandbox's lock (then finds it complete, or gone)."""
         with self._cond:
             hint = self._hints.pop(key, None)
         if hint is not None:
@@ -208,7 +211,7 @@ class DynamicNetworks:
                 journal = None
             if journal is not None:
                 return [journal]
-        return self._journals(key)
+        return self.store.by_pod(*key)
 
     def _retry(self, key: Key, why: str) -> None:
         """Transient: the pod again after a back-off (doubling, up to MAX_BACKOFF)."""
@@ -253,22 +256,6 @@ class DynamicNetworks:
         self.cluster.emit_event(
             pod, "NetworkChangeRejected", f"networks annotation not applied: {error}", warning=True
         )
-
-    def _journals(self, key: Key | None = None) -> list[Journal]:
-        """The journals of pods (of the pod `key`): the sandboxes to reconcile."""
-        out = []
-        for cid, ifname in self.store.keys():
-            try:
-                journal = self.store.load(cid, ifname)
-            except CNIError:
-                continue
-            # An incomplete one too: its ADD may be running, and the reconcile waits for
-            # it on the sandbox's lock (then finds it complete, or gone).
-            if journal is None or not journal.pod.get("name"):
-                continue
-            if key is None or (journal.pod.get("namespace"), journal.pod["name"]) == key:
-                out.append(journal)
-        return out
 
 
 def _fields(outcome: Outcome) -> dict[str, str]:

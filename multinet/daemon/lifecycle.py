@@ -77,7 +77,10 @@ class Daemon:
         self.service = CNIService(
             config.overrides, self.metrics, verbs_factory, cluster, self.devices
         )
-        self.delegates = DelegateService(config.cni_dir, self.service)
+        # The one journal store of the daemon: its queries serve the changes of running
+        # pods, /delegate and the attachments API.
+        self.store = FileJournalStore(config.cni_dir)
+        self.delegates = DelegateService(self.store, self.service)
         self.confgen = ConfigWriter(config) if config.generate_config else None
         self.dhcp: DhcpSupervisor | None = None
         if config.dhcp_daemon:
@@ -93,7 +96,7 @@ class Daemon:
                     "run it with a service account"
                 )
             self.dynamic = DynamicNetworks(
-                config.cni_dir,
+                self.store,
                 self.service,
                 cluster,
                 self.metrics,
@@ -137,7 +140,7 @@ class Daemon:
         return not reasons, reasons
 
     def attachments(self) -> list[dict[str, Any]]:
-        return summary(FileJournalStore(self.config.cni_dir))
+        return summary(self.store)
 
     def metrics_text(self) -> str:
         return self.metrics.render(self.readiness()[0])

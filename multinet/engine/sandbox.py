@@ -99,9 +99,7 @@ class Sandbox:
         try:
             engine.store.save(journal, durable=False)
             cluster_result = self._add_all(plan, journal, started)
-            self.result = routes.apply_routes(
-                engine.pod_netns, req.netns, plan, journal, cluster_result
-            )
+            self.result = self._apply_routes(req.netns, plan, journal, cluster_result)
             yield journal
             journal.complete = True
             # Atomic (a crash of this process leaves the old or the new journal, whole);
@@ -119,6 +117,19 @@ class Sandbox:
                 engine.store.remove(req.container_id, req.ifname)
             raise
         self.journal = journal
+
+    def _apply_routes(
+        self, netns_path: str, plan: Plan, journal: Journal, cluster_result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The routes the plan asks beyond its delegates (engine.routes); the cluster
+        network's result as the runtime gets it."""
+        todo = routes.route_plan(plan, journal)
+        if not todo:
+            return cluster_result
+        self.engine.pod_netns.apply_routes(netns_path, todo)
+        routes.drop_gone_defaults(journal, todo)
+        cluster = journal.entries[0].result
+        return cluster if cluster is not None else cluster_result
 
     def _keep(self, journal: Journal) -> None:
         try:
@@ -365,8 +376,7 @@ class Sandbox:
             entry.result, entry.state = added, ADDED
             try:
                 # `default-route: []` on this network: its default routes go, as at ADD.
-                routes.apply_routes(
-                    self.engine.pod_netns,
+                self._apply_routes(
                     journal.netns,
                     Plan((att,)),
                     Journal(journal.container_id, journal.ifname, entries=[entry]),

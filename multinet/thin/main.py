@@ -18,12 +18,25 @@ from multinet.meta import dispatch
 from multinet.meta.verbs import Verbs
 
 
-def handle(req: Request) -> dict[str, Any] | None:
-    """Dispatch one parsed request in-process (thin mode); the API connection, if one
-    was opened, is closed at the end."""
-    clusters: list[Cluster] = []
+class ThinVerbs:
+    """The verbs for a netconf in thin mode: logging set up for the call, its cluster
+    source built; a context whose end closes the API connection, if one was opened."""
 
-    def verbs(conf: NetConf, req: Request) -> Verbs:
+    def __init__(self) -> None:
+        self.clusters: list[Cluster] = []
+
+    def __enter__(self) -> ThinVerbs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.clusters:
+            from multinet.cluster.apiserver import ApiServer
+
+            for cluster in self.clusters:
+                if isinstance(cluster, ApiServer):
+                    cluster.close()
+
+    def __call__(self, conf: NetConf, req: Request) -> Verbs:
         from multinet.config import logs
         from multinet.meta.wiring import cluster_for, verbs_for
 
@@ -36,23 +49,21 @@ def handle(req: Request) -> dict[str, Any] | None:
         )
         cluster = cluster_for(conf)
         if cluster is not None:
-            clusters.append(cluster)
+            self.clusters.append(cluster)
         return verbs_for(conf, cluster)
 
-    try:
-        return dispatch.handle(req, verbs)
-    finally:
-        if clusters:
-            from multinet.cluster.apiserver import ApiServer
 
-            for cluster in clusters:
-                if isinstance(cluster, ApiServer):
-                    cluster.close()
+def handle(req: Request) -> dict[str, Any] | None:
+    """One parsed request answered in-process, as `main` answers it."""
+    with ThinVerbs() as verbs_for:
+        return dispatch.handle(req, verbs_for)
 
 
 def main() -> None:
     stdin = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
-    sys.exit(dispatch.run(os.environ, stdin, sys.stdout, handle))
+    with ThinVerbs() as verbs_for:
+        code = dispatch.serve(os.environ, stdin, sys.stdout, verbs_for)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 
 def controller(tmp_path: Path, interval: float = 0.2) -> DynamicNetworks:
-    return DynamicNetworks(str(tmp_path), None, None, DaemonMetrics(), interval)  # type: ignore[arg-type]
+    return DynamicNetworks(FileJournalStore(str(tmp_path)), None, None, DaemonMetrics(), interval)  # type: ignore[arg-type]
 
 
 def pod(networks: str | None, **annotations: str) -> Pod:
@@ -107,7 +107,7 @@ def test_reconcile_backs_off_rejects_once_per_value_and_fans_out_after_a_list(
         return result
 
     cluster = FakeCluster("nosuch")
-    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
+    c = DynamicNetworks(FileJournalStore(str(tmp_path)), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
     for failures in (1, 2):  # doubling from the interval: 0.4 s, then 0.8 s
         c._due.clear()
         started = time.monotonic()
@@ -152,7 +152,7 @@ def test_a_disk_error_is_retried_and_a_pod_without_journal_is_forgotten(tmp_path
         raise IOFailure("cannot write journal", "No space left on device")
 
     cluster = FakeCluster("a")
-    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
+    c = DynamicNetworks(FileJournalStore(str(tmp_path)), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
     c.reconcile("ns", "p")
     assert c._failures == {("ns", "p"): 1} and cluster.events == []  # retried, not rejected
     c._failures[("ns", "other")] = 3
@@ -188,6 +188,6 @@ class OwnNetconf:
 def test_a_sandbox_whose_netconf_cannot_name_its_pods_networks_is_left_alone(
     tmp_path: Path, netconf: dict[str, object]
 ) -> None:
-    c = DynamicNetworks(str(tmp_path), OwnNetconf(), None, DaemonMetrics())  # type: ignore[arg-type]
+    c = DynamicNetworks(FileJournalStore(str(tmp_path)), OwnNetconf(), None, DaemonMetrics())  # type: ignore[arg-type]
     journal = Journal("c0", "eth0", pod={"namespace": "ns", "name": "p"}, netconf=netconf)
     assert c._reconcile_one(journal) is None  # nothing to do, no engine built

@@ -16,7 +16,7 @@ from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.dynamic import Change, Outcome, request_for
 from multinet.engine.journal import ADDED, ADDING, REMOVING, Journal
-from multinet.engine.plan import ANNOTATION, Attachment
+from multinet.engine.plan import ANNOTATION, Attachment, Passengers
 from multinet.meta.dynamic import Dynamic
 from tests.unit.engine.fakes import Crash, World
 from tests.unit.engine.test_engine import NETNS, Host, conf, host, request
@@ -27,12 +27,12 @@ SANDBOX = ("cluster", "a")
 
 def network(name: str) -> Attachment:
     net = chain.load({"cniVersion": "1.0.0", "name": name, "type": "fake"})
-    return Attachment(name=f"default/{name}", network=net, ifname="", origin=ANNOTATION)
+    return Attachment(name=f"default/{name}", network=net, ifname="", k8s=Passengers(ANNOTATION))
 
 
 def attach(name: str, ifname: str) -> Attachment:
     att = network(name)
-    return Attachment(att.name, att.network, ifname, origin=ANNOTATION)
+    return Attachment(att.name, att.network, ifname, k8s=Passengers(ANNOTATION))
 
 
 class Reporter:
