@@ -1,1 +1,5 @@
-"""Thin mode: the `multinet` CNI executable, the composition root wiring a source to the engine."""
+"""Thin mode: the `multinet` CNI executable, answering each call in-process.
+
+main  the executable: the dispatcher (meta.dispatch) with the verbs the composition
+      root (meta.wiring) builds for the call's netconf
+"""
