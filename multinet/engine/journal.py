@@ -71,7 +71,7 @@ class Entry:
         journal's format before they were one record)."""
         # Shallow: json.dumps walks the nested dicts itself (asdict deep-copies them).
         d = dict(vars(self))
-        d.update(vars(d.pop("k8s")))
+        d.update(d.pop("k8s")._asdict())
         return d
 
     @classmethod
@@ -93,7 +93,7 @@ class Entry:
 
 # What Entry.planned copies from the plan: the fields both records declare, but those the
 # entry keeps in its own form (the network's config as a dict, a mutable runtimeConfig).
-PASSENGERS = tuple(f.name for f in fields(Passengers))
+PASSENGERS = Passengers._fields
 CARRIED = tuple(
     f.name
     for f in fields(Entry)

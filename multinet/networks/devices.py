@@ -99,8 +99,7 @@ def _attach_device(att: Attachment, device_id: str, root: str, container_id: str
             "deviceID": device_id,
             DEVICE_INFO_FILE_KEY: info_file,
         },
-        k8s=replace(
-            att.k8s,
+        k8s=att.k8s._replace(
             device_id=device_id,
             device_info_file=info_file,
             device_plugin_info_file=dp_path(root, att.k8s.resource_name, device_id),

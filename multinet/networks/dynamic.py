@@ -194,4 +194,4 @@ def delegate_attachment(
         name=net.name,
     )
     att = selected(sel, Resolved(net.name, net), ifname, pod_wide(runtime_config))
-    return replace(att, k8s=replace(att.k8s, origin=DELEGATE))
+    return replace(att, k8s=att.k8s._replace(origin=DELEGATE))
