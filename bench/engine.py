@@ -17,10 +17,11 @@ from typing import Any
 from bench.report import summarize, table
 from bench.scenario import Scenario
 from multinet.config.netconf import NetConf
-from multinet.engine import dispatch
 from multinet.engine.engine import Engine
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.routes import RoutePlan
+from multinet.meta import dispatch
+from multinet.meta.verbs import Verbs
 from tests.unit.engine.fakes import FakeExecutor, FakeNetns, FakeStore, World
 
 NETWORKS = ("cluster", "storage", "lab", "data")
@@ -33,7 +34,7 @@ class _Netns(FakeNetns):
         raise AssertionError("unexpected route plan")
 
 
-def _cycle(stdin: bytes, make: Callable[[NetConf, Any], Engine], n: int) -> None:
+def _cycle(stdin: bytes, make: Callable[[NetConf, Any], Verbs], n: int) -> None:
     for i in range(n):
         for command in ("ADD", "DEL"):
             env = {
@@ -44,7 +45,7 @@ def _cycle(stdin: bytes, make: Callable[[NetConf, Any], Engine], n: int) -> None
                 "CNI_PATH": "/usr/lib/cni",
             }
             out = io.StringIO()
-            if dispatch.run(env, stdin, out, lambda req: dispatch.handle(req, make)) != 0:
+            if dispatch.serve(env, stdin, out, make) != 0:
                 raise RuntimeError(f"engine bench {command} failed: {out.getvalue()}")
 
 
@@ -52,13 +53,14 @@ def run(scenario: Scenario, iterations: int, progress: Callable[[str], None] = p
     state = tempfile.mkdtemp(prefix="mnb-engine-", dir=str(scenario.root))
     world = World(pods={NETNS: set()})
 
-    def make(conf: NetConf, req: Any) -> Engine:
-        return Engine(
+    def make(conf: NetConf, req: Any) -> Verbs:
+        engine = Engine(
             conf,
             store=FileJournalStore(conf.cni_dir),
             pod_netns=_Netns(world),
             executor=FakeExecutor(world, FakeStore(world)),
         )
+        return Verbs(engine)
 
     def stdin(fsync: bool) -> bytes:
         delegates = [

@@ -25,7 +25,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"multinetctl: expected NAMESPACE/POD, got {args.pod!r}", file=sys.stderr)
         return 2
     if args.kubeconfig:
-        from multinet.thin.wiring import api_cluster
+        from multinet.cluster.apiserver import api_cluster
 
         status = api_cluster(args.kubeconfig, args.cni_dir).network_status(namespace, name)
     else:

@@ -4,6 +4,7 @@ base          the Cluster protocol (the one interface to pods and NADs), Pod, NA
 api           the Kubernetes API as a Cluster: paths, error mapping, retries
 rest          its standard-library client (thin mode's)
 http11        rest's minimal HTTP/1.1 connection
+apiserver     the API server as a Cluster, its client picked and built on first use
 kube          the API server through the official `kubernetes` client
 kubeconfig    where the API server is and how to authenticate: kubeconfig or service account
 manifests     a cluster without Kubernetes: pods and NADs from a directory of YAML

@@ -1,7 +1,7 @@
 """One exception tree for everything multinet reports, mapped to CNI error codes.
 
 Every failure a user can see is an instance of a CNIError subclass, and each subclass
-carries its code; the dispatcher (`engine.dispatch`) is the one place that turns them
+carries its code; the dispatcher (`meta.dispatch`) is the one place that turns them
 into the spec's error JSON. No transport or netlink exception type escapes this tree.
 """
 

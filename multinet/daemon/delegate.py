@@ -1,4 +1,4 @@
-"""Multus's `POST /delegate`: the hot-plug requests of multus-dynamic-networks-controller.
+"""Multus's `POST /delegate`: the requests of multus-dynamic-networks-controller.
 
 The controller finds a running pod's sandbox and asks the daemon to ADD (or DEL) one
 network on one interface of it: CNI_CONTAINERID and CNI_NETNS are the sandbox's,
@@ -20,17 +20,18 @@ from multinet.cni.errors import InvalidEnvironment, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config import netconf
 from multinet.daemon.service import CNIService
-from multinet.engine import dispatch
-from multinet.engine.hotplug import Hotplug, Outcome, request_for
+from multinet.engine.dynamic import Outcome, request_for
 from multinet.engine.journal import FileJournalStore, Journal
+from multinet.meta import dispatch
+from multinet.meta.dynamic import Dynamic
 from multinet.networks.dynamic import delegate_attachment
 
 COMMANDS = ("ADD", "DEL", "CHECK")
 
 
 class DelegateService:
-    def __init__(self, cni_dir: str, service: CNIService) -> None:
-        self.store = FileJournalStore(cni_dir)
+    def __init__(self, store: FileJournalStore, service: CNIService) -> None:
+        self.store = store
         self.service = service
 
     def serve(
@@ -49,8 +50,8 @@ class DelegateService:
         dispatch.check_request(req)
         sandbox = self._sandbox(req.container_id)
         sreq = request_for(sandbox, self.service.own_netconf(sandbox.cni_version))
-        engine = self.service.engine(netconf.load(sreq.config), sreq)
-        hotplug = Hotplug(engine)
+        engine = self.service.verbs(netconf.load(sreq.config), sreq).engine
+        dynamic = Dynamic(engine)
         net = chain.load(req.config, where="the /delegate request's config")
         if req.command == "ADD":
             att = delegate_attachment(
@@ -60,27 +61,24 @@ class DelegateService:
                 attributes,
                 engine.conf.runtime_config,
             )
-            outcome = _done(hotplug.attach(sreq, [att]), req)
+            outcome = _done(dynamic.attach(sreq, [att]), req)
             _raise_failure(outcome, req.ifname)
             (added,) = (e for e in outcome.added if e.ifname == req.ifname)
             return result.convert(added.result or {}, req.cni_version)
         if req.command == "CHECK":
-            hotplug.check(sreq, req.ifname)
+            dynamic.check(sreq, req.ifname)
         elif any(e.ifname == req.ifname for e in sandbox.entries):
-            detached = hotplug.detach(sreq, [req.ifname])  # None: the sandbox went: done
+            detached = dynamic.detach(sreq, [req.ifname])  # None: the sandbox went: done
             if detached is not None:
                 _raise_failure(detached, req.ifname)  # as multus-daemon: the caller retries
         else:  # not ours (attached before multinet, say): its delegate's DEL, as Multus
-            hotplug.release(sreq, net, req.ifname)
+            dynamic.release(sreq, net, req.ifname)
         return None
 
     def _sandbox(self, container_id: str) -> Journal:
         """The journal of the sandbox multinet attached with this container ID."""
-        for cid, ifname in self.store.keys():
-            if cid != container_id:
-                continue
-            journal = self.store.load(cid, ifname)
-            if journal is not None and journal.complete:
+        for journal in self.store.by_container(container_id):
+            if journal.complete:
                 return journal
         raise UnknownContainer(
             f"container {container_id} has no networks multinet attached: /delegate changes "

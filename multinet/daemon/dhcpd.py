@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from multinet.networks import dhcp
+from multinet.engine import dhcp
 
 log = logging.getLogger("multinet.daemon")
 

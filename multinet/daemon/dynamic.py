@@ -4,7 +4,7 @@ make the pod's interfaces follow it (`dynamicNetworks: true`; docs/dynamic-netwo
 The pods' watch (cluster.cache) tells this controller of every change; a pod whose
 networks annotation changed is queued, and every pod multinet attached is queued after
 each (re)list of the watch, so that changes made while the daemon was down or the watch
-was broken are caught. One worker thread applies the changes (engine.hotplug), so they
+was broken are caught. One worker thread applies the changes (meta.dynamic), so they
 never take more than one of the daemon's threads from the CNI requests; the queue
 (daemon.workqueue) gives a pod out at most once per `interval` seconds however often
 its annotation flaps, and each reconcile reads the newest annotation, so a burst of
@@ -24,10 +24,10 @@ from multinet.config import netconf
 from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
 from multinet.daemon.workqueue import WorkQueue
-from multinet.engine.hotplug import Outcome, request_for
+from multinet.engine.dynamic import Outcome, request_for
 from multinet.engine.journal import FileJournalStore, Journal
+from multinet.meta.wiring import dynamic_for
 from multinet.networks.selection import NETWORKS_ANNOTATION
-from multinet.thin.wiring import hotplug_for
 
 log = logging.getLogger("multinet.daemon")
 
@@ -41,15 +41,15 @@ UNKNOWN = "\x00"  # a rejected annotation's value when the pod could not be read
 class DynamicNetworks:
     def __init__(
         self,
-        cni_dir: str,
+        store: FileJournalStore,
         service: CNIService,
         cluster: Cluster,
         metrics: DaemonMetrics,
         interval: float = DEFAULT_INTERVAL,
         apply: Callable[[Journal], Outcome | None] | None = None,
     ) -> None:
-        self.store = FileJournalStore(cni_dir)
-        # What reconciles one sandbox (the engine's hotplug; a fake in unit tests).
+        self.store = store
+        # What reconciles one sandbox (meta.dynamic; a fake in unit tests).
         self.apply = apply or self._reconcile_one
         self.service = service
         self.cluster = cluster
@@ -129,8 +129,9 @@ class DynamicNetworks:
         """Make each sandbox of the pod that multinet attached follow its annotation."""
         key = (namespace, name)
         if key == EVERY_POD:
-            for journal in self._journals():
-                self.queue.add((journal.pod.get("namespace", ""), journal.pod["name"]))
+            for journal in self.store.journals():
+                if journal.pod.get("name"):
+                    self.queue.add((journal.pod.get("namespace", ""), journal.pod["name"]))
             return
         journals = self._sandboxes(key)
         if not journals:
@@ -163,7 +164,9 @@ class DynamicNetworks:
             self.queue.forget(key)
 
     def _sandboxes(self, key: Key) -> list[Journal]:
-        """The pod's journals: the one a CNI ADD just named, else all found by a scan."""
+        """The pod's journals: the one a CNI ADD just named, else the store's of the pod.
+        An incomplete one too: its ADD may be running, and the reconcile waits for it on
+        the sandbox's lock (then finds it complete, or gone)."""
         with self._lock:
             hint = self._hints.pop(key, None)
         if hint is not None:
@@ -173,7 +176,7 @@ class DynamicNetworks:
                 journal = None
             if journal is not None:
                 return [journal]
-        return self._journals(key)
+        return self.store.by_pod(*key)
 
     def _retry(self, key: Key, why: str) -> None:
         """Transient: the pod again after a back-off (doubling, up to MAX_BACKOFF)."""
@@ -193,7 +196,7 @@ class DynamicNetworks:
         if not conf.uses_cluster:
             return None
         try:
-            return hotplug_for(self.service.engine(conf, req)).reconcile(req)
+            return dynamic_for(self.service.verbs(conf, req)).reconcile(req)
         except UnknownContainer:
             return None  # the pod is gone or is another one now: its DEL comes
 
@@ -214,22 +217,6 @@ class DynamicNetworks:
         self.cluster.emit_event(
             pod, "NetworkChangeRejected", f"networks annotation not applied: {error}", warning=True
         )
-
-    def _journals(self, key: Key | None = None) -> list[Journal]:
-        """The journals of pods (of the pod `key`): the sandboxes to reconcile."""
-        out = []
-        for cid, ifname in self.store.keys():
-            try:
-                journal = self.store.load(cid, ifname)
-            except CNIError:
-                continue
-            # An incomplete one too: its ADD may be running, and the reconcile waits for
-            # it on the sandbox's lock (then finds it complete, or gone).
-            if journal is None or not journal.pod.get("name"):
-                continue
-            if key is None or (journal.pod.get("namespace"), journal.pod["name"]) == key:
-                out.append(journal)
-        return out
 
 
 def _fields(outcome: Outcome) -> dict[str, str]:

@@ -28,9 +28,9 @@ from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.dynamic import DynamicNetworks
 from multinet.daemon.metrics import DaemonMetrics, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
-from multinet.daemon.service import CNIService, EngineFactory
+from multinet.daemon.service import CNIService, VerbsFactory
 from multinet.engine.journal import FileJournalStore, summary
-from multinet.thin.wiring import engine_for
+from multinet.meta.wiring import verbs_for
 
 log = logging.getLogger("multinet.daemon")
 DYNAMIC_THREAD = "dynamic-networks"
@@ -62,7 +62,7 @@ class Daemon:
     def __init__(
         self,
         config: DaemonConfig,
-        engine_factory: EngineFactory = engine_for,
+        verbs_factory: VerbsFactory = verbs_for,
         cluster: ClusterCache | None = None,
     ) -> None:
         self.config = config
@@ -75,9 +75,12 @@ class Daemon:
             str(config.overrides.get("deviceCheckpointFile", DEFAULT_DEVICE_CHECKPOINT)),
         )
         self.service = CNIService(
-            config.overrides, self.metrics, engine_factory, cluster, self.devices
+            config.overrides, self.metrics, verbs_factory, cluster, self.devices
         )
-        self.delegates = DelegateService(config.cni_dir, self.service)
+        # The one journal store of the daemon: its queries serve the changes of running
+        # pods, /delegate and the attachments API.
+        self.store = FileJournalStore(config.cni_dir)
+        self.delegates = DelegateService(self.store, self.service)
         self.confgen = ConfigWriter(config) if config.generate_config else None
         self.dhcp: DhcpSupervisor | None = None
         if config.dhcp_daemon:
@@ -93,7 +96,7 @@ class Daemon:
                     "run it with a service account"
                 )
             self.dynamic = DynamicNetworks(
-                config.cni_dir,
+                self.store,
                 self.service,
                 cluster,
                 self.metrics,
@@ -137,7 +140,7 @@ class Daemon:
         return not reasons, reasons
 
     def attachments(self) -> list[dict[str, Any]]:
-        return summary(FileJournalStore(self.config.cni_dir))
+        return summary(self.store)
 
     def metrics_text(self) -> str:
         return self.metrics.render(self.readiness()[0])

@@ -14,7 +14,7 @@ Multus's wire format (multus-cni pkg/server/api, pkg/server/server.go):
     failure: 400, the error as plain text (the shim reports
              "CNI request failed with status 400: '<text>'" as its CNI error).
   GET|POST /healthz  200
-  POST /delegate     hot-plug of the dynamic-networks controller (daemon.delegate): the
+  POST /delegate     a dynamic-networks controller's change (daemon.delegate): the
                      request as /cni's, the config being the delegate's netconf and
                      `interfaceAttributes` {"ips": [...], "mac": "...", "cni-args": {...}}
                      the element's; the same answers.

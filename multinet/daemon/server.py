@@ -10,7 +10,7 @@ The TCP `metricsAddress` serves /metrics, /healthz and /readyz only.
 Multus's socket (`socketDir`, opt-in; daemon.multus_api) serves Multus's shim:
   POST /cni             Multus's request, run as /v1/cni runs
   GET  /healthz, /readyz
-  POST /delegate        the dynamic-networks controller's hot-plug (daemon.delegate)
+  POST /delegate        the dynamic-networks controller's changes (daemon.delegate)
 
 One thread per connection; the server joins them on close, so a graceful
 shutdown finishes the requests in flight.

@@ -1,7 +1,7 @@
 """Run one forwarded CNI request in the daemon, exactly as thin mode would run it.
 
 The request is the shim's environment and stdin, untouched; the daemon's thin
-keys are laid over the stdin netconf, and the engine comes from a factory so
+keys are laid over the stdin netconf, and the verbs come from a factory so
 that the daemon's long-lived cluster (the watch-backed cache) is shared by all
 requests. Requests for the same (container, ifname) are serialized by the
 journal's flock, which holds between threads of one process as it does between
@@ -25,13 +25,13 @@ from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.daemon.logfmt import request_context, request_fields
 from multinet.daemon.metrics import DaemonMetrics
-from multinet.engine import dispatch
-from multinet.engine.engine import Engine
-from multinet.thin.wiring import engine_for
+from multinet.meta import dispatch
+from multinet.meta.verbs import Verbs
+from multinet.meta.wiring import verbs_for
 
 log = logging.getLogger("multinet.daemon")
 
-EngineFactory = Callable[[NetConf, Cluster | None, Observer | None, DeviceSource | None], Engine]
+VerbsFactory = Callable[[NetConf, Cluster | None, Observer | None, DeviceSource | None], Verbs]
 
 
 def overlay(stdin: bytes, overrides: Mapping[str, Any]) -> bytes:
@@ -65,14 +65,14 @@ class CNIService:
         self,
         overrides: Mapping[str, Any],
         metrics: DaemonMetrics,
-        engine_factory: EngineFactory = engine_for,
+        verbs_factory: VerbsFactory = verbs_for,
         cluster: Cluster | None = None,
         devices: KubeletDevices | None = None,
     ) -> None:
         self.devices = devices
         self.overrides = dict(overrides)
         self.metrics = metrics
-        self.engine_factory = engine_factory
+        self.verbs_factory = verbs_factory
         self.cluster = cluster
 
     def serve(self, env: Mapping[str, str], stdin: bytes) -> tuple[int, str]:
@@ -84,7 +84,7 @@ class CNIService:
             out = io.StringIO()
             code = 1
             try:
-                code = dispatch.run(env, overlay(stdin, self.overrides), out, self._handle)
+                code = dispatch.serve(env, overlay(stdin, self.overrides), out, self.verbs)
             finally:
                 seconds = time.monotonic() - started
                 reported = error_code(code, out.getvalue())
@@ -97,9 +97,6 @@ class CNIService:
             )
         return code, out.getvalue()
 
-    def _handle(self, req: Request) -> dict[str, Any] | None:
-        return dispatch.handle(req, self.engine)
-
     def own_netconf(self, cni_version: str) -> dict[str, Any]:
         """A netconf of the daemon's keys alone: what a change of a running pod runs with
         when the sandbox's journal predates journaled netconfs."""
@@ -110,10 +107,10 @@ class CNIService:
             **self.overrides,
         }
 
-    def engine(self, conf: NetConf, req: Request) -> Engine:
-        """The engine for one request (or one change of a running pod's networks)."""
+    def verbs(self, conf: NetConf, req: Request) -> Verbs:
+        """The verbs for one request (or one change of a running pod's networks)."""
         # The shared cluster talks to the API server; a manifests directory or static
-        # delegates alone get what engine_for builds for them.
+        # delegates alone get what verbs_for builds for them.
         shared = self.cluster if conf.uses_cluster and not conf.manifests else None
         # The daemon's one PodResources channel, for requests that name its socket.
         devices = None
@@ -121,4 +118,4 @@ class CNIService:
             conf.pod_resources_socket, conf.device_checkpoint
         ):
             devices = self.devices
-        return self.engine_factory(conf, shared, self.metrics.observe_delegate, devices)
+        return self.verbs_factory(conf, shared, self.metrics.observe_delegate, devices)

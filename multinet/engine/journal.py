@@ -16,13 +16,10 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from multinet.cni.errors import IOFailure
-from multinet.engine.plan import Attachment
-
-if TYPE_CHECKING:
-    from multinet.engine.ports import JournalStore
+from multinet.cni.errors import CNIError, IOFailure
+from multinet.engine.plan import NO_PASSENGERS, Attachment, Passengers
 
 ADDING = "adding"
 ADDED = "added"
@@ -54,36 +51,28 @@ class Entry:
     drop_default_routes: bool = False
     source_routing: bool = False
     cni_args: tuple[tuple[str, str], ...] = ()
-    resource_name: str = ""
-    device_id: str = ""
-    device_info_file: str = ""
-    device_plugin_info_file: str = ""
+    k8s: Passengers = NO_PASSENGERS  # the network model's, carried from the plan
     # The NPWG device-info object read once ADD succeeded (network-status device-info).
     device_info: dict[str, Any] | None = None
-    origin: str = ""  # plan.CLUSTER, DEFAULT_NETWORKS, ANNOTATION, DELEGATE ("" = unknown)
     # Added to the running pod after its sandbox's ADD (a dynamic network): when.
     added_at: float | None = None
 
     @classmethod
     def planned(cls, att: Attachment) -> Entry:
-        """The journal's form of a planned attachment, before its delegate runs."""
-        return cls(
-            name=att.name,
-            ifname=att.ifname,
-            config=att.network.to_dict(),
-            runtime_config=dict(att.runtime_config),
-            default=att.default,
-            default_route=att.default_route,
-            replaced_default_routes=att.replaced_default_routes,
-            drop_default_routes=att.drop_default_routes,
-            source_routing=att.source_routing,
-            cni_args=att.cni_args,
-            resource_name=att.resource_name,
-            device_id=att.device_id,
-            device_info_file=att.device_info_file,
-            device_plugin_info_file=att.device_plugin_info_file,
-            origin=att.origin,
-        )
+        """The journal's form of a planned attachment, before its delegate runs: every
+        field the two records share, as the plan has it (CARRIED)."""
+        entry = cls(att.name, att.ifname, att.network.to_dict(), dict(att.runtime_config))
+        for name in CARRIED:
+            setattr(entry, name, getattr(att, name))
+        return entry
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as JSON: the passengers' fields flat among the entry's own (the
+        journal's format before they were one record)."""
+        # Shallow: json.dumps walks the nested dicts itself (asdict deep-copies them).
+        d = dict(vars(self))
+        d.update(d.pop("k8s")._asdict())
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Entry:
@@ -94,11 +83,23 @@ class Entry:
             if key in meta and key not in d:
                 d[key] = meta[key]
         known = {f.name for f in fields(cls)}
-        entry = cls(**{k: v for k, v in d.items() if k in known})
+        k8s = Passengers(**{k: d.pop(k) for k in PASSENGERS if k in d})
+        entry = cls(**{k: v for k, v in d.items() if k in known and k != "k8s"}, k8s=k8s)
         entry.default_route = tuple(entry.default_route)
         entry.replaced_default_routes = tuple(entry.replaced_default_routes)
         entry.cni_args = tuple((str(k), str(v)) for k, v in entry.cni_args)
         return entry
+
+
+# What Entry.planned copies from the plan: the fields both records declare, but those the
+# entry keeps in its own form (the network's config as a dict, a mutable runtimeConfig).
+PASSENGERS = Passengers._fields
+CARRIED = tuple(
+    f.name
+    for f in fields(Entry)
+    if f.name in {a.name for a in fields(Attachment)}
+    and f.name not in ("name", "ifname", "runtime_config")
+)
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Journal:
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: json.dumps walks the nested dicts itself (asdict deep-copies them).
-        return {**vars(self), "entries": [vars(e) for e in self.entries]}
+        return {**vars(self), "entries": [e.to_dict() for e in self.entries]}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Journal:
@@ -254,8 +255,34 @@ class FileJournalStore:
             keys.append((cid, ifname))
         return keys
 
+    # -- queries (the daemon's: dynamic networks, /delegate, the attachments API) --
 
-def summary(store: JournalStore) -> list[dict[str, Any]]:
+    def by_container(self, container_id: str) -> list[Journal]:
+        """The journals of one container (one per CNI_IFNAME the runtime gave it)."""
+        found = (self.load(cid, ifname) for cid, ifname in self.keys() if cid == container_id)
+        return [j for j in found if j is not None]
+
+    def journals(self) -> Iterator[Journal]:
+        """Every journal that can be read (one that cannot is skipped: its key's load
+        reports it)."""
+        for cid, ifname in self.keys():
+            try:
+                journal = self.load(cid, ifname)
+            except CNIError:
+                continue
+            if journal is not None:
+                yield journal
+
+    def by_pod(self, namespace: str, name: str) -> list[Journal]:
+        """The journals of one pod's sandboxes (complete or not)."""
+        return [
+            j
+            for j in self.journals()
+            if j.pod.get("name") == name and j.pod.get("namespace") == namespace
+        ]
+
+
+def summary(store: FileJournalStore) -> list[dict[str, Any]]:
     """One row per journal, for `multinetctl attachments` and the daemon's API."""
     rows = []
     for cid, ifname in store.keys():
@@ -274,7 +301,7 @@ def summary(store: JournalStore) -> list[dict[str, Any]]:
                         "name": e.name,
                         "interface": e.ifname,
                         "state": e.state,
-                        "origin": e.origin,
+                        "origin": e.k8s.origin,
                         "added": "later" if e.added_at is not None else "at creation",
                     }
                     for e in j.entries

@@ -1,16 +1,18 @@
 """What the engine runs: the attachments of one container, in order.
 
 Pure data. Each attachment names its network config, its interface in the pod and the
-runtime values to inject; the default-route fields are typed here and copied into the
-journal by one conversion (`journal.Entry.planned`), so that the plan, the journal and
-network-status agree on them by type, not by dict key.
+runtime values to inject; the default-route fields are typed here and carried into the
+journal by one conversion (`journal.Entry.planned`, which derives what it copies from
+the two records' fields), so that the plan, the journal and network-status agree on them
+by type, not by dict key. What only the Kubernetes network model reads (where a network
+came from, its device) rides along in one record, `Passengers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
@@ -24,6 +26,26 @@ DEFAULT_NETWORKS = "defaultNetworks"
 ANNOTATION = "annotation"
 DELEGATE = "delegate"
 REMOVABLE = frozenset({ANNOTATION})
+
+
+class Passengers(NamedTuple):
+    """What the Kubernetes network model (networks/: attachments, devices, dynamic,
+    reporter) records of an attachment and reads back from its journal entry. The engine
+    carries it from plan to journal without reading it (it is defined here, not in
+    networks/, because the engine, below networks/, must store and load it). Not a
+    dataclass: a NamedTuple is cheaper to define and create, which every thin call pays."""
+
+    origin: str = ""  # CLUSTER, DEFAULT_NETWORKS, ANNOTATION or DELEGATE ("" = unknown)
+    # A device-plugin resource (the NAD's k8s.v1.cni.cncf.io/resourceName), the device of
+    # it this network got, and the NPWG device-info files: the one the device plugin
+    # wrote, and the one the delegate may write (runtimeConfig CNIDeviceInfoFile).
+    resource_name: str = ""
+    device_id: str = ""
+    device_info_file: str = ""
+    device_plugin_info_file: str = ""
+
+
+NO_PASSENGERS = Passengers()
 
 
 @dataclass(frozen=True)
@@ -43,14 +65,7 @@ class Attachment:
     source_routing: bool = False
     # CNI_ARGS pairs added to the runtime's for this network (Multus's IP=, MAC=).
     cni_args: tuple[tuple[str, str], ...] = ()
-    # A device-plugin resource (the NAD's k8s.v1.cni.cncf.io/resourceName), the device of
-    # it this network got, and the NPWG device-info files: the one the device plugin
-    # wrote, and the one the delegate may write (runtimeConfig CNIDeviceInfoFile).
-    resource_name: str = ""
-    device_id: str = ""
-    device_info_file: str = ""
-    device_plugin_info_file: str = ""
-    origin: str = ""  # CLUSTER, DEFAULT_NETWORKS, ANNOTATION or DELEGATE
+    k8s: Passengers = NO_PASSENGERS
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,10 @@ def check_unique_ifnames(networks: Iterable[tuple[str, str]]) -> None:
         seen[ifname] = name
 
 
+CLUSTER_ORIGIN = Passengers(origin=CLUSTER)
+DEFAULT_NETWORKS_ORIGIN = Passengers(origin=DEFAULT_NETWORKS)
+
+
 def static_plan(
     delegates: tuple[NetworkConfig, ...], ifname: str, runtime_config: Mapping[str, Any]
 ) -> Plan:
@@ -102,7 +121,7 @@ def static_plan(
             ifname=ifname if i == 0 else secondary_ifname(i),
             runtime_config=runtime_config if i == 0 else pod_wide(runtime_config),
             default=i == 0,
-            origin=CLUSTER if i == 0 else DEFAULT_NETWORKS,
+            k8s=CLUSTER_ORIGIN if i == 0 else DEFAULT_NETWORKS_ORIGIN,
         )
         for i, net in enumerate(delegates)
     )

@@ -8,21 +8,19 @@
   way the request came.
 
 The results in the journal (and the one the runtime gets) lose the default routes that
-are gone, so that a later CHECK does not expect them. This module decides; the kernel
-work is the PodNetns seam's (engine.netns, engine.netlink).
+are gone, so that a later CHECK does not expect them. This module decides (pure); the
+sandbox applies (engine.sandbox), the kernel work being the PodNetns seam's (engine.netns,
+engine.netlink).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from multinet.cni.result import DEFAULT_DST
 from multinet.engine.journal import Journal
 from multinet.engine.plan import Plan
-
-if TYPE_CHECKING:
-    from multinet.engine.ports import PodNetns
 
 Move = tuple[int, str, str]  # (IP family 4|6, gateway, interface in the pod)
 # Routing tables of source-routed networks: TABLE_BASE + the network's position.
@@ -81,17 +79,9 @@ def without_default_routes(raw: dict[str, Any], families: set[int]) -> dict[str,
     return out
 
 
-def apply_routes(
-    pod_netns: PodNetns,
-    netns_path: str,
-    plan: Plan,
-    journal: Journal,
-    cluster_result: dict[str, Any],
-) -> dict[str, Any]:
-    todo = route_plan(plan, journal)
-    if not todo:
-        return cluster_result
-    pod_netns.apply_routes(netns_path, todo)
+def drop_gone_defaults(journal: Journal, todo: RoutePlan) -> None:
+    """The results in the journal lose the default routes `todo` moved or dropped, so
+    that a later CHECK does not expect them."""
     families = {f for f, _, _ in todo.moves}
     for entry in journal.entries:
         if entry.result is None:
@@ -100,5 +90,3 @@ def apply_routes(
             entry.result = without_default_routes(entry.result, families)
         if entry.drop_default_routes:
             entry.result = without_default_routes(entry.result, {4, 6})
-    cluster = journal.entries[0].result
-    return cluster if cluster is not None else cluster_result

@@ -7,6 +7,5 @@ devices      device-plugin resources: device IDs -> attachments, NPWG device-inf
 planner      a pod's plan, read through a Cluster
 reporter     the outcome told to the cluster: network-status, events
 status       network-status entries from what the journal recorded
-dhcp         the DHCP client daemon's sockets a plan needs, and the bound on its ADD
 dynamic      the networks a running pod gains and loses when its annotation changes
 """

@@ -19,6 +19,7 @@ from multinet.engine.plan import (
     CLUSTER,
     DEFAULT_NETWORKS,
     Attachment,
+    Passengers,
     Plan,
     check_unique_ifnames,
     pod_wide,
@@ -154,9 +155,7 @@ def selected(
         drop_default_routes=sel.no_default_route,
         source_routing=sel.source_routing or _nad_flag(res, SOURCE_ROUTING_ANNOTATION),
         cni_args=cni_args(sel),
-        resource_name=resource_name(res),
-        device_id=sel.device_id or "",
-        origin=ANNOTATION,
+        k8s=Passengers(ANNOTATION, resource_name(res), sel.device_id or ""),
     )
 
 
@@ -195,9 +194,11 @@ def build(
             runtime_config=cluster_rc,
             default=True,
             replaced_default_routes=tuple(sorted(gateways)),
-            resource_name=resource_name(cluster),
-            device_id=(cluster_selection.device_id or "") if cluster_selection else "",
-            origin=CLUSTER,
+            k8s=Passengers(
+                CLUSTER,
+                resource_name(cluster),
+                (cluster_selection.device_id or "") if cluster_selection else "",
+            ),
         )
     ]
     # As in Multus, every network gets the runtime's pod-wide values (port mappings,
@@ -210,8 +211,7 @@ def build(
                 d.network,
                 ifnames[len(atts)],
                 dict(shared),
-                resource_name=resource_name(d),
-                origin=DEFAULT_NETWORKS,
+                k8s=Passengers(DEFAULT_NETWORKS, resource_name(d)),
             )
         )
     for sel, res in requested:

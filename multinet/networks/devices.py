@@ -55,7 +55,7 @@ def with_device(net: NetworkConfig, device_id: str) -> NetworkConfig:
 
 
 def needs_devices(plan: Plan) -> bool:
-    return any(a.resource_name and not a.device_id for a in plan.attachments)
+    return any(a.k8s.resource_name and not a.k8s.device_id for a in plan.attachments)
 
 
 def assign(plan: Plan, devices: Mapping[str, Sequence[str]], root: str, container_id: str) -> Plan:
@@ -64,13 +64,13 @@ def assign(plan: Plan, devices: Mapping[str, Sequence[str]], root: str, containe
     devices of a resource than attachments asking for one."""
     wanted: dict[str, int] = {}
     for a in plan.attachments:
-        if a.resource_name and not a.device_id:
-            wanted[a.resource_name] = wanted.get(a.resource_name, 0) + 1
+        if a.k8s.resource_name and not a.k8s.device_id:
+            wanted[a.k8s.resource_name] = wanted.get(a.k8s.resource_name, 0) + 1
     pools: dict[str, list[str]] = {}
     for resource, count in wanted.items():
         ids = sorted(devices.get(resource, ()))
         if len(ids) < count:
-            names = [a.name for a in plan.attachments if a.resource_name == resource]
+            names = [a.name for a in plan.attachments if a.k8s.resource_name == resource]
             raise InvalidConfig(
                 f"resource {resource}: {count} network(s) need a device "
                 f"({', '.join(names)}) but the pod was assigned {len(ids)}"
@@ -81,10 +81,10 @@ def assign(plan: Plan, devices: Mapping[str, Sequence[str]], root: str, containe
         pools[resource] = ids
     out = []
     for a in plan.attachments:
-        if a.resource_name and not a.device_id:
-            a = _attach_device(a, pools[a.resource_name].pop(0), root, container_id)
-        elif a.resource_name:
-            a = _attach_device(a, a.device_id, root, container_id)
+        if a.k8s.resource_name and not a.k8s.device_id:
+            a = _attach_device(a, pools[a.k8s.resource_name].pop(0), root, container_id)
+        elif a.k8s.resource_name:
+            a = _attach_device(a, a.k8s.device_id, root, container_id)
         out.append(a)
     return replace(plan, attachments=tuple(out))
 
@@ -99,9 +99,11 @@ def _attach_device(att: Attachment, device_id: str, root: str, container_id: str
             "deviceID": device_id,
             DEVICE_INFO_FILE_KEY: info_file,
         },
-        device_id=device_id,
-        device_info_file=info_file,
-        device_plugin_info_file=dp_path(root, att.resource_name, device_id),
+        k8s=att.k8s._replace(
+            device_id=device_id,
+            device_info_file=info_file,
+            device_plugin_info_file=dp_path(root, att.k8s.resource_name, device_id),
+        ),
     )
 
 

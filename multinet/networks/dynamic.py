@@ -21,7 +21,7 @@ from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine.hotplug import Change
+from multinet.engine.dynamic import Change
 from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.engine.plan import (
     CLUSTER,
@@ -66,7 +66,7 @@ def diff(entries: Sequence[Entry], selections: Sequence[NetworkSelection]) -> Di
     candidates = [
         e
         for e in entries
-        if e.state == ADDED and not e.default and e.origin not in (CLUSTER, DEFAULT_NETWORKS)
+        if e.state == ADDED and not e.default and e.k8s.origin not in (CLUSTER, DEFAULT_NETWORKS)
     ]
     free = list(candidates)
     kept: list[tuple[NetworkSelection, Entry]] = []
@@ -94,7 +94,7 @@ def diff(entries: Sequence[Entry], selections: Sequence[NetworkSelection]) -> Di
         else:
             free.remove(match)
             kept.append((sel, match))
-    gone = tuple(e for e in free if e.origin in REMOVABLE)
+    gone = tuple(e for e in free if e.k8s.origin in REMOVABLE)
     return Diff(tuple(kept), tuple(new), gone)
 
 
@@ -111,7 +111,7 @@ def next_names(taken: set[str], count: int) -> list[str]:
 
 
 class PodChanges:
-    """engine.hotplug.Replanner over a cluster source: the change that makes a sandbox's
+    """meta.dynamic.Replanner over a cluster source: the change that makes a sandbox's
     networks what its pod's networks annotation asks now."""
 
     def __init__(self, planner: PodPlanner) -> None:
@@ -157,11 +157,13 @@ class PodChanges:
     ) -> tuple[Attachment, ...]:
         """A new network whose NAD names a resource gets one of the pod's devices that no
         network staying in the pod holds."""
-        if not any(a.resource_name and not a.device_id for a in atts):
+        if not any(a.k8s.resource_name and not a.k8s.device_id for a in atts):
             return atts
         if self.planner.devices is None:
             raise InvalidConfig("a NAD names a resource but no device source is configured")
-        held = {e.device_id for e in journal.entries if e.device_id and e.ifname not in gone}
+        held = {
+            e.k8s.device_id for e in journal.entries if e.k8s.device_id and e.ifname not in gone
+        }
         assigned = {
             resource: [i for i in ids if i not in held]
             for resource, ids in self.planner.devices.for_pod(pod).items()
@@ -192,4 +194,4 @@ def delegate_attachment(
         name=net.name,
     )
     att = selected(sel, Resolved(net.name, net), ifname, pod_wide(runtime_config))
-    return replace(att, origin=DELEGATE)
+    return replace(att, k8s=att.k8s._replace(origin=DELEGATE))

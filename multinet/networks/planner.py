@@ -143,7 +143,7 @@ class PodPlanner:
     def _with_devices(self, conf: NetConf, req: Request, pod: Pod | None, plan: Plan) -> Plan:
         """Each attachment whose NAD names a resource gets one of the pod's devices: the
         kubelet is asked once per ADD, and only when some NAD names a resource."""
-        if not any(a.resource_name for a in plan.attachments):
+        if not any(a.k8s.resource_name for a in plan.attachments):
             return plan
         assigned: dict[str, list[str]] = {}
         if devices.needs_devices(plan) and pod is not None:

@@ -17,7 +17,7 @@ from multinet.networks.planner import pod_from_ref
 from multinet.networks.status import network_status
 
 if TYPE_CHECKING:  # the daemon's dynamic networks only: not on a CNI call's path
-    from multinet.engine.hotplug import Outcome
+    from multinet.engine.dynamic import Outcome
 
 
 class PodReporter:
@@ -38,7 +38,7 @@ class PodReporter:
                 self._interface_event(pod, "AddedInterface", "Add", entry)
 
     def changed(self, conf: NetConf, req: Request, journal: Journal, outcome: Outcome) -> None:
-        """After a change of the running pod's networks (engine.hotplug): network-status
+        """After a change of the running pod's networks (meta.dynamic): network-status
         rewritten whole (one merge patch), an event per interface added or removed, a
         warning per network that could not be."""
         if not journal.pod:
@@ -48,7 +48,7 @@ class PodReporter:
         # a refused patch) still carries the device-info of what was added then.
         _read_device_info(e for e in journal.entries if e.state == ADDED and e.device_info is None)
         for entry in outcome.removed:
-            devices.remove_device_info(entry.device_info_file)
+            devices.remove_device_info(entry.k8s.device_info_file)
         if self.events:
             for entry in outcome.added:
                 self._interface_event(pod, "AddedInterface", "Add", entry)
@@ -69,7 +69,7 @@ class PodReporter:
 
     def failed(self, conf: NetConf, req: Request, plan: Plan | None, error: CNIError) -> None:
         for att in plan.attachments if plan is not None else ():
-            devices.remove_device_info(att.device_info_file)  # the ADD was rolled back
+            devices.remove_device_info(att.k8s.device_info_file)  # the ADD was rolled back
         if plan is not None and plan.pod:
             pod = pod_from_ref(dict(plan.pod))
         else:
@@ -85,7 +85,7 @@ class PodReporter:
         per pod would pile up on every node. The API annotation goes with the pod. The
         attachments' CNI device-info files go too."""
         for entry in journal.entries:
-            devices.remove_device_info(entry.device_info_file)
+            devices.remove_device_info(entry.k8s.device_info_file)
         if journal.pod.get("namespace") and journal.pod.get("name"):
             StatusRecords(conf.cni_dir).remove_status(journal.pod["namespace"], journal.pod["name"])
 
@@ -94,7 +94,7 @@ def _read_device_info(entries: Iterable[Entry]) -> None:
     """The NPWG device-info of each network that has one, into its entry (network-status
     device-info; journaled by the save that follows)."""
     for entry in entries:
-        if entry.device_info_file or entry.device_plugin_info_file:
+        if entry.k8s.device_info_file or entry.k8s.device_plugin_info_file:
             entry.device_info = devices.read_device_info(
-                entry.device_info_file, entry.device_plugin_info_file
+                entry.k8s.device_info_file, entry.k8s.device_plugin_info_file
             )

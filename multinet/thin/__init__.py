@@ -1,5 +1,5 @@
-"""Thin mode: the `multinet` CNI executable, the composition root wiring a source to the engine.
+"""Thin mode: the `multinet` CNI executable, answering each call in-process.
 
-main    the `multinet` executable: environment + stdin in, result or error JSON out
-wiring  the composition root: an engine for a configuration, its seams and source
+main  the executable: the dispatcher (meta.dispatch) with the verbs the composition
+      root (meta.wiring) builds for the call's netconf
 """

@@ -1,7 +1,8 @@
 """The `multinet` CNI executable: environment + stdin in, result or error JSON out.
 
-Thin mode: everything runs in this process, with the engine `wiring` builds for the
-netconf. The error boundary is the dispatcher's (engine.dispatch.run).
+Thin mode: everything runs in this process, with the verbs the composition root
+(meta.wiring) builds for the netconf. The error boundary is the dispatcher's
+(meta.dispatch.run). Installed scripts import `main` from here (cli.install, pyproject).
 """
 
 from __future__ import annotations
@@ -13,18 +14,31 @@ from typing import Any
 from multinet.cluster.base import Cluster
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine import dispatch
-from multinet.engine.engine import Engine
+from multinet.meta import dispatch
+from multinet.meta.verbs import Verbs
 
 
-def handle(req: Request) -> dict[str, Any] | None:
-    """Dispatch one parsed request in-process (thin mode); the API connection, if one
-    was opened, is closed at the end."""
-    clusters: list[Cluster] = []
+class ThinVerbs:
+    """The verbs for a netconf in thin mode: logging set up for the call, its cluster
+    source built; a context whose end closes the API connection, if one was opened."""
 
-    def engine(conf: NetConf, req: Request) -> Engine:
+    def __init__(self) -> None:
+        self.clusters: list[Cluster] = []
+
+    def __enter__(self) -> ThinVerbs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.clusters:
+            from multinet.cluster.apiserver import ApiServer
+
+            for cluster in self.clusters:
+                if isinstance(cluster, ApiServer):
+                    cluster.close()
+
+    def __call__(self, conf: NetConf, req: Request) -> Verbs:
         from multinet.config import logs
-        from multinet.thin.wiring import cluster_for, engine_for
+        from multinet.meta.wiring import cluster_for, verbs_for
 
         logs.configure(
             conf.log_level,
@@ -35,23 +49,21 @@ def handle(req: Request) -> dict[str, Any] | None:
         )
         cluster = cluster_for(conf)
         if cluster is not None:
-            clusters.append(cluster)
-        return engine_for(conf, cluster)
+            self.clusters.append(cluster)
+        return verbs_for(conf, cluster)
 
-    try:
-        return dispatch.handle(req, engine)
-    finally:
-        if clusters:
-            from multinet.thin.wiring import ApiServer
 
-            for cluster in clusters:
-                if isinstance(cluster, ApiServer):
-                    cluster.close()
+def handle(req: Request) -> dict[str, Any] | None:
+    """One parsed request answered in-process, as `main` answers it."""
+    with ThinVerbs() as verbs_for:
+        return dispatch.handle(req, verbs_for)
 
 
 def main() -> None:
     stdin = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
-    sys.exit(dispatch.run(os.environ, stdin, sys.stdout, handle))
+    with ThinVerbs() as verbs_for:
+        code = dispatch.serve(os.environ, stdin, sys.stdout, verbs_for)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

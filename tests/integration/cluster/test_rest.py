@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from multinet.cluster.api import ATTEMPTS, ApiCluster
+from multinet.cluster.apiserver import api_cluster
 from multinet.cluster.base import STATUS_ANNOTATION, Pod
 from multinet.cluster.kube import KubeCluster
 from multinet.cluster.rest import RestCluster
 from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
-from multinet.thin.wiring import api_cluster
 from tests.support.kubeapi import KubeAPIServer, client_certificate
 
 NS, NAME, UID = "default", "web", "uid-1"

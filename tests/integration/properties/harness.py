@@ -28,7 +28,7 @@ from hypothesis import example, given, settings
 
 from multinet.cni.errors import CNIError
 from multinet.config import logs
-from multinet.engine import dispatch
+from multinet.meta import dispatch
 from multinet.thin import main as thin
 from tests.integration.conftest import (
     NETNS_DIR,

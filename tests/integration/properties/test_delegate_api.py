@@ -1,4 +1,4 @@
-"""Surface 7: Multus's `POST /delegate` (the dynamic-networks controller's hot-plug).
+"""Surface 7: Multus's `POST /delegate` (the dynamic-networks controller's requests).
 
 A real multinetd with Multus's socket and one sandbox it attached (static delegates of
 the test plugin `mndtest`, which does no kernel work). Mutated requests shaped as the
@@ -88,7 +88,7 @@ def bodies() -> st.SearchStrategy[bytes]:
 
 
 @dataclass
-class Hotplug:
+class DelegateRig:
     box: Sandbox
     daemon: DaemonProc
 
@@ -102,7 +102,7 @@ class Hotplug:
 
 
 @pytest.fixture(scope="module")
-def hotplug(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotplug]:
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DelegateRig]:
     box = Sandbox(tmp_path_factory.mktemp("delegate"))
     try:
         d = box.daemon(generateConfig=False, socketDir=str(box.run / "multus"))
@@ -112,7 +112,7 @@ def hotplug(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hotplug]:
         )
         out = box.shim("ADD", CID, netns, conf)
         assert out.returncode == 0, out.stdout + out.stderr
-        yield Hotplug(box, d)
+        yield DelegateRig(box, d)
     finally:
         box.close()
 
@@ -130,9 +130,9 @@ PINNED = [
 @pytest.mark.root
 @prop(ci=80, body=(bodies(), PINNED))
 def test_every_delegate_request_gets_an_answer_and_leaves_the_sandbox_whole(
-    hotplug: Hotplug, body: bytes
+    rig: DelegateRig, body: bytes
 ) -> None:
-    h = hotplug
+    h = rig
     before = h.journal()
     try:
         status, answer = shim.request(h.socket, "POST", "/delegate", body, timeout=60)

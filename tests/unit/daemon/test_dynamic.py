@@ -14,14 +14,14 @@ from multinet.daemon import config
 from multinet.daemon.dynamic import EVERY_POD, DynamicNetworks
 from multinet.daemon.lifecycle import Daemon
 from multinet.daemon.metrics import DaemonMetrics
-from multinet.engine.hotplug import Outcome
+from multinet.engine.dynamic import Outcome
 from multinet.engine.journal import FileJournalStore, Journal
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 
 def controller(tmp_path: Path, interval: float = 0.2) -> DynamicNetworks:
-    return DynamicNetworks(str(tmp_path), None, None, DaemonMetrics(), interval)  # type: ignore[arg-type]
+    return DynamicNetworks(FileJournalStore(str(tmp_path)), None, None, DaemonMetrics(), interval)  # type: ignore[arg-type]
 
 
 def pod(networks: str | None, **annotations: str) -> Pod:
@@ -98,7 +98,8 @@ def test_reconcile_backs_off_rejects_once_per_value_and_fans_out_after_a_list(
         return result
 
     cluster = FakeCluster("nosuch")
-    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.05, apply)  # type: ignore[arg-type]
+    store = FileJournalStore(str(tmp_path))
+    c = DynamicNetworks(store, None, cluster, DaemonMetrics(), 0.05, apply)  # type: ignore[arg-type]
     for failures in (1, 2):  # doubling from the interval: 0.1 s, then 0.2 s
         started = time.monotonic()
         c.reconcile("ns", "p")
@@ -148,7 +149,7 @@ def test_a_disk_error_is_retried_and_a_pod_without_journal_is_forgotten(tmp_path
         raise IOFailure("cannot write journal", "No space left on device")
 
     cluster = FakeCluster("a")
-    c = DynamicNetworks(str(tmp_path), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
+    c = DynamicNetworks(FileJournalStore(str(tmp_path)), None, cluster, DaemonMetrics(), 0.2, apply)  # type: ignore[arg-type]
     c.reconcile("ns", "p")
     assert c.queue.num_requeues(("ns", "p")) == 1 and cluster.events == []  # retried
     assert seen == ["c0", "c1"]
@@ -188,9 +189,8 @@ def test_a_sandbox_whose_netconf_cannot_name_its_pods_networks_is_left_alone(
     tmp_path: Path, netconf: dict[str, object]
 ) -> None:
     # OwnNetconf cannot build an engine: a reconcile that tried would raise.
-    c = DynamicNetworks(str(tmp_path), OwnNetconf(), None, DaemonMetrics())  # type: ignore[arg-type]
-    FileJournalStore(str(tmp_path)).save(
-        Journal("c0", "eth0", pod={"namespace": "ns", "name": "p"}, netconf=netconf)
-    )
+    store = FileJournalStore(str(tmp_path))
+    c = DynamicNetworks(store, OwnNetconf(), None, DaemonMetrics())  # type: ignore[arg-type]
+    store.save(Journal("c0", "eth0", pod={"namespace": "ns", "name": "p"}, netconf=netconf))
     c.reconcile("ns", "p")
     assert c.queue.pending() == [] and c.queue.num_requeues(("ns", "p")) == 0

@@ -1,4 +1,5 @@
-"""The engine on fake seams: rollback order, crash recovery, parallel batches, DEL corners.
+"""The verbs over the engine on fake seams: rollback order, crash recovery, parallel
+batches, DEL corners.
 
 No root, no kernel, no plugin: tests/unit/engine/fakes.py stands in for the journal on
 disk, the pod's network namespace and the delegates. The same behaviours run against
@@ -9,20 +10,22 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from multinet.cni import errors
+from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, DelegateError, IOFailure
 from multinet.cni.request import Request, from_env
 from multinet.config.netconf import NetConf, load
-from multinet.engine.engine import Bound, Engine, Reporter
+from multinet.engine.engine import Engine
 from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, Journal
 from multinet.engine.plan import Attachment, Plan, static_plan
 from multinet.engine.routes import RoutePlan, SourceRoute
+from multinet.meta.verbs import Reporter, Verbs
 from tests.unit.engine.fakes import Crash, FakeExecutor, FakeNetns, FakeStore, World
 
 NETNS = "/var/run/netns/pod"
@@ -54,40 +57,52 @@ def request(command: str, container: str = "c1", netns: str = NETNS, **config: A
     return from_env(env, stdin.encode())
 
 
+def _static(settings: NetConf, req: Request) -> Plan:
+    return static_plan(settings.delegates, req.ifname, settings.runtime_config)
+
+
+@dataclass
+class Planned:
+    """A test's planner: `plan` (the static delegates unless told), and the networks
+    STATUS checks (the delegates unless told)."""
+
+    plan: Callable[[NetConf, Request], Plan] = _static
+    networks: Callable[[NetConf], Sequence[NetworkConfig]] = field(
+        default=lambda settings: settings.delegates
+    )
+
+    def __call__(self, settings: NetConf, req: Request) -> Plan:
+        return self.plan(settings, req)
+
+    def status_networks(self, settings: NetConf) -> Sequence[NetworkConfig]:
+        return self.networks(settings)
+
+
 @dataclass
 class Host:
     world: World
     store: FakeStore
     netns: FakeNetns
     executor: FakeExecutor
-    engine: Engine
+    verbs: Verbs
 
 
 def host(
     settings: NetConf | None = None,
     world: World | None = None,
     *,
-    planner: Any = None,
+    planner: Callable[[NetConf, Request], Plan] = _static,
     reporter: Reporter | None = None,
-    preflight: Any = None,
-    add_bound: Any = None,
+    probe: Callable[[str], str | None] = lambda path: None,
 ) -> Host:
     world = world or World(pods={NETNS: set()})
     store = FakeStore(world)
     netns = FakeNetns(world)
     executor = FakeExecutor(world, store)
-    kw: dict[str, Any] = {"planner": planner} if planner else {}
     engine = Engine(
-        settings or conf(),
-        store=store,
-        pod_netns=netns,
-        executor=executor,
-        reporter=reporter,
-        preflight=preflight,
-        add_bound=add_bound,
-        **kw,
+        settings or conf(), store=store, pod_netns=netns, executor=executor, probe=probe
     )
-    return Host(world, store, netns, executor, engine)
+    return Host(world, store, netns, executor, Verbs(engine, Planned(planner), reporter))
 
 
 IFNAMES = {"cluster": "eth0", "a": "net1", "b": "net2", "c": "net3"}
@@ -100,7 +115,7 @@ IFNAMES = {"cluster": "eth0", "a": "net1", "b": "net2", "c": "net3"}
 def test_add_journals_every_network_before_the_first_delegate_then_once_more(fsync: bool) -> None:
     """Two saves; the last one durable only with journalFsync."""
     h = host(conf(journalFsync=fsync))
-    out = h.engine.add(request("ADD"))
+    out = h.verbs.add(request("ADD"))
     assert h.executor.of("ADD") == list(NETWORKS)
     assert h.store.saves == [
         (list(NETWORKS), [ADDING] * 4, False, False),
@@ -112,10 +127,10 @@ def test_add_journals_every_network_before_the_first_delegate_then_once_more(fsy
 
 def test_second_add_is_refused_and_runs_nothing() -> None:
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.calls.clear()
     with pytest.raises(errors.AlreadyAttached) as e:
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     assert e.value.code == errors.ALREADY_ATTACHED
     assert h.executor.calls == []
 
@@ -123,82 +138,78 @@ def test_second_add_is_refused_and_runs_nothing() -> None:
 def test_taken_interface_name_fails_before_any_delegate() -> None:
     h = host(world=World(pods={NETNS: {"net2"}}))
     with pytest.raises(errors.InvalidConfig, match="net2 already exist"):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     assert h.executor.calls == [] and h.world.journals == {}
 
 
+def dhcp_b(**keys: Any) -> NetConf:
+    """NETWORKS, network b with dhcp IPAM (its client daemon's socket: /run/b.sock)."""
+    delegates = [{"cniVersion": "1.0.0", "name": n, "type": "fake"} for n in NETWORKS]
+    delegates[2]["ipam"] = {"type": "dhcp", "daemonSocketPath": "/run/b.sock"}
+    return conf(delegates=delegates, **keys)
+
+
 def test_a_failed_preflight_runs_no_delegate_and_leaves_no_journal() -> None:
-    seen: list[Plan] = []
+    probed: list[str] = []
 
-    def preflight(plan: Plan) -> None:
-        seen.append(plan)
-        raise errors.TryAgainLater("the daemon is not there")
+    def probe(path: str) -> str | None:
+        probed.append(path)
+        return "connection refused"
 
-    h = host(preflight=preflight)
-    with pytest.raises(errors.TryAgainLater):
-        h.engine.add(request("ADD"))
-    assert [a.name for a in seen[0].attachments] == list(NETWORKS)
+    h = host(dhcp_b(), probe=probe)
+    with pytest.raises(errors.TryAgainLater, match=r"network 'b' needs /run/b\.sock"):
+        h.verbs.add(request("ADD"))
+    assert probed == ["/run/b.sock"]
     assert h.executor.calls == [] and h.world.journals == {}
 
 
 def test_preflight_runs_on_add_only() -> None:
-    calls: list[Plan] = []
-    h = host(preflight=calls.append)
-    h.engine.add(request("ADD"))
-    h.engine.delete(request("DEL"))
-    assert len(calls) == 1
-
-
-def bound_b(seconds: float) -> Any:
-    """An add_bound seam bounding network b's ADD (as networks.dhcp bounds a DHCP one)."""
-
-    def reached(timeout: errors.DelegateTimedOut, limit: float) -> CNIError:
-        return errors.TryAgainLater(f"no answer within {limit:g}s", timeout.msg)
-
-    return lambda conf, att: Bound(seconds, reached) if att.name == "b" else None
+    probed: list[str] = []
+    h = host(dhcp_b(), probe=lambda path: probed.append(path))
+    h.verbs.add(request("ADD"))
+    h.verbs.delete(request("DEL"))
+    assert probed == ["/run/b.sock"]
 
 
 @pytest.mark.parametrize(("bound", "delegate_timeout", "want"), [(5, 60, 5), (90, 60, 60)])
 def test_a_bound_tightens_the_delegate_timeout_of_its_network_only(
     bound: float, delegate_timeout: float, want: float
 ) -> None:
-    h = host(conf(delegateTimeout=delegate_timeout), add_bound=bound_b(bound))
-    h.engine.add(request("ADD"))
+    h = host(dhcp_b(delegateTimeout=delegate_timeout, dhcpTimeout=bound))
+    h.verbs.add(request("ADD"))
     timeouts = {c.network: c.timeout for c in h.executor.calls}
     assert timeouts == {"cluster": delegate_timeout, "a": delegate_timeout, "b": want, "c": 60}
 
 
 def test_a_bounded_network_that_times_out_reports_what_the_bound_means_and_rolls_back() -> None:
-    h = host(add_bound=bound_b(5))
+    h = host(dhcp_b(dhcpTimeout=5))
     h.executor.fail[("ADD", "b")] = errors.DelegateTimedOut("fake ADD timed out after 5s")
     with pytest.raises(errors.TryAgainLater) as e:
-        h.engine.add(request("ADD"))
-    assert e.value.msg == "network 'b' (net2): no answer within 5s"
-    assert e.value.details == "fake ADD timed out after 5s"
+        h.verbs.add(request("ADD"))
+    assert e.value.msg == (
+        "network 'b' (net2): no DHCP server answered: no lease obtained within 5s"
+    )
+    assert e.value.details.startswith("fake ADD timed out after 5s")
     assert h.executor.of("DEL") == ["b", "a", "cluster"]
     assert h.world.pods[NETNS] == set() and h.world.journals == {}
 
 
 def test_a_bounded_network_s_other_failures_go_through_its_explain() -> None:
-    def explain(error: CNIError) -> CNIError:
-        return errors.TryAgainLater(f"explained: {error.msg}")
-
-    def reached(timeout: errors.DelegateTimedOut, limit: float) -> CNIError:
-        raise AssertionError("not a timeout")
-
-    bound = Bound(5, reached, explain)
-    h = host(add_bound=lambda conf, att: bound if att.name == "b" else None)
-    h.executor.fail[("ADD", "b")] = DelegateError("fake ADD failed: boom")
+    h = host(dhcp_b())
+    h.executor.fail[("ADD", "b")] = DelegateError("error calling DHCP.Allocate: no more tries")
     with pytest.raises(errors.TryAgainLater) as e:
-        h.engine.add(request("ADD"))
-    assert e.value.msg == "network 'b' (net2): explained: fake ADD failed: boom"
+        h.verbs.add(request("ADD"))
+    assert e.value.msg == (
+        "network 'b' (net2): no DHCP server answered: the DHCP daemon gave up: "
+        "error calling DHCP.Allocate: no more tries"
+    )
 
 
 def test_an_unbounded_network_that_times_out_is_an_io_failure_naming_it() -> None:
-    h = host(add_bound=bound_b(5))
+    h = host(dhcp_b(dhcpTimeout=5))
     h.executor.fail[("ADD", "a")] = errors.DelegateTimedOut("fake ADD timed out after 60s")
     with pytest.raises(errors.DelegateTimedOut) as e:
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     assert (e.value.code, e.value.msg) == (5, "network 'a' (net1): fake ADD timed out after 60s")
 
 
@@ -207,7 +218,7 @@ def test_failed_add_rolls_back_what_it_started_in_reverse(failing: str) -> None:
     h = host()
     h.executor.fail[("ADD", failing)] = errors.TryAgainLater("busy", "details")
     with pytest.raises(CNIError) as e:
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     started = list(NETWORKS[: NETWORKS.index(failing) + 1])
     assert h.executor.of("ADD") == started
     assert h.executor.of("DEL") == list(reversed(started))  # the failed one included
@@ -232,7 +243,7 @@ def test_failed_status_report_rolls_back_everything() -> None:
     reporter = Refusing()
     h = host(reporter=reporter)
     with pytest.raises(errors.ClusterError):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     assert h.executor.of("DEL") == list(reversed(NETWORKS))
     assert isinstance(reporter.failure, errors.ClusterError)
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
@@ -243,7 +254,7 @@ def test_failed_add_leaves_no_interface_a_failed_delegate_kept() -> None:
     h.executor.leaky.add("b")
     h.executor.fail[("ADD", "b")] = DelegateError("b: IPAM failed")
     with pytest.raises(DelegateError):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     assert h.netns.removed == [(NETNS, ["net2"])]  # the leak guard, after the rollback
     assert h.world.pods[NETNS] == set()
 
@@ -253,31 +264,31 @@ def test_failed_rollback_keeps_the_journal_for_the_runtimes_del() -> None:
     h.executor.leaky.add("b")  # its DEL fails: the IPAM release did not happen
     h.executor.fail[("ADD", "c")] = DelegateError("c broke")
     with pytest.raises(DelegateError):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     journal = h.store.load("c1", "eth0")
     assert journal is not None and not journal.complete  # the record of what may exist
     h.executor.leaky.clear()  # the IPAM is back
     h.executor.calls.clear()
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert h.executor.of("DEL") == ["c", "b", "a", "cluster"]  # retried
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
 
 
 def test_del_leaves_no_interface_when_a_delegate_del_fails() -> None:
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.leaky.add("a")
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert h.netns.removed == [(NETNS, ["net1"])]
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
 
 
 def test_del_after_the_netns_is_gone_needs_no_leak_guard() -> None:
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     del h.world.pods[NETNS]
     h.executor.leaky.add("a")
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert h.netns.removed == [] and h.world.journals == {}
 
 
@@ -287,7 +298,7 @@ def test_del_after_the_netns_is_gone_needs_no_leak_guard() -> None:
 def test_parallel_add_runs_the_secondaries_at_once_after_the_cluster_network() -> None:
     h = host(conf(parallelAttach=True))
     h.executor.barrier = threading.Barrier(3)  # a, b and c must all be inside ADD together
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     assert h.executor.of("ADD")[0] == "cluster"
     assert sorted(h.executor.of("ADD")[1:]) == ["a", "b", "c"]
     journal = h.store.load("c1", "eth0")
@@ -299,10 +310,10 @@ def test_parallel_add_runs_the_secondaries_at_once_after_the_cluster_network() -
 
 def test_parallel_del_removes_the_secondaries_at_once_then_the_cluster_network() -> None:
     h = host(conf(parallelAttach=True))
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.calls.clear()
     h.executor.barrier = threading.Barrier(3)
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert sorted(h.executor.of("DEL")[:3]) == ["a", "b", "c"]
     assert h.executor.of("DEL")[3] == "cluster"
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
@@ -313,7 +324,7 @@ def test_parallel_batch_failure_rolls_back_the_whole_batch_and_reports_the_first
     h.executor.fail[("ADD", "b")] = DelegateError("b broke")
     h.executor.fail[("ADD", "c")] = DelegateError("c broke")
     with pytest.raises(DelegateError, match=r"^network 'b' \(net2\): b broke$"):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     dels = h.executor.of("DEL")
     assert sorted(dels[:3]) == ["a", "b", "c"] and dels[3] == "cluster"
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
@@ -327,12 +338,12 @@ def test_del_after_a_crash_removes_everything_the_journal_names(dies_at: str) ->
     h = host()
     h.executor.crash_on = ("ADD", dies_at)
     with pytest.raises(Crash):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     after = host(world=h.executor.crashed)  # a new process on what was persisted
     journal = after.store.load("c1", "eth0")
     assert journal is not None and not journal.complete
     assert [e.name for e in journal.entries] == list(NETWORKS)  # all, before the first ran
-    after.engine.delete(request("DEL"))
+    after.verbs.delete(request("DEL"))
     assert after.executor.of("DEL") == list(reversed(NETWORKS))
     assert after.world.journals == {} and after.world.pods[NETNS] == set()
 
@@ -342,9 +353,9 @@ def test_add_after_a_crash_finishes_the_rollback_then_adds_once(dies_at: str) ->
     h = host()
     h.executor.crash_on = ("ADD", dies_at)
     with pytest.raises(Crash):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     after = host(world=h.executor.crashed)
-    after.engine.add(request("ADD"))
+    after.verbs.add(request("ADD"))
     assert after.executor.of("DEL") == list(reversed(NETWORKS))
     assert after.executor.of("ADD") == list(NETWORKS)
     journal = after.store.load("c1", "eth0")
@@ -357,10 +368,10 @@ def test_add_after_a_crash_finishes_the_rollback_then_adds_once(dies_at: str) ->
 
 def test_del_runs_each_network_with_its_own_result_in_reverse() -> None:
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     results = {e.name: e.result for e in h.store.load("c1", "eth0").entries}  # type: ignore[union-attr]
     h.executor.calls.clear()
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert [(c.network, c.ifname, c.prev_result) for c in h.executor.calls] == [
         (n, IFNAMES[n], results[n]) for n in reversed(NETWORKS)
     ]
@@ -369,10 +380,10 @@ def test_del_runs_each_network_with_its_own_result_in_reverse() -> None:
 
 def test_del_twice_and_del_of_nothing_succeed() -> None:
     h = host()
-    h.engine.add(request("ADD"))
-    h.engine.delete(request("DEL"))
+    h.verbs.add(request("ADD"))
+    h.verbs.delete(request("DEL"))
     h.executor.calls.clear()
-    h.engine.delete(request("DEL"))  # no journal: the config's networks, each a no-op
+    h.verbs.delete(request("DEL"))  # no journal: the config's networks, each a no-op
     assert h.executor.of("DEL") == list(reversed(NETWORKS))
     assert h.world.journals == {}
 
@@ -385,10 +396,10 @@ def test_del_succeeds_when_the_journal_is_out_of_reach() -> None:
             raise IOFailure("cannot create journal directory /x/journal", "File name too long")
 
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.calls.clear()
-    h.engine.store = Unreachable(h.world)
-    h.engine.delete(request("DEL"))
+    h.verbs.store = Unreachable(h.world)
+    h.verbs.delete(request("DEL"))
     assert h.executor.of("DEL") == list(reversed(NETWORKS))  # from the configuration
     assert h.world.pods[NETNS] == set()
 
@@ -398,22 +409,22 @@ def test_del_without_journal_and_without_plan_does_nothing() -> None:
         raise errors.TryAgainLater("API server unreachable")
 
     h = host(planner=no_plan)
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert h.executor.calls == []
 
 
 def test_del_uses_the_journaled_netns_when_the_runtime_sends_none() -> None:
     h = host()
-    h.engine.add(request("ADD"))
-    h.engine.delete(request("DEL", netns=""))
+    h.verbs.add(request("ADD"))
+    h.verbs.delete(request("DEL", netns=""))
     assert h.world.pods[NETNS] == set()
 
 
 def test_del_succeeds_when_a_delegate_del_fails() -> None:
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.fail[("DEL", "b")] = IOFailure("b cannot be removed")
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert h.executor.of("DEL") == ["c", "b", "a", "cluster"]  # one failure stops nothing
     assert h.world.journals == {}
 
@@ -432,9 +443,9 @@ def test_a_failed_release_is_recorded_as_skipped_and_the_del_succeeds() -> None:
             told.append(journal)
 
     h = host(reporter=Told())
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.fail[("DEL", "b")] = errors.TryAgainLater("dhcp daemon: connection refused")
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     states = {e.name: e.state for e in told[0].entries}
     assert states == {"cluster": ADDED, "a": ADDED, "b": RELEASE_SKIPPED, "c": ADDED}
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
@@ -442,14 +453,14 @@ def test_a_failed_release_is_recorded_as_skipped_and_the_del_succeeds() -> None:
 
 def test_retry_delete_on_error_asks_for_a_retry_while_the_netns_exists() -> None:
     h = host(conf(retryDeleteOnError=True))
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     h.executor.fail[("DEL", "a")] = IOFailure("a cannot be removed")
     with pytest.raises(errors.TryAgainLater) as e:
-        h.engine.delete(request("DEL"))
+        h.verbs.delete(request("DEL"))
     assert e.value.code == errors.TRY_AGAIN_LATER and "a cannot be removed" in e.value.details
     assert ("c1", "eth0") in h.world.journals  # kept: the retry needs it
     del h.world.pods[NETNS]  # the sandbox is gone: nothing left to retry for
-    h.engine.delete(request("DEL"))
+    h.verbs.delete(request("DEL"))
     assert h.world.journals == {}
 
 
@@ -467,10 +478,10 @@ def test_del_is_serialized_with_add_of_the_same_container() -> None:
         return static_plan(settings.delegates, req.ifname, {})
 
     h = host(planner=slow_plan)
-    adder = threading.Thread(target=h.engine.add, args=(request("ADD"),))
+    adder = threading.Thread(target=h.verbs.add, args=(request("ADD"),))
     adder.start()
     assert inside.wait(5)
-    deleter = threading.Thread(target=h.engine.delete, args=(request("DEL"),))
+    deleter = threading.Thread(target=h.verbs.delete, args=(request("DEL"),))
     deleter.start()
     deleter.join(0.2)
     assert deleter.is_alive()  # waits for the ADD's lock
@@ -486,42 +497,39 @@ def test_del_is_serialized_with_add_of_the_same_container() -> None:
 
 def test_check_without_attachment_is_unknown_container() -> None:
     with pytest.raises(errors.UnknownContainer):
-        host().engine.check(request("CHECK"))
+        host().verbs.check(request("CHECK"))
 
 
 def test_check_runs_every_network_and_names_the_one_that_fails() -> None:
     h = host()
-    h.engine.add(request("ADD"))
-    h.engine.check(request("CHECK"))
+    h.verbs.add(request("ADD"))
+    h.verbs.check(request("CHECK"))
     assert h.executor.of("CHECK") == list(NETWORKS)
     h.world.pods[NETNS].discard("net2")
     with pytest.raises(DelegateError, match=r"^network 'b' \(net2\): b CHECK failed"):
-        h.engine.check(request("CHECK"))
+        h.verbs.check(request("CHECK"))
 
 
 def test_check_of_the_cluster_network_uses_the_runtime_prev_result() -> None:
     h = host()
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     runtime = {"cniVersion": "1.0.0", "ips": [{"address": "10.9.9.9/24"}]}
-    h.engine = Engine(
-        conf(prevResult=runtime),
-        store=h.store,
-        pod_netns=h.netns,
-        executor=h.executor,
+    h.verbs = Verbs(
+        Engine(conf(prevResult=runtime), store=h.store, pod_netns=h.netns, executor=h.executor)
     )
     h.executor.calls.clear()
-    h.engine.check(request("CHECK"))
+    h.verbs.check(request("CHECK"))
     assert h.executor.calls[0].prev_result == {**runtime, "dns": {}}
 
 
 def test_gc_removes_what_is_not_valid_and_tells_the_delegates_what_is() -> None:
     h = host()
     h.world.pods["/var/run/netns/other"] = set()
-    h.engine.add(request("ADD", container="keep"))
-    h.engine.add(request("ADD", container="stale", netns="/var/run/netns/other"))
+    h.verbs.add(request("ADD", container="keep"))
+    h.verbs.add(request("ADD", container="stale", netns="/var/run/netns/other"))
     h.executor.calls.clear()
     valid = [{"containerID": "keep", "ifname": "eth0"}]
-    h.engine.gc(request("GC", **{"cni.dev/valid-attachments": valid}))
+    h.verbs.gc(request("GC", **{"cni.dev/valid-attachments": valid}))
     assert h.executor.of("DEL") == list(reversed(NETWORKS))
     assert h.store.keys() == [("keep", "eth0")]
     gcs = [c for c in h.executor.calls if c.command == "GC"]
@@ -532,30 +540,30 @@ def test_gc_removes_what_is_not_valid_and_tells_the_delegates_what_is() -> None:
 
 def test_status_checks_the_networks_the_cluster_layer_resolves() -> None:
     h = host()
-    h.engine.status_networks = lambda settings: settings.delegates[:2]
-    h.engine.status(request("STATUS"))
+    h.verbs.planner = Planned(networks=lambda settings: settings.delegates[:2])
+    h.verbs.status(request("STATUS"))
     assert h.executor.of("STATUS") == ["cluster", "a"]
 
     def unresolvable(settings: NetConf) -> Sequence[Any]:
         raise errors.NetworkNotFound("network '/etc/cni/net.d/10-x.conflist' not found")
 
-    h.engine.status_networks = unresolvable
+    h.verbs.planner = Planned(networks=unresolvable)
     with pytest.raises(errors.NotAvailable, match=r"10-x\.conflist' not found") as e:
-        h.engine.status(request("STATUS"))
+        h.verbs.status(request("STATUS"))
     assert e.value.code == errors.NOT_AVAILABLE
 
 
 def test_status_checks_every_delegate_and_the_readiness_file(tmp_path: Any) -> None:
     h = host()
-    h.engine.status(request("STATUS"))
+    h.verbs.status(request("STATUS"))
     assert h.executor.of("STATUS") == list(NETWORKS)
     h.executor.fail[("STATUS", "b")] = DelegateError("no b")
     with pytest.raises(errors.NotAvailable, match="network 'b' is not ready: no b"):
-        h.engine.status(request("STATUS"))
+        h.verbs.status(request("STATUS"))
     missing = str(tmp_path / "ready")
     h2 = host(conf(readinessindicatorfile=missing))
     with pytest.raises(errors.NotAvailable, match="readiness indicator file"):
-        h2.engine.status(request("STATUS"))
+        h2.verbs.status(request("STATUS"))
     assert h2.executor.calls == []
 
 
@@ -574,7 +582,7 @@ def route_plan(settings: NetConf, req: Request) -> Plan:
 
 def test_default_route_moves_and_the_cluster_result_loses_its_own() -> None:
     h = host(conf(networks=("cluster", "a")), planner=route_plan)
-    out = h.engine.add(request("ADD"))
+    out = h.verbs.add(request("ADD"))
     assert h.netns.route_plans == [(NETNS, RoutePlan(moves=((4, "10.2.0.1", "net1"),)))]
     assert "routes" not in out  # its only route was the default
     journal = h.store.load("c1", "eth0")
@@ -589,7 +597,7 @@ def test_a_failed_default_route_move_rolls_back() -> None:
     h = host(conf(networks=("cluster", "a")), planner=route_plan)
     h.netns.route_error = IOFailure("default-route: interface net1 not found in the pod")
     with pytest.raises(IOFailure):
-        h.engine.add(request("ADD"))
+        h.verbs.add(request("ADD"))
     assert h.executor.of("DEL") == ["a", "cluster"]
     assert h.world.journals == {} and h.world.pods[NETNS] == set()
 
@@ -606,7 +614,7 @@ def test_dropped_default_routes_and_source_routes_are_planned_and_journaled() ->
         )
 
     h = host(conf(networks=("cluster", "a", "b")), planner=plan)
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     ((_, routes),) = h.netns.route_plans
     assert routes.drops == ("net1",) and routes.moves == ()
     assert routes.sources == (SourceRoute("net2", 102, "10.3.0.5/24", "10.3.0.1"),)
@@ -638,9 +646,9 @@ def test_extra_cni_args_reach_the_delegate_on_every_command() -> None:
         original(command, net, inv, prev)
 
     h.executor._enter = spy  # type: ignore[method-assign]
-    h.engine.add(request("ADD"))
-    h.engine.check(request("CHECK"))
-    h.engine.delete(request("DEL"))
+    h.verbs.add(request("ADD"))
+    h.verbs.check(request("CHECK"))
+    h.verbs.delete(request("DEL"))
     want = "IgnoreUnknown=true;MAC=0a:00:00:00:00:09;IP=10.9.0.9/24"
     assert {(c, a) for c, n, a in seen if n == "a"} == {(c, want) for c in ("ADD", "CHECK", "DEL")}
     assert {a for _, n, a in seen if n == "cluster"} == {""}

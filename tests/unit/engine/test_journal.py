@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import multiprocessing.synchronize
 import os
 import stat
 import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
+from multinet.cni import chain
 from multinet.cni.errors import IOFailure
 from multinet.cni.version import SUPPORTED
 from multinet.engine.journal import ADDED, ADDING, Entry, FileJournalStore, Journal
+from multinet.engine.plan import ANNOTATION, Attachment, Passengers
 
 
 def journal(version: str = "1.0.0", cid: str = "ctr1", ifname: str = "eth0") -> Journal:
@@ -95,6 +99,61 @@ def test_keys(tmp_path: Path) -> None:
         pass
     (tmp_path / "journal" / "d@eth0.tmp").write_text("{}")
     assert store.keys() == [("a", "eth0"), ("a", "net1"), ("b", "eth0")]
+
+
+def test_queries_by_container_and_by_pod(tmp_path: Path) -> None:
+    store = FileJournalStore(str(tmp_path))
+    assert store.by_container("a") == [] and store.by_pod("default", "web-0") == []
+    for cid, ifname in [("b", "eth0"), ("a", "net1"), ("a", "eth0")]:
+        store.save(journal(cid=cid, ifname=ifname))
+    other = journal(cid="c")
+    other.pod = {"namespace": "other", "name": "web-0"}
+    store.save(other)
+    (tmp_path / "journal" / "d@eth0.json").write_text("{oops")  # unreadable: skipped
+    assert [j.ifname for j in store.by_container("a")] == ["eth0", "net1"]
+    by_pod = store.by_pod("default", "web-0")
+    assert [(j.container_id, j.ifname) for j in by_pod] == [
+        ("a", "eth0"),
+        ("a", "net1"),
+        ("b", "eth0"),
+    ]
+    assert [j.container_id for j in store.by_pod("other", "web-0")] == ["c"]
+    assert len(list(store.journals())) == 4
+
+
+def test_the_network_models_passengers_ride_flat_in_the_journal(tmp_path: Path) -> None:
+    """One record in memory (Entry.k8s, as Attachment.k8s), the journal's JSON as before."""
+    store = FileJournalStore(str(tmp_path))
+    j = journal()
+    j.entries[1].k8s = Passengers(ANNOTATION, "intel.com/sriov", "0000:03:02.1", "/i", "/d")
+    store.save(j)
+    raw = json.loads((tmp_path / "journal" / "ctr1@eth0.json").read_text())["entries"][1]
+    assert "k8s" not in raw
+    assert (raw["origin"], raw["resource_name"], raw["device_id"]) == (
+        ANNOTATION,
+        "intel.com/sriov",
+        "0000:03:02.1",
+    )
+    assert store.load("ctr1", "eth0") == j
+
+
+def test_an_entry_carries_every_field_it_shares_with_its_attachment() -> None:
+    net = chain.load({"cniVersion": "1.0.0", "name": "blue", "type": "bridge"})
+    att = Attachment(
+        "ns1/blue",
+        net,
+        "net1",
+        {"mac": "0a:58:0a:01:00:05"},
+        default_route=("10.1.0.1",),
+        drop_default_routes=True,
+        source_routing=True,
+        cni_args=(("IP", "10.1.0.5"),),
+        k8s=Passengers(ANNOTATION, "r", "d", "i", "p"),
+    )
+    entry = Entry.planned(att)
+    shared = {f.name for f in fields(Entry)} & {f.name for f in fields(Attachment)}
+    assert {n: getattr(entry, n) for n in shared} == {n: getattr(att, n) for n in shared}
+    assert (entry.config, entry.state) == (net.to_dict(), ADDING)
 
 
 def test_remove_is_idempotent(tmp_path: Path) -> None:

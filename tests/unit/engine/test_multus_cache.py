@@ -13,6 +13,7 @@ from multinet.cni.errors import IOFailure
 from multinet.engine.engine import Engine
 from multinet.engine.journal import ADDED
 from multinet.engine.multus_cache import MultusCache, delegate_config, interface_name
+from multinet.meta.verbs import Verbs
 from tests.support.multus import Delegate, cache_files, write_cache
 from tests.unit.engine.fakes import FakeExecutor, FakeNetns, FakeStore, World
 from tests.unit.engine.test_engine import NETNS, conf, request
@@ -118,7 +119,7 @@ def test_helpers() -> None:
 # -- the engine -----------------------------------------------------------------------------
 
 
-def engine_over(tmp_path: Path, **keys: Any) -> tuple[Engine, World, FakeExecutor]:
+def engine_over(tmp_path: Path, **keys: Any) -> tuple[Verbs, World, FakeExecutor]:
     world = World(pods={NETNS: {"eth0", "net1", "data0"}})
     store = FakeStore(world)
     executor = FakeExecutor(world, store)
@@ -129,7 +130,7 @@ def engine_over(tmp_path: Path, **keys: Any) -> tuple[Engine, World, FakeExecuto
         executor=executor,
         legacy=MultusCache([str(tmp_path)]),
     )
-    return engine, world, executor
+    return Verbs(engine), world, executor
 
 
 def test_del_without_a_journal_removes_what_multus_attached_then_its_cache(tmp_path: Path) -> None:

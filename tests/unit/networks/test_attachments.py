@@ -15,6 +15,7 @@ from multinet.engine.plan import (
     CLUSTER,
     DEFAULT_NETWORKS,
     Attachment,
+    Passengers,
     Plan,
     static_plan,
 )
@@ -76,11 +77,11 @@ def test_static_plan_names_the_first_delegate_cni_ifname_and_the_rest_by_positio
             ifname="eth0",
             runtime_config=rc,
             default=True,
-            origin=CLUSTER,
+            k8s=Passengers(CLUSTER),
         ),
         # The runtime's values reach every network, as in Multus (capability-filtered).
-        Attachment("a", delegates[1], "net1", rc, origin=DEFAULT_NETWORKS),
-        Attachment("b", delegates[2], "net2", rc, origin=DEFAULT_NETWORKS),
+        Attachment("a", delegates[1], "net1", rc, k8s=Passengers(DEFAULT_NETWORKS)),
+        Attachment("b", delegates[2], "net2", rc, k8s=Passengers(DEFAULT_NETWORKS)),
     )
     assert route_fields(plan.attachments[2]) == {}
 
@@ -260,12 +261,14 @@ def test_build_orders_cluster_defaults_then_requested(version: str) -> None:
     ]
     atts = plan.attachments
     assert atts[0] == Attachment(
-        "k8s-pod-network", cluster.network, "eth0", rc, default=True, origin=CLUSTER
+        "k8s-pod-network", cluster.network, "eth0", rc, default=True, k8s=Passengers(CLUSTER)
     )
     assert atts[1] == Attachment(
-        "kube-system/d1", defaults[0].network, "net1", rc, origin=DEFAULT_NETWORKS
+        "kube-system/d1", defaults[0].network, "net1", rc, k8s=Passengers(DEFAULT_NETWORKS)
     )
-    assert atts[3] == Attachment("pods/a", requested[0][1].network, "net3", rc, origin=ANNOTATION)
+    assert atts[3] == Attachment(
+        "pods/a", requested[0][1].network, "net3", rc, k8s=Passengers(ANNOTATION)
+    )
     assert atts[4].runtime_config == {**rc, "mac": "0a:58:0a:01:00:05"}
     assert atts[4].network is requested[1][1].network
     assert atts[5].network.plugins == (
@@ -276,7 +279,9 @@ def test_build_orders_cluster_defaults_then_requested(version: str) -> None:
 
 def test_build_without_pod_or_secondaries() -> None:
     plan = build(Resolved("c", net("c")), [], [], ifname="eth1", runtime_config={})
-    assert plan == Plan((Attachment("c", net("c"), "eth1", {}, default=True, origin=CLUSTER),), {})
+    assert plan == Plan(
+        (Attachment("c", net("c"), "eth1", {}, default=True, k8s=Passengers(CLUSTER)),), {}
+    )
 
 
 def test_build_records_default_route_moves() -> None:

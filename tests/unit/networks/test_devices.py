@@ -89,19 +89,19 @@ def test_each_attachment_gets_its_own_device_sorted_in_plan_order(tmp_path: Path
     p = planner(["a", "b"], source, sriov_nad("a", plugins=2), sriov_nad("b"))
     plan = p(netconf(tmp_path), request())
     a, b = plan.attachments[1:]
-    assert (a.device_id, b.device_id) == ("0000:03:02.1", "0000:03:02.2")
+    assert (a.k8s.device_id, b.k8s.device_id) == ("0000:03:02.1", "0000:03:02.2")
     assert source.asked == ["pods/web"]  # once per ADD
     for plugin in a.network.plugins:  # every plugin of the conflist, as Multus
         assert (plugin["deviceID"], plugin["pciBusID"]) == ("0000:03:02.1", "0000:03:02.1")
     info = str(tmp_path / "devinfo" / "cni" / "a-net-c0ffee_net1-device.json")
     assert a.runtime_config == {"deviceID": "0000:03:02.1", "CNIDeviceInfoFile": info}
-    assert a.device_info_file == info
-    assert a.device_plugin_info_file == str(
+    assert a.k8s.device_info_file == info
+    assert a.k8s.device_plugin_info_file == str(
         tmp_path / "devinfo" / "dp" / "intel.com-sriov_netdevice-0000:03:02.1-device.json"
     )
-    assert plan.attachments[0].device_id == ""  # the cluster network names no resource
+    assert plan.attachments[0].k8s.device_id == ""  # the cluster network names no resource
     entry = Entry.planned(a)
-    assert (entry.resource_name, entry.device_id, entry.device_info_file) == (
+    assert (entry.k8s.resource_name, entry.k8s.device_id, entry.k8s.device_info_file) == (
         RESOURCE,
         "0000:03:02.1",
         info,
@@ -133,7 +133,7 @@ def test_an_unreachable_kubelet_fails_add_but_not_del(tmp_path: Path) -> None:
         p(netconf(tmp_path), request())
     assert e.value.code == TRY_AGAIN_LATER
     plan = p(netconf(tmp_path), request("DEL"))
-    assert plan.attachments[1].device_id == ""
+    assert plan.attachments[1].k8s.device_id == ""
 
 
 def test_device_info_the_cni_plugins_file_wins_over_the_device_plugins(tmp_path: Path) -> None:
@@ -157,11 +157,11 @@ def test_the_reporter_puts_device_info_in_network_status_and_del_removes_the_fil
     plan = PodPlanner(cluster, source)(conf, request())
     att = plan.attachments[1]
     info = {"type": "pci", "version": "1.1.0", "pci": {"pci-address": "0000:03:02.1"}}
-    Path(att.device_plugin_info_file).parent.mkdir(parents=True)
-    Path(att.device_plugin_info_file).write_text(json.dumps(info))
-    Path(att.device_info_file).parent.mkdir(parents=True)
+    Path(att.k8s.device_plugin_info_file).parent.mkdir(parents=True)
+    Path(att.k8s.device_plugin_info_file).write_text(json.dumps(info))
+    Path(att.k8s.device_info_file).parent.mkdir(parents=True)
     written = {**info, "extra": {"from": "cni"}}
-    Path(att.device_info_file).write_text(json.dumps(written))
+    Path(att.k8s.device_info_file).write_text(json.dumps(written))
     entries = [Entry.planned(a) for a in plan.attachments]
     result = {"cniVersion": "1.0.0", "interfaces": [{"name": "x", "sandbox": "/ns"}]}
     for e in entries:
@@ -175,5 +175,5 @@ def test_the_reporter_puts_device_info_in_network_status_and_del_removes_the_fil
     assert status[1]["device-info"] == written
     assert journal.entries[1].device_info == written  # journaled for later readers
     reporter.deleted(conf, request("DEL"), journal)
-    assert not Path(att.device_info_file).exists()
-    assert Path(att.device_plugin_info_file).exists()  # the device plugin's own
+    assert not Path(att.k8s.device_info_file).exists()
+    assert Path(att.k8s.device_plugin_info_file).exists()  # the device plugin's own

@@ -4,7 +4,7 @@ namespace/NAD and interface, auto-named interfaces kept while their element stay
 from __future__ import annotations
 
 from multinet.engine.journal import ADDED, REMOVING, Entry
-from multinet.engine.plan import ANNOTATION, CLUSTER, DEFAULT_NETWORKS, DELEGATE
+from multinet.engine.plan import ANNOTATION, CLUSTER, DEFAULT_NETWORKS, DELEGATE, Passengers
 from multinet.networks.dynamic import diff, next_names
 from multinet.networks.selection import parse_networks
 
@@ -12,7 +12,9 @@ from multinet.networks.selection import parse_networks
 def entry(
     name: str, ifname: str, origin: str = ANNOTATION, default: bool = False, state: str = ADDED
 ) -> Entry:
-    return Entry(name=name, ifname=ifname, config={}, origin=origin, default=default, state=state)
+    return Entry(
+        name=name, ifname=ifname, config={}, k8s=Passengers(origin), default=default, state=state
+    )
 
 
 SANDBOX = [

@@ -104,10 +104,10 @@ def test_a_new_resource_backed_network_gets_a_device_no_staying_network_holds(
     devices = Devices({"intel.com/vf": ["0000:01:00.2", "0000:01:00.1"]})
     planner = PodPlanner(c, devices)
     journal = attached(planner, conf_dir)
-    assert journal.entries[1].device_id == "0000:01:00.1"
+    assert journal.entries[1].k8s.device_id == "0000:01:00.1"
     repod(c, "vf, vf")
     (new,) = PodChanges(planner)(netconf(conf_dir), request(), journal).add
-    assert new.device_id == "0000:01:00.2" and new.runtime_config["deviceID"] == "0000:01:00.2"
+    assert new.k8s.device_id == "0000:01:00.2" and new.runtime_config["deviceID"] == "0000:01:00.2"
     repod(c, "vf, vf, vf")
     with pytest.raises(InvalidConfig, match="need a device"):
         PodChanges(planner)(netconf(conf_dir), request(), journal)
@@ -117,7 +117,7 @@ def test_a_delegate_requests_attachment_takes_its_interface_attributes() -> None
     net = chain.load({"cniVersion": "1.0.0", "name": "hot", "type": "bridge"})
     attributes = {"ips": ["10.1.0.5/24"], "mac": "02:00:00:00:00:05", "cni-args": {"k": "v"}}
     att = delegate_attachment(net, "hot1", "pods", attributes, {"bandwidth": {"rate": 1}})
-    assert (att.name, att.ifname, att.origin) == ("hot", "hot1", DELEGATE)
+    assert (att.name, att.ifname, att.k8s.origin) == ("hot", "hot1", DELEGATE)
     assert att.runtime_config == {
         "bandwidth": {"rate": 1},
         "ips": ["10.1.0.5/24"],

@@ -16,7 +16,7 @@ import multinet
 ROOT = str(Path(multinet.__file__).resolve().parent.parent)
 
 # What a DEL answered by the journal imports: the executable and its wiring.
-DEL_PATH = ["multinet.thin.main", "multinet.thin.wiring", "multinet.config.logs"]
+DEL_PATH = ["multinet.thin.main", "multinet.meta.wiring", "multinet.config.logs"]
 # An ADD also talks to the API server, plans from the pod and reports back.
 ADD_PATH = [
     *DEL_PATH,
@@ -38,7 +38,8 @@ NEVER = [
     "logging.handlers",  # only a rotated logFile (config.logrotate)
     "datetime",
     "encodings.idna",
-    "multinet.engine.hotplug",  # dynamic networks: the daemon's alone
+    "multinet.meta.dynamic",  # dynamic networks: the daemon's alone
+    "multinet.engine.dynamic",
     "multinet.networks.dynamic",
 ]
 

@@ -1,10 +1,11 @@
-"""Changes of a running pod's networks (engine.hotplug) on the engine's fake seams: the
+"""Changes of a running pod's networks (meta.dynamic) on the engine's fake seams: the
 journal before each delegate, one failed network rolled back alone, a kill -9 at each
 step then the next reconcile or the sandbox's DEL, the status write retried."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ from multinet.cni import chain
 from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, TryAgainLater
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
-from multinet.engine.hotplug import Change, Hotplug, Outcome, request_for
+from multinet.engine.dynamic import Change, Outcome, request_for
 from multinet.engine.journal import ADDED, ADDING, REMOVING, Journal
-from multinet.engine.plan import ANNOTATION, Attachment
+from multinet.engine.plan import ANNOTATION, Attachment, Passengers
+from multinet.meta.dynamic import Dynamic
 from tests.unit.engine.fakes import Crash, World
 from tests.unit.engine.test_engine import NETNS, Host, conf, host, request
 
@@ -25,12 +27,12 @@ SANDBOX = ("cluster", "a")
 
 def network(name: str) -> Attachment:
     net = chain.load({"cniVersion": "1.0.0", "name": name, "type": "fake"})
-    return Attachment(name=f"default/{name}", network=net, ifname="", origin=ANNOTATION)
+    return Attachment(name=f"default/{name}", network=net, ifname="", k8s=Passengers(ANNOTATION))
 
 
 def attach(name: str, ifname: str) -> Attachment:
     att = network(name)
-    return Attachment(att.name, att.network, ifname, origin=ANNOTATION)
+    return Attachment(att.name, att.network, ifname, k8s=Passengers(ANNOTATION))
 
 
 class Reporter:
@@ -46,7 +48,7 @@ class Reporter:
 
 def sandbox(world: World | None = None) -> tuple[Host, Request]:
     h = host(conf(networks=SANDBOX), world)
-    h.engine.add(request("ADD"))
+    h.verbs.add(request("ADD"))
     journal = h.store.load("c1", "eth0")
     assert journal is not None
     h.executor.calls.clear()
@@ -55,7 +57,7 @@ def sandbox(world: World | None = None) -> tuple[Host, Request]:
 
 
 def reconcile(h: Host, change: Change, reporter: Any = None) -> Outcome | None:
-    return Hotplug(h.engine, lambda conf, req, journal: change, reporter).reconcile(
+    return Dynamic(h.verbs.engine, lambda conf, req, journal: change, reporter).reconcile(
         request_for(h.store.load("c1", "eth0") or Journal("c1", "eth0"))
     )
 
@@ -125,7 +127,7 @@ def test_an_interface_name_already_in_the_pod_is_refused_before_its_delegate() -
 def test_no_journal_or_an_unfinished_add_means_nothing_to_change() -> None:
     h = host(conf(networks=SANDBOX))
     asked: list[Journal] = []
-    hot = Hotplug(h.engine, lambda conf, req, journal: asked.append(journal) or Change())
+    hot = Dynamic(h.verbs.engine, lambda conf, req, journal: asked.append(journal) or Change())
     assert hot.reconcile(request_for(Journal("c1", "eth0", netns=NETNS))) is None
     assert asked == [] and h.executor.calls == []
 
@@ -155,7 +157,7 @@ def test_the_sandboxs_del_after_a_kill_mid_change_removes_everything() -> None:
         reconcile(h, Change(add=(attach("b", "net2"),)))
     assert h.executor.crashed is not None
     after = host(conf(networks=SANDBOX), h.executor.crashed)
-    after.engine.delete(request("DEL"))
+    after.verbs.delete(request("DEL"))
     assert sorted(after.executor.of("DEL")) == ["a", "b", "cluster"]
     assert after.world.journals == {}
 
@@ -181,7 +183,7 @@ def test_a_failed_status_write_is_retried_by_the_next_reconcile() -> None:
 
 def test_the_cluster_network_is_never_detached() -> None:
     h, req = sandbox()
-    out = Hotplug(h.engine).detach(req, ["eth0"])
+    out = Dynamic(h.verbs.engine).detach(req, ["eth0"])
     assert out is not None and out.removed == []
     assert h.executor.calls == []
 
@@ -190,23 +192,28 @@ def test_a_sandbox_whose_netns_is_gone_is_left_to_its_del() -> None:
     h, _ = sandbox()
     del h.world.pods[NETNS]
     asked: list[Journal] = []
-    hot = Hotplug(h.engine, lambda conf, req, journal: asked.append(journal) or Change())
+    hot = Dynamic(h.verbs.engine, lambda conf, req, journal: asked.append(journal) or Change())
     assert hot.reconcile(request_for(h.store.load("c1", "eth0") or Journal("c1", "eth0"))) is None
     assert asked == [] and h.executor.calls == []
 
 
 def test_a_failed_preflight_refuses_that_network_before_its_delegate() -> None:
     h, _ = sandbox()
-    refused = TryAgainLater("the DHCP client daemon does not answer on /run/cni/dhcp.sock")
-
-    def preflight(plan: Any) -> None:
-        if plan.attachments[0].ifname == "net2":
-            raise refused
-
-    h.engine.preflight = preflight
-    out = reconcile(h, Change(add=(attach("b", "net2"), attach("c", "net3"))))
+    h.verbs.engine.probe = lambda path: "connection refused"
+    dhcp = {"type": "fake", "ipam": {"type": "dhcp", "daemonSocketPath": "/run/b.sock"}}
+    b = replace(
+        attach("b", "net2"), network=chain.load({"cniVersion": "1.0.0", "name": "b", **dhcp})
+    )
+    out = reconcile(h, Change(add=(b, attach("c", "net3"))))
     assert out is not None
-    assert [(ifname, error) for _, ifname, error in out.failed] == [("net2", refused)]
+    assert [(ifname, e.code, e.msg) for _, ifname, e in out.failed] == [
+        (
+            "net2",
+            TryAgainLater.code,
+            "the DHCP client daemon is not running: network 'default/b' needs /run/b.sock "
+            "(connection refused)",
+        )
+    ]
     assert [(c.command, c.ifname) for c in h.executor.calls] == [("ADD", "net3")]
     assert states(h) == [("eth0", ADDED), ("net1", ADDED), ("net3", ADDED)]
 
@@ -259,10 +266,10 @@ def test_check_waits_for_a_change_in_progress() -> None:
         release.wait(5)
         return Change(add=(attach("b", "net2"),))
 
-    changing = threading.Thread(target=Hotplug(h.engine, slow).reconcile, args=(req,))
+    changing = threading.Thread(target=Dynamic(h.verbs.engine, slow).reconcile, args=(req,))
     changing.start()
     held.wait(5)
-    checked = threading.Thread(target=h.engine.check, args=(request("CHECK"),))
+    checked = threading.Thread(target=h.verbs.check, args=(request("CHECK"),))
     checked.start()
     checked.join(0.2)
     assert checked.is_alive()  # blocked on the sandbox's lock
@@ -284,7 +291,7 @@ def test_a_refused_change_still_writes_the_status_owed_from_before() -> None:
         raise InvalidConfig("networks annotation: not valid JSON")
 
     with pytest.raises(InvalidConfig):
-        Hotplug(h.engine, refuses, reporter).reconcile(request("ADD"))
+        Dynamic(h.verbs.engine, refuses, reporter).reconcile(request("ADD"))
     assert len(reporter.outcomes) == 2  # written despite the refusal
     journal = h.store.load("c1", "eth0")
     assert journal is not None and not journal.status_pending

@@ -13,7 +13,7 @@ import pytest
 from multinet.cni import errors
 from multinet.cni.request import Request
 from multinet.cni.version import ACCEPTED, LATEST, SUPPORTED
-from multinet.engine import dispatch
+from multinet.meta import dispatch
 from multinet.thin.main import handle
 
 ENV = {

@@ -6,14 +6,15 @@ Without the daemon its ADD hangs for seconds and leaks the interface the main pl
 so before any delegate of an ADD runs, every socket the plan needs is probed and a missing
 daemon is a "try again later" (code 11) naming the socket and the network.
 
-`sockets_needed` is the pure rule; `check` (the engine's `preflight` seam, wired by the
-composition root) does the probing.
+`sockets_needed` is the rule; `check` (the engine's preflight, run by the ADD and by
+a change of a running pod before any delegate) does the probing, through the engine's
+`probe` seam.
 
 With the daemon up but no DHCP server answering, the daemon keeps asking for about three
-minutes (10 s per exchange, back-off up to 62 s) before its "no more tries". `bound` (the
-engine's `add_bound` seam) limits such a network's ADD to `dhcpTimeout` (default 30 s,
-within `delegateTimeout`) and reports its end as "try again later" (code 11) saying that
-no DHCP server answered; the rollback then removes the interface. A daemon whose own
+minutes (10 s per exchange, back-off up to 62 s) before its "no more tries". `bound` (what
+the engine runs each network's ADD under) limits such a network's ADD to `dhcpTimeout`
+(default 30 s, within `delegateTimeout`) and reports its end as "try again later" (code
+11) saying that no DHCP server answered; the rollback then removes the interface. A daemon whose own
 retries end first (`-timeout`, `-resendmax`) answers "error calling DHCP.Allocate: no more
 tries": reported the same way, its message kept.
 """
@@ -22,18 +23,34 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, DelegateError, DelegateTimedOut, TryAgainLater
 from multinet.config.netconf import NetConf
-from multinet.engine.engine import Bound
 from multinet.engine.plan import Attachment, Plan
 
 DEFAULT_SOCKET = "/run/cni/dhcp.sock"
 # What the reference daemon answers when its retries ran out without an offer.
 GAVE_UP = ("DHCP.Allocate", "no more tries")
 PROBE_TIMEOUT = 0.5  # seconds: a live daemon accepts at once
+
+
+def _as_is(error: CNIError) -> CNIError:
+    return error
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A limit on one network's ADD tighter than delegateTimeout, and what reaching it
+    means: `reached(timeout, seconds)` is the error reported instead of the bare timeout
+    (no DHCP server answered); `explain(error)` what the network's other failures are
+    reported as (the delegate's message kept in it)."""
+
+    seconds: float
+    reached: Callable[[DelegateTimedOut, float], CNIError]
+    explain: Callable[[CNIError], CNIError] = _as_is
 
 
 class Need(NamedTuple):  # not a dataclass: ~10x cheaper to create, on every call's start

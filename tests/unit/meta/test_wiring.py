@@ -1,4 +1,5 @@
-"""thin.wiring: which API client thin mode uses, built only when first needed."""
+"""meta.wiring and cluster.apiserver: which API client thin mode uses, built only when
+first needed."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from multinet.cluster.apiserver import ApiServer, api_cluster
 from multinet.cluster.kube import KubeCluster
 from multinet.cluster.rest import RestCluster
 from multinet.cni.errors import ClusterError
 from multinet.config import netconf
-from multinet.thin.wiring import ApiServer, api_cluster, cluster_for
+from multinet.meta.wiring import cluster_for
 
 
 def kubeconfig(tmp_path: Path, user: dict[str, Any]) -> str:

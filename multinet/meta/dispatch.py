@@ -1,5 +1,7 @@
 """One CNI request in, one reply out: the dispatcher thin mode and the daemon share.
 
+`serve` answers a request with the verbs its one callback builds for the request's
+netconf (meta.wiring.verbs_for, or the daemon's around its shared cluster cache).
 `run` is each process's error boundary: every failure becomes the spec's error JSON
 on stdout with a non-zero exit. An exception outside the CNIError tree is a bug: it
 is logged with its traceback and reported as code 999, never printed as a traceback.
@@ -17,13 +19,13 @@ from multinet.cni.errors import INTERNAL_ERROR, CNIError
 from multinet.cni.request import Request, check_args, from_env
 from multinet.config import netconf
 from multinet.config.netconf import NetConf
-from multinet.engine.engine import Engine
+from multinet.meta.verbs import Verbs
 
 log = logging.getLogger("multinet")
 
-# Builds the engine for a request's configuration (thin mode: from the netconf; the
+# Builds the verbs for a request's configuration (thin mode: from the netconf; the
 # daemon: around its shared cluster cache).
-EngineFactory = Callable[[NetConf, Request], Engine]
+VerbsFactory = Callable[[NetConf, Request], Verbs]
 Handler = Callable[[Request], dict[str, Any] | None]
 
 
@@ -44,22 +46,8 @@ def check_request(req: Request) -> None:
     check_args(req)
 
 
-def run_command(engine: Engine, req: Request) -> dict[str, Any] | None:
-    if req.command == "ADD":
-        return engine.add(req)
-    if req.command == "DEL":
-        engine.delete(req)
-    elif req.command == "CHECK":
-        engine.check(req)
-    elif req.command == "GC":
-        engine.gc(req)
-    elif req.command == "STATUS":
-        engine.status(req)
-    return None
-
-
-def handle(req: Request, make_engine: EngineFactory) -> dict[str, Any] | None:
-    """Answer one parsed request: VERSION at once, anything else with an engine.
+def handle(req: Request, verbs_for: VerbsFactory) -> dict[str, Any] | None:
+    """Answer one parsed request: VERSION at once, anything else with its verbs.
 
     DEL is never refused over the configuration: its version and settings are read
     leniently (what is not sane is logged and left at its default), because a DEL that
@@ -71,7 +59,12 @@ def handle(req: Request, make_engine: EngineFactory) -> dict[str, Any] | None:
     else:
         check_request(req)
         conf = netconf.load(req.config)
-    return run_command(make_engine(conf, req), req)
+    return verbs_for(conf, req).run(req)
+
+
+def serve(env: Mapping[str, str], stdin: bytes, out: TextIO, verbs_for: VerbsFactory) -> int:
+    """One CNI request answered on `out`, with the verbs `verbs_for` builds; the exit status."""
+    return run(env, stdin, out, lambda req: handle(req, verbs_for))
 
 
 def run(env: Mapping[str, str], stdin: bytes, out: TextIO, handler: Handler) -> int:

@@ -14,8 +14,8 @@ import pytest
 from multinet.cni import errors
 from multinet.cni.chain import NetworkConfig
 from multinet.config.netconf import DHCP_TIMEOUT, NetConf, load
+from multinet.engine import dhcp
 from multinet.engine.plan import Attachment, Plan
-from multinet.networks import dhcp
 
 
 def net(name: str, *plugins: dict[str, Any]) -> NetworkConfig:

@@ -1,0 +1,60 @@
+"""The API server as a Cluster, its client picked and built on first use.
+
+A DEL the journal answers reads no kubeconfig (nor PyYAML for one) and imports no
+client: thin mode builds one `ApiServer` per call, and only an ADD's planning opens it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from multinet.cluster.base import NAD, Pod
+
+if TYPE_CHECKING:
+    from multinet.cluster.api import ApiCluster
+
+
+class ApiServer:
+    """The API server as a Cluster, its client (`api_cluster`) built on first use."""
+
+    def __init__(self, kubeconfig: str, state_dir: str) -> None:
+        self.kubeconfig, self.state_dir = kubeconfig, state_dir
+        self._client: ApiCluster | None = None
+
+    @property
+    def client(self) -> ApiCluster:
+        if self._client is None:
+            self._client = api_cluster(self.kubeconfig, self.state_dir)
+        return self._client
+
+    def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
+        return self.client.get_pod(namespace, name, uid)
+
+    def get_nad(self, namespace: str, name: str) -> NAD | None:
+        return self.client.get_nad(namespace, name)
+
+    def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
+        self.client.set_network_status(pod, status)
+
+    def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
+        self.client.emit_event(pod, reason, message, warning)
+
+    def close(self) -> None:
+        """Close the client's connection, if a client was built."""
+        if self._client is not None:
+            self._client.close()
+
+
+def api_cluster(kubeconfig: str, state_dir: str) -> ApiCluster:
+    """The API server through the standard-library client (`cluster.rest`, ~20 ms of
+    imports), or through the official client (~600 ms) for the kubeconfig forms only it
+    implements: exec plugins, auth-provider, basic auth, proxy-url, tls-server-name."""
+    from multinet.cluster.kubeconfig import needs_full_client
+
+    if needs_full_client(kubeconfig):
+        from multinet.cluster.kube import KubeCluster  # the fallback: lazily, see pyproject
+
+        return KubeCluster(kubeconfig, state_dir=state_dir)
+    from multinet.cluster.rest import RestCluster
+
+    return RestCluster(kubeconfig, state_dir=state_dir)
