@@ -2,10 +2,12 @@
 
 Each kind is listed once, then watched from the list's resourceVersion; a `410 Gone`
 (as an HTTP status or an ERROR event) means our resourceVersion is too old: list
-again. A cache miss falls back to one GET through the API (a pod can reach the
-kubelet before its watch event reaches us), so a warm cache answers an ADD with no
-request but the status write. Events are sent by a background thread: never on the
-path of a CNI request.
+again. The requests go through `shared.WatchedApi` (the standard-library client, or the
+official one for the kubeconfig forms only it implements). Only what multinet reads of
+an object is kept (`base.Pod`, `base.NAD`), never the object itself. A cache miss falls
+back to one GET through the API (a pod can reach the kubelet before its watch event
+reaches us), so a warm cache answers an ADD with no request but the status write.
+Events are sent by a background thread: never on the path of a CNI request.
 """
 
 from __future__ import annotations
@@ -13,41 +15,32 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from multinet.cluster.api import (
     NAD_GROUP,
     NAD_PLURAL,
     NAD_VERSION,
+    HTTPFailure,
     nad_from_json,
     pod_from_json,
     response_json,
 )
 from multinet.cluster.base import NAD, Pod
-from multinet.cluster.kube import KubeCluster
+from multinet.cluster.shared import WatchedApi
 from multinet.cni.errors import ClusterError
 
 log = logging.getLogger("multinet")
 WATCH_TIMEOUT = 300  # seconds the server keeps one watch open
 RETRY_DELAY = 1.0
+NADS_PATH = f"/apis/{NAD_GROUP}/{NAD_VERSION}/{NAD_PLURAL}"
+PODS_PATH = "/api/v1/pods"
 
 
 class Gone(Exception):
     """The resourceVersion we watch from is too old: relist."""
-
-
-def _lines(resp: Any) -> Iterator[bytes]:
-    """JSON lines of a streaming watch response."""
-    buf = b""
-    for chunk in resp.stream(4096, decode_content=True):
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            if line.strip():
-                yield line
-    if buf.strip():
-        yield buf
 
 
 class Informer:
@@ -60,12 +53,16 @@ class Informer:
     def __init__(
         self,
         kind: str,
-        list_fn: Callable[..., Any],
+        api: WatchedApi,
+        path: str,
         convert: Callable[[dict[str, Any]], Any],
         stop: threading.Event,
     ) -> None:
+        """`path`: the collection, with its query if any (a field selector)."""
         self.kind = kind
-        self.list_fn = list_fn
+        self.api = api
+        self.path = path
+        self.join = "&" if "?" in path else "?"
         self.convert = convert
         self.stop = stop
         self.items: dict[tuple[str, str], Any] = {}
@@ -89,8 +86,7 @@ class Informer:
             return None
 
     def _list(self) -> str:
-        resp = self.list_fn(_preload_content=False, _request_timeout=(3, 30))
-        data = response_json(f"list {self.kind}", resp.data)
+        data = response_json(f"list {self.kind}", self.api.list_json(self.path))
         listed = data.get("items")
         if not isinstance(listed, list):
             raise ClusterError(f"list {self.kind}: the API server sent no list of items")
@@ -109,16 +105,13 @@ class Informer:
         return _resource_version(data, "")
 
     def _watch(self, rv: str) -> str:
-        resp = self.list_fn(
-            watch=True,
-            resource_version=rv,
-            timeout_seconds=WATCH_TIMEOUT,
-            allow_watch_bookmarks=True,
-            _preload_content=False,
-            _request_timeout=(3, WATCH_TIMEOUT + 30),
+        query = (
+            f"watch=true&resourceVersion={quote(rv, safe='')}"
+            f"&timeoutSeconds={WATCH_TIMEOUT}&allowWatchBookmarks=true"
         )
+        lines = self.api.watch_lines(self.path + self.join + query, WATCH_TIMEOUT + 30)
         try:
-            for line in _lines(resp):
+            for line in lines:
                 if self.stop.is_set():
                     break
                 try:
@@ -149,12 +142,10 @@ class Informer:
                 if self.on_change is not None:
                     self.on_change(old, None if kind == "DELETED" else value)
         finally:
-            resp.release_conn()
+            lines.close()  # its connection
         return rv
 
     def _run(self) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         rv = ""
         while not self.stop.is_set():
             try:
@@ -164,8 +155,9 @@ class Informer:
             except Gone:
                 log.info("cache: %s resourceVersion %s is gone: relisting", self.kind, rv)
                 rv = ""
-            except ApiException as e:
+            except HTTPFailure as e:
                 if e.status == 410:
+                    log.info("cache: %s resourceVersion %s is gone: relisting", self.kind, rv)
                     rv = ""
                     continue
                 log.warning("cache: %s watch failed: %s %s", self.kind, e.status, e.reason)
@@ -196,20 +188,16 @@ def _resource_version(obj: dict[str, Any], default: str) -> str:
 class CachedCluster:
     """A Cluster backed by informers, falling back to `api` on a miss."""
 
-    def __init__(self, api: KubeCluster, node_name: str) -> None:
+    def __init__(self, api: WatchedApi, node_name: str) -> None:
         self.api = api
         self.stop = threading.Event()
-        core, custom = api.core, api.custom
-
-        def list_nads(**kw: Any) -> Any:
-            return custom.list_cluster_custom_object(NAD_GROUP, NAD_VERSION, NAD_PLURAL, **kw)
-
-        def list_pods(**kw: Any) -> Any:
-            selector = f"spec.nodeName={node_name}" if node_name else None
-            return core.list_pod_for_all_namespaces(field_selector=selector, **kw)
-
-        self.nads = Informer("networkattachmentdefinitions", list_nads, nad_from_json, self.stop)
-        self.pods = Informer("pods", list_pods, pod_from_json, self.stop)
+        pods = PODS_PATH
+        if node_name:
+            pods += "?fieldSelector=" + quote(f"spec.nodeName={node_name}", safe="")
+        self.nads = Informer(
+            "networkattachmentdefinitions", api, NADS_PATH, nad_from_json, self.stop
+        )
+        self.pods = Informer("pods", api, pods, pod_from_json, self.stop)
         self.events: queue.Queue[tuple[Pod, str, str, bool] | None] = queue.Queue(maxsize=1000)
         self.event_thread = threading.Thread(target=self._send_events, name="events", daemon=True)
 

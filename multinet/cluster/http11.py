@@ -12,6 +12,7 @@ answer that is not HTTP/1.x. Transport failures are the socket's and ssl's OSErr
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
@@ -106,6 +107,75 @@ class Connection:
         self.sock.sendall(head + (body or b""))
         return read_response(self._file, method)
 
+    def stream(self, target: str, headers: dict[str, str]) -> Stream:
+        """GET `target` and read only the answer's head: the body is read as it comes
+        (`Stream.lines`, a watch). The stream owns the connection from then on."""
+        if self.sock is None:
+            self.connect()
+        assert self.sock is not None and self._file is not None
+        lines = [f"GET {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        _, status, reason, headers = _final_head(self._file)
+        return Stream(self, self._file, status, reason, headers)
+
+
+class Stream:
+    """An answer whose body is read as it comes: a watch's JSON lines."""
+
+    def __init__(
+        self, conn: Connection, f: BinaryIO, status: int, reason: str, headers: dict[str, str]
+    ) -> None:
+        self.conn, self._file = conn, f
+        self.status, self.reason, self.headers = status, reason, headers
+        self.chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+
+    def body(self) -> bytes:
+        """The whole body (an error's Status), bounded by MAX_BODY."""
+        if self.chunked:
+            return _chunked(self._file)
+        length = self.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) <= MAX_BODY:
+            return _exactly(self._file, int(length))
+        return self._file.read(MAX_BODY)
+
+    def lines(self) -> Iterator[bytes]:
+        """The body's non-empty lines as they arrive; a line longer than MAX_BODY is a
+        ProtocolError. Ends when the server ends the body."""
+        buf = b""
+        for chunk in self._chunks():
+            buf += chunk
+            if len(buf) > MAX_BODY:
+                raise ProtocolError(f"a line larger than {MAX_BODY} bytes")
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    yield line
+        if buf.strip():
+            yield buf
+
+    def _chunks(self) -> Iterator[bytes]:
+        if not self.chunked:
+            while data := self._file.read1(65536):  # type: ignore[attr-defined]
+                yield data
+            return
+        while True:
+            size_field = _line(self._file).split(b";", 1)[0].strip()
+            try:
+                size = int(size_field, 16)
+            except ValueError:
+                raise ProtocolError(f"malformed chunk size {size_field[:20]!r}") from None
+            if size < 0 or size > MAX_BODY:
+                raise ProtocolError(f"a chunk larger than {MAX_BODY} bytes")
+            if size == 0:
+                return
+            yield _exactly(self._file, size)
+            if _line(self._file) not in (b"\r\n", b"\n"):
+                raise ProtocolError("a chunk does not end with CRLF")
+
+    def close(self) -> None:
+        self.conn.close()
+
 
 def _line(f: BinaryIO) -> bytes:
     line = f.readline(MAX_LINE + 1)
@@ -169,14 +239,18 @@ def _chunked(f: BinaryIO) -> bytes:
             raise ProtocolError("a chunk does not end with CRLF")
 
 
-def read_response(f: BinaryIO, method: str) -> Response:
+def _final_head(f: BinaryIO) -> tuple[str, int, str, dict[str, str]]:
+    """(version, status, reason, headers) of the answer, past any interim (1xx) ones."""
     for _ in range(MAX_INTERIM):
         version, status, reason = _status(f)
         headers = _headers(f)
         if not 100 <= status <= 199:
-            break
-    else:
-        raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) answers")
+            return version, status, reason, headers
+    raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) answers")
+
+
+def read_response(f: BinaryIO, method: str) -> Response:
+    version, status, reason, headers = _final_head(f)
     connection = headers.get("connection", "").lower()
     will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
     if method == "HEAD" or status in (204, 304):

@@ -11,6 +11,7 @@ fields, not the client's model objects. Paths, error mapping and retries are
 from __future__ import annotations
 
 import functools
+from collections.abc import Generator
 from typing import Any
 
 from multinet.cluster.api import TIMEOUT, ApiCluster, HTTPFailure
@@ -111,3 +112,41 @@ class KubeCluster(ApiCluster):
         if not 200 <= resp.status <= 299:
             raise HTTPFailure(resp.status, resp.reason or "", data)
         return data
+
+    def list_json(self, path: str) -> bytes:
+        return self._request("GET", path)
+
+    def watch_lines(self, path: str, read_timeout: float) -> Generator[bytes, None, None]:
+        """A watch's JSON lines as they come (cache.WatchedApi); HTTPFailure when the
+        status is not 2xx."""
+        from kubernetes.client.exceptions import ApiException
+
+        method, url, headers, _, _ = self.api_client.param_serialize(
+            method="GET",
+            resource_path=path,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            resp = self.api_client.call_api(
+                method, url, header_params=headers, _request_timeout=(TIMEOUT[0], read_timeout)
+            )
+        except ApiException as e:
+            if e.status:
+                raise HTTPFailure(e.status, e.reason or "", e.body or "") from None
+            raise
+        raw = resp.response
+        try:
+            if not 200 <= resp.status <= 299:
+                raise HTTPFailure(resp.status, resp.reason or "", resp.read())
+            buf = b""
+            for chunk in raw.stream(4096, decode_content=True):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        yield line
+            if buf.strip():
+                yield buf
+        finally:
+            raw.release_conn()

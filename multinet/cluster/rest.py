@@ -25,7 +25,7 @@ from multinet.cni.errors import ClusterError
 if TYPE_CHECKING:
     import ssl
 
-    from multinet.cluster.http11 import Connection
+    from multinet.cluster.http11 import Connection, Stream
 
 USER_AGENT = "multinet"
 
@@ -116,6 +116,29 @@ class RestCluster(ApiCluster):
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+    def reload(self) -> None:
+        """Read the kubeconfig (and its token files) again on the next request: a
+        long-lived process calls it now and then, as a projected token rotates."""
+        self.close()
+        for name in ("endpoint", "_target", "_tls"):
+            self.__dict__.pop(name, None)  # the cached_properties
+
+    def open_stream(self, path: str, read_timeout: float) -> Stream:
+        """GET `path` on a connection of its own (a watch, open for minutes), only the
+        answer's head read; the caller reads the body as it comes, then closes it."""
+        from multinet.cluster.http11 import Connection
+
+        scheme, host, port, prefix, fixed = self._target
+        tls = self._tls if scheme == "https" else None
+        conn = Connection(
+            host, port, tls=tls, connect_timeout=TIMEOUT[0], read_timeout=read_timeout
+        )
+        try:
+            return conn.stream(prefix + path, dict(fixed))
+        except BaseException:
+            conn.close()
+            raise
 
 
 def _tls_context(ep: kubeconfig.Endpoint) -> ssl.SSLContext:

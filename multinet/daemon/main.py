@@ -39,9 +39,9 @@ def shared_cluster(conf: config.DaemonConfig, environ: Mapping[str, str]) -> Clu
     ):
         return None
     from multinet.cluster.cache import CachedCluster
-    from multinet.cluster.kube import KubeCluster
+    from multinet.cluster.shared import watched_api
 
-    return CachedCluster(KubeCluster(kubeconfig, state_dir=conf.cni_dir), conf.node_name)
+    return CachedCluster(watched_api(kubeconfig, conf.cni_dir), conf.node_name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from multinet.cluster.cache import CachedCluster
 from multinet.cluster.kube import KubeCluster
+from multinet.cluster.shared import SharedRestCluster, WatchedApi
 from multinet.cni.errors import ClusterError
 from tests.support.kubeapi import KubeAPIServer
 
@@ -45,10 +46,19 @@ def eventually(cond: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def cache(kubeapi: KubeAPIServer, tmp_path: Path) -> Iterator[CachedCluster]:
+@pytest.fixture(params=["rest", "kube"])
+def cache(
+    kubeapi: KubeAPIServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[CachedCluster]:
+    """The cache through the daemon's client (the standard library's), and through the
+    official one it keeps for the kubeconfig forms only that one implements."""
     kubeconfig = kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig"))
-    cached = CachedCluster(KubeCluster(kubeconfig, state_dir=str(tmp_path)), NODE)
+    api: WatchedApi = (
+        SharedRestCluster(kubeconfig, str(tmp_path))
+        if request.param == "rest"
+        else KubeCluster(kubeconfig, state_dir=str(tmp_path))
+    )
+    cached = CachedCluster(api, NODE)
     try:
         yield cached
     finally:

@@ -108,3 +108,67 @@ def test_oversized_answers(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_host_header(host: str, port: int, default: int, header: str) -> None:
     assert host_header(host, port, default) == header
+
+
+def serve_once(raw: bytes) -> tuple[http11.Connection, list[bytes]]:
+    """A connection to a local server that answers one request with `raw`, then closes;
+    the request it read is appended to the list."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def answer_one() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            received.append(conn.recv(65536))
+            for i in range(0, len(raw), 7):  # in small pieces: lines span reads
+                conn.sendall(raw[i : i + 7])
+        listener.close()
+
+    threading.Thread(target=answer_one, daemon=True).start()
+    port = listener.getsockname()[1]
+    return http11.Connection(
+        "127.0.0.1", port, tls=None, connect_timeout=2, read_timeout=2
+    ), received
+
+
+def test_a_chunked_stream_is_read_line_by_line_across_chunks() -> None:
+    raw = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b'5\r\n{"a":\r\n9\r\n1}\n{"b":2\r\n6\r\n}\n\n{}\n\r\n0\r\n\r\n'
+    )
+    conn, received = serve_once(raw)
+    stream = conn.stream("/watch?x=1", {"Accept": "application/json"})
+    try:
+        assert (stream.status, stream.reason) == (200, "OK")
+        assert list(stream.lines()) == [b'{"a":1}', b'{"b":2}', b"{}"]
+    finally:
+        stream.close()
+    assert received[0].startswith(b"GET /watch?x=1 HTTP/1.1\r\n")
+    assert conn.sock is None
+
+
+def test_a_stream_to_the_connections_end_and_an_unterminated_last_line() -> None:
+    conn, _ = serve_once(b"HTTP/1.1 200 OK\r\n\r\none\ntwo")
+    stream = conn.stream("/", {})
+    assert list(stream.lines()) == [b"one", b"two"]
+    stream.close()
+
+
+def test_a_streams_error_body_is_read_whole() -> None:
+    body = b'{"kind":"Status","code":410}'
+    raw = b"HTTP/1.1 410 Gone\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    conn, _ = serve_once(raw)
+    stream = conn.stream("/", {})
+    assert (stream.status, stream.body()) == (410, body)
+    stream.close()
+
+
+def test_a_malformed_chunk_in_a_stream_is_a_protocol_error() -> None:
+    conn, _ = serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    stream = conn.stream("/", {})
+    with pytest.raises(ProtocolError, match="malformed chunk size"):
+        list(stream.lines())
+    stream.close()

@@ -1,0 +1,99 @@
+"""The API server for multinetd: one client shared by the daemon's threads, with the
+list and watch its caches (`cluster.cache`) need.
+
+The standard-library client (`rest.RestCluster`, thin mode's) carries it: the official
+`kubernetes` client and its models cost multinetd ~47 MiB of its RSS at rest
+(docs/performance.md). Its requests go one at a time over one kept-alive connection (a
+warm cache leaves an ADD one request: the status patch); each watch has a connection of
+its own. The credentials are read again every `REFRESH` seconds and after a 401, as a
+projected service-account token rotates. The kubeconfig forms only the official client
+implements (`kubeconfig.needs_full_client`) keep it (`kube.KubeCluster`), imported then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from multinet.cluster.api import HTTPFailure
+from multinet.cluster.base import Cluster
+from multinet.cluster.rest import RestCluster
+
+if TYPE_CHECKING:
+    from multinet.cluster.http11 import Stream
+
+REFRESH = 60.0  # seconds; the official client's in-cluster loader re-reads its token as often
+
+
+class WatchedApi(Cluster, Protocol):
+    """What the caches read: a Cluster with list and watch of a collection."""
+
+    def list_json(self, path: str) -> bytes:
+        """The body of GET `path` (a list); HTTPFailure when the status is not 2xx."""
+        ...
+
+    def watch_lines(self, path: str, read_timeout: float) -> Generator[bytes, None, None]:
+        """The JSON lines of a watch (GET `path`, which asks for one) as they come, until
+        the server ends it; HTTPFailure when the status is not 2xx. A generator: closing
+        it closes the connection."""
+        ...
+
+
+class SharedRestCluster(RestCluster):
+    """RestCluster for a long-lived process with many threads."""
+
+    def __init__(self, kubeconfig: str, state_dir: str) -> None:
+        super().__init__(kubeconfig, state_dir)
+        self._lock = threading.Lock()
+        self._loaded = time.monotonic()
+
+    def _fresh(self) -> None:
+        """Reload the credentials when they are older than REFRESH; under the lock."""
+        if time.monotonic() - self._loaded > REFRESH:
+            self.reload()
+            self._loaded = time.monotonic()
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, content_type: str = ""
+    ) -> bytes:
+        with self._lock:
+            self._fresh()
+            try:
+                return super()._request(method, path, body=body, content_type=content_type)
+            except HTTPFailure as e:
+                if e.status != 401:
+                    raise
+                self.reload()  # a token rotated since: once more with the current one
+                self._loaded = time.monotonic()
+                return super()._request(method, path, body=body, content_type=content_type)
+
+    def list_json(self, path: str) -> bytes:
+        return self._request("GET", path)
+
+    def watch_lines(self, path: str, read_timeout: float) -> Generator[bytes, None, None]:
+        with self._lock:
+            self._fresh()
+        stream: Stream = self.open_stream(path, read_timeout)
+        try:
+            if not 200 <= stream.status <= 299:
+                if stream.status == 401:
+                    with self._lock:
+                        self._loaded = 0.0  # the next request or watch reads them again
+                raise HTTPFailure(stream.status, stream.reason, stream.body())
+            yield from stream.lines()
+        finally:
+            stream.close()
+
+
+def watched_api(kubeconfig: str, state_dir: str) -> WatchedApi:
+    """The daemon's client: the standard library's, or the official client for the
+    kubeconfig forms only it implements."""
+    from multinet.cluster.kubeconfig import needs_full_client
+
+    if needs_full_client(kubeconfig):
+        from multinet.cluster.kube import KubeCluster  # the fallback: lazily, see pyproject
+
+        return KubeCluster(kubeconfig, state_dir=state_dir)
+    return SharedRestCluster(kubeconfig, state_dir)
