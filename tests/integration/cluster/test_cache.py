@@ -181,3 +181,46 @@ def test_a_malformed_object_from_the_get_fallback_is_a_cluster_error(
         cache.get_pod("default", "bad")  # not started: a miss, answered by a GET
     assert e.value.code == 101
     assert "Pod default/bad metadata.uid must be a string" in e.value.msg
+
+
+def test_a_rotated_token_is_read_again(kubeapi: KubeAPIServer, tmp_path: Path) -> None:
+    """A projected service-account token rotates under a running daemon: a 401 reads the
+    token file again (at once for a request, before the next attempt for a watch)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(kubeapi.token)
+    kubeconfig = Path(kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig")))
+    doc = json.loads(kubeconfig.read_text())
+    doc["users"][0]["user"] = {"tokenFile": str(token_file)}
+    kubeconfig.write_text(json.dumps(doc))
+    cached = CachedCluster(SharedRestCluster(str(kubeconfig), str(tmp_path)), NODE)
+    try:
+        assert cached.start(wait=10)
+        kubeapi.wait_for_watchers(2, timeout=10)
+        kubeapi.token = "rotated-token"
+        token_file.write_text("rotated-token")
+        kubeapi.add_pod(pod("late"))
+        kubeapi.set_down(True)  # the watches reconnect: refused (401), then read it again
+        kubeapi.set_down(False)
+        late = cached.api.get_pod("default", "late")  # a 401, the file read, once more
+        assert late is not None and late.name == "late"
+        kubeapi.add_nad(nad("after-rotation"))
+        eventually(lambda: cached.nads.get("default", "after-rotation") is not None)
+    finally:
+        cached.close()
+
+
+def test_a_refused_list_is_retried_and_keeps_nothing_stale(
+    kubeapi: KubeAPIServer, tmp_path: Path
+) -> None:
+    """RBAC refusing the list (here: a token the server does not know) leaves the cache
+    unsynced, retrying; a GET through the cache is a ClusterError naming the refusal."""
+    kubeconfig = Path(kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig")))
+    kubeapi.token = "another-token"
+    cached = CachedCluster(SharedRestCluster(str(kubeconfig), str(tmp_path)), NODE)
+    try:
+        assert not cached.start(wait=1.5)
+        assert not cached.synced()
+        with pytest.raises(ClusterError, match="refused access"):
+            cached.get_pod("default", "any")
+    finally:
+        cached.close()
