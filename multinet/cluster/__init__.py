@@ -3,12 +3,13 @@
 base          the Cluster protocol (the one interface to pods and NADs), Pod, NAD
 api           the Kubernetes API as a Cluster: paths, error mapping, retries
 rest          its standard-library client (thin mode's)
-http11        rest's minimal HTTP/1.1 connection
+http11        rest's minimal HTTP/1.1 connection (and the watches' streams)
 apiserver     the API server as a Cluster, its client picked and built on first use
 kube          the API server through the official `kubernetes` client
 kubeconfig    where the API server is and how to authenticate: kubeconfig or service account
 manifests     a cluster without Kubernetes: pods and NADs from a directory of YAML
 cache         watch-backed caches of NADs and of this node's pods (multinetd)
+shared        multinetd's API client: rest shared by threads, with list and watch
 objects       pods and NADs from API or manifest objects, checked as user input
 records       local records of network-status and events under `<cniDir>/status/`
 podresources  the kubelet's device assignments: PodResources gRPC, or its checkpoint

@@ -69,6 +69,11 @@ class SharedRestCluster(RestCluster):
                 self._loaded = time.monotonic()
                 return super()._request(method, path, body=body, content_type=content_type)
 
+    def check(self) -> None:
+        """Read the kubeconfig (or the service account) now: ClusterError when it is
+        unusable, so that a daemon given a broken one does not start."""
+        self._target  # noqa: B018  # the endpoint, and its server URL checked
+
     def list_json(self, path: str) -> bytes:
         return self._request("GET", path)
 
@@ -89,11 +94,15 @@ class SharedRestCluster(RestCluster):
 
 def watched_api(kubeconfig: str, state_dir: str) -> WatchedApi:
     """The daemon's client: the standard library's, or the official client for the
-    kubeconfig forms only it implements."""
+    kubeconfig forms only it implements; its configuration read now (ClusterError)."""
     from multinet.cluster.kubeconfig import needs_full_client
 
     if needs_full_client(kubeconfig):
         from multinet.cluster.kube import KubeCluster  # the fallback: lazily, see pyproject
 
-        return KubeCluster(kubeconfig, state_dir=state_dir)
-    return SharedRestCluster(kubeconfig, state_dir)
+        full = KubeCluster(kubeconfig, state_dir=state_dir)
+        full.api_client  # noqa: B018  # built now: a broken kubeconfig stops the start
+        return full
+    api = SharedRestCluster(kubeconfig, state_dir)
+    api.check()
+    return api
