@@ -124,16 +124,21 @@ class RestCluster(ApiCluster):
         for name in ("endpoint", "_target", "_tls"):
             self.__dict__.pop(name, None)  # the cached_properties
 
+    def new_connection(self, read_timeout: float = TIMEOUT[1]) -> Connection:
+        """A connection to the endpoint of its own, not yet open (the caller's to close)."""
+        from multinet.cluster.http11 import Connection
+
+        scheme, host, port, _, _ = self._target
+        tls = self._tls if scheme == "https" else None
+        return Connection(
+            host, port, tls=tls, connect_timeout=TIMEOUT[0], read_timeout=read_timeout
+        )
+
     def open_stream(self, path: str, read_timeout: float) -> Stream:
         """GET `path` on a connection of its own (a watch, open for minutes), only the
         answer's head read; the caller reads the body as it comes, then closes it."""
-        from multinet.cluster.http11 import Connection
-
-        scheme, host, port, prefix, fixed = self._target
-        tls = self._tls if scheme == "https" else None
-        conn = Connection(
-            host, port, tls=tls, connect_timeout=TIMEOUT[0], read_timeout=read_timeout
-        )
+        _, _, _, prefix, fixed = self._target
+        conn = self.new_connection(read_timeout)
         try:
             return conn.stream(prefix + path, dict(fixed))
         except BaseException:

@@ -3,11 +3,12 @@ list and watch its caches (`cluster.cache`) need.
 
 The standard-library client (`rest.RestCluster`, thin mode's) carries it: the official
 `kubernetes` client and its models cost multinetd ~47 MiB of its RSS at rest
-(docs/performance.md). Its requests go one at a time over one kept-alive connection (a
-warm cache leaves an ADD one request: the status patch); each watch has a connection of
-its own. The credentials are read again every `REFRESH` seconds and after a 401, as a
-projected service-account token rotates. The kubeconfig forms only the official client
-implements (`kubeconfig.needs_full_client`) keep it (`kube.KubeCluster`), imported then.
+(docs/performance.md). Requests from many threads share up to `POOL` kept-alive
+connections (a warm cache leaves an ADD one request: the status patch), a thread past
+that waits for one; each watch has a connection of its own. The credentials are read
+again every `REFRESH` seconds and after a 401, as a projected service-account token
+rotates. The kubeconfig forms only the official client implements
+(`kubeconfig.needs_full_client`) keep it (`kube.KubeCluster`), imported then.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from multinet.cluster.base import Cluster
 from multinet.cluster.rest import RestCluster
 
 if TYPE_CHECKING:
-    from multinet.cluster.http11 import Stream
+    from multinet.cluster.http11 import Connection, Stream
 
 REFRESH = 60.0  # seconds; the official client's in-cluster loader re-reads its token as often
+POOL = 8  # connections for requests at once (urllib3's default pool of the official client: 10)
 
 
 class WatchedApi(Cluster, Protocol):
@@ -42,32 +44,65 @@ class WatchedApi(Cluster, Protocol):
 
 
 class SharedRestCluster(RestCluster):
-    """RestCluster for a long-lived process with many threads."""
+    """RestCluster for a long-lived process with many threads: each request on a
+    connection of the pool, taken by its thread for the request's length."""
 
     def __init__(self, kubeconfig: str, state_dir: str) -> None:
         super().__init__(kubeconfig, state_dir)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the idle connections and the credentials' age
+        self._slots = threading.BoundedSemaphore(POOL)
+        self._idle: list[Connection] = []
+        self._mine = threading.local()  # the connection the thread's request holds
         self._loaded = time.monotonic()
 
     def _fresh(self) -> None:
-        """Reload the credentials when they are older than REFRESH; under the lock."""
-        if time.monotonic() - self._loaded > REFRESH:
+        """Read the credentials again when they are older than REFRESH."""
+        with self._lock:
+            stale = time.monotonic() - self._loaded > REFRESH
+            if stale:
+                self._loaded = time.monotonic()
+        if stale:
             self.reload()
-            self._loaded = time.monotonic()
+
+    def reload(self) -> None:
+        super().reload()  # the thread's own connection, the endpoint forgotten
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:  # opened with the old credentials (a client certificate)
+            conn.close()
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._mine, "conn", None)
+        if conn is None:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            self._mine.conn = conn = conn or self.new_connection()
+        return conn
+
+    def close(self) -> None:
+        """Close the connection the calling thread holds, if any."""
+        conn, self._mine.conn = getattr(self._mine, "conn", None), None
+        if conn is not None:
+            conn.close()
 
     def _request(
         self, method: str, path: str, *, body: Any = None, content_type: str = ""
     ) -> bytes:
-        with self._lock:
-            self._fresh()
+        self._fresh()
+        with self._slots:
             try:
-                return super()._request(method, path, body=body, content_type=content_type)
-            except HTTPFailure as e:
-                if e.status != 401:
-                    raise
-                self.reload()  # a token rotated since: once more with the current one
-                self._loaded = time.monotonic()
-                return super()._request(method, path, body=body, content_type=content_type)
+                try:
+                    return super()._request(method, path, body=body, content_type=content_type)
+                except HTTPFailure as e:
+                    if e.status != 401:
+                        raise
+                    self.reload()  # a token rotated since: once more with the current one
+                    return super()._request(method, path, body=body, content_type=content_type)
+            finally:
+                conn, self._mine.conn = getattr(self._mine, "conn", None), None
+                if conn is not None:  # still open: the next request's
+                    with self._lock:
+                        self._idle.append(conn)
 
     def check(self) -> None:
         """Read the kubeconfig (or the service account) now: ClusterError when it is
@@ -78,8 +113,7 @@ class SharedRestCluster(RestCluster):
         return self._request("GET", path)
 
     def watch_lines(self, path: str, read_timeout: float) -> Generator[bytes, None, None]:
-        with self._lock:
-            self._fresh()
+        self._fresh()
         stream: Stream = self.open_stream(path, read_timeout)
         try:
             if not 200 <= stream.status <= 299:
