@@ -183,9 +183,8 @@ def test_a_malformed_object_from_the_get_fallback_is_a_cluster_error(
     assert "Pod default/bad metadata.uid must be a string" in e.value.msg
 
 
-def test_a_rotated_token_is_read_again(kubeapi: KubeAPIServer, tmp_path: Path) -> None:
-    """A projected service-account token rotates under a running daemon: a 401 reads the
-    token file again (at once for a request, before the next attempt for a watch)."""
+def rotating(kubeapi: KubeAPIServer, tmp_path: Path) -> tuple[CachedCluster, Path]:
+    """A synced cache whose kubeconfig names a token file (a projected token's form)."""
     token_file = tmp_path / "token"
     token_file.write_text(kubeapi.token)
     kubeconfig = Path(kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig")))
@@ -193,16 +192,32 @@ def test_a_rotated_token_is_read_again(kubeapi: KubeAPIServer, tmp_path: Path) -
     doc["users"][0]["user"] = {"tokenFile": str(token_file)}
     kubeconfig.write_text(json.dumps(doc))
     cached = CachedCluster(SharedRestCluster(str(kubeconfig), str(tmp_path)), NODE)
+    assert cached.start(wait=10)
+    kubeapi.wait_for_watchers(2, timeout=10)
+    return cached, token_file
+
+
+def test_a_rotated_token_is_read_again_after_a_401(kubeapi: KubeAPIServer, tmp_path: Path) -> None:
+    """A projected service-account token rotates under a running daemon: a request
+    refused 401 reads the token file again and is sent once more."""
+    cached, token_file = rotating(kubeapi, tmp_path)
     try:
-        assert cached.start(wait=10)
-        kubeapi.wait_for_watchers(2, timeout=10)
         kubeapi.token = "rotated-token"
         token_file.write_text("rotated-token")
         kubeapi.add_pod(pod("late"))
+        late = cached.api.get_pod("default", "late")
+        assert late is not None and late.name == "late"
+    finally:
+        cached.close()
+
+
+def test_a_watch_refused_401_reads_the_token_again(kubeapi: KubeAPIServer, tmp_path: Path) -> None:
+    cached, token_file = rotating(kubeapi, tmp_path)
+    try:
+        kubeapi.token = "rotated-token"
+        token_file.write_text("rotated-token")
         kubeapi.set_down(True)  # the watches reconnect: refused (401), then read it again
         kubeapi.set_down(False)
-        late = cached.api.get_pod("default", "late")  # a 401, the file read, once more
-        assert late is not None and late.name == "late"
         kubeapi.add_nad(nad("after-rotation"))
         eventually(lambda: cached.nads.get("default", "after-rotation") is not None)
     finally:
