@@ -1,8 +1,8 @@
 """The Kubernetes API as a Cluster, whatever carries the requests.
 
 Both API clients share this: `kube.KubeCluster` (the official `kubernetes` client,
-for the daemon's watches and the kubeconfig forms only it understands) and
-`rest.RestCluster` (the standard library, thin mode's per-call path). A subclass
+for the kubeconfig forms only it understands) and `rest.RestCluster` (the standard
+library: thin mode's per-call path, and multinetd's through `shared`). A subclass
 supplies `_request` (one HTTP request, its body read to the end) and the
 exceptions its transport raises; everything else is written once here: the paths,
 the objects read back, the error mapping, the bounded retries, the status patch

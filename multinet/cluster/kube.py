@@ -1,8 +1,8 @@
 """The Kubernetes API server as a Cluster, through the official `kubernetes` client.
 
-The daemon's watch-backed caches (`cache.py`) need it, and so do the kubeconfig
-forms the standard-library client (`rest.py`) leaves to it: exec credential
-plugins, auth-provider, basic auth, proxy-url, tls-server-name. Responses are
+The kubeconfig forms the standard-library client (`rest.py`) leaves to it need it:
+exec credential plugins, auth-provider, basic auth, proxy-url, tls-server-name (in
+thin mode and for the daemon's watch-backed caches, `shared.watched_api`). Responses are
 read as raw bytes through the client's low-level `call_api`: multinet needs a few
 fields, not the client's model objects. Paths, error mapping and retries are
 `api.ApiCluster`'s; this module only carries the requests.
