@@ -224,7 +224,7 @@ def test_a_watch_refused_401_reads_the_token_again(kubeapi: KubeAPIServer, tmp_p
         cached.close()
 
 
-def test_a_refused_list_is_retried_and_keeps_nothing_stale(
+def test_a_refused_list_leaves_the_cache_unsynced_and_a_get_refused(
     kubeapi: KubeAPIServer, tmp_path: Path
 ) -> None:
     """RBAC refusing the list (here: a token the server does not know) leaves the cache
