@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -124,3 +125,28 @@ def test_multus_connection_limit_bounds_the_requests(sandbox: Sandbox) -> None:
         assert first.result(timeout=30)[0] == 0
     assert sandbox.shim("DEL", "first", ns, sandbox.netconf(slow=True)).returncode == 0
     sandbox.assert_clean(ns)
+
+
+def test_shutdown_refuses_the_waiting_and_finishes_the_executing(sandbox: Sandbox) -> None:
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    run_ns, wait_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    sandbox.block()
+    with ThreadPoolExecutor(2) as pool:
+        executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
+        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
+        waiting = pool.submit(d.cni, sandbox.env("ADD", "wait", wait_ns), stdin)
+        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 1' in d.get("/metrics")[1])
+        d.proc.send_signal(signal.SIGTERM)
+        code, stdout = waiting.result(timeout=10)
+        assert code == 1 and json.loads(stdout)["code"] == 11
+        assert "shutting down" in json.loads(stdout)["msg"]
+        assert d.proc.poll() is None and not executing.done()  # still finishing "run"
+        sandbox.unblock()
+        assert executing.result(timeout=30)[0] == 0
+    assert d.proc.wait(30) == 0
+    assert sandbox.links(wait_ns) == [] and sandbox.links(run_ns) == ["eth0"]
+    assert not any(name.startswith("wait@") for name in sandbox.journals())
+    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0  # in-process now
+    sandbox.assert_clean(run_ns, wait_ns)
