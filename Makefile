@@ -42,10 +42,10 @@ debs:
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@command -v cargo >/dev/null 2>&1 || { echo "installing Debian's cargo and rustc (multinet-shim)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo rustc >/dev/null; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cargo rustc >/dev/null; }
 
 # The venv, once. Debian's Python ships venv without ensurepip (it is in python3.X-venv):
 # installed with apt-get first. A venv that failed half-way is removed, not reused.
@@ -56,7 +56,7 @@ $(VPY):
 		command -v apt-get >/dev/null 2>&1 || { \
 			echo "$(BASE_PYTHON) has no venv/ensurepip module: install them (Debian: $$pkg)"; exit 1; }; \
 		echo "installing Debian's $$pkg ($(BASE_PYTHON) has no venv/ensurepip module)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade $$pkg >/dev/null; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade $$pkg >/dev/null; }
 	@echo "creating the virtual environment $(VENV) with $(BASE_PYTHON)"
 	@$(BASE_PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 

@@ -67,7 +67,10 @@ def check(
     # An unknown key first: "interfce" may be why two networks want one interface.
     findings = [Finding(document, "", m) for s in selections for m in s.unknown_keys]
     try:
-        attachments.check_selections(selections, cluster=(cluster, CLUSTER_IFNAME))
+        # The default-network element replaces the cluster network: it goes on the
+        # runtime's interface (CNI_IFNAME) whatever it names, as at ADD.
+        if not default_network:
+            attachments.check_selections(selections, cluster=(cluster, CLUSTER_IFNAME))
     except InvalidConfig as e:
         return Result([], [*findings, Finding(document, "", e.msg)])
     if lookup is not None:

@@ -25,9 +25,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"multinetctl: expected NAMESPACE/POD, got {args.pod!r}", file=sys.stderr)
         return 2
     if args.kubeconfig:
-        from multinet.cluster.apiserver import api_cluster
+        from multinet.meta.wiring import api_for
 
-        status = api_cluster(args.kubeconfig, args.cni_dir).network_status(namespace, name)
+        status = api_for(args.kubeconfig, args.cni_dir).network_status(namespace, name)
     else:
         status = StatusRecords(args.cni_dir).read_status(namespace, name)
     if status is None:

@@ -8,8 +8,9 @@ forced onto requests: the runtime's cniVersion decides the result's version.
 
 Multus's daemon-config.json keys (`MULTUS_SCHEMA`) are read here too, so that a Multus
 node's configuration works as it is: each is honoured with Multus's meaning (`socketDir`,
-`metricsPort`, `multusConfigFile`, `multusAutoconfigDir`, `overrideNetworkName`, and
-`chrootDir`, read as multinet's own `hostRoot`) or refused with the multinet equivalent
+`metricsPort`, `multusConfigFile`, `multusAutoconfigDir`, `overrideNetworkName`,
+`connectionLimit`, read as multinet's `maxConcurrentRequests`, and `chrootDir`, read as
+multinet's own `hostRoot`) or refused with the multinet equivalent
 (`_refusal`); none but `chrootDir` (as `hostRoot`) is forwarded into requests. Keys
 neither multinet nor Multus knows are forwarded (a delegate may read them) with a
 warning (`DaemonConfig.notes`).
@@ -37,6 +38,23 @@ DHCP_BIN_DIRS = ("/opt/cni/bin", "/usr/lib/cni")
 # A path: no NUL and no lone surrogate (a JSON "\udcff" escape), which no file name holds.
 PATH_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
 
+# Bounded work (daemon.admission), per lane. Executing at once: two per CPU, since a
+# request mostly waits on its delegates' processes (exec, netlink, IPAM locks) while each
+# costs memory in the daemon's cgroup. Waiting: more than a node's pods (kubelet maxPods,
+# 110 by default, 250 at most) restarting at once. A waiting request gives up (code 11)
+# well before the kubelet's 2 minute runtime request timeout, leaving 30 s to run.
+MAX_CONCURRENT = 1024
+MAX_QUEUED = 10000
+MAX_QUEUE_TIMEOUT = 119  # < the kubelet's runtime request timeout (120 s)
+DEFAULT_QUEUED = 512
+DEFAULT_QUEUE_TIMEOUT = 90.0
+
+
+def default_concurrency() -> int:
+    """Two requests per CPU the daemon may run on (its affinity: a cpuset counts)."""
+    return min(MAX_CONCURRENT, max(2, 2 * len(os.sched_getaffinity(0))))
+
+
 # Keys the daemon itself reads: never forwarded into requests.
 DAEMON_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,6 +74,9 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "dhcpDaemonBinary": {"type": "string", "pattern": PATH_PATTERN},
         "dynamicNetworks": {"type": "boolean"},
         "dynamicNetworksInterval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+        "maxConcurrentRequests": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENT},
+        "maxQueuedRequests": {"type": "integer", "minimum": 0, "maximum": MAX_QUEUED},
+        "queueTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_QUEUE_TIMEOUT},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -78,6 +99,7 @@ MULTUS_SCHEMA: dict[str, Any] = {
         "logOptions": {"type": "object"},
         "daemonSocketDir": {"type": "string"},
         "auxiliaryCNIChainName": {"type": "string"},
+        "connectionLimit": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENT},
     },
 }
 DOCS = "docs/thick-mode.md#multus-daemon-configjson-keys"
@@ -144,6 +166,11 @@ class DaemonConfig:
     # is reconciled at most once per interval (seconds).
     dynamic_networks: bool = False
     dynamic_networks_interval: float = 1.0
+    # Bounded work (daemon.admission): per lane, requests executing at once, waiting at
+    # most, and seconds a waiting request waits at most.
+    max_concurrent_requests: int = field(default_factory=default_concurrency)
+    max_queued_requests: int = DEFAULT_QUEUED
+    queue_timeout: float = DEFAULT_QUEUE_TIMEOUT
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -205,6 +232,19 @@ def _metrics_address(raw: Mapping[str, Any]) -> tuple[str, int] | None:
             f'one (metricsPort {port} is metricsAddress ":{port}")'
         )
     return "", int(port)
+
+
+def _concurrency(raw: Mapping[str, Any]) -> int:
+    """maxConcurrentRequests, or Multus's connectionLimit (its cap on the connections
+    served at once; the rest wait, as here)."""
+    ours, multus = raw.get("maxConcurrentRequests"), raw.get("connectionLimit")
+    if ours is not None and multus is not None and ours != multus:
+        raise InvalidConfig(
+            "invalid daemon configuration: maxConcurrentRequests and connectionLimit "
+            f"disagree: keep one (connectionLimit {multus} is maxConcurrentRequests {multus})"
+        )
+    value = ours if ours is not None else multus
+    return int(value) if value is not None else default_concurrency()
 
 
 def _config_file(raw: Mapping[str, Any]) -> str:
@@ -282,6 +322,9 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         dhcp_binary=raw.get("dhcpDaemonBinary", ""),
         dynamic_networks=raw.get("dynamicNetworks", False),
         dynamic_networks_interval=float(raw.get("dynamicNetworksInterval", 1.0)),
+        max_concurrent_requests=_concurrency(raw),
+        max_queued_requests=raw.get("maxQueuedRequests", DEFAULT_QUEUED),
+        queue_timeout=float(raw.get("queueTimeout", DEFAULT_QUEUE_TIMEOUT)),
         notes=notes,
     )
 

@@ -129,9 +129,7 @@ class DynamicNetworks:
         """Make each sandbox of the pod that multinet attached follow its annotation."""
         key = (namespace, name)
         if key == EVERY_POD:
-            for journal in self.store.journals():
-                if journal.pod.get("name"):
-                    self.queue.add((journal.pod.get("namespace", ""), journal.pod["name"]))
+            self._queue_every_pod()
             return
         journals = self._sandboxes(key)
         if not journals:
@@ -162,6 +160,12 @@ class DynamicNetworks:
             self._retry(key, retry)
         else:
             self.queue.forget(key)
+
+    def _queue_every_pod(self) -> None:
+        """After a (re)list: every pod multinet attached here, its changes perhaps missed."""
+        for journal in self.store.journals():
+            if journal.pod.get("name"):
+                self.queue.add((journal.pod.get("namespace", ""), journal.pod["name"]))
 
     def _sandboxes(self, key: Key) -> list[Journal]:
         """The pod's journals: the one a CNI ADD just named, else the store's of the pod.

@@ -1,6 +1,7 @@
 """The daemon as a whole: its servers, its config writer, readiness and graceful shutdown.
 
-Shutdown order matters: the socket file goes first, so that a shim arriving
+Shutdown order matters: the requests waiting for a slot are answered "try again
+later" (they never started); the socket file goes, so that a shim arriving
 now falls back to in-process at once instead of queueing; then the servers
 stop accepting; then the requests in flight finish (the server joins their
 threads); the generated config is removed last, and only when asked, because
@@ -11,6 +12,7 @@ primary network and leak their secondary ones.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import threading
@@ -21,15 +23,17 @@ from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
 from multinet.cni.errors import InvalidConfig
 from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
+from multinet.daemon.admission import ADD, LANES, Admission, Busy
 from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.delegate import DelegateService
 from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.dynamic import DynamicNetworks
-from multinet.daemon.metrics import DaemonMetrics, no_cache
+from multinet.daemon.metrics import DaemonMetrics, LaneLoad, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
 from multinet.daemon.service import CNIService, VerbsFactory
 from multinet.engine.journal import FileJournalStore, summary
+from multinet.meta import dispatch
 from multinet.meta.wiring import verbs_for
 
 log = logging.getLogger("multinet.daemon")
@@ -68,6 +72,11 @@ class Daemon:
         self.config = config
         self.cluster = cluster
         self.metrics = DaemonMetrics(cluster.sizes if cluster is not None else no_cache)
+        # The requests of both sockets (/v1/cni, Multus's /cni and /delegate) execute
+        # within its limits; the dynamic-networks controller is one worker already.
+        self.admission = Admission(
+            config.max_concurrent_requests, config.max_queued_requests, config.queue_timeout
+        )
         # One PodResources channel for the daemon's lifetime (requests naming other paths
         # get their own, as in thin mode).
         self.devices = KubeletDevices(
@@ -113,7 +122,12 @@ class Daemon:
     # -- what the HTTP layer serves ------------------------------------------
 
     def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]:
-        code, stdout = self.service.serve(env, stdin)
+        try:
+            with self.admission.slot(env.get("CNI_COMMAND", "")) as admitted:
+                self.metrics.queue_wait.observe(admitted.waited, admitted.lane)
+                code, stdout = self.service.serve(env, stdin)
+        except Busy as busy:
+            return self._refuse(env, stdin, busy)
         if self.dynamic is not None and code == 0:
             self.dynamic.added(env)  # a change made while its ADD ran is not missed
         return code, stdout
@@ -121,7 +135,23 @@ class Daemon:
     def delegate(
         self, env: dict[str, str], stdin: bytes, attributes: dict[str, Any]
     ) -> tuple[int, str]:
-        return self.delegates.serve(env, stdin, attributes)
+        """A /delegate request: an ADD waits in the ADD lane, DEL and CHECK in the other."""
+        try:
+            with self.admission.slot(env.get("CNI_COMMAND", "")) as admitted:
+                self.metrics.queue_wait.observe(admitted.waited, admitted.lane)
+                return self.delegates.serve(env, stdin, attributes)
+        except Busy as busy:
+            return self._refuse(env, stdin, busy)
+
+    def _refuse(self, env: dict[str, str], stdin: bytes, busy: Busy) -> tuple[int, str]:
+        """The code 11 answer of a request that never started, in the request's version."""
+        self.metrics.refused(env.get("CNI_COMMAND", ""), busy.lane, busy.reason)
+
+        def refused(_: object) -> None:
+            raise busy
+
+        out = io.StringIO()
+        return dispatch.run(env, stdin, out, refused), out.getvalue()
 
     def readiness(self) -> tuple[bool, list[str]]:
         reasons = []
@@ -134,6 +164,8 @@ class Daemon:
             reasons.append(f"{self.confgen.path}: {self.confgen.problem or 'missing'}")
         if self.cluster is not None and not self.cluster.synced():
             reasons.append("the cluster caches have not synced yet")
+        if self.admission.full(ADD):
+            reasons.append(f"queue full: {self.admission.queued(ADD)} ADDs waiting")
         why = self.dhcp.reason() if self.dhcp is not None else None
         if why is not None:
             reasons.append(why)
@@ -143,7 +175,8 @@ class Daemon:
         return summary(self.store)
 
     def metrics_text(self) -> str:
-        return self.metrics.render(self.readiness()[0])
+        lanes = {n: LaneLoad(self.admission.executing(n), self.admission.queued(n)) for n in LANES}
+        return self.metrics.render(self.readiness()[0], lanes)
 
     def rejected(self, reason: str) -> None:
         self.metrics.rejected.inc(reason)
@@ -197,6 +230,7 @@ class Daemon:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self.admission.close()  # the waiting requests are answered code 11 now
         if self.dynamic is not None:
             self.dynamic.stop()  # a change in progress finishes; none starts
         inflight = self.metrics.inflight

@@ -9,13 +9,23 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Waits in the admission queue: up to its deadline (queueTimeout, at most 119 s).
+WAIT_BUCKETS = (0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 90.0, 120.0)
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
 Labels = tuple[str, ...]
 CacheSizes = Callable[[], Mapping[str, int]]
+
+
+class LaneLoad(NamedTuple):
+    """One admission lane now (daemon.admission): requests executing and waiting."""
+
+    executing: int
+    queued: int
 
 
 def no_cache() -> Mapping[str, int]:
@@ -135,6 +145,18 @@ class DaemonMetrics:
             "rejected (the annotation cannot be honoured), failed (retried).",
             ("result",),
         )
+        self.queue_wait = Histogram(
+            "multinet_queue_wait_seconds",
+            "Time a CNI request waited for a slot before it executed, by lane (add, other).",
+            ("lane",),
+            WAIT_BUCKETS,
+        )
+        self.queue_refusals = Counter(
+            "multinet_queue_refusals_total",
+            "CNI requests answered code 11 without being started, by lane and reason: "
+            "full (the queue was), deadline (queueTimeout passed), closed (shutdown).",
+            ("lane", "reason"),
+        )
         self.cache_sizes = cache_sizes
         # The supervised DHCP client daemon (daemon.dhcpd): up now? None = not supervised.
         self.dhcp_daemon_up: Callable[[], bool] | None = None
@@ -160,16 +182,26 @@ class DaemonMetrics:
         with self._lock:
             return self._inflight
 
+    def refused(self, command: str, lane: str, reason: str) -> None:
+        """A request answered code 11 by the admission queue: it never started."""
+        command = command if command in COMMANDS else "invalid"
+        self.requests.inc(command, "error")
+        self.errors.inc(command, "11")
+        self.queue_refusals.inc(lane, reason)
+
     def observe_delegate(self, plugin: str, command: str, seconds: float, ok: bool) -> None:
         """A cni.exec.Observer."""
         self.delegate_latency.observe(seconds, plugin, command)
 
-    def render(self, ready: bool) -> str:
+    def render(self, ready: bool, lanes: Mapping[str, LaneLoad] | None = None) -> str:
         lines: list[str] = []
         for metric in (self.requests, self.errors, self.latency, self.delegate_latency):
             lines += metric.render()
         lines += self.rejected.render()
         lines += self.network_changes.render()
+        lines += self.queue_wait.render()
+        lines += self.queue_refusals.render()
+        lines += _lane_gauges(lanes or {})
         lines += [
             "# HELP multinet_inflight_requests CNI requests being served now.",
             "# TYPE multinet_inflight_requests gauge",
@@ -194,3 +226,17 @@ class DaemonMetrics:
                 f"multinet_dhcp_daemon_restarts_total {self.dhcp_daemon_restarts()}",
             ]
         return "\n".join(lines) + "\n"
+
+
+def _lane_gauges(lanes: Mapping[str, LaneLoad]) -> list[str]:
+    lines = [
+        "# HELP multinet_executing_requests CNI requests executing now, by admission lane.",
+        "# TYPE multinet_executing_requests gauge",
+    ]
+    lines += [f'multinet_executing_requests{{lane="{n}"}} {v.executing}' for n, v in lanes.items()]
+    lines += [
+        "# HELP multinet_queued_requests CNI requests waiting for a slot, by admission lane.",
+        "# TYPE multinet_queued_requests gauge",
+    ]
+    lines += [f'multinet_queued_requests{{lane="{n}"}} {v.queued}' for n, v in lanes.items()]
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from multinet.cluster.apiserver import ApiServer
+from multinet.cluster.apiserver import ApiServer, api_cluster
 from multinet.cluster.base import Cluster, DeviceSource
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
@@ -17,6 +17,7 @@ from multinet.engine.netns import HostNetns
 from multinet.meta.verbs import Verbs
 
 if TYPE_CHECKING:
+    from multinet.cluster.api import ApiCluster
     from multinet.meta.dynamic import Dynamic
 
 
@@ -29,6 +30,11 @@ def cluster_for(conf: NetConf) -> Cluster | None:
     if conf.kubeconfig or conf.cluster_network:
         return ApiServer(conf.kubeconfig, conf.cni_dir)
     return None
+
+
+def api_for(kubeconfig: str, state_dir: str) -> ApiCluster:
+    """The API server's client for multinetctl's reads (the same as thin mode's)."""
+    return api_cluster(kubeconfig, state_dir)
 
 
 def devices_for(conf: NetConf) -> DeviceSource:

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
         "--validate-pods",
         action="store_true",
         default=os.environ.get("MULTINET_WEBHOOK_VALIDATE_PODS", "") == "true",
-        help="also deny pods whose networks annotation does not parse",
+        help="also deny pods whose networks annotation ADD would refuse, or that names a key "
+        "ADD ignores (a typo: `multinetctl annotation validate` rules)",
     )
     p.add_argument(
         "--unknown-plugin-keys",

@@ -297,3 +297,30 @@ def test_main_in_process(
         multinetctl.main(["nad", "validate", "-"])
     assert done.value.code == 0
     assert capsys.readouterr().out == "valid (1 file)\n"
+
+
+def test_a_default_network_naming_eth0_passes_as_at_add() -> None:
+    """The default-network element replaces the cluster network on CNI_IFNAME: naming
+    eth0 clashes with nothing (ADD accepts it)."""
+    value = '[{"name": "alt-cluster-net", "namespace": "kube-system", "interface": "eth0"}]'
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns1",
+           "annotations": {"v1.multus-cni.io/default-network": value}}}  # fmt: skip
+    rc, _, err = run("annotation", "validate", "--pod", "-", stdin=json.dumps(pod))
+    assert (rc, err) == (0, "")
+
+
+def test_npwg_ipam_claim_reference_is_a_known_key() -> None:
+    """NPWG's element field (KubeVirt persistent IPs): ADD ignores it as Multus does, and
+    it is not reported as a typo."""
+    rc, _, err = run("annotation", "validate", '[{"name": "a", "ipam-claim-reference": "c"}]')
+    assert (rc, err) == (0, "")
+    rc, _, err = run("annotation", "validate", '[{"name": "a", "ipam-claim-reference": 1}]')
+    assert rc == 1 and "ipam-claim-reference must be a string, got number 1" in err
+
+
+def test_the_dhcp_ipams_route_priority_is_a_known_key() -> None:
+    """The reference dhcp IPAM reads `priority` (its routes' metric)."""
+    nad = GOOD.replace('{"type": "static"}', '{"type": "dhcp", "priority": 100}')
+    assert '"priority": 100' in nad
+    rc, _, err = run("nad", "validate", "-", stdin=nad)
+    assert (rc, err) == (0, ""), err

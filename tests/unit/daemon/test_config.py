@@ -262,3 +262,41 @@ def test_dynamic_networks_is_off_by_default_and_not_forwarded() -> None:
     c = config.load({"dynamicNetworks": True, "dynamicNetworksInterval": 0.5}, {})
     assert c.dynamic_networks and c.dynamic_networks_interval == 0.5
     assert c.overrides == {}
+
+
+def test_bounded_work_defaults() -> None:
+    c = config.load({}, {})
+    assert c.max_concurrent_requests == config.default_concurrency() >= 2
+    assert c.max_queued_requests == config.DEFAULT_QUEUED
+    assert c.queue_timeout == config.DEFAULT_QUEUE_TIMEOUT < 120  # the kubelet's timeout
+    c = config.load({"maxConcurrentRequests": 3, "maxQueuedRequests": 0, "queueTimeout": 2.5}, {})
+    assert (c.max_concurrent_requests, c.max_queued_requests, c.queue_timeout) == (3, 0, 2.5)
+    assert not {"maxConcurrentRequests", "maxQueuedRequests", "queueTimeout"} & set(c.overrides)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"maxConcurrentRequests": 0}, "maxConcurrentRequests: 0 is less than 1"),
+        ({"maxConcurrentRequests": 1025}, "maxConcurrentRequests: 1025 is greater than 1024"),
+        ({"maxConcurrentRequests": 2.5}, "maxConcurrentRequests"),
+        ({"maxConcurrentRequests": True}, "maxConcurrentRequests"),
+        ({"maxQueuedRequests": -1}, "maxQueuedRequests: -1 is less than 0"),
+        ({"queueTimeout": 0}, "queueTimeout: 0 must be greater than 0"),
+        ({"queueTimeout": 120}, "queueTimeout: 120 is greater than 119"),
+        ({"connectionLimit": 0}, "connectionLimit: 0 is less than 1"),
+        ({"connectionLimit": "8"}, "connectionLimit"),
+    ],
+)
+def test_bounded_work_settings_are_validated(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidConfig, match=message) as e:
+        config.load(raw, {})
+    assert e.value.code == 7
+
+
+def test_multus_connection_limit_is_max_concurrent_requests() -> None:
+    assert config.load({"connectionLimit": 7}, {}).max_concurrent_requests == 7
+    same = config.load({"connectionLimit": 7, "maxConcurrentRequests": 7}, {})
+    assert same.max_concurrent_requests == 7 and "connectionLimit" not in same.overrides
+    with pytest.raises(InvalidConfig, match="maxConcurrentRequests and connectionLimit disagree"):
+        config.load({"connectionLimit": 7, "maxConcurrentRequests": 8}, {})

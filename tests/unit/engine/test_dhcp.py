@@ -1,4 +1,4 @@
-"""networks.dhcp: which DHCP daemon sockets a plan needs, and the check before an ADD."""
+"""engine.dhcp: which DHCP daemon sockets a plan needs, and the check before an ADD."""
 
 from __future__ import annotations
 

@@ -70,6 +70,7 @@ EVERY_FIELD: dict[str, Any] = {
     "cni-args": {"vlan": 100, "trust": "on"},
     "deviceID": "0000:3b:02.1",
     "source-routing": True,
+    "ipam-claim-reference": "vm-a.net1",  # known, and ignored (no field of its own)
     "x-unknown": "ignored",
 }
 

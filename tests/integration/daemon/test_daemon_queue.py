@@ -1,0 +1,152 @@
+"""Bounded work against a real multinetd: ADDs beyond maxConcurrentRequests wait in their
+lane; DEL and CHECK never wait behind them; a queued ADD past queueTimeout, or one more
+than the queue holds, is answered code 11 having done nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from tests.integration.daemon.sandbox import Sandbox
+
+TIMEOUT = 6  # queueTimeout: room for the checks made while the ADDs wait
+
+
+def metric(text: str, series: str) -> float:
+    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
+    assert found, f"{series} not in the metrics"
+    return float(found.group(1))
+
+
+@pytest.mark.timeout(120)
+def test_dels_served_while_the_add_queue_is_full_and_queued_adds_refused(
+    sandbox: Sandbox,
+) -> None:
+    d = sandbox.daemon(maxConcurrentRequests=2, maxQueuedRequests=2, queueTimeout=TIMEOUT)
+    slow = sandbox.netconf(slow=True)
+    stdin = json.dumps(slow).encode()
+    done_ns, kept_ns = sandbox.netns(), sandbox.netns()
+    for cid, ns in (("done", done_ns), ("kept", kept_ns)):
+        assert sandbox.shim("ADD", cid, ns, slow).returncode == 0
+
+    sandbox.block()
+    running = {f"run{i}": sandbox.netns() for i in range(2)}
+    queued = {f"wait{i}": sandbox.netns() for i in range(2)}
+    with ThreadPoolExecutor(4) as pool:
+        executing = [
+            pool.submit(d.cni, sandbox.env("ADD", c, ns), stdin) for c, ns in running.items()
+        ]
+        sandbox.wait_for(lambda: len([c for c in sandbox.calls() if c.startswith("ADD run")]) == 2)
+        # One waits through the native shim, one through the Python client.
+        waiting: list[Future[tuple[int, str]]] = [
+            pool.submit(d.cni, sandbox.env("ADD", "wait0", queued["wait0"]), stdin),
+            pool.submit(_shim_answer, sandbox, "wait1", queued["wait1"], slow),
+        ]
+        queued_at = time.monotonic()
+        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 2' in d.get("/metrics")[1])
+
+        # The queue is full: the next ADD is refused at once, through the native shim,
+        # which passes the answer on (it does not fall back to running it in-process).
+        extra_ns = sandbox.netns()
+        started = time.monotonic()
+        full = sandbox.shim("ADD", "extra", extra_ns, slow)
+        assert time.monotonic() - started < 3
+        assert full.returncode == 1 and "in-process" not in full.stderr, full.stderr
+        error = json.loads(full.stdout)
+        assert error["code"] == 11 and error["cniVersion"] == "1.0.0"
+        assert "busy" in error["msg"] and "queue (2) is full" in error["msg"], error
+        status, ready = d.get("/readyz")
+        assert status == 503 and any(r.startswith("queue full") for r in ready["reasons"])
+
+        # DEL and CHECK are served while four ADDs hold and fill the ADD lane.
+        started = time.monotonic()
+        check = sandbox.shim("CHECK", "kept", kept_ns, slow)
+        assert check.returncode == 0, check.stdout + check.stderr
+        delete = sandbox.shim("DEL", "done", done_ns, slow)
+        assert delete.returncode == 0, delete.stdout + delete.stderr
+        assert time.monotonic() - started < TIMEOUT / 2
+        assert sandbox.links(done_ns) == []
+        assert not any(f.done() for f in executing + waiting)
+
+        # Past queueTimeout, the waiting ADDs are answered "try again later".
+        answers = [f.result(timeout=TIMEOUT + 30) for f in waiting]
+        assert time.monotonic() - queued_at >= TIMEOUT - 0.5
+        for code, stdout in answers:
+            refused = json.loads(stdout)
+            assert code == 1 and refused["code"] == 11, stdout
+            assert re.search(r"\(\d+ requests ahead, waited \d+\.\d s\)", refused["msg"]), refused
+        assert not any(f.done() for f in executing)
+        metrics = d.get("/metrics")[1]
+        sandbox.unblock()
+        assert [f.result(timeout=30)[0] for f in executing] == [0, 0]
+
+    # Nothing of the refused ADDs was done: no delegate ran, no journal, no interface.
+    for cid, ns in (*queued.items(), ("extra", extra_ns)):
+        assert not any(f" {cid} " in call for call in sandbox.calls())
+        assert not any(name.startswith(f"{cid}@") for name in sandbox.journals())
+        assert sandbox.links(ns) == []
+    assert metric(metrics, 'multinet_queue_refusals_total{lane="add",reason="full"}') == 1
+    assert metric(metrics, 'multinet_queue_refusals_total{lane="add",reason="deadline"}') == 2
+    assert metric(metrics, 'multinet_request_errors_total{command="ADD",code="11"}') == 3
+    assert metric(metrics, 'multinet_executing_requests{lane="add"}') == 2
+    assert metric(metrics, 'multinet_queued_requests{lane="add"}') == 0
+    assert metric(metrics, 'multinet_queue_wait_seconds_count{lane="other"}') == 2
+    assert metric(metrics, 'multinet_queue_wait_seconds_count{lane="add"}') == 4
+    assert not any(r.startswith("queue full") for r in d.get("/readyz")[1]["reasons"])
+
+    for cid, ns in (*running.items(), ("kept", kept_ns)):
+        assert sandbox.shim("DEL", cid, ns, slow).returncode == 0
+    sandbox.assert_clean(done_ns, kept_ns, *running.values(), *queued.values(), extra_ns)
+
+
+def _shim_answer(sandbox: Sandbox, cid: str, ns: str, conf: dict[str, object]) -> tuple[int, str]:
+    answer: subprocess.CompletedProcess[str] = sandbox.shim("ADD", cid, ns, conf)
+    assert "in-process" not in answer.stderr, answer.stderr
+    return answer.returncode, answer.stdout
+
+
+def test_multus_connection_limit_bounds_the_requests(sandbox: Sandbox) -> None:
+    d = sandbox.daemon(connectionLimit=1, maxQueuedRequests=0)
+    ns = sandbox.netns()
+    stdin = json.dumps(sandbox.netconf(slow=True)).encode()
+    sandbox.block()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(d.cni, sandbox.env("ADD", "first", ns), stdin)
+        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
+        code, stdout = d.cni(sandbox.env("ADD", "second", sandbox.netns()), stdin)
+        assert code == 1 and json.loads(stdout)["code"] == 11
+        sandbox.unblock()
+        assert first.result(timeout=30)[0] == 0
+    assert sandbox.shim("DEL", "first", ns, sandbox.netconf(slow=True)).returncode == 0
+    sandbox.assert_clean(ns)
+
+
+def test_shutdown_refuses_the_waiting_and_finishes_the_executing(sandbox: Sandbox) -> None:
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    run_ns, wait_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    sandbox.block()
+    with ThreadPoolExecutor(2) as pool:
+        executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
+        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
+        waiting = pool.submit(d.cni, sandbox.env("ADD", "wait", wait_ns), stdin)
+        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 1' in d.get("/metrics")[1])
+        d.proc.send_signal(signal.SIGTERM)
+        code, stdout = waiting.result(timeout=10)
+        assert code == 1 and json.loads(stdout)["code"] == 11
+        assert "shutting down" in json.loads(stdout)["msg"]
+        assert d.proc.poll() is None and not executing.done()  # still finishing "run"
+        sandbox.unblock()
+        assert executing.result(timeout=30)[0] == 0
+    assert d.proc.wait(30) == 0
+    assert sandbox.links(wait_ns) == [] and sandbox.links(run_ns) == ["eth0"]
+    assert not any(name.startswith("wait@") for name in sandbox.journals())
+    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0  # in-process now
+    sandbox.assert_clean(run_ns, wait_ns)
