@@ -57,18 +57,6 @@ class KubeCluster(ApiCluster):
         # server, and must not fail because the kubeconfig is unreadable.
         return self._client or api_client(self.kubeconfig)
 
-    @functools.cached_property
-    def core(self) -> Any:
-        from kubernetes import client as k8s
-
-        return k8s.CoreV1Api(self.api_client)
-
-    @functools.cached_property
-    def custom(self) -> Any:
-        from kubernetes import client as k8s
-
-        return k8s.CustomObjectsApi(self.api_client)
-
     def _transport_errors(self) -> tuple[type[BaseException], ...]:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
