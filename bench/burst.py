@@ -116,18 +116,19 @@ def failure_of(returncode: int, stdout: str, stderr: str) -> str | None:
     """What went wrong with one call, as a short label: the CNI error code, an in-process
     fallback of the shim (the daemon was not there), a signal, an exit code; None if
     it succeeded."""
-    if FALLBACK_MARK in stderr:
-        return "shim fell back in-process"
     if returncode == 0:
-        return None
-    try:
-        code = json.loads(stdout)["code"]
-        return f"code {code}"
-    except (ValueError, KeyError, TypeError):
-        pass
-    if returncode < 0:
-        return f"killed by {signal.Signals(-returncode).name}"
-    return f"exit {returncode}"
+        what = None
+    else:
+        try:
+            what = f"code {json.loads(stdout)['code']}"
+        except (ValueError, KeyError, TypeError):
+            if returncode < 0:
+                what = f"killed by {signal.Signals(-returncode).name}"
+            else:
+                what = f"exit {returncode}"
+    if FALLBACK_MARK in stderr:  # the daemon did not answer: not the thick path measured
+        return "in-process fallback" + (f", {what}" if what else "")
+    return what
 
 
 # -- one call -----------------------------------------------------------------------------
@@ -151,7 +152,8 @@ def execute(argv: list[str], stdin: bytes, env: dict[str, str]) -> Call:
     seconds = time.perf_counter() - start
     out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
     failure = failure_of(proc.returncode, out, err)
-    return Call(seconds, failure, (out + err).strip()[:300] if failure else "")
+    detail = " | ".join(line for line in (out + err).splitlines() if line.strip())
+    return Call(seconds, failure, detail[:300] if failure else "")
 
 
 def cni_env(command: str, cid: str, netns: str, ifname: str, pod: PodRef) -> dict[str, str]:
@@ -181,12 +183,15 @@ class Sampler:
     def __init__(self, cgroup: MemoryCgroup | None) -> None:
         self.cgroup = cgroup
         self.max = 0
+        self.at_max: dict[str, int] = {}  # the usage's breakdown at that sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while self.cgroup is not None and not self._stop.is_set():
-            self.max = max(self.max, self.cgroup.usage())
+            usage = self.cgroup.usage()
+            if usage > self.max:
+                self.max, self.at_max = usage, self.cgroup.breakdown()
             self._stop.wait(SAMPLE_EVERY_S)
 
     def __enter__(self) -> Sampler:
@@ -207,15 +212,17 @@ def phase(
         calls = list(pool.map(one, range(pods)))
         wall = time.perf_counter() - start
     failures = collections.Counter(c.failure for c in calls if c.failure)
+    examples = {c.failure: c.detail for c in reversed(calls) if c.failure}  # the first of each
     out: dict[str, Any] = {
         "wall_s": round(wall, 2),
         "ms": stats_ms([c.seconds for c in calls]),
         "failures": sum(failures.values()),
         "failures_by_kind": dict(failures),
-        "failure_examples": [c.detail for c in calls if c.failure][:3],
+        "failure_examples": [f"{k}: {v}" for k, v in examples.items()],
     }
     if cgroup is not None:
         out["usage_max_mib"] = round(sampler.max / MIB, 1)
+        out["usage_max_breakdown_mib"] = {k: round(v / MIB, 1) for k, v in sampler.at_max.items()}
     return out
 
 
@@ -260,6 +267,16 @@ def floor(
 def adapted(deployed: dict[str, Any], local: dict[str, Any]) -> dict[str, Any]:
     """The DaemonSet's daemon config with the benchmark's own paths (`local`)."""
     return {k: v for k, v in deployed.items() if k not in REPLACED_KEYS | DROPPED_KEYS} | local
+
+
+def snapshot(cgroup: MemoryCgroup, daemon: Daemon) -> dict[str, Any]:
+    """Once a phase is over: what stays charged (after the ADDs, the kernel's share holds
+    the pods' interfaces, which the delegates created in the cgroup), the daemon's RSS."""
+    out: dict[str, Any] = {"usage_mib": round(cgroup.usage() / MIB, 1)}
+    out |= {k: round(v / MIB, 1) for k, v in cgroup.breakdown().items()}
+    if daemon.proc.poll() is None:
+        out["daemon_rss_mib"] = round(daemon.rss_kib() / 1024, 1)
+    return out
 
 
 def daemon_state(daemon: Daemon) -> str:
@@ -309,6 +326,7 @@ def multinet(
 
             out[command] = phase(one, pods, cgroup)
             out[command]["daemon"] = daemon_state(daemon)
+            out[command]["after"] = snapshot(cgroup, daemon)
             progress(
                 f"  burst: {pods} {command}s in {out[command]['wall_s']} s, "
                 f"{out[command]['failures']} failed, daemon {out[command]['daemon']}"
@@ -426,7 +444,16 @@ def render(r: dict[str, Any]) -> str:
         f"{', '.join(m['leaks_after_del']) or 'none'}"
     )
     targets = "targets: " + "; ".join(f"{k} {v}" for k, v in m["targets"].items())
-    examples = [f"  e.g. {e}" for e in m["ADD"]["failure_examples"] + m["DEL"]["failure_examples"]]
+    examples = [f"  {c} e.g. {e}" for c in ("ADD", "DEL") for e in m[c]["failure_examples"]]
+    mix = [
+        f"{c}: " + ", ".join(f"{k} {v:.1f}" for k, v in m[c]["usage_max_breakdown_mib"].items())
+        for c in ("ADD", "DEL")
+        if m[c]["usage_max_breakdown_mib"]
+    ]
+    after = [
+        f"{c}: " + ", ".join(f"{k} {v:.1f}" for k, v in m[c]["after"].items())
+        for c in ("ADD", "DEL")
+    ]
     return "\n".join(
         [
             table(
@@ -445,8 +472,10 @@ def render(r: dict[str, Any]) -> str:
             ),
             "",
             memory,
+            "at the sampled maximum, MiB: " + ("; ".join(mix) or "-"),
+            "once every call answered, MiB: " + "; ".join(after),
             checks,
             targets,
-            *examples[:3],
+            *examples[:6],
         ]
     )

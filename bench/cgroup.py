@@ -153,6 +153,26 @@ class MemoryCgroup:
     def stat(self) -> dict[str, int]:
         return parse_keyed(self._read("memory.stat"))
 
+    def breakdown(self) -> dict[str, int]:
+        """Usage by kind, bytes: anonymous (the processes' heaps), file (page cache, which
+        the kernel reclaims before it OOM-kills) and kernel (slab, stacks, sockets, the
+        network devices the delegates created: charged until freed)."""
+        stat = self.stat()
+        if self.version == 2:
+            kernel = stat.get("kernel")
+            if kernel is None:  # before Linux 5.18
+                kernel = sum(stat.get(k, 0) for k in ("kernel_stack", "slab", "sock", "percpu"))
+            return {"anon": stat.get("anon", 0), "file": stat.get("file", 0), "kernel": kernel}
+        try:
+            kernel = int(self._read("memory.kmem.usage_in_bytes"))
+        except OSError:
+            kernel = 0
+        return {
+            "anon": stat.get("total_rss", stat.get("rss", 0)),
+            "file": stat.get("total_cache", stat.get("cache", 0)),
+            "kernel": kernel,
+        }
+
     def pids(self) -> list[int]:
         try:
             return [int(p) for p in self._read("cgroup.procs").split()]
