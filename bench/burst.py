@@ -12,7 +12,9 @@ as they are to the container in a cluster.
 The burst: one thread per pod execs the native `multinet-shim` (as a container
 runtime does, without a driver: its stdout is the CNI result or error, whose code is
 counted) for the 4-network pod of `bench.latency`; all ADDs at once, then, once all
-have answered, all DELs at once. The floor, run first in the same run: the same
+have answered, all DELs at once. The shim's in-process fallback is off
+(`fallbackExecutable: /bin/false`): a call the daemon did not answer (it was
+OOM-killed) fails, instead of running thin mode outside the cgroup. The floor, run first in the same run: the same
 pods with the delegates alone, one thread per pod execing the four delegates in turn
 (DEL in reverse), as the runtime would without a meta-plugin.
 
@@ -315,6 +317,9 @@ def multinet(
                 "name": "mnb-burst",
                 "type": "multinet-shim",
                 "daemonSocketPath": daemon.socket,
+                # No thin fallback (it would run outside the cgroup, and here without
+                # the generated conflist it needs): a call the daemon did not answer fails.
+                "fallbackExecutable": "/bin/false",
             }
         ).encode()
 
