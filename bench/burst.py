@@ -298,7 +298,14 @@ def multinet(
 ) -> dict[str, Any]:
     refs = [scenario.add_pod(NAMESPACE, f"burst-{i}", nets.annotation()) for i in range(pods)]
     keys = adapted(json.loads((THICK / "daemon.json").read_text()), scenario.multinet_keys(VARIANT))
-    daemon = scenario.daemon(VARIANT, keys, wait=120, prefix=cgroup.wrapper())
+    try:
+        daemon = scenario.daemon(VARIANT, keys, wait=120, prefix=cgroup.wrapper())
+    except BenchError as e:
+        limit = cgroup.limit()
+        raise BenchError(
+            f"{e}\n(at start-up, before any pod: the cgroup's OOM kills "
+            f"{cgroup.oom_kills()}, limit {'none' if limit is None else limit // MIB} MiB)"
+        ) from None
     out: dict[str, Any] = {"pods": pods}
     namespaces: list[str] = []
     try:

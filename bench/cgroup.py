@@ -1,7 +1,8 @@
 """A memory cgroup of the benchmark's own, as a pod's container has one (v1 or v2).
 
 The cgroup is a uniquely named child (`mnb-burst-<hex>`) of the cgroup the benchmark
-itself runs in, so every limit above it still holds. A process enters it through
+itself runs in (v2: of its nearest ancestor that enables the memory controller), so
+every limit above it still holds. A process enters it through
 `wrapper()`: a shell that writes its own pid into the cgroup, then execs the command,
 so the command and every process it spawns (a daemon's delegates) are charged to it
 from their first page. `remove()` waits for its processes to exit (killing those left:
@@ -75,23 +76,36 @@ def detect(root: Path = ROOT) -> int:
     raise BenchError(f"no memory cgroup controller under {root} (v1 or v2)")
 
 
+def v2_parent(root: Path, own: Path) -> Path:
+    """Where a v2 child with the memory controller can be made: the nearest of `own` and
+    its ancestors that enables memory for its children (systemd's slices do), or the
+    root, enabling it there (v2 forbids it in a non-root cgroup holding processes, as
+    `own` does: the benchmark runs in it)."""
+    here = own
+    while True:
+        if "memory" in (here / "cgroup.subtree_control").read_text().split():
+            return here
+        if here == root or root not in here.parents:
+            break
+        here = here.parent
+    try:
+        (root / "cgroup.subtree_control").write_text("+memory")
+    except OSError as e:
+        raise BenchError(
+            f"cannot enable the memory controller for children of {root}: {e}"
+        ) from None
+    return root
+
+
 class MemoryCgroup:
     def __init__(self, limit_bytes: int | None, prefix: str = "mnb-burst") -> None:
         self.version = detect()
         with open("/proc/self/cgroup") as f:
             parent_rel = own_path(f.read(), self.version).lstrip("/")
-        base = ROOT if self.version == 2 else V1_MEMORY
-        parent = base / parent_rel
         if self.version == 2:
-            enabled = (parent / "cgroup.subtree_control").read_text().split()
-            if "memory" not in enabled:
-                try:
-                    (parent / "cgroup.subtree_control").write_text("+memory")
-                except OSError as e:
-                    raise BenchError(
-                        f"cannot enable the memory controller for children of {parent}: {e} "
-                        "(cgroup v2 allows it only in a cgroup without processes of its own)"
-                    ) from None
+            parent = v2_parent(ROOT, ROOT / parent_rel)
+        else:
+            parent = V1_MEMORY / parent_rel
         self.path = parent / f"{prefix}-{secrets.token_hex(4)}"
         try:
             self.path.mkdir()

@@ -153,3 +153,27 @@ def test_the_daemon_runs_with_the_deployed_keys_and_the_benchmarks_paths() -> No
     real = json.loads((burst.THICK / "daemon.json").read_text())
     kept = burst.adapted(real, {})
     assert kept and not [v for v in kept.values() if isinstance(v, str) and v.startswith("/")]
+
+
+def test_v2_parent_is_the_nearest_cgroup_enabling_memory(tmp_path: Path) -> None:
+    own = tmp_path / "user.slice" / "user-0.slice" / "session-1.scope"
+    own.mkdir(parents=True)
+    for d, enabled in (
+        (tmp_path, "cpu io memory pids"),
+        (tmp_path / "user.slice", "memory pids"),
+        (tmp_path / "user.slice" / "user-0.slice", "memory pids"),
+        (own, ""),  # a leaf holding the benchmark: no controller for children
+    ):
+        (d / "cgroup.subtree_control").write_text(enabled + "\n")
+    assert cgroup.v2_parent(tmp_path, own) == own.parent
+    (own / "cgroup.subtree_control").write_text("memory\n")
+    assert cgroup.v2_parent(tmp_path, own) == own
+
+
+def test_v2_parent_falls_back_to_enabling_memory_at_the_root(tmp_path: Path) -> None:
+    own = tmp_path / "a" / "b"
+    own.mkdir(parents=True)
+    for d in (tmp_path, tmp_path / "a", own):
+        (d / "cgroup.subtree_control").write_text("cpu\n")
+    assert cgroup.v2_parent(tmp_path, own) == tmp_path
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory"
