@@ -66,9 +66,7 @@ CALL_TIMEOUT_S = 300.0  # past the kubelet's 2 min: a hung call is reported, not
 SAMPLE_EVERY_S = 0.02
 # The DaemonSet's config keys the benchmark replaces: paths (its temporary directory),
 # the metrics port (never opened here) and hostRoot (the benchmark runs on the host's /).
-REPLACED_KEYS = frozenset(
-    {"daemonSocketPath", "cniConfigDir", "cniDir", "binDir", "confDir", "metricsAddress"}
-)
+REPLACED_KEYS = frozenset({"daemonSocketPath", "cniConfigDir", "cniDir", "binDir", "confDir"})
 DROPPED_KEYS = frozenset({"hostRoot", "metricsAddress"})
 QUANTITY_SUFFIXES = {
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
