@@ -20,6 +20,10 @@ Run as root from the repository root: ``python -m bench`` (``make bench``);
 - ``engine``: the engine's own work per pod (no plugin processes), journalFsync off and on;
 - ``memory``: the daemon's RSS with 1,000 NADs and 110 pods cached, over 1,000
   ADD/DEL cycles through the shim;
+- ``burst``: a node reboot (issue 21): 150 pods (``--pods``) ADDed, then DELed, at
+  once through the shim, multinetd with the thick DaemonSet's configuration in a
+  memory cgroup with its limit (``--limit``): OOM kills, failures, peak, against the
+  delegates alone; ``cgroup``: that memory cgroup (v1 or v2), made and removed;
 - ``report``: min/median/max summaries and the printed tables.
 """
 

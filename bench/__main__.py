@@ -19,7 +19,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from bench import concurrency, dynamic, engine, latency, memory, startup
+from bench import burst, concurrency, dynamic, engine, latency, memory, startup
 from bench.daemon import BenchError
 from bench.scenario import REFERENCE_PLUGINS, Scenario, require_environment
 
@@ -30,6 +30,7 @@ MEASUREMENTS: dict[str, tuple[Callable[..., Any], Callable[[Any], str]]] = {
     "memory": (memory.run, memory.render),
     "engine": (engine.run, engine.render),
     "dynamic": (dynamic.run, dynamic.render),
+    "burst": (burst.run, burst.render),
 }
 
 
@@ -54,8 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pods",
         type=int,
-        default=concurrency.PODS,
-        help=f"concurrent pods (default {concurrency.PODS})",
+        help=f"concurrent pods (default: concurrency {concurrency.PODS}, burst {burst.PODS})",
+    )
+    p.add_argument(
+        "--limit",
+        type=float,
+        metavar="MIB",
+        help="burst: the daemon's cgroup memory limit in MiB, 0 for none (default: the thick "
+        "DaemonSet's resources.limits.memory)",
     )
     p.add_argument(
         "--cycles", type=int, default=memory.CYCLES, help="memory: ADD/DEL cycles (default 1000)"
@@ -97,16 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if (
         args.iterations < 1
-        or args.pods < 1
+        or (args.pods is not None and args.pods < 1)
+        or (args.limit is not None and args.limit < 0)
         or args.cycles < 1
         or args.nads < 0
         or args.cached_pods < 1
     ):
-        print("iterations, pods, cycles and cached pods must be >= 1, nads >= 0", file=sys.stderr)
+        print(
+            "iterations, pods, cycles and cached pods must be >= 1, nads and limit >= 0",
+            file=sys.stderr,
+        )
         return 2
     selected = [name for name in MEASUREMENTS if not args.only or name in args.only]
     options = {
-        "concurrency": {"pods": args.pods},
+        "concurrency": {"pods": args.pods or concurrency.PODS},
+        "burst": {"pods": args.pods or burst.PODS, "limit_mib": args.limit},
         "memory": {"cycles": args.cycles, "nads": args.nads, "cached_pods": args.cached_pods},
     }
     results: dict[str, Any] = {

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,12 @@ class BenchError(Exception):
 
 class Daemon:
     """`multinetd --config FILE` in its own session (Ctrl-C in the terminal reaches only
-    the benchmark, which then stops the daemon itself, in order)."""
+    the benchmark, which then stops the daemon itself, in order); `prefix` runs before it
+    and execs it (`bench.cgroup.MemoryCgroup.wrapper`: the pid stays the daemon's)."""
 
-    def __init__(self, name: str, workdir: Path, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, name: str, workdir: Path, config: Mapping[str, Any], prefix: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.socket = str(config["daemonSocketPath"])
         self.config_path = workdir / f"daemon-{name}.json"
@@ -41,7 +44,14 @@ class Daemon:
         self.log_path = workdir / f"daemon-{name}.log"
         self._log = open(self.log_path, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "multinet.daemon.main", "--config", str(self.config_path)],
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "multinet.daemon.main",
+                "--config",
+                str(self.config_path),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,

@@ -23,6 +23,7 @@ CNI_VERSION = "1.0.0"
 SYSTEM_NAMESPACE = "kube-system"
 NAD_NAMESPACE = "mnb-nets"
 CLUSTER = "mnb-cluster"
+PREFIX = 22  # 1,021 addresses per network: the burst bench's hundreds of pods at once
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ def host_local(data_dir: Path, subnet: ipaddress.IPv4Network, default: bool) -> 
 
 
 def pod_networks(ipam: Path, cluster_br: str, second_br: str) -> PodNetworks:
-    """The four networks, on random 10.x.y.0/24 subnets (the bridges carry no
+    """The four networks, on random 10.x.y.0/22 subnets (the bridges carry no
     address, so these never reach the host's routing table)."""
     a, b = secrets.randbelow(200) + 20, secrets.randbelow(250)
     cluster_net, macvlan_net, bridge_net, static_net = (
-        ipaddress.IPv4Network(f"10.{a + i}.{b}.0/24") for i in range(4)
+        ipaddress.IPv4Network(f"10.{a + i}.{b}.0/{PREFIX}", strict=False) for i in range(4)
     )
     macvlan = {"type": "macvlan", "master": cluster_br, "mode": "bridge"}
     return PodNetworks(
@@ -137,7 +138,9 @@ def pod_networks(ipam: Path, cluster_br: str, second_br: str) -> PodNetworks:
                         **macvlan,
                         "ipam": {
                             "type": "static",
-                            "addresses": [{"address": f"{static_net.network_address + 5}/24"}],
+                            "addresses": [
+                                {"address": f"{static_net.network_address + 5}/{PREFIX}"}
+                            ],
                         },
                     },
                 ),

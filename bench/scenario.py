@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -277,9 +278,15 @@ class Scenario:
         return name
 
     def daemon(
-        self, variant: str, keys: dict[str, Any], node: str = NODE, wait: float = 60.0
+        self,
+        variant: str,
+        keys: dict[str, Any],
+        node: str = NODE,
+        wait: float = 60.0,
+        prefix: Sequence[str] = (),
     ) -> Daemon:
-        """Start (once) the daemon `variant` with these thin keys; ready when returned."""
+        """Start (once) the daemon `variant` with these keys (they override the defaults),
+        through `prefix` if any (see `Daemon`); ready when returned."""
         if variant in self.daemons:
             return self.daemons[variant]
         config = {
@@ -289,7 +296,7 @@ class Scenario:
             "cniConfigDir": str(self.confdir),
             **keys,
         }
-        d = Daemon(variant, self.root, config)
+        d = Daemon(variant, self.root, config, prefix)
         self.daemons[variant] = d
         d.wait_ready(wait)
         return d

@@ -123,6 +123,18 @@ def test_thick_configmap_is_a_valid_daemon_config_with_host_root() -> None:
     assert "multinetctl install --host-root /host" in init["command"][-1]
 
 
+@pytest.mark.parametrize("target", ["", "overlays/thick"])
+def test_thick_daemon_has_the_memory_budget(target: str) -> None:
+    """Issue 21: 100Mi for the daemon and the delegates in its cgroup, requested as much
+    as limited (never evicted for using its budget); docs/install.md states the same."""
+    (daemon,) = by_kind(target)["DaemonSet"][0]["spec"]["template"]["spec"]["containers"]
+    assert daemon["name"] == "multinetd"
+    assert daemon["resources"]["limits"]["memory"] == "100Mi"
+    assert daemon["resources"]["requests"]["memory"] == "100Mi"
+    install = (DEPLOY.parent / "docs" / "install.md").read_text()
+    assert "`resources.limits.memory: 100Mi`" in install
+
+
 def test_thin_config_is_a_valid_netconf() -> None:
     (cm,) = by_kind("overlays/thin")["ConfigMap"]
     conflist = json.loads(cm["data"]["00-multinet.conflist"])
