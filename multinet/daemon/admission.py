@@ -29,6 +29,7 @@ LANES = (ADD, OTHER)
 FULL = "full"
 DEADLINE = "deadline"
 CLOSED = "closed"
+WITHDRAWN = "withdrawn"  # an ADD whose client left, or whose DEL came, while it waited
 
 
 def lane_of(command: str) -> str:
@@ -74,7 +75,7 @@ class Admission:
         self.depth = depth
         self.timeout = timeout
         self._lanes = {lane: _Lane() for lane in LANES}
-        self._closed = False
+        self._closed: set[str] = set()
         self._lock = threading.Lock()  # guards the lanes and _closed
 
     @contextmanager
@@ -93,7 +94,7 @@ class Admission:
         started = time.monotonic()
         with self._lock:
             lane = self._lanes[name]
-            if self._closed:
+            if name in self._closed:
                 raise self._busy(name, CLOSED, 0.0, "the daemon is shutting down")
             if lane.executing < self.limit and not lane.waiting:
                 lane.executing += 1
@@ -115,7 +116,7 @@ class Admission:
                 return Admitted(name, waited)
             ahead = lane.executing + lane.waiting.index(waiter)
             lane.waiting.remove(waiter)
-            if self._closed:
+            if name in self._closed:
                 raise self._busy(name, CLOSED, waited, "the daemon is shutting down")
         raise self._busy(name, DEADLINE, waited, f"{ahead} requests ahead, waited {waited:.1f} s")
 
@@ -123,21 +124,25 @@ class Admission:
         """The request of this lane finished: its slot goes to the first waiter."""
         with self._lock:
             lane = self._lanes[name]
-            if lane.waiting and not self._closed:
+            if lane.waiting and name not in self._closed:
                 waiter = lane.waiting.popleft()
                 waiter.granted = True  # the slot passes on: executing stays
                 waiter.event.set()
             else:
                 lane.executing -= 1
 
-    def close(self) -> None:
-        """Refuse every waiting request and any new one (shutdown): the requests that
-        execute finish."""
+    def close(self, names: tuple[str, ...] = LANES) -> None:
+        """Refuse every waiting request of these lanes and any new one (shutdown): the
+        requests that execute finish."""
         with self._lock:
-            self._closed = True
-            for lane in self._lanes.values():
-                for waiter in lane.waiting:
+            self._closed.update(names)
+            for name in names:
+                for waiter in self._lanes[name].waiting:
                     waiter.event.set()
+
+    def withdrawn(self, lane: str, waited: float, why: str) -> Busy:
+        """The refusal of a request let in but no longer wanted (`why`)."""
+        return self._busy(lane, WITHDRAWN, waited, why)
 
     def executing(self, name: str) -> int:
         with self._lock:
@@ -161,3 +166,30 @@ class Admission:
             reason,
             waited,
         )
+
+
+class Withdrawals:
+    """The containers whose DEL arrived, remembered `horizon` seconds (the longest an
+    ADD can wait): an ADD that waited while its DEL came (the kubelet gave up on it and
+    tore the sandbox down) must not run after that DEL and leave its interfaces behind."""
+
+    def __init__(self, horizon: float) -> None:
+        self.horizon = horizon
+        self._deleted: dict[str, float] = {}  # container ID -> when its DEL arrived
+        self._lock = threading.Lock()
+
+    def deleted(self, container_id: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._deleted.pop(container_id, None)  # re-inserted last: oldest stay first
+            self._deleted[container_id] = now
+            while self._deleted:  # forget what no waiting ADD can predate
+                oldest, at = next(iter(self._deleted.items()))
+                if now - at <= self.horizon:
+                    break
+                del self._deleted[oldest]
+
+    def since(self, container_id: str, arrived: float) -> bool:
+        """Whether the container's DEL came after `arrived` (time.monotonic())."""
+        with self._lock:
+            return self._deleted.get(container_id, -1.0) >= arrived

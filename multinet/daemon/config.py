@@ -48,11 +48,17 @@ MAX_QUEUED = 10000
 MAX_QUEUE_TIMEOUT = 119  # < the kubelet's runtime request timeout (120 s)
 DEFAULT_QUEUED = 512
 DEFAULT_QUEUE_TIMEOUT = 90.0
+# The default's ceiling: each executing request's delegates are in the daemon's cgroup
+# (~1.2 MiB each measured), and a DaemonSet's memory limit does not grow with the node's
+# CPUs (a container without a cpuset sees all of them).
+DEFAULT_CONCURRENCY_CAP = 8
 
 
 def default_concurrency() -> int:
-    """Two requests per CPU the daemon may run on (its affinity: a cpuset counts)."""
-    return min(MAX_CONCURRENT, max(2, 2 * len(os.sched_getaffinity(0))))
+    """Two requests per CPU the daemon may run on (its affinity: a cpuset counts), at
+    least 2, at most DEFAULT_CONCURRENCY_CAP."""
+    cpus = len(os.sched_getaffinity(0))
+    return min(DEFAULT_CONCURRENCY_CAP, max(2, 2 * cpus))
 
 
 # Keys the daemon itself reads: never forwarded into requests.

@@ -15,22 +15,24 @@ import contextlib
 import io
 import logging
 import os
+import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
 from multinet.cni.errors import InvalidConfig
 from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
-from multinet.daemon.admission import ADD, LANES, Admission, Busy
+from multinet.daemon.admission import ADD, LANES, Admission, Admitted, Busy, Withdrawals
 from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.delegate import DelegateService
 from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.dynamic import DynamicNetworks
 from multinet.daemon.metrics import DaemonMetrics, LaneLoad, no_cache
-from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer
+from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer, peer_gone
 from multinet.daemon.service import CNIService, VerbsFactory
 from multinet.engine.journal import FileJournalStore, summary
 from multinet.meta import dispatch
@@ -77,6 +79,7 @@ class Daemon:
         self.admission = Admission(
             config.max_concurrent_requests, config.max_queued_requests, config.queue_timeout
         )
+        self.withdrawals = Withdrawals(2 * config.queue_timeout)
         # One PodResources channel for the daemon's lifetime (requests naming other paths
         # get their own, as in thin mode).
         self.devices = KubeletDevices(
@@ -121,10 +124,11 @@ class Daemon:
 
     # -- what the HTTP layer serves ------------------------------------------
 
-    def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]:
+    def cni(
+        self, env: dict[str, str], stdin: bytes, client: socket.socket | None = None
+    ) -> tuple[int, str]:
         try:
-            with self.admission.slot(env.get("CNI_COMMAND", "")) as admitted:
-                self.metrics.queue_wait.observe(admitted.waited, admitted.lane)
+            with self._slot(env, client):
                 code, stdout = self.service.serve(env, stdin)
         except Busy as busy:
             return self._refuse(env, stdin, busy)
@@ -133,15 +137,39 @@ class Daemon:
         return code, stdout
 
     def delegate(
-        self, env: dict[str, str], stdin: bytes, attributes: dict[str, Any]
+        self,
+        env: dict[str, str],
+        stdin: bytes,
+        attributes: dict[str, Any],
+        client: socket.socket | None = None,
     ) -> tuple[int, str]:
         """A /delegate request: an ADD waits in the ADD lane, DEL and CHECK in the other."""
         try:
-            with self.admission.slot(env.get("CNI_COMMAND", "")) as admitted:
-                self.metrics.queue_wait.observe(admitted.waited, admitted.lane)
+            with self._slot(env, client):
                 return self.delegates.serve(env, stdin, attributes)
         except Busy as busy:
             return self._refuse(env, stdin, busy)
+
+    @contextlib.contextmanager
+    def _slot(self, env: dict[str, str], client: socket.socket | None) -> Iterator[Admitted]:
+        """A slot in the command's lane; an ADD that waited for it runs only if it is
+        still wanted: its client still there, its container not DELed meanwhile."""
+        command, container = env.get("CNI_COMMAND", ""), env.get("CNI_CONTAINERID", "")
+        if command == "DEL":
+            self.withdrawals.deleted(container)
+        arrived = time.monotonic()
+        with self.admission.slot(command) as admitted:
+            self.metrics.queue_wait.observe(admitted.waited, admitted.lane)
+            if command == "ADD" and admitted.waited > 0:
+                if self.withdrawals.since(container, arrived):
+                    why = "its DEL came while it waited"
+                elif peer_gone(client):
+                    why = "its client went away while it waited"
+                else:
+                    why = ""
+                if why:
+                    raise self.admission.withdrawn(admitted.lane, admitted.waited, why)
+            yield admitted
 
     def _refuse(self, env: dict[str, str], stdin: bytes, busy: Busy) -> tuple[int, str]:
         """The code 11 answer of a request that never started, in the request's version."""
@@ -230,7 +258,9 @@ class Daemon:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        self.admission.close()  # the waiting requests are answered code 11 now
+        # Waiting ADDs are answered code 11 now; DELs, CHECKs... still waiting are served
+        # as the executing requests finish (their queueTimeout bounds it).
+        self.admission.close((ADD,))
         if self.dynamic is not None:
             self.dynamic.stop()  # a change in progress finishes; none starts
         inflight = self.metrics.inflight

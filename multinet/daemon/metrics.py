@@ -154,7 +154,8 @@ class DaemonMetrics:
         self.queue_refusals = Counter(
             "multinet_queue_refusals_total",
             "CNI requests answered code 11 without being started, by lane and reason: "
-            "full (the queue was), deadline (queueTimeout passed), closed (shutdown).",
+            "full (the queue was), deadline (queueTimeout passed), closed (shutdown), "
+            "withdrawn (an ADD whose client left, or whose DEL came, while it waited).",
             ("lane", "reason"),
         )
         self.cache_sizes = cache_sizes

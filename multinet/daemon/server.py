@@ -46,7 +46,9 @@ READ_TIMEOUT = 30.0  # for the request to arrive, not for the answer
 class App(Protocol):
     """What the HTTP layer serves (implemented by lifecycle.Daemon)."""
 
-    def cni(self, env: dict[str, str], stdin: bytes) -> tuple[int, str]: ...
+    def cni(
+        self, env: dict[str, str], stdin: bytes, client: socket.socket | None = None
+    ) -> tuple[int, str]: ...
 
     def readiness(self) -> tuple[bool, list[str]]: ...
 
@@ -57,7 +59,11 @@ class App(Protocol):
     def rejected(self, reason: str) -> None: ...
 
     def delegate(
-        self, env: dict[str, str], stdin: bytes, attributes: dict[str, Any]
+        self,
+        env: dict[str, str],
+        stdin: bytes,
+        attributes: dict[str, Any],
+        client: socket.socket | None = None,
     ) -> tuple[int, str]: ...
 
 
@@ -75,6 +81,19 @@ def peer_uid(sock: socket.socket) -> int:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
+
+
+def peer_gone(sock: socket.socket | None) -> bool:
+    """Whether the client closed its end (a killed shim): its connection reads as EOF.
+    Data it sent after its request (none is expected) does not count as gone."""
+    if sock is None:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False  # nothing to read: still there, waiting for its answer
+    except OSError:
+        return True  # reset
 
 
 def parse_cni_body(body: bytes) -> tuple[dict[str, str], bytes]:
@@ -124,7 +143,7 @@ class Handler(BaseHTTPRequestHandler):
             self._json(e.status, {"error": str(e)})
             self._drain_refused(e.status)
             return
-        code, stdout = self.app.cni(env, stdin)
+        code, stdout = self.app.cni(env, stdin, self.connection)
         self._send(200, protocol.encode_answer(code, stdout), "application/json")
 
     def _body(self) -> bytes:
@@ -207,9 +226,9 @@ class MultusHandler(UnixHandler):
             self._drain_refused(e.status)
             return
         if self.path == multus_api.DELEGATE_ROUTE:
-            code, stdout = self.app.delegate(env, stdin, attributes)
+            code, stdout = self.app.delegate(env, stdin, attributes, self.connection)
         else:
-            code, stdout = self.app.cni(env, stdin)
+            code, stdout = self.app.cni(env, stdin, self.connection)
         status, body = multus_api.answer(env.get("CNI_COMMAND", ""), code, stdout)
         self._send(status, body, "application/json" if status == 200 else "text/plain")
 

@@ -133,6 +133,16 @@ def test_thick_daemon_has_the_memory_budget(target: str) -> None:
     assert daemon["resources"]["requests"]["memory"] == "100Mi"
     install = (DEPLOY.parent / "docs" / "install.md").read_text()
     assert "`resources.limits.memory: 100Mi`" in install
+    # The budget was measured with this many requests at once (a big node's default
+    # would be more), and no probe runs a process inside it.
+    (cm,) = by_kind(target)["ConfigMap"]
+    raw = json.loads(cm["data"]["daemon.json"])
+    assert config.load(raw, {}).max_concurrent_requests == 4
+    port = int(raw["metricsAddress"].rpartition(":")[2])
+    (metrics,) = [p for p in daemon["ports"] if p["name"] == "metrics"]
+    assert metrics["containerPort"] == port
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert daemon[probe]["httpGet"] == {"path": path, "port": "metrics"}
 
 
 def test_thin_config_is_a_valid_netconf() -> None:

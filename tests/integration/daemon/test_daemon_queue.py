@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
+from multinet.shim import protocol
 from tests.integration.daemon.sandbox import Sandbox
 
 TIMEOUT = 6  # queueTimeout: room for the checks made while the ADDs wait
@@ -150,3 +153,96 @@ def test_shutdown_refuses_the_waiting_and_finishes_the_executing(sandbox: Sandbo
     assert not any(name.startswith("wait@") for name in sandbox.journals())
     assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0  # in-process now
     sandbox.assert_clean(run_ns, wait_ns)
+
+
+def _waiting_add(d: Any, sandbox: Sandbox) -> None:
+    sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 1' in d.get("/metrics")[1])
+
+
+def test_a_queued_add_whose_del_came_meanwhile_is_not_run(sandbox: Sandbox) -> None:
+    """The kubelet gave up on the ADD (its deadline) and tore the sandbox down: the ADD,
+    let in after that DEL, would leave its interfaces behind. It is answered code 11."""
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    run_ns, late_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    sandbox.block()
+    with ThreadPoolExecutor(2) as pool:
+        executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
+        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
+        late = pool.submit(d.cni, sandbox.env("ADD", "late", late_ns), stdin)
+        _waiting_add(d, sandbox)
+        assert d.cni(sandbox.env("DEL", "late", late_ns), stdin)[0] == 0  # not waiting
+        sandbox.unblock()
+        code, stdout = late.result(timeout=30)
+        assert executing.result(timeout=30)[0] == 0
+    refused = json.loads(stdout)
+    assert code == 1 and refused["code"] == 11, stdout
+    assert "was not started (its DEL came while it waited)" in refused["msg"], refused
+    assert not any(" late " in call and call.startswith("ADD") for call in sandbox.calls())
+    assert not any(name.startswith("late@") for name in sandbox.journals())
+    assert sandbox.links(late_ns) == []
+    metrics = d.get("/metrics")[1]
+    assert metric(metrics, 'multinet_queue_refusals_total{lane="add",reason="withdrawn"}') == 1
+    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0
+    sandbox.assert_clean(run_ns, late_ns)
+
+
+def test_a_queued_add_whose_client_left_is_not_run(sandbox: Sandbox) -> None:
+    """A shim killed while its ADD waited (the runtime's timeout): nobody reads the
+    answer, so the slot goes to the next request instead of to work nobody wants."""
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    run_ns, gone_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    sandbox.block()
+    with ThreadPoolExecutor(1) as pool:
+        executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
+        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
+        body = protocol.encode_request(sandbox.env("ADD", "gone", gone_ns), stdin)
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(d.socket)
+            client.sendall(
+                f"POST {protocol.CNI_ROUTE} HTTP/1.1\r\nHost: multinetd\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            _waiting_add(d, sandbox)
+        sandbox.unblock()  # the client is gone: its ADD is let in, and withdrawn
+        assert executing.result(timeout=30)[0] == 0
+        sandbox.wait_for(
+            lambda: (
+                'multinet_queue_refusals_total{lane="add",reason="withdrawn"} 1'
+                in d.get("/metrics")[1]
+            )
+        )
+    assert not any(" gone " in call for call in sandbox.calls())
+    assert not any(name.startswith("gone@") for name in sandbox.journals())
+    assert sandbox.links(gone_ns) == []
+    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0
+    sandbox.assert_clean(run_ns, gone_ns)
+
+
+def test_shutdown_still_serves_a_waiting_del(sandbox: Sandbox) -> None:
+    """At shutdown the waiting ADDs are refused, but a DEL that waits in its own lane is
+    served as the executing requests finish: deletions are never turned away."""
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    a_ns, b_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    for cid, ns in (("a", a_ns), ("b", b_ns)):
+        assert sandbox.shim("ADD", cid, ns, conf).returncode == 0
+    sandbox.block("DEL")
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(d.cni, sandbox.env("DEL", "a", a_ns), stdin)
+        sandbox.wait_for(lambda: any(c.startswith("DEL a") for c in sandbox.calls()))
+        second = pool.submit(d.cni, sandbox.env("DEL", "b", b_ns), stdin)
+        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="other"} 1' in d.get("/metrics")[1])
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert not second.done()
+        sandbox.unblock()
+        assert first.result(timeout=30)[0] == 0
+        assert second.result(timeout=30)[0] == 0
+    assert d.proc.wait(30) == 0
+    sandbox.assert_clean(a_ns, b_ns)

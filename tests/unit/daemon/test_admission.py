@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from multinet.cni.errors import TRY_AGAIN_LATER
-from multinet.daemon.admission import ADD, OTHER, Admission, Busy, lane_of
+from multinet.daemon.admission import ADD, OTHER, Admission, Busy, Withdrawals, lane_of
 
 
 def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -192,3 +193,29 @@ def test_bad_limits_are_a_programming_error() -> None:
     for limit, depth, timeout in ((0, 1, 1.0), (1, -1, 1.0), (1, 1, 0.0)):
         with pytest.raises(ValueError):
             Admission(limit, depth, timeout)
+
+
+def test_withdrawals_know_a_del_after_the_add_arrived_and_forget_old_ones() -> None:
+    w = Withdrawals(horizon=0.2)
+    arrived = time.monotonic()
+    assert not w.since("c1", arrived)
+    w.deleted("c1")
+    assert w.since("c1", arrived)  # its DEL came after the ADD arrived
+    assert not w.since("c1", time.monotonic())  # an ADD that came after the DEL runs
+    time.sleep(0.25)
+    w.deleted("c2")  # a DEL prunes what no waiting ADD can predate
+    assert not w.since("c1", arrived) and w.since("c2", arrived)
+
+
+def test_closing_the_add_lane_leaves_the_other_serving() -> None:
+    a = Admission(limit=1, depth=4, timeout=5)
+    a.admit("DEL")  # executing
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(a.admit, "DEL")
+        while a.queued(OTHER) != 1:
+            time.sleep(0.01)
+        a.close((ADD,))
+        with pytest.raises(Busy, match="shutting down"):
+            a.admit("ADD")
+        a.release(OTHER)  # the executing DEL finishes: the waiting one gets its slot
+        assert waiting.result(timeout=5).lane == OTHER

@@ -300,3 +300,13 @@ def test_multus_connection_limit_is_max_concurrent_requests() -> None:
     assert same.max_concurrent_requests == 7 and "connectionLimit" not in same.overrides
     with pytest.raises(InvalidConfig, match="maxConcurrentRequests and connectionLimit disagree"):
         config.load({"connectionLimit": 7, "maxConcurrentRequests": 8}, {})
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1, 2), (2, 4), (4, 8), (48, 8)])
+def test_the_default_concurrency_is_two_per_cpu_capped_for_the_memory_budget(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, expected: int
+) -> None:
+    """A container without a cpuset sees every CPU of a big node; the DaemonSet's memory
+    limit does not grow with them."""
+    monkeypatch.setattr(config.os, "sched_getaffinity", lambda _: set(range(cpus)))
+    assert config.default_concurrency() == expected
