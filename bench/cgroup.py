@@ -102,10 +102,15 @@ class MemoryCgroup:
         self.version = detect()
         with open("/proc/self/cgroup") as f:
             parent_rel = own_path(f.read(), self.version).lstrip("/")
+        # Whether this run enabled v2's memory controller at the root (undone by remove).
+        self._enabled_at_root = False
         if self.version == 2:
+            had = "memory" in (ROOT / "cgroup.subtree_control").read_text().split()
             parent = v2_parent(ROOT, ROOT / parent_rel)
+            self._enabled_at_root = parent == ROOT and not had
         else:
             parent = V1_MEMORY / parent_rel
+        self._usage_max = 0  # for kernels without v2's memory.peak (before 5.19)
         self.path = parent / f"{prefix}-{secrets.token_hex(4)}"
         try:
             self.path.mkdir()
@@ -148,11 +153,19 @@ class MemoryCgroup:
         return None if value >= 2**62 else value  # v1's "no limit" is a huge page-aligned number
 
     def usage(self) -> int:
-        return int(self._read("memory.current" if self.version == 2 else "memory.usage_in_bytes"))
+        value = int(self._read("memory.current" if self.version == 2 else "memory.usage_in_bytes"))
+        self._usage_max = max(self._usage_max, value)
+        return value
 
     def peak(self) -> int:
-        """The highest usage since the cgroup was created (the kernel's own record)."""
-        return int(self._read("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"))
+        """The highest usage since the cgroup was created: the kernel's own record, or
+        on v2 kernels before 5.19 (no memory.peak) the highest usage sampled."""
+        try:
+            return int(
+                self._read("memory.peak" if self.version == 2 else "memory.max_usage_in_bytes")
+            )
+        except FileNotFoundError:
+            return max(self._usage_max, self.usage())
 
     def oom_kills(self) -> int:
         name = "memory.events" if self.version == 2 else "memory.oom_control"
@@ -216,3 +229,6 @@ class MemoryCgroup:
                     raise BenchError(f"cannot remove the cgroup {self.path}: {e}") from None
                 time.sleep(0.1)
         self._removed = True
+        if self._enabled_at_root:  # leave the host's hierarchy as found
+            with contextlib.suppress(OSError):
+                (ROOT / "cgroup.subtree_control").write_text("-memory")

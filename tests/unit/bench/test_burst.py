@@ -177,3 +177,15 @@ def test_v2_parent_falls_back_to_enabling_memory_at_the_root(tmp_path: Path) -> 
         (d / "cgroup.subtree_control").write_text("cpu\n")
     assert cgroup.v2_parent(tmp_path, own) == tmp_path
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory"
+
+
+def test_v2_peak_without_memory_peak_is_the_highest_usage_sampled(tmp_path: Path) -> None:
+    """Kernels before 5.19 have no v2 memory.peak: the sampled maximum stands in."""
+    group = object.__new__(cgroup.MemoryCgroup)
+    group.version, group.path, group._usage_max = 2, tmp_path, 0
+    (tmp_path / "memory.current").write_text("300\n")
+    assert group.usage() == 300
+    (tmp_path / "memory.current").write_text("200\n")
+    assert group.peak() == 300
+    (tmp_path / "memory.peak").write_text("500\n")
+    assert group.peak() == 500
