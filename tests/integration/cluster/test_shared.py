@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import logging
 import threading
 import time
 import uuid
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from multinet.cluster import rest, shared
+from multinet.cluster.base import STATUS_ANNOTATION
+from multinet.cluster.http11 import Connection
 from multinet.cluster.shared import POOL, SharedRestCluster
 from multinet.cni.errors import TryAgainLater
 from tests.support.kubeapi import KubeAPIServer, client_certificate
@@ -218,3 +221,28 @@ def test_credentials_are_read_again_only_when_they_change(
     mtls_kubeapi.reset_requests()
     assert api.get_pod("default", "p") is not None
     assert mtls_kubeapi.request_count("GET") == 1
+
+
+def test_a_status_write_on_a_connection_closed_as_it_goes_out_is_sent_again(
+    kubeapi: KubeAPIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's close reaches us only after the connection was taken from the pool
+    (the check at checkout passes): the PATCH goes once more on a new TLS connection."""
+    kubeapi.add_pod({"metadata": {"name": "p", "namespace": "default", "uid": str(uuid.uuid4())}})
+    api = SharedRestCluster(kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig")), str(tmp_path))
+    pod = api.get_pod("default", "p")
+    assert pod is not None
+    kubeapi.set_down(True)
+    kubeapi.set_down(False)
+    monkeypatch.setattr(Connection, "dropped", lambda self: False)
+    kubeapi.reset_requests()
+    caplog.set_level(logging.INFO, logger="multinet")
+    api.set_network_status(pod, [{"name": "default/net1", "interface": "net1"}])
+    assert "transient failure" not in caplog.text  # at once, not after a backoff
+    assert kubeapi.request_count("PATCH") == 1
+    written = kubeapi.get_pod("default", "p")
+    assert written is not None
+    assert "net1" in written["metadata"]["annotations"][STATUS_ANNOTATION]
