@@ -2,8 +2,13 @@
 
 Each kind is listed once, then watched from the list's resourceVersion; a `410 Gone`
 (as an HTTP status or an ERROR event) means our resourceVersion is too old: list
-again. The requests go through `shared.WatchedApi` (the standard-library client, or the
-official one for the kubeconfig forms only it implements). Only what multinet reads of
+again. A list comes in pages of `LIST_PAGE` (`limit` and `continue`), each read from
+etcd (no `resourceVersion=0`, which the API server answers from its watch cache whole,
+ignoring `limit`): the daemon never holds more than a page's body, and a relist after a
+410 is never older than the watch it replaces. A watch event too long to be an object
+(`shared.MAX_EVENT`) ends the watch with a warning and a relist. The requests go
+through `shared.WatchedApi` (the standard-library client, or the official one for the
+kubeconfig forms only it implements). Only what multinet reads of
 an object is kept (`base.Pod`, `base.NAD`), never the object itself. A cache miss falls
 back to one GET through the API (a pod can reach the kubelet before its watch event
 reaches us), so a warm cache answers an ADD with no request but the status write.
@@ -29,12 +34,14 @@ from multinet.cluster.api import (
     response_json,
 )
 from multinet.cluster.base import NAD, Pod
+from multinet.cluster.http11 import LineTooLong
 from multinet.cluster.shared import WatchedApi
 from multinet.cni.errors import ClusterError
 
 log = logging.getLogger("multinet")
 WATCH_TIMEOUT = 300  # seconds the server keeps one watch open
 RETRY_DELAY = 1.0
+LIST_PAGE = 500  # objects per page of a list (client-go's reflector pages by 500 too)
 NADS_PATH = f"/apis/{NAD_GROUP}/{NAD_VERSION}/{NAD_PLURAL}"
 PODS_PATH = "/api/v1/pods"
 
@@ -86,15 +93,28 @@ class Informer:
             return None
 
     def _list(self) -> str:
-        data = response_json(f"list {self.kind}", self.api.list_json(self.path))
-        listed = data.get("items")
-        if not isinstance(listed, list):
-            raise ClusterError(f"list {self.kind}: the API server sent no list of items")
-        items = {}
-        for i, o in enumerate(listed):
-            value = self._converted(o, f"item {i} of the list")
-            if value is not None:
-                items[(value.namespace, value.name)] = value
+        items: dict[tuple[str, str], Any] = {}
+        token: Any = ""
+        count = 0
+        while True:  # page by page; an expired continue token is a 410: relisted
+            query = f"limit={LIST_PAGE}"
+            if token:
+                query += f"&continue={quote(token, safe='')}"
+            data = response_json(
+                f"list {self.kind}", self.api.list_json(self.path + self.join + query)
+            )
+            listed = data.get("items")
+            if not isinstance(listed, list):
+                raise ClusterError(f"list {self.kind}: the API server sent no list of items")
+            for o in listed:
+                value = self._converted(o, f"item {count} of the list")
+                count += 1
+                if value is not None:
+                    items[(value.namespace, value.name)] = value
+            meta = data.get("metadata")
+            token = meta.get("continue") if isinstance(meta, dict) else None
+            if not isinstance(token, str) or not token:
+                break
         with self.lock:
             self.items = items
         self.relists += 1
@@ -155,6 +175,10 @@ class Informer:
             except Gone:
                 log.info("cache: %s resourceVersion %s is gone: relisting", self.kind, rv)
                 rv = ""
+            except LineTooLong as e:  # no object of ours: whatever it was, list afresh
+                log.warning("cache: %s watch sent %s: relisting", self.kind, e)
+                rv = ""
+                self.stop.wait(RETRY_DELAY)
             except HTTPFailure as e:
                 if e.status == 410:
                     log.info("cache: %s resourceVersion %s is gone: relisting", self.kind, rv)

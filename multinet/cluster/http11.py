@@ -7,11 +7,22 @@ docs/performance.md). This is the part of it the API server needs, with bounds o
 everything read: a status line or header line longer than `MAX_LINE`, more than
 `MAX_HEADERS` headers or a body larger than `MAX_BODY` is a `ProtocolError`, as is any
 answer that is not HTTP/1.x. Transport failures are the socket's and ssl's OSErrors.
+
+A kept-alive connection the server closed while idle (its idle timeout, a load
+balancer's, a restart) fails the next request before any byte of an answer arrives:
+that request is sent once more on a new connection, as Go's net/http and urllib3 do
+(`Connection.request`). The server cannot have answered it, and a close of an idle
+connection happens before it reads the request; the one case left (a server that read
+it, then died before answering) is the one every transport error has already:
+`api.ApiCluster` retries those for every method, and multinet's writes are idempotent
+in effect (a merge patch that sets the status annotation; an Event under a new name).
 """
 
 from __future__ import annotations
 
+import select
 import socket
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -22,10 +33,20 @@ MAX_LINE = 65536  # as http.client
 MAX_HEADERS = 100  # as http.client
 MAX_BODY = 64 << 20  # an API object is far smaller; the API server's limit is 3 MiB
 MAX_INTERIM = 10  # 1xx answers skipped before the final one
+NO_ANSWER = "the server closed the connection without answering"
 
 
 class ProtocolError(Exception):
     """The server's answer is not one this client reads (or the connection was cut)."""
+
+
+class LineTooLong(ProtocolError):
+    """A line of a stream (a watch event) longer than the caller's bound."""
+
+
+# What a kept-alive connection the server closed while idle raises, before any byte of
+# an answer: the request is sent again on a new connection.
+_CLOSED_IDLE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 class Response:
@@ -67,6 +88,19 @@ class Connection:
         self.host_header = host_header(host, self.port, default)
         self.sock: socket.socket | None = None
         self._file: BinaryIO | None = None
+        self.idle_since = 0.0  # time.monotonic() of the last answer read to its end
+
+    def dropped(self) -> bool:
+        """True when this idle connection is not worth a request: closed, or readable
+        (the server closed it, or sent what nobody asked for)."""
+        if self.sock is None:
+            return True
+        pending = getattr(self.sock, "pending", None)  # TLS records already decrypted
+        if pending is not None and pending():
+            return True
+        poll = select.poll()
+        poll.register(self.sock, select.POLLIN)
+        return bool(poll.poll(0))
 
     def connect(self) -> None:
         # An ASCII name as bytes: getaddrinfo and ssl would otherwise load the idna codec
@@ -95,17 +129,35 @@ class Connection:
         self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
     ) -> Response:
         """Send one request and read its answer to the end (the connection stays open
-        unless the answer says otherwise: see `Response.will_close`)."""
-        if self.sock is None:
-            self.connect()
-        assert self.sock is not None and self._file is not None
+        unless the answer says otherwise: see `Response.will_close`). On a kept-alive
+        connection the server closed before answering, sent again on a new one."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.sock.sendall(head + (body or b""))
-        return read_response(self._file, method)
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        reused = self.sock is not None
+        try:
+            self._send(data)
+        except (*_CLOSED_IDLE, ProtocolError):
+            if not reused:
+                raise
+            self.close()  # closed while idle: the request never reached a live server
+            self._send(data)
+        assert self._file is not None
+        response = read_response(self._file, method)
+        self.idle_since = time.monotonic()
+        return response
+
+    def _send(self, data: bytes) -> None:
+        """Send a request and wait for the first byte of its answer: a ProtocolError
+        (NO_ANSWER) or one of _CLOSED_IDLE when the server closed the connection first."""
+        if self.sock is None:
+            self.connect()
+        assert self.sock is not None and self._file is not None
+        self.sock.sendall(data)
+        if not self._file.peek(1):  # type: ignore[attr-defined]  # a BufferedReader
+            raise ProtocolError(NO_ANSWER)
 
     def stream(self, target: str, headers: dict[str, str]) -> Stream:
         """GET `target` and read only the answer's head: the body is read as it comes
@@ -139,20 +191,25 @@ class Stream:
             return _exactly(self._file, int(length))
         return self._file.read(MAX_BODY)
 
-    def lines(self) -> Iterator[bytes]:
-        """The body's non-empty lines as they arrive; a line longer than MAX_BODY is a
-        ProtocolError. Ends when the server ends the body."""
-        buf = b""
+    def lines(self, max_line: int = MAX_BODY) -> Iterator[bytes]:
+        """The body's non-empty lines as they arrive; a line longer than `max_line` is
+        LineTooLong. Ends when the server ends the body."""
+        buf = bytearray()  # appended in place: a line may come in many chunks
         for chunk in self._chunks():
             buf += chunk
-            if len(buf) > MAX_BODY:
-                raise ProtocolError(f"a line larger than {MAX_BODY} bytes")
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
+            start = 0  # each line found by index: one split per line would copy the rest
+            while (end := buf.find(b"\n", start)) >= 0:
+                if end - start > max_line:
+                    raise LineTooLong(f"a line larger than {max_line} bytes")
+                line = bytes(buf[start:end])
+                start = end + 1
                 if line.strip():
                     yield line
+            del buf[:start]
+            if len(buf) > max_line:
+                raise LineTooLong(f"a line larger than {max_line} bytes")
         if buf.strip():
-            yield buf
+            yield bytes(buf)
 
     def _chunks(self) -> Iterator[bytes]:
         if not self.chunked:
@@ -169,7 +226,10 @@ class Stream:
                 raise ProtocolError(f"a chunk larger than {MAX_BODY} bytes")
             if size == 0:
                 return
-            yield _exactly(self._file, size)
+            while size:  # in pieces: a line's bound holds inside a large chunk too
+                piece = _exactly(self._file, min(size, 65536))
+                size -= len(piece)
+                yield piece
             if _line(self._file) not in (b"\r\n", b"\n"):
                 raise ProtocolError("a chunk does not end with CRLF")
 
@@ -187,7 +247,7 @@ def _line(f: BinaryIO) -> bytes:
 def _status(f: BinaryIO) -> tuple[str, int, str]:
     line = _line(f)
     if not line:
-        raise ProtocolError("the server closed the connection without answering")
+        raise ProtocolError(NO_ANSWER)
     try:
         version, code, *reason = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
         status = int(code)

@@ -25,7 +25,7 @@ from multinet.cni.errors import ClusterError
 if TYPE_CHECKING:
     import ssl
 
-    from multinet.cluster.http11 import Connection, Stream
+    from multinet.cluster.http11 import Connection, Response, Stream
 
 USER_AGENT = "multinet"
 
@@ -92,17 +92,23 @@ class RestCluster(ApiCluster):
 
         return (OSError, ProtocolError)
 
-    def _request(
-        self, method: str, path: str, *, body: Any = None, content_type: str = ""
-    ) -> bytes:
+    def _exchange(
+        self, conn: Connection, method: str, path: str, body: Any = None, content_type: str = ""
+    ) -> Response:
+        """One request to the endpoint on `conn`, its answer read to the end."""
         _, _, _, prefix, fixed = self._target
         headers = dict(fixed)
         payload = None
         if body is not None:
             payload = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = content_type or "application/json"
+        return conn.request(method, prefix + path, headers, payload)
+
+    def _request(
+        self, method: str, path: str, *, body: Any = None, content_type: str = ""
+    ) -> bytes:
         try:
-            resp = self._connection().request(method, prefix + path, headers, payload)
+            resp = self._exchange(self._connection(), method, path, body, content_type)
         except BaseException:
             self.close()  # half a request on it: the next attempt starts afresh
             raise
@@ -124,14 +130,16 @@ class RestCluster(ApiCluster):
         for name in ("endpoint", "_target", "_tls"):
             self.__dict__.pop(name, None)  # the cached_properties
 
-    def new_connection(self, read_timeout: float = TIMEOUT[1]) -> Connection:
-        """A connection to the endpoint of its own, not yet open (the caller's to close)."""
+    def new_connection(self, read_timeout: float | None = None) -> Connection:
+        """A connection to the endpoint of its own, not yet open (the caller's to close);
+        a request's read timeout unless told."""
         from multinet.cluster.http11 import Connection
 
         scheme, host, port, _, _ = self._target
         tls = self._tls if scheme == "https" else None
+        connect, read = TIMEOUT
         return Connection(
-            host, port, tls=tls, connect_timeout=TIMEOUT[0], read_timeout=read_timeout
+            host, port, tls=tls, connect_timeout=connect, read_timeout=read_timeout or read
         )
 
     def open_stream(self, path: str, read_timeout: float) -> Stream:

@@ -5,28 +5,44 @@ The standard-library client (`rest.RestCluster`, thin mode's) carries it: the of
 `kubernetes` client and its models cost multinetd ~47 MiB of its RSS at rest
 (docs/performance.md). Requests from many threads share up to `POOL` kept-alive
 connections (a warm cache leaves an ADD one request: the status patch), a thread past
-that waits for one; each watch has a connection of its own. The credentials are read
-again every `REFRESH` seconds and after a 401, as a projected service-account token
-rotates. The kubeconfig forms only the official client implements
+that waits for one; an idle connection older than `IDLE_MAX`, or that the server closed
+(readable while idle), is dropped when taken, and one the server closes as the request
+goes out is replaced (`http11.Connection.request`). Each watch, and each page of a list
+(`LIST_TIMEOUT`), has a connection of its own. The credentials are checked every
+`REFRESH` seconds, and read again when they changed (and after a 401), as a projected
+service-account token rotates. The kubeconfig forms only the official client implements
 (`kubeconfig.needs_full_client`) keep it (`kube.KubeCluster`), imported then.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from multinet.cluster import kubeconfig
 from multinet.cluster.api import HTTPFailure
 from multinet.cluster.base import Cluster
 from multinet.cluster.rest import RestCluster
+from multinet.cni.errors import ClusterError
 
 if TYPE_CHECKING:
     from multinet.cluster.http11 import Connection, Stream
 
 REFRESH = 60.0  # seconds; the official client's in-cluster loader re-reads its token as often
 POOL = 8  # connections for requests at once (urllib3's default pool of the official client: 10)
+# Seconds an idle connection is kept: less than the idle timeouts that close them on the
+# way (load balancers: ~20 s and more; kube-apiserver: 90 s).
+IDLE_MAX = 15.0
+LIST_TIMEOUT = 60.0  # seconds to read a page of a list (the API server reads it from etcd)
+# A watch event's line: etcd stores objects of up to 1.5 MiB; a longer line is no object
+# multinet could use, and is not buffered whole inside the daemon's memory budget.
+MAX_EVENT = 4 << 20
+
+
+_UNREADABLE = object()  # a fingerprint unlike any other: the credentials are read again
 
 
 class WatchedApi(Cluster, Protocol):
@@ -54,15 +70,41 @@ class SharedRestCluster(RestCluster):
         self._idle: list[Connection] = []
         self._mine = threading.local()  # the connection the thread's request holds
         self._loaded = time.monotonic()
+        self._seen: object = None  # the credentials' fingerprint, taken on first use
 
     def _fresh(self) -> None:
-        """Read the credentials again when they are older than REFRESH."""
+        """Every REFRESH seconds, read the credentials again if they changed: a new
+        TLS context (and, for inline client-certificate data, a temporary key file) and
+        new connections only then."""
         with self._lock:
-            stale = time.monotonic() - self._loaded > REFRESH
-            if stale:
+            due = time.monotonic() - self._loaded > REFRESH
+            if due:
                 self._loaded = time.monotonic()
-        if stale:
-            self.reload()
+            first = self._seen is None
+        if not (due or first):
+            return
+        seen = self._fingerprint()
+        with self._lock:
+            changed, self._seen = self._seen is not None and seen != self._seen, seen
+        if changed or seen is _UNREADABLE:
+            self.reload()  # an unreadable kubeconfig: its error on the request
+
+    def _fingerprint(self) -> object:
+        """What the endpoint is made of: the kubeconfig's (or service account's)
+        content as loaded, and the age of the files it names by path."""
+        try:
+            ep = kubeconfig.load(self.kubeconfig, self.service_account, self.environ)
+        except ClusterError:
+            return _UNREADABLE
+        files: list[object] = []
+        for name in (ep.ca_file, ep.cert_file, ep.key_file):
+            try:
+                st = os.stat(name) if name else None
+            except OSError as e:
+                files.append(str(e))
+                continue
+            files.append((st.st_ino, st.st_size, st.st_mtime_ns) if st else None)
+        return (ep, tuple(files))
 
     def reload(self) -> None:
         super().reload()  # the thread's own connection, the endpoint forgotten
@@ -73,10 +115,15 @@ class SharedRestCluster(RestCluster):
 
     def _connection(self) -> Connection:
         conn: Connection | None = getattr(self._mine, "conn", None)
-        if conn is None:
+        while conn is None:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
-            self._mine.conn = conn = conn or self.new_connection()
+            if conn is None:
+                conn = self.new_connection()
+            elif time.monotonic() - conn.idle_since > IDLE_MAX or conn.dropped():
+                conn.close()  # closed by the server, or soon to be: never sent on
+                conn = None
+        self._mine.conn = conn
         return conn
 
     def close(self) -> None:
@@ -110,18 +157,31 @@ class SharedRestCluster(RestCluster):
         self._target  # noqa: B018  # the endpoint, and its server URL checked
 
     def list_json(self, path: str) -> bytes:
-        return self._request("GET", path)
+        """A page of a list: on a connection of its own, read for up to LIST_TIMEOUT."""
+        self._fresh()
+        conn = self.new_connection(LIST_TIMEOUT)
+        try:
+            resp = self._exchange(conn, "GET", path)
+        finally:
+            conn.close()
+        if not 200 <= resp.status <= 299:
+            self._refused(resp.status)
+            raise HTTPFailure(resp.status, resp.reason, resp.body)
+        return resp.body
+
+    def _refused(self, status: int) -> None:
+        if status == 401:
+            with self._lock:
+                self._loaded, self._seen = 0.0, _UNREADABLE  # read again on the next request
 
     def watch_lines(self, path: str, read_timeout: float) -> Generator[bytes, None, None]:
         self._fresh()
         stream: Stream = self.open_stream(path, read_timeout)
         try:
             if not 200 <= stream.status <= 299:
-                if stream.status == 401:
-                    with self._lock:
-                        self._loaded = 0.0  # the next request or watch reads them again
+                self._refused(stream.status)
                 raise HTTPFailure(stream.status, stream.reason, stream.body())
-            yield from stream.lines()
+            yield from stream.lines(MAX_EVENT)
         finally:
             stream.close()
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from multinet.cluster import cache as cache_module
+from multinet.cluster import shared
 from multinet.cluster.cache import CachedCluster
 from multinet.cluster.kube import KubeCluster
 from multinet.cluster.shared import SharedRestCluster, WatchedApi
@@ -239,3 +241,40 @@ def test_a_refused_list_leaves_the_cache_unsynced_and_a_get_refused(
             cached.get_pod("default", "any")
     finally:
         cached.close()
+
+
+def test_a_list_comes_in_pages(
+    kubeapi: KubeAPIServer, cache: CachedCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "LIST_PAGE", 2)
+    for i in range(5):
+        kubeapi.add_nad(nad(f"n{i}"))
+    assert cache.start(wait=10)
+    assert len(cache.nads) == 5
+    collection = "/apis/k8s.cni.cncf.io/v1/network-attachment-definitions?"
+    pages = [p for _, p in kubeapi.requests if p.startswith(collection) and "watch=" not in p]
+    assert len(pages) == 3 and all("limit=2" in p for p in pages)
+    assert "continue=" not in pages[0] and all("continue=" in p for p in pages[1:])
+
+
+def test_a_watch_event_too_long_for_an_object_is_a_relist(
+    kubeapi: KubeAPIServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(shared, "MAX_EVENT", 4096)
+    api = SharedRestCluster(kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig")), str(tmp_path))
+    cache = CachedCluster(api, NODE)
+    try:
+        assert cache.start(wait=10)
+        big = nad("big")
+        big["metadata"] = {"name": "big", "namespace": "default", "annotations": {"x": "y" * 8192}}
+        kubeapi.add_nad(big)
+        eventually(lambda: cache.nads.relists == 2)  # the list has no such bound
+        assert cache.nads.get("default", "big") is not None
+        assert "watch sent a line larger than 4096 bytes: relisting" in caplog.text
+        kubeapi.add_nad(nad("small"))  # and the watch goes on
+        eventually(lambda: cache.nads.get("default", "small") is not None)
+    finally:
+        cache.close()

@@ -172,3 +172,130 @@ def test_a_malformed_chunk_in_a_stream_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="malformed chunk size"):
         list(stream.lines())
     stream.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+
+
+def keep_alive_server(second: str) -> tuple[http11.Connection, list[bytes], list[int]]:
+    """A server that answers the first request on its first connection, then, for the
+    second request: `idle` closes the connection while it is idle, `read` reads it and
+    closes without answering, `reset` resets the connection, `cut` sends half a status
+    line and closes. Every later connection is answered. The list of requests read, and
+    a one-element count of the connections accepted, are returned with the client."""
+    import socket
+    import struct
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+    accepted = [0]
+
+    def serve() -> None:
+        first, _ = listener.accept()
+        accepted[0] += 1
+        received.append(first.recv(65536))
+        first.sendall(OK)
+        if second == "idle":
+            first.close()  # before the client sends again
+        else:
+            received.append(first.recv(65536))
+            if second == "reset":  # SO_LINGER 0: an RST, not a FIN
+                first.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            elif second == "cut":
+                first.sendall(b"HTTP/1.1 2")
+            first.close()
+        listener.settimeout(2)
+        try:
+            while True:
+                conn, _ = listener.accept()
+                accepted[0] += 1
+                with conn:
+                    received.append(conn.recv(65536))
+                    conn.sendall(OK)
+        except OSError:
+            listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    client = http11.Connection("127.0.0.1", port, tls=None, connect_timeout=2, read_timeout=2)
+    return client, received, accepted
+
+
+@pytest.mark.parametrize("second", ["idle", "read", "reset"])
+def test_a_request_on_a_kept_alive_connection_the_server_closed_goes_on_a_new_one(
+    second: str,
+) -> None:
+    import time
+
+    conn, received, accepted = keep_alive_server(second)
+    try:
+        assert conn.request("GET", "/a", {}).status == 200
+        time.sleep(0.2)  # the server's close (idle) reaches us first
+        assert conn.request("PATCH", "/b", {}, b"{}").status == 200
+    finally:
+        conn.close()
+    assert accepted == [2]
+    assert received[-1].startswith(b"PATCH /b HTTP/1.1\r\n")
+
+
+def test_a_new_connection_closed_without_answer_is_not_sent_again() -> None:
+    conn, received = serve_once(b"")
+    with pytest.raises(ProtocolError, match=http11.NO_ANSWER):
+        conn.request("GET", "/", {})
+    assert len(received) == 1
+
+
+def test_an_answer_cut_short_is_not_sent_again() -> None:
+    conn, _, accepted = keep_alive_server("cut")
+    try:
+        assert conn.request("GET", "/a", {}).status == 200
+        with pytest.raises(ProtocolError):
+            conn.request("PATCH", "/b", {}, b"{}")  # it may have been applied: not resent
+    finally:
+        conn.close()
+    assert accepted == [1]
+
+
+def test_an_idle_connection_the_server_closed_is_dropped() -> None:
+    import time
+
+    live, _, _ = keep_alive_server("read")
+    closed, _, _ = keep_alive_server("idle")
+    try:
+        assert live.request("GET", "/", {}).status == 200
+        assert closed.request("GET", "/", {}).status == 200
+        time.sleep(0.2)
+        assert (live.dropped(), closed.dropped()) == (False, True)
+    finally:
+        live.close()
+        closed.close()
+    assert live.dropped()  # closed by us
+
+
+def chunked(*chunks: bytes) -> bytes:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n"
+
+
+def test_a_stream_line_longer_than_the_bound_is_line_too_long() -> None:
+    conn, _ = serve_once(chunked(b"short\n", b"x" * 50, b"x" * 50 + b"\n"))
+    stream = conn.stream("/", {})
+    lines = stream.lines(max_line=64)
+    assert next(lines) == b"short"
+    with pytest.raises(http11.LineTooLong, match="larger than 64 bytes"):
+        next(lines)
+    stream.close()
+
+
+def test_many_lines_in_one_large_chunk_are_split_in_linear_time() -> None:
+    import time
+
+    body = b"0123456\n" * (1 << 18)  # 2 MiB of lines: a split per line copied the rest
+    conn, _ = serve_once(chunked(body))
+    stream = conn.stream("/", {})
+    start = time.monotonic()
+    count = sum(1 for _ in stream.lines())
+    stream.close()
+    assert count == 1 << 18
+    assert time.monotonic() - start < 5
