@@ -38,6 +38,8 @@ NEVER = [
     "logging.handlers",  # only a rotated logFile (config.logrotate)
     "datetime",
     "encodings.idna",
+    "importlib.resources",  # schemas are read beside their module
+    "importlib.util",  # what an editable install's finder imports: the launcher runs -IS
     "multinet.meta.dynamic",  # dynamic networks: the daemon's alone
     "multinet.engine.dynamic",
     "multinet.networks.dynamic",
