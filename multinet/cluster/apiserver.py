@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from multinet.cluster.base import NAD, Pod
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster
+    from multinet.cluster.base import NAD, Pod
 
 
 class ApiServer:

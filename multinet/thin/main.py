@@ -16,7 +16,6 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from multinet.cluster.base import Cluster
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.meta import dispatch
@@ -24,6 +23,7 @@ from multinet.meta.verbs import Verbs
 
 if TYPE_CHECKING:
     from multinet.cluster.apiserver import ApiServer
+    from multinet.cluster.base import Cluster
 
 
 class ThinVerbs:

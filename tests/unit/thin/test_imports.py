@@ -61,7 +61,10 @@ def imported(modules: list[str]) -> set[str]:
 @pytest.mark.parametrize(
     ("path", "forbidden"),
     [
-        (DEL_PATH, [*NEVER, "socket", "ssl", "hashlib", "multinet.cluster.rest"]),
+        (
+            DEL_PATH,
+            [*NEVER, "socket", "ssl", "hashlib", "multinet.cluster.rest", "multinet.cluster.base"],
+        ),
         (ADD_PATH, NEVER),
     ],
     ids=["DEL", "ADD"],
