@@ -135,13 +135,26 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o755) -> None:
     os.replace(tmp, path)
 
 
-def install(dest_dir: str, python: str = sys.executable) -> list[str]:
-    """Install both executables in `dest_dir`; their paths."""
+def thin_launcher(python: str) -> bytes:
+    """The thin launcher for `python`, its paths asked of it and checked."""
     if not os.path.isabs(python) or any(c.isspace() for c in python):
         raise ValueError(f"python must be an absolute path without spaces, got {python!r}")
     paths = site_paths(python)
-    launcher = thin_launcher_text(python, paths).encode()  # checked before anything is written
+    launcher = thin_launcher_text(python, paths).encode()
     check_launcher(python, paths)
+    return launcher
+
+
+def install_thin(dest_dir: str, python: str = sys.executable) -> str:
+    """Install the thin launcher alone in `dest_dir`; its path."""
+    thin = os.path.join(dest_dir, THIN)
+    _write_atomic(thin, thin_launcher(python))
+    return thin
+
+
+def install(dest_dir: str, python: str = sys.executable) -> list[str]:
+    """Install both executables in `dest_dir`; their paths."""
+    launcher = thin_launcher(python)  # checked before anything is written
     with open(native_shim(), "rb") as f:
         binary = f.read()
     shim, thin = os.path.join(dest_dir, SHIM), os.path.join(dest_dir, THIN)

@@ -27,6 +27,21 @@ def test_installs_the_native_shim_and_the_thin_launcher(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["multinet", "multinet-shim"]  # no temporary left
 
 
+def test_install_thin_writes_the_launcher_alone(tmp_path: Path) -> None:
+    thin = install.install_thin(str(tmp_path), sys.executable)
+    assert os.listdir(tmp_path) == ["multinet"]
+    out = subprocess.run(
+        [thin],
+        input='{"cniVersion": "1.0.0"}',
+        env={"CNI_COMMAND": "VERSION"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout)["cniVersion"] == "1.0.0"
+
+
 def test_installing_twice_replaces_both(tmp_path: Path) -> None:
     install.install(str(tmp_path), sys.executable)
     inodes = [(tmp_path / name).stat().st_ino for name in ("multinet-shim", "multinet")]
