@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.ifname import validate_ifname
@@ -136,8 +136,7 @@ def _text_element(token: str, default_namespace: str, where: str) -> NetworkSele
 Check = Callable[[str, Any], str | None]
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):  # not a dataclass: ~1 ms less of thin mode's per-call imports
     check: Check
     text: bool = False  # a string, whose "" is Go's zero value: "not given"
     fallback_for: str = ""  # read (and checked) only when this other key is not given
