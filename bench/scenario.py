@@ -46,7 +46,6 @@ from tests.conformance.libcni import (
     CnitoolUnavailable,
     build_cnitool,
     container_id,
-    multinet_executable,
     run_cnitool,
     write_netconf,
 )
@@ -120,14 +119,9 @@ class Scenario:
         return self._shim
 
     def thin(self) -> Path:
-        """The installed `multinet` console script, linked into the CNI_PATH directory."""
-        link = self.bin / "multinet"
-        if not link.exists():
-            exe = multinet_executable()
-            if exe is None:
-                raise BenchError("multinet is not installed (make deps)")
-            link.symlink_to(exe)
-        return link
+        """The thin `multinet` as `multinetctl install-shim` writes it beside the shim (the
+        launcher a node runs, not pip's console script)."""
+        return self.shim().parent / install.THIN
 
     # -- kernel objects --------------------------------------------------------
 

@@ -14,7 +14,7 @@ CPU time, user + system), with the same small environment (`PATH`, and
   most 2 ms);
 - the fallback: the same shim with no daemon behind its socket, which execs the
   thin `multinet` installed beside it;
-- thin `multinet` VERSION, and its floor, the interpreter alone (`python3 -I -c
+- thin `multinet` VERSION, and its floor, the interpreter alone (`python3 -IS -c
   pass`, the launcher's flags).
 
 Rows are interleaved round by round, so that the noise of a shared machine falls on
@@ -57,7 +57,7 @@ LABELS = {
     CLIENT: "tiny Rust client -> multinetd (connect, send, read: floor)",
     SHIM: "multinet-shim VERSION -> multinetd",
     FALLBACK: "multinet-shim VERSION, daemon down -> exec thin multinet",
-    PYTHON: "python3 -I -c pass (thin's floor)",
+    PYTHON: "python3 -IS -c pass (thin's floor: its launcher)",
     THIN: "multinet VERSION (thin, in-process)",
 }
 
@@ -129,7 +129,7 @@ def commands(scenario: Scenario, socket: str) -> list[Command]:
         *cmds,
         Command(SHIM, [shim], up, FAST_REPEAT, forwarded=True),
         Command(FALLBACK, [shim], down, falls_back=True),
-        Command(PYTHON, [scenario.python, "-I", "-c", "pass"], b""),
+        Command(PYTHON, [scenario.python, "-IS", "-c", "pass"], b""),
         Command(THIN, [str(scenario.thin())], up),
     ]
 

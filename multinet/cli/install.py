@@ -3,10 +3,14 @@ the thin `multinet` it execs when the daemon does not answer.
 
 `multinet-shim` is the Rust binary pip built (setuptools-rust) into the scripts directory
 of the interpreter that runs this; it is copied as it is. `multinet` is a launcher,
-`#!<python> -I`, for the thin executable: `python` must be an interpreter with multinet
+`#!<python> -IS`, for the thin executable: `python` must be an interpreter with multinet
 installed (in the DaemonSet, the image's self-contained Python, copied to the same path
-on the host). Each file is written atomically (a hidden temporary file in the directory,
-then a rename): a CNI call exec'ing the old one at that moment keeps the old one.
+on the host). It starts without `site` (-S: every .pth file of the environment, an
+editable install's finder; ~20 ms of every CNI call), so it names the paths `site` would
+have added itself: asked of `python` here, and checked by importing the thin executable
+through them before anything is written. Each file is written atomically (a hidden
+temporary file in the directory, then a rename): a CNI call exec'ing the old one at that
+moment keeps the old one.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 from collections.abc import Mapping
@@ -38,16 +43,85 @@ def native_shim() -> str:
     return found
 
 
-def thin_launcher_text(python: str) -> str:
+# Asked of the launcher's interpreter: its sys.path with and without `site`, and where
+# `multinet` comes from (an editable install's finder is not a sys.path entry: the
+# checkout it maps to is named instead).
+_PATHS_PROBE = (
+    "import sys, json, os, multinet\n"
+    "print(json.dumps([sys.path, os.path.dirname(os.path.dirname(multinet.__file__))]))"
+)
+_BARE_PROBE = "import sys, json; print(json.dumps(sys.path))"
+_CHECK_PROBE = "import multinet.thin.main, multinet; print(multinet.__file__)"
+
+
+def _ask(python: str, flags: str, code: str) -> str:
+    try:
+        out = subprocess.run(
+            [python, flags, "-c", code], capture_output=True, text=True, timeout=60, check=False
+        )
+    except OSError as e:
+        raise ValueError(f"cannot run {python}: {e.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise ValueError(f"{python} {flags} did not answer in 60 s") from None
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ValueError(f"{python} {flags} cannot import multinet: {last}")
+    return out.stdout.strip()
+
+
+def site_paths(python: str) -> list[str]:
+    """The sys.path entries `python` gets from `site` (its site-packages, what .pth files
+    add) and the directory `multinet` is imported from: what the -IS launcher must add."""
+    try:
+        with_site, root = json.loads(_ask(python, "-I", _PATHS_PROBE))
+        bare = json.loads(_ask(python, "-IS", _BARE_PROBE))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{python} answered its sys.path in a form not understood: {e}") from None
+    extra = [p for p in with_site if p not in bare]
+    if root not in extra and root not in bare:
+        extra.append(root)
+    return extra
+
+
+def thin_launcher_text(python: str, paths: list[str]) -> str:
     if not os.path.isabs(python) or any(c.isspace() for c in python):
         raise ValueError(f"python must be an absolute path without spaces, got {python!r}")
+    if not all(isinstance(p, str) and os.path.isabs(p) for p in paths):
+        raise ValueError(f"the launcher's paths must be absolute, got {paths!r}")
     return (
-        f"#!{python} -I\n"
+        f"#!{python} -IS\n"
         f"# {THIN}, written by `multinetctl install-shim`: the thin CNI executable, which\n"
-        f"# {SHIM} execs when the daemon does not answer.\n"
-        "from multinet.thin.main import main\n"
+        f"# {SHIM} execs when the daemon does not answer. Started without `site` (-S), it\n"
+        "# adds the paths site would (found when it was written): reinstall after changing\n"
+        "# the interpreter's environment.\n"
+        "import gc\n"
+        "import sys\n"
+        "\n"
+        "gc.disable()  # no collector passes over the imports' objects, which live to the exit\n"
+        f"sys.path += {paths!r}\n"
+        "try:\n"
+        "    from multinet.thin.main import main\n"
+        "except ImportError as e:\n"
+        "    import json\n"
+        "\n"
+        "    msg = f'cannot import multinet with the paths of {sys.argv[0]}: {e}'\n"
+        "    hint = 'run multinetctl install-shim again with this interpreter'\n"
+        "    error = {'cniVersion': '1.0.0', 'code': 5, 'msg': msg, 'details': hint}\n"
+        "    json.dump(error, sys.stdout)\n"
+        "    sys.exit(1)\n"
+        "gc.freeze()  # nor at the exit's collection: ~10 % of a call\n"
+        "gc.enable()\n"
         "main()\n"
     )
+
+
+def check_launcher(python: str, paths: list[str]) -> None:
+    """Import the thin executable as the launcher will, and from where `python -I` does."""
+    prelude = f"import sys; sys.path += {paths!r}\n"
+    found = _ask(python, "-IS", prelude + _CHECK_PROBE)
+    expected = _ask(python, "-I", _CHECK_PROBE)
+    if found != expected:
+        raise ValueError(f"the launcher's paths import {found}, {python} -I imports {expected}")
 
 
 def _write_atomic(path: str, data: bytes, mode: int = 0o755) -> None:
@@ -61,9 +135,26 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o755) -> None:
     os.replace(tmp, path)
 
 
+def thin_launcher(python: str) -> bytes:
+    """The thin launcher for `python`, its paths asked of it and checked."""
+    if not os.path.isabs(python) or any(c.isspace() for c in python):
+        raise ValueError(f"python must be an absolute path without spaces, got {python!r}")
+    paths = site_paths(python)
+    launcher = thin_launcher_text(python, paths).encode()
+    check_launcher(python, paths)
+    return launcher
+
+
+def install_thin(dest_dir: str, python: str = sys.executable) -> str:
+    """Install the thin launcher alone in `dest_dir`; its path."""
+    thin = os.path.join(dest_dir, THIN)
+    _write_atomic(thin, thin_launcher(python))
+    return thin
+
+
 def install(dest_dir: str, python: str = sys.executable) -> list[str]:
     """Install both executables in `dest_dir`; their paths."""
-    launcher = thin_launcher_text(python).encode()  # checked before anything is written
+    launcher = thin_launcher(python)  # checked before anything is written
     with open(native_shim(), "rb") as f:
         binary = f.read()
     shim, thin = os.path.join(dest_dir, SHIM), os.path.join(dest_dir, THIN)

@@ -2,16 +2,17 @@
 
 A DEL the journal answers reads no kubeconfig (nor PyYAML for one) and imports no
 client: thin mode builds one `ApiServer` per call, and only an ADD's planning opens it.
+Events are held until `send_events` (or `close`): thin mode's `main` sends them from a
+detached process once the answer is written, off the pod's path.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from multinet.cluster.base import NAD, Pod
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster
+    from multinet.cluster.base import NAD, Pod
 
 
 class ApiServer:
@@ -20,6 +21,7 @@ class ApiServer:
     def __init__(self, kubeconfig: str, state_dir: str) -> None:
         self.kubeconfig, self.state_dir = kubeconfig, state_dir
         self._client: ApiCluster | None = None
+        self.events: list[tuple[Pod, str, str, bool]] = []
 
     @property
     def client(self) -> ApiCluster:
@@ -37,12 +39,23 @@ class ApiServer:
         self.client.set_network_status(pod, status)
 
     def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
-        self.client.emit_event(pod, reason, message, warning)
+        """Held until `send_events`: best effort, and never worth a pod's wait."""
+        self.events.append((pod, reason, message, warning))
+
+    def send_events(self) -> None:
+        """Post the events held, in order (each best effort: see ApiCluster.emit_event)."""
+        events, self.events = self.events, []
+        for event in events:
+            self.client.emit_event(*event)
 
     def close(self) -> None:
-        """Close the client's connection, if a client was built."""
-        if self._client is not None:
-            self._client.close()
+        """Send the events still held, then close the client's connection, if a client
+        was built."""
+        try:
+            self.send_events()
+        finally:
+            if self._client is not None:
+                self._client.close()
 
 
 def api_cluster(kubeconfig: str, state_dir: str) -> ApiCluster:

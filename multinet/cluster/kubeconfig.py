@@ -21,8 +21,7 @@ import binascii
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from multinet.cni.errors import ClusterError
 
@@ -32,8 +31,7 @@ FULL_CLIENT_USER_KEYS = ("exec", "auth-provider", "username", "password")
 FULL_CLIENT_CLUSTER_KEYS = ("proxy-url", "tls-server-name")
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):  # not a dataclass: ~1 ms less of thin mode's per-call imports
     """An API server and the credentials for it. `*_data` are PEM bytes."""
 
     server: str

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from multinet.cluster.apiserver import ApiServer, api_cluster
-from multinet.cluster.base import Cluster, DeviceSource
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
@@ -16,8 +15,9 @@ from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
 from multinet.meta.verbs import Verbs
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster
+    from multinet.cluster.base import Cluster, DeviceSource
     from multinet.meta.dynamic import Dynamic
 
 

@@ -1,28 +1,27 @@
 """Plan a container's networks from its pod: the glue between a Cluster and `attachments.build`.
 
 Reads the pod named by CNI_ARGS, its annotations and the NADs they name; the rules
-(`attachments`, `selection`, `resolve`) stay pure.
+(`attachments`, `selection`, `resolve`) stay pure. They, and `cluster.base`, are imported
+when a plan is made: a thin DEL answered by the journal builds a PodPlanner and never
+plans (~6 % of its instructions).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from multinet.cluster.base import Cluster, DeviceSource, Pod
-from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, InvalidConfig, NetworkNotFound, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.plan import Plan
-from multinet.networks import attachments, devices
-from multinet.networks.resolve import Resolved, Resolver
-from multinet.networks.selection import (
-    DEFAULT_NETWORK_ANNOTATION,
-    NETWORKS_ANNOTATION,
-    NetworkSelection,
-    parse_default_network,
-    parse_networks,
-)
+from multinet.networks import devices
+
+if TYPE_CHECKING:
+    from multinet.cluster.base import Cluster, DeviceSource, Pod
+    from multinet.cni.chain import NetworkConfig
+    from multinet.networks.resolve import Resolved, Resolver
+    from multinet.networks.selection import NetworkSelection
 
 log = logging.getLogger("multinet")
 
@@ -68,6 +67,8 @@ def pod_ref(pod: Pod) -> dict[str, str]:
 
 
 def pod_from_ref(ref: dict[str, str]) -> Pod:
+    from multinet.cluster.base import Pod
+
     return Pod(ref["namespace"], ref["name"], ref.get("uid", ""))
 
 
@@ -105,6 +106,9 @@ class PodPlanner:
         return pod
 
     def __call__(self, conf: NetConf, req: Request) -> Plan:
+        from multinet.networks import attachments
+        from multinet.networks.resolve import Resolved, Resolver
+
         pod = self.pod(req)
         resolver = Resolver(conf, self.cluster)
         try:
@@ -165,6 +169,8 @@ class PodPlanner:
 
     def status_networks(self, conf: NetConf) -> list[NetworkConfig]:
         """The networks every pod gets, resolved (what STATUS must find ready)."""
+        from multinet.networks.resolve import Resolver
+
         resolver = Resolver(conf, self.cluster)
         cluster_net, _ = self._cluster_network(conf, resolver, None)
         return [cluster_net.network, *(d.network for d in self._defaults(conf, resolver))]
@@ -175,6 +181,8 @@ class PodPlanner:
     ) -> list[Resolved]:
         """defaultNetworks (or those `names` of them), after the static delegates when
         they are the networks' source."""
+        from multinet.networks.resolve import Resolved
+
         chosen = conf.default_networks if names is None else names
         defaults = [resolver.reference(r) for r in chosen]
         if not conf.cluster_network:
@@ -185,6 +193,9 @@ class PodPlanner:
         self, conf: NetConf, resolver: Resolver, pod: Pod | None
     ) -> tuple[Resolved, NetworkSelection | None]:
         """The cluster network, and the default-network element that chose it (if any)."""
+        from multinet.networks.resolve import Resolved
+        from multinet.networks.selection import DEFAULT_NETWORK_ANNOTATION, parse_default_network
+
         value = pod.annotations.get(DEFAULT_NETWORK_ANNOTATION, "") if pod else ""
         if value.strip() and pod is not None:
             sel = parse_default_network(value, conf.multus_namespace)
@@ -199,6 +210,8 @@ class PodPlanner:
     def _requested(
         self, conf: NetConf, resolver: Resolver, pod: Pod
     ) -> list[tuple[NetworkSelection, Resolved]]:
+        from multinet.networks.selection import NETWORKS_ANNOTATION, parse_networks
+
         selections = parse_networks(pod.annotations.get(NETWORKS_ANNOTATION, ""), pod.namespace)
         out = []
         for sel in selections:

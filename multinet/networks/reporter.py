@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from multinet.cluster.base import Cluster, Pod
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import CNIError, UnknownContainer
 from multinet.cni.request import Request
@@ -16,8 +15,9 @@ from multinet.networks import devices
 from multinet.networks.planner import pod_from_ref
 from multinet.networks.status import network_status
 
-if TYPE_CHECKING:  # the daemon's dynamic networks only: not on a CNI call's path
-    from multinet.engine.dynamic import Outcome
+if TYPE_CHECKING:
+    from multinet.cluster.base import Cluster, Pod  # a DEL's path need not import it
+    from multinet.engine.dynamic import Outcome  # the daemon's dynamic networks only
 
 
 class PodReporter:
@@ -77,7 +77,9 @@ class PodReporter:
             namespace, name = req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")
             if not namespace or not name or isinstance(error, UnknownContainer):
                 return
-            pod = Pod(namespace, name, req.arg("K8S_POD_UID") or "")
+            pod = pod_from_ref(
+                {"namespace": namespace, "name": name, "uid": req.arg("K8S_POD_UID") or ""}
+            )
         self.cluster.emit_event(pod, "FailedAttach", f"ADD failed: {error}", warning=True)
 
     def deleted(self, conf: NetConf, req: Request, journal: Journal) -> None:

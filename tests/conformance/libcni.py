@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.scripts import installed
-
 SOURCE = Path(__file__).resolve().parent / "cnitool" / "main.go"
 GOPATH = Path("/usr/share/gocode")
 LIBCNI = GOPATH / "src/github.com/containernetworking/cni/libcni"
@@ -210,12 +208,6 @@ def ip_json(netns_path: StrPath, *args: str) -> Any:
         ["ip", "-n", name, "-j", *args], capture_output=True, text=True, check=True
     )
     return json.loads(proc.stdout or "[]")
-
-
-def multinet_executable() -> Path | None:
-    """The installed ``multinet`` console script of the interpreter running the tests."""
-    found = installed("multinet")
-    return Path(found) if found else None
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -279,7 +280,7 @@ class KubeSource(Source):
 
     def events(self) -> list[Event]:
         out = []
-        for e in self.server.events():
+        for e in self._settled_events():
             obj = e.get("involvedObject") or e.get("regarding") or {}
             out.append(
                 Event(
@@ -291,6 +292,19 @@ class KubeSource(Source):
                 )
             )
         return out
+
+    def _settled_events(self) -> list[Any]:
+        """The server's events once no more arrive: thin mode posts them from a detached
+        process after answering (thin/main.py), so they may trail the call a little."""
+        seen, since, deadline = self.server.events(), time.monotonic(), time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.server.events()
+            if len(now) != len(seen):
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since >= 0.4:
+                break
+        return seen
 
     def go_down(self) -> None:
         self.server.set_down(True)

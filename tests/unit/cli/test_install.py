@@ -4,57 +4,91 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
 
+import multinet
 from multinet.cli import install
 
 
 def test_installs_the_native_shim_and_the_thin_launcher(tmp_path: Path) -> None:
-    shim, thin = install.install(str(tmp_path), "/usr/bin/python3")
+    shim, thin = install.install(str(tmp_path), sys.executable)
     assert (shim, thin) == (str(tmp_path / "multinet-shim"), str(tmp_path / "multinet"))
     assert Path(shim).read_bytes() == Path(install.native_shim()).read_bytes()
     text = Path(thin).read_text()
-    assert text.startswith("#!/usr/bin/python3 -I\n")
+    assert text.startswith(f"#!{sys.executable} -IS\n")
     assert "from multinet.thin.main import main" in text
     assert all(Path(p).stat().st_mode & 0o777 == 0o755 for p in (shim, thin))
     assert sorted(os.listdir(tmp_path)) == ["multinet", "multinet-shim"]  # no temporary left
 
 
+def test_install_thin_writes_the_launcher_alone(tmp_path: Path) -> None:
+    thin = install.install_thin(str(tmp_path), sys.executable)
+    assert os.listdir(tmp_path) == ["multinet"]
+    out = subprocess.run(
+        [thin],
+        input='{"cniVersion": "1.0.0"}',
+        env={"CNI_COMMAND": "VERSION"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(out.stdout)["cniVersion"] == "1.0.0"
+
+
 def test_installing_twice_replaces_both(tmp_path: Path) -> None:
-    install.install(str(tmp_path), "/usr/bin/python3")
-    inode = (tmp_path / "multinet-shim").stat().st_ino
     install.install(str(tmp_path), sys.executable)
-    assert (tmp_path / "multinet-shim").stat().st_ino != inode  # a new file, renamed over
-    assert (tmp_path / "multinet").read_text().startswith(f"#!{sys.executable} -I\n")
+    inodes = [(tmp_path / name).stat().st_ino for name in ("multinet-shim", "multinet")]
+    install.install(str(tmp_path), sys.executable)
+    again = [(tmp_path / name).stat().st_ino for name in ("multinet-shim", "multinet")]
+    assert all(a != b for a, b in zip(inodes, again, strict=True))  # new files, renamed over
 
 
-@pytest.mark.parametrize("python", ["python3", "/usr/bin/my python"])
-def test_the_interpreter_must_be_an_absolute_path(tmp_path: Path, python: str) -> None:
-    with pytest.raises(ValueError, match="absolute path"):
+def test_the_launcher_names_the_paths_site_would_add_and_where_multinet_is() -> None:
+    paths = install.site_paths(sys.executable)
+    assert sysconfig.get_path("purelib") in paths
+    assert str(Path(multinet.__file__).parent.parent) in paths + sys.path  # editable: the checkout
+    bare = subprocess.run(
+        [sys.executable, "-IS", "-c", "import sys, json; print(json.dumps(sys.path))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert not set(paths) & set(json.loads(bare))  # only what -S leaves out
+
+
+def test_an_interpreter_without_multinet_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    python = shutil.which("python3", path="/usr/bin")
+    assert python is not None
+    if subprocess.run([python, "-I", "-c", "import multinet"], capture_output=True).returncode == 0:
+        pytest.skip(f"{python} has multinet installed")
+    with pytest.raises(ValueError, match=f"{python} -I cannot import multinet: .*No module"):
         install.install(str(tmp_path), python)
     assert os.listdir(tmp_path) == []
 
 
-def test_the_installed_shim_without_a_daemon_runs_the_installed_thin_executable(
-    tmp_path: Path,
-) -> None:
-    shim, _ = install.install(str(tmp_path), sys.executable)
-    conf = {"cniVersion": "1.0.0", "daemonSocketPath": str(tmp_path / "none.sock")}
+def test_a_launcher_whose_paths_no_longer_hold_answers_a_cni_error(tmp_path: Path) -> None:
+    text = install.thin_launcher_text(sys.executable, [str(tmp_path / "gone")])
+    launcher = tmp_path / "multinet"
+    launcher.write_text(text)
+    launcher.chmod(0o755)
     out = subprocess.run(
-        [shim],
-        input=json.dumps(conf),
-        env={"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=30,
+        [str(launcher)], env={"CNI_COMMAND": "VERSION"}, capture_output=True, text=True, timeout=30
     )
-    assert out.returncode == 0, out.stderr
-    assert "1.1.0" in json.loads(out.stdout)["supportedVersions"]
-    assert "running VERSION in-process" in out.stderr
+    assert out.returncode == 1
+    error = json.loads(out.stdout)
+    assert error["code"] == 5
+    assert error["msg"].startswith(f"cannot import multinet with the paths of {launcher}")
+    assert "install-shim again" in error["details"]
+    assert out.stderr == ""
 
 
 # -- multinetctl install (the init container's step) into a temporary host root ------
@@ -72,7 +106,7 @@ def _plan(tmp_path: Path, **kw: str) -> install.Plan:
     (tmp_path / "host").mkdir(exist_ok=True)
     defaults = {
         "host_root": str(tmp_path / "host"),
-        "python": "/opt/multinet/0.1.0/bin/python3",
+        "python": sys.executable,  # the image's, at the same path in the init container
         "runtime_src": str(runtime),
         "runtime_dest": "/opt/multinet/0.1.0",
         "token_file": install.projected_token_path("/var/lib/kubelet", "uid-1", "multinet-token"),
@@ -98,11 +132,7 @@ def test_install_node_twice(tmp_path: Path) -> None:
     }
     conf = json.loads((host / "etc/cni/net.d/00-multinet.conflist").read_text())
     assert conf["kubeconfig"] == "/etc/cni/net.d/multinet.d/multinet.kubeconfig"
-    assert (
-        (host / "opt/cni/bin/multinet")
-        .read_text()
-        .startswith("#!/opt/multinet/0.1.0/bin/python3 -I\n")
-    )
+    assert (host / "opt/cni/bin/multinet").read_text().startswith(f"#!{sys.executable} -IS\n")
     second = install.install_node(plan)
     assert set(second) == set(first) - {str(host / "opt/multinet/0.1.0")}  # tree kept
     assert sorted(os.listdir(host / "opt/cni/bin")) == ["multinet", "multinet-shim"]
