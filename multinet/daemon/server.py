@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import socket
 import socketserver
 import stat
@@ -85,13 +86,20 @@ def peer_uid(sock: socket.socket) -> int:
 
 def peer_gone(sock: socket.socket | None) -> bool:
     """Whether the client closed its end (a killed shim): its connection reads as EOF.
-    Data it sent after its request (none is expected) does not count as gone."""
+    Never waits: the handler's socket has a timeout, which a plain recv would wait out."""
     if sock is None:
         return False
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except (BlockingIOError, InterruptedError):
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+    events = poller.poll(0)
+    if not events:
         return False  # nothing to read: still there, waiting for its answer
+    if events[0][1] & (select.POLLHUP | select.POLLERR):
+        return True
+    try:  # readable: EOF (gone), or bytes it sent after its request (still there)
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError, TimeoutError):
+        return False
     except OSError:
         return True  # reset
 
