@@ -44,8 +44,9 @@ def test_a_network_added_to_a_running_pod_appears_and_goes_when_removed(
 
     c.annotate(pod, "blue")
     c.wait_links(pod, ["eth0", "net1"])
-    assert in_subnet(c.addresses(pod, "net1"), c.subnets["blue"])
+    # The status is written once the change is done: the link exists before its address.
     c.wait_status(pod, [("kube-system/cluster", "eth0"), ("default/blue", "net1")])
+    assert in_subnet(c.addresses(pod, "net1"), c.subnets["blue"])
     sandbox.wait_for(
         lambda: any(r == "AddedInterface" and "net1" in m for _, r, m in c.events(pod))
     )
@@ -91,9 +92,6 @@ def test_two_networks_added_and_one_removed_in_one_change(
         ],
     )
     c.wait_links(pod, ["data1", "data2", "eth0", "net2"])
-    assert c.addresses(pod, "net2") == green  # untouched
-    for ifname in ("data1", "data2"):
-        assert in_subnet(c.addresses(pod, ifname), c.subnets["blue"])
     c.wait_status(
         pod,
         [
@@ -103,6 +101,9 @@ def test_two_networks_added_and_one_removed_in_one_change(
             ("default/blue", "data2"),
         ],
     )
+    assert c.addresses(pod, "net2") == green  # untouched
+    for ifname in ("data1", "data2"):
+        assert in_subnet(c.addresses(pod, ifname), c.subnets["blue"])
     # A new element without a name takes the lowest free netN: net1 again.
     c.annotate(pod, "green, blue@data1, blue@data2, blue")
     c.wait_links(pod, ["data1", "data2", "eth0", "net1", "net2"])
