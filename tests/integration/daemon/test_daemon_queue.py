@@ -4,14 +4,16 @@ than the queue holds, is answered code 11 having done nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -131,28 +133,48 @@ def test_multus_connection_limit_bounds_the_requests(sandbox: Sandbox) -> None:
 
 
 def test_shutdown_refuses_the_waiting_and_finishes_the_executing(sandbox: Sandbox) -> None:
+    wait_ns = sandbox.netns()
+    with one_executing(sandbox) as held:
+        d = held.daemon
+        waiting = held.pool.submit(d.cni, sandbox.env("ADD", "wait", wait_ns), held.stdin)
+        _waiting_add(d, sandbox)
+        d.proc.send_signal(signal.SIGTERM)
+        code, stdout = waiting.result(timeout=10)
+        assert code == 1 and json.loads(stdout)["code"] == 11
+        assert "shutting down" in json.loads(stdout)["msg"]
+        assert d.proc.poll() is None and not held.executing.done()  # still finishing "run"
+        sandbox.unblock()
+        assert held.executing.result(timeout=30)[0] == 0
+    assert d.proc.wait(30) == 0
+    assert sandbox.links(wait_ns) == [] and sandbox.links(held.run_ns) == ["eth0"]
+    assert not any(name.startswith("wait@") for name in sandbox.journals())
+    assert sandbox.shim("DEL", "run", held.run_ns, held.conf).returncode == 0  # in-process now
+    sandbox.assert_clean(held.run_ns, wait_ns)
+
+
+class OneExecuting(NamedTuple):
+    """A daemon whose one ADD slot an ADD of container "run" holds (its delegate blocked
+    until `sandbox.unblock()`), and that ADD's answer to come."""
+
+    daemon: Any
+    pool: ThreadPoolExecutor
+    executing: Future[tuple[int, str]]
+    run_ns: str
+    conf: dict[str, object]
+    stdin: bytes
+
+
+@contextlib.contextmanager
+def one_executing(sandbox: Sandbox) -> Iterator[OneExecuting]:
     d = sandbox.daemon(maxConcurrentRequests=1)
-    run_ns, wait_ns = sandbox.netns(), sandbox.netns()
+    run_ns = sandbox.netns()
     conf = sandbox.netconf(slow=True)
     stdin = json.dumps(conf).encode()
     sandbox.block()
     with ThreadPoolExecutor(2) as pool:
         executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
         sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
-        waiting = pool.submit(d.cni, sandbox.env("ADD", "wait", wait_ns), stdin)
-        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 1' in d.get("/metrics")[1])
-        d.proc.send_signal(signal.SIGTERM)
-        code, stdout = waiting.result(timeout=10)
-        assert code == 1 and json.loads(stdout)["code"] == 11
-        assert "shutting down" in json.loads(stdout)["msg"]
-        assert d.proc.poll() is None and not executing.done()  # still finishing "run"
-        sandbox.unblock()
-        assert executing.result(timeout=30)[0] == 0
-    assert d.proc.wait(30) == 0
-    assert sandbox.links(wait_ns) == [] and sandbox.links(run_ns) == ["eth0"]
-    assert not any(name.startswith("wait@") for name in sandbox.journals())
-    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0  # in-process now
-    sandbox.assert_clean(run_ns, wait_ns)
+        yield OneExecuting(d, pool, executing, run_ns, conf, stdin)
 
 
 def _waiting_add(d: Any, sandbox: Sandbox) -> None:
@@ -162,20 +184,15 @@ def _waiting_add(d: Any, sandbox: Sandbox) -> None:
 def test_a_queued_add_whose_del_came_meanwhile_is_not_run(sandbox: Sandbox) -> None:
     """The kubelet gave up on the ADD (its deadline) and tore the sandbox down: the ADD,
     let in after that DEL, would leave its interfaces behind. It is answered code 11."""
-    d = sandbox.daemon(maxConcurrentRequests=1)
-    run_ns, late_ns = sandbox.netns(), sandbox.netns()
-    conf = sandbox.netconf(slow=True)
-    stdin = json.dumps(conf).encode()
-    sandbox.block()
-    with ThreadPoolExecutor(2) as pool:
-        executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
-        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
-        late = pool.submit(d.cni, sandbox.env("ADD", "late", late_ns), stdin)
+    late_ns = sandbox.netns()
+    with one_executing(sandbox) as held:
+        d = held.daemon
+        late = held.pool.submit(d.cni, sandbox.env("ADD", "late", late_ns), held.stdin)
         _waiting_add(d, sandbox)
-        assert d.cni(sandbox.env("DEL", "late", late_ns), stdin)[0] == 0  # not waiting
+        assert d.cni(sandbox.env("DEL", "late", late_ns), held.stdin)[0] == 0  # not waiting
         sandbox.unblock()
         code, stdout = late.result(timeout=30)
-        assert executing.result(timeout=30)[0] == 0
+        assert held.executing.result(timeout=30)[0] == 0
     refused = json.loads(stdout)
     assert code == 1 and refused["code"] == 11, stdout
     assert "was not started (its DEL came while it waited)" in refused["msg"], refused
@@ -184,22 +201,17 @@ def test_a_queued_add_whose_del_came_meanwhile_is_not_run(sandbox: Sandbox) -> N
     assert sandbox.links(late_ns) == []
     metrics = d.get("/metrics")[1]
     assert metric(metrics, 'multinet_queue_refusals_total{lane="add",reason="withdrawn"}') == 1
-    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0
-    sandbox.assert_clean(run_ns, late_ns)
+    assert sandbox.shim("DEL", "run", held.run_ns, held.conf).returncode == 0
+    sandbox.assert_clean(held.run_ns, late_ns)
 
 
 def test_a_queued_add_whose_client_left_is_not_run(sandbox: Sandbox) -> None:
     """A shim killed while its ADD waited (the runtime's timeout): nobody reads the
     answer, so the slot goes to the next request instead of to work nobody wants."""
-    d = sandbox.daemon(maxConcurrentRequests=1)
-    run_ns, gone_ns = sandbox.netns(), sandbox.netns()
-    conf = sandbox.netconf(slow=True)
-    stdin = json.dumps(conf).encode()
-    sandbox.block()
-    with ThreadPoolExecutor(1) as pool:
-        executing = pool.submit(d.cni, sandbox.env("ADD", "run", run_ns), stdin)
-        sandbox.wait_for(lambda: len(sandbox.calls()) == 1)
-        body = protocol.encode_request(sandbox.env("ADD", "gone", gone_ns), stdin)
+    gone_ns = sandbox.netns()
+    with one_executing(sandbox) as held:
+        d = held.daemon
+        body = protocol.encode_request(sandbox.env("ADD", "gone", gone_ns), held.stdin)
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(d.socket)
             client.sendall(
@@ -209,7 +221,7 @@ def test_a_queued_add_whose_client_left_is_not_run(sandbox: Sandbox) -> None:
             )
             _waiting_add(d, sandbox)
         sandbox.unblock()  # the client is gone: its ADD is let in, and withdrawn
-        assert executing.result(timeout=30)[0] == 0
+        assert held.executing.result(timeout=30)[0] == 0
         sandbox.wait_for(
             lambda: (
                 'multinet_queue_refusals_total{lane="add",reason="withdrawn"} 1'
@@ -219,8 +231,8 @@ def test_a_queued_add_whose_client_left_is_not_run(sandbox: Sandbox) -> None:
     assert not any(" gone " in call for call in sandbox.calls())
     assert not any(name.startswith("gone@") for name in sandbox.journals())
     assert sandbox.links(gone_ns) == []
-    assert sandbox.shim("DEL", "run", run_ns, conf).returncode == 0
-    sandbox.assert_clean(run_ns, gone_ns)
+    assert sandbox.shim("DEL", "run", held.run_ns, held.conf).returncode == 0
+    sandbox.assert_clean(held.run_ns, gone_ns)
 
 
 def test_shutdown_still_serves_a_waiting_del(sandbox: Sandbox) -> None:
