@@ -184,31 +184,29 @@ def test_wrong_kind_is_allowed_with_a_warning(server: tuple[int, Path, bool]) ->
     assert "does not check 'ConfigMap'" in answer["response"]["warnings"][0]
 
 
-def test_pods_with_a_bad_annotation(server: tuple[int, Path, bool]) -> None:
-    annotations = {"k8s.v1.cni.cncf.io/networks": "a,,b"}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations}}
-    kind = {"group": "", "version": "v1", "kind": "Pod"}
-    _, answer = post(server, json.dumps(review(pod, kind)).encode())
-    validate_pods = server[2]
-    assert answer["response"]["allowed"] is (not validate_pods)
-    if validate_pods:
-        assert answer["response"]["status"]["message"] == (
-            'networks annotation element 2 "": empty element (stray comma?)'
-        )
-
-
-def test_pods_with_an_unknown_annotation_key(server: tuple[int, Path, bool]) -> None:
-    annotations = {"k8s.v1.cni.cncf.io/networks": '[{"name": "a", "interfce": "net1"}]'}
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations}}
-    kind = {"group": "", "version": "v1", "kind": "Pod"}
-    _, answer = post(server, json.dumps(review(pod, kind)).encode())
-    validate_pods = server[2]
-    assert answer["response"]["allowed"] is (not validate_pods)
-    if validate_pods:
-        assert answer["response"]["status"]["message"] == (
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("a,,b", 'networks annotation element 2 "": empty element (stray comma?)'),
+        (
+            '[{"name": "a", "interfce": "net1"}]',
             'networks annotation element 1 {"name": "a", "interfce": "net1"}: unknown key '
-            '"interfce" (did you mean "interface"?): ADD ignores it'
-        )
+            '"interfce" (did you mean "interface"?): ADD ignores it',
+        ),
+    ],
+    ids=["empty element", "unknown key"],
+)
+def test_pods_with_a_bad_annotation(
+    server: tuple[int, Path, bool], value: str, message: str
+) -> None:
+    annotations = {"k8s.v1.cni.cncf.io/networks": value}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "annotations": annotations}}
+    kind = {"group": "", "version": "v1", "kind": "Pod"}
+    _, answer = post(server, json.dumps(review(pod, kind)).encode())
+    validate_pods = server[2]
+    assert answer["response"]["allowed"] is (not validate_pods)
+    if validate_pods:
+        assert answer["response"]["status"]["message"] == message
 
 
 def test_health_and_unknown_path(server: tuple[int, Path, bool]) -> None:
