@@ -127,6 +127,8 @@ class Daemon:
     def cni(
         self, env: dict[str, str], stdin: bytes, client: socket.socket | None = None
     ) -> tuple[int, str]:
+        if env.get("CNI_COMMAND") == "DEL":  # the runtime's: the sandbox goes (not /delegate's)
+            self.withdrawals.deleted(env.get("CNI_CONTAINERID", ""))
         try:
             with self._slot(env, client):
                 code, stdout = self.service.serve(env, stdin)
@@ -153,10 +155,9 @@ class Daemon:
     @contextlib.contextmanager
     def _slot(self, env: dict[str, str], client: socket.socket | None) -> Iterator[Admitted]:
         """A slot in the command's lane; an ADD that waited for it runs only if it is
-        still wanted: its client still there, its container not DELed meanwhile."""
+        still wanted: its client still there, its sandbox not DELed by the runtime
+        meanwhile."""
         command, container = env.get("CNI_COMMAND", ""), env.get("CNI_CONTAINERID", "")
-        if command == "DEL":
-            self.withdrawals.deleted(container)
         arrived = time.monotonic()
         with self.admission.slot(command) as admitted:
             self.metrics.queue_wait.observe(admitted.waited, admitted.lane)
