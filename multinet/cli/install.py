@@ -24,6 +24,8 @@ import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from multinet.cluster.kubeconfig import token_kubeconfig
+
 SHIM = "multinet-shim"
 THIN = "multinet"
 
@@ -208,17 +210,7 @@ def projected_token_path(kubelet_dir: str, pod_uid: str, volume: str) -> str:
 
 def kubeconfig_text(server: str, ca_file: str, token_file: str) -> str:
     """A kubeconfig that reads the token from a file at each use: rotation needs no rewrite."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": server, "certificate-authority": ca_file}}
-        ],
-        "users": [{"name": "multinet", "user": {"tokenFile": token_file}}],
-        "contexts": [{"name": "multinet", "context": {"cluster": "local", "user": "multinet"}}],
-        "current-context": "multinet",
-    }
-    return json.dumps(config, indent=2) + "\n"  # JSON is YAML: kubeconfig loaders read it
+    return token_kubeconfig(server, ca_file, token_file)
 
 
 def copy_tree_atomic(src: str, dest: str) -> bool:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from multinet.cluster.base import NAD, STATUS_ANNOTATION, Pod
 from multinet.cluster.objects import ObjectError, nad_from_object, pod_from_object
 from multinet.cluster.records import StatusRecords
-from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
+from multinet.cni.errors import ClusterError, CNIError, CredentialsError, TryAgainLater
 from multinet.cni.strictjson import JSONError, loads
 
 log = logging.getLogger("multinet")
@@ -148,7 +148,8 @@ def _permanent(what: str, e: HTTPFailure) -> CNIError:
     if e.status == 409:
         return ClusterError(f"{what}: conflict", _message(e.body))
     if e.status in (401, 403):
-        return ClusterError(
+        refused = CredentialsError if e.status == 401 else ClusterError
+        return refused(
             f"{what}: API server refused access ({e.status} {e.reason}); "
             "check the kubeconfig credentials and RBAC",
             _message(e.body),

@@ -8,7 +8,11 @@ detached process once the answer is written, off the pod's path.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from multinet.cni.errors import CredentialsError, TryAgainLater
 
 if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster
@@ -16,12 +20,31 @@ if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
 
 
 class ApiServer:
-    """The API server as a Cluster, its client (`api_cluster`) built on first use."""
+    """The API server as a Cluster, its client (`api_cluster`) built on first use.
 
-    def __init__(self, kubeconfig: str, state_dir: str) -> None:
+    `retry_credentials`: the shim's in-process fallback, run while multinetd is away (a
+    restart, an upgrade). Credentials that do not work there (the daemon's host token not
+    written yet, or its pod gone: a 401) are the daemon's to renew, so the answer is code
+    11 and the kubelet retries, never a permanent error."""
+
+    def __init__(self, kubeconfig: str, state_dir: str, *, retry_credentials: bool = False) -> None:
         self.kubeconfig, self.state_dir = kubeconfig, state_dir
+        self.retry_credentials = retry_credentials
         self._client: ApiCluster | None = None
         self.events: list[tuple[Pod, str, str, bool]] = []
+
+    @contextlib.contextmanager
+    def _credentials(self) -> Iterator[None]:
+        try:
+            yield
+        except CredentialsError as e:
+            if not self.retry_credentials:
+                raise
+            raise TryAgainLater(
+                "multinetd is not answering and the in-process fallback has no working "
+                f"credentials for the API server (try again when multinetd is back): {e.msg}",
+                e.details,
+            ) from None
 
     @property
     def client(self) -> ApiCluster:
@@ -30,13 +53,16 @@ class ApiServer:
         return self._client
 
     def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
-        return self.client.get_pod(namespace, name, uid)
+        with self._credentials():
+            return self.client.get_pod(namespace, name, uid)
 
     def get_nad(self, namespace: str, name: str) -> NAD | None:
-        return self.client.get_nad(namespace, name)
+        with self._credentials():
+            return self.client.get_nad(namespace, name)
 
     def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
-        self.client.set_network_status(pod, status)
+        with self._credentials():
+            self.client.set_network_status(pod, status)
 
     def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
         """Held until `send_events`: best effort, and never worth a pod's wait."""

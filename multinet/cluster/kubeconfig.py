@@ -23,7 +23,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from multinet.cni.errors import ClusterError
+from multinet.cni.errors import ClusterError, CredentialsError
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Keys of a user (or a cluster) that only the official client implements.
@@ -69,7 +69,7 @@ class _Doc:
         self.user = self._entry(raw, "users", "user", self.user_name) if user_name else {}
 
     def error(self, detail: str) -> ClusterError:
-        return ClusterError(f"cannot load kubeconfig {self.path}", detail)
+        return CredentialsError(f"cannot load kubeconfig {self.path}", detail)
 
     def _read(self) -> Any:
         try:
@@ -183,16 +183,18 @@ def in_cluster(service_account: str, environ: Mapping[str, str]) -> Endpoint:
     host, port = environ.get("KUBERNETES_SERVICE_HOST", ""), environ.get("KUBERNETES_SERVICE_PORT")
     what = "cannot load in-cluster configuration"
     if not host or not port:
-        raise ClusterError(what, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set")
+        raise CredentialsError(
+            what, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set"
+        )
     token_path = os.path.join(service_account, "token")
     try:
         with open(token_path, encoding="utf-8") as f:
             token = f.read().strip()
     except OSError as e:
-        raise ClusterError(what, f"cannot read {token_path}: {e.strerror or e}") from None
+        raise CredentialsError(what, f"cannot read {token_path}: {e.strerror or e}") from None
     ca = os.path.join(service_account, "ca.crt")
     if not os.access(ca, os.R_OK):
-        raise ClusterError(what, f"cannot read {ca}")
+        raise CredentialsError(what, f"cannot read {ca}")
     host = f"[{host}]" if ":" in host else host
     return Endpoint(f"https://{host}:{port}", "in-cluster configuration", ca_file=ca, token=token)
 
@@ -203,3 +205,19 @@ def _read_token(doc: _Doc, where: str, token_file: str) -> str:
             return f.read().strip()
     except (OSError, UnicodeDecodeError) as e:
         raise doc.error(f"{where}: cannot read {token_file}: {e}") from None
+
+
+def token_kubeconfig(server: str, ca_file: str, token_file: str) -> str:
+    """A kubeconfig that reads its token from a file at each use (a rotated token needs no
+    rewrite), as JSON, which every kubeconfig loader reads (JSON is YAML)."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority": ca_file}}
+        ],
+        "users": [{"name": "multinet", "user": {"tokenFile": token_file}}],
+        "contexts": [{"name": "multinet", "context": {"cluster": "local", "user": "multinet"}}],
+        "current-context": "multinet",
+    }
+    return json.dumps(config, indent=2) + "\n"

@@ -131,3 +131,8 @@ class ClusterError(CNIError):
     """The cluster (API server, manifests) refused or failed a request permanently."""
 
     code = CLUSTER_ERROR
+
+
+class CredentialsError(ClusterError):
+    """No working credentials for the API server: a kubeconfig, token or service account
+    that cannot be read, or a 401. The shim's in-process fallback answers it code 11."""

@@ -5,6 +5,7 @@ admission   bounded work: two lanes (ADD, the rest), a limit, a FIFO queue with 
 service     one forwarded CNI request, run with the shared dispatcher and engine
 server      HTTP/1.1 over the unix socket (the shim protocol + control API) and the metrics port
 confgen     writes 00-multinet.conflist next to the primary CNI config
+hostcreds   keeps the daemon's token and a kubeconfig on the host for the shim's fallback
 metrics     Prometheus text metrics
 logfmt      structured log lines with the request's pod and container
 multus_api  Multus's thick-plugin API, for Multus's own multus-shim

@@ -75,6 +75,12 @@ def find_primary(conf_dir: str, explicit: str = "") -> tuple[str, dict[str, Any]
 HOST_ONLY_ABSENT = frozenset({"hostRoot"})
 
 
+def fallback_keys(config: DaemonConfig) -> dict[str, Any]:
+    """What the shim's in-process fallback needs beside the daemon's keys: the kubeconfig
+    the daemon keeps on the host with its own credentials (daemon.hostcreds)."""
+    return {"kubeconfig": config.fallback_kubeconfig} if config.fallback_kubeconfig else {}
+
+
 def render(config: DaemonConfig, primary_path: str, primary: dict[str, Any]) -> dict[str, Any]:
     plugins = primary.get("plugins")
     caps: dict[str, bool] = {}
@@ -86,6 +92,7 @@ def render(config: DaemonConfig, primary_path: str, primary: dict[str, Any]) -> 
     # hostRoot names a directory inside multinetd's container: the thin fallback on the host
     # runs there already (the daemon overlays it on every request it serves).
     plugin.update({k: v for k, v in config.overrides.items() if k not in HOST_ONLY_ABSENT})
+    plugin.update(fallback_keys(config))
     if "delegates" not in plugin and "clusterNetwork" not in plugin:
         plugin["clusterNetwork"] = primary_path
     if caps:

@@ -83,6 +83,7 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "maxConcurrentRequests": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENT},
         "maxQueuedRequests": {"type": "integer", "minimum": 0, "maximum": MAX_QUEUED},
         "queueTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_QUEUE_TIMEOUT},
+        "fallbackKubeconfig": {"type": "string", "pattern": PATH_PATTERN},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -177,6 +178,9 @@ class DaemonConfig:
     max_concurrent_requests: int = field(default_factory=default_concurrency)
     max_queued_requests: int = DEFAULT_QUEUED
     queue_timeout: float = DEFAULT_QUEUE_TIMEOUT
+    # The kubeconfig (host path) the daemon writes with its own service-account token for
+    # the shim's in-process fallback, and names in the generated conflist ('' = none).
+    fallback_kubeconfig: str = ""
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -331,8 +335,34 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         max_concurrent_requests=_concurrency(raw),
         max_queued_requests=raw.get("maxQueuedRequests", DEFAULT_QUEUED),
         queue_timeout=float(raw.get("queueTimeout", DEFAULT_QUEUE_TIMEOUT)),
+        fallback_kubeconfig=_fallback_kubeconfig(raw, environ),
         notes=notes,
     )
+
+
+FALLBACK_KUBECONFIG = "multinet.d/multinetd.kubeconfig"  # under cniConfigDir
+
+
+def _fallback_kubeconfig(raw: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """`fallbackKubeconfig`; by default, with the service account (in a pod) and no
+    `kubeconfig`, FALLBACK_KUBECONFIG under cniConfigDir (mounted at the host's path)."""
+    if "fallbackKubeconfig" in raw:
+        path = str(raw["fallbackKubeconfig"])
+        if path and "kubeconfig" in raw:
+            raise InvalidConfig(
+                "invalid daemon configuration: fallbackKubeconfig: the daemon's `kubeconfig` "
+                "is already the generated conflist's; give one or the other"
+            )
+        if path and not os.path.isabs(path):
+            raise InvalidConfig(
+                f"invalid daemon configuration: fallbackKubeconfig: {path!r} is not an "
+                "absolute path"
+            )
+        return path
+    if "kubeconfig" in raw or not environ.get("KUBERNETES_SERVICE_HOST"):
+        return ""
+    conf_dir = raw.get("cniConfigDir", DEFAULT_CNI_CONFIG_DIR)
+    return os.path.join(conf_dir, FALLBACK_KUBECONFIG)
 
 
 def load_file(path: str, environ: Mapping[str, str]) -> DaemonConfig:

@@ -1,12 +1,15 @@
 """The daemon as a whole: its servers, its config writer, readiness and graceful shutdown.
 
-Shutdown order matters: the requests waiting for a slot are answered "try again
-later" (they never started); the socket file goes, so that a shim arriving
-now falls back to in-process at once instead of queueing; then the servers
-stop accepting; then the requests in flight finish (the server joins their
-threads); the generated config is removed last, and only when asked, because
+Shutdown order matters: /readyz fails first ("shutting down"); the ADDs waiting for
+a slot are answered "try again later" (they never started); the socket file goes
+(if it is still the one this daemon bound: the next daemon of an upgrade may have
+bound the path already), so that a shim arriving now falls back to in-process at
+once instead of queueing; then the servers stop accepting; then the requests in
+flight finish (the server joins their threads), the metrics port still answering
+the probes; the generated config is removed last, and only when asked, because
 without it the runtime would send the DELs of existing pods straight to the
-primary network and leak their secondary ones.
+primary network and leak their secondary ones. The fallback's host credentials
+(daemon.hostcreds) stay: the fallback needs them while no daemon runs.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from multinet.cluster.base import NAD, Cluster, Pod
@@ -31,6 +34,7 @@ from multinet.daemon.config import DaemonConfig
 from multinet.daemon.delegate import DelegateService
 from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.dynamic import DynamicNetworks
+from multinet.daemon.hostcreds import HostCredentials
 from multinet.daemon.metrics import DaemonMetrics, LaneLoad, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer, peer_gone
 from multinet.daemon.service import CNIService, VerbsFactory
@@ -70,6 +74,7 @@ class Daemon:
         config: DaemonConfig,
         verbs_factory: VerbsFactory = verbs_for,
         cluster: ClusterCache | None = None,
+        environ: Mapping[str, str] = os.environ,
     ) -> None:
         self.config = config
         self.cluster = cluster
@@ -94,6 +99,9 @@ class Daemon:
         self.store = FileJournalStore(config.cni_dir)
         self.delegates = DelegateService(self.store, self.service)
         self.confgen = ConfigWriter(config) if config.generate_config else None
+        self.host_credentials: HostCredentials | None = None
+        if config.fallback_kubeconfig:
+            self.host_credentials = HostCredentials(config.fallback_kubeconfig, environ)
         self.dhcp: DhcpSupervisor | None = None
         if config.dhcp_daemon:
             binary = find_binary(config.dhcp_binary, config.dhcp_bin_dirs)
@@ -121,6 +129,7 @@ class Daemon:
         self._unix: UnixServer | None = None
         self._multus: UnixServer | None = None  # Multus's shim's socket (socketDir)
         self._metrics_server: MetricsServer | None = None
+        self._bound: dict[str, tuple[int, int] | None] = {}  # socket path -> (dev, inode)
 
     # -- what the HTTP layer serves ------------------------------------------
 
@@ -224,12 +233,19 @@ class Daemon:
             install_user_config(self.config)  # an OSError: the daemon does not start
         if self.dhcp is not None:
             self._spawn("dhcp-daemon", self.dhcp.run, self._stopping)
+        if self.host_credentials is not None:
+            # Before the conflist names them, and first: after an upgrade the host's copy is
+            # the old pod's token, refused since that pod went.
+            self.host_credentials.sync()
+            self._spawn("host-credentials", self.host_credentials.run, self._stopping)
         if self.confgen is not None:
             self.confgen.sync()  # before serving: ready at once if the primary is there
         self._unix = UnixServer(self.config.socket_path, self)
+        self._bound[self.config.socket_path] = _file_id(self.config.socket_path)
         self._spawn("unix-server", self._unix.serve_forever)
         if self.config.multus_socket_path:
             self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
+            self._bound[self.config.multus_socket_path] = _file_id(self.config.multus_socket_path)
             self._spawn("multus-server", self._multus.serve_forever)
         if self.dynamic is not None:
             self._spawn(DYNAMIC_THREAD, self.dynamic.run)
@@ -266,19 +282,22 @@ class Daemon:
             self.dynamic.stop()  # a change in progress finishes; none starts
         inflight = self.metrics.inflight
         log.info("shutting down", extra={"fields": {"inflight": inflight}})
-        if self._unix is not None:  # ours to remove only if we bound it
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.config.socket_path)
-        if self._multus is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.config.multus_socket_path)
-        for server in (self._unix, self._multus, self._metrics_server):
+        # Ours to remove only if we bound it and it is still ours: in an upgrade the next
+        # daemon may have bound the path already.
+        for path, bound in self._bound.items():
+            if bound is not None and _file_id(path) == bound:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+        for server in (self._unix, self._multus):
             if server is not None:
                 server.shutdown()
         for unix in (self._unix, self._multus):
             if unix is not None:
                 unix.server_close()  # joins the request threads
+        # The metrics port last: while the requests drain, /readyz answers 503 "shutting
+        # down" and /healthz 200 (the kubelet's probes see a draining daemon, not a dead one).
         if self._metrics_server is not None:
+            self._metrics_server.shutdown()
             self._metrics_server.server_close()
         for t in self._threads:  # a change in progress finishes with the cluster still up
             if t.name == DYNAMIC_THREAD:
@@ -293,3 +312,12 @@ class Daemon:
         if self.confgen is not None and self.config.cleanup_config_on_exit:
             self.confgen.remove()
         log.info("stopped")
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at `path`, None when there is none."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

@@ -21,14 +21,16 @@ if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.meta.dynamic import Dynamic
 
 
-def cluster_for(conf: NetConf) -> Cluster | None:
-    """The source the netconf names: the API server (kubeconfig), manifests, or none."""
+def cluster_for(conf: NetConf, shim_fallback: bool = False) -> Cluster | None:
+    """The source the netconf names: the API server (kubeconfig), manifests, or none.
+    `shim_fallback`: the call is multinet-shim's in-process fallback (ApiServer's
+    `retry_credentials`)."""
     if conf.manifests:
         from multinet.cluster.manifests import ManifestCluster
 
         return ManifestCluster(conf.manifests, conf.cni_dir)
     if conf.kubeconfig or conf.cluster_network:
-        return ApiServer(conf.kubeconfig, conf.cni_dir)
+        return ApiServer(conf.kubeconfig, conf.cni_dir, retry_credentials=shim_fallback)
     return None
 
 

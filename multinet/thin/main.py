@@ -21,6 +21,8 @@ from multinet.config.netconf import NetConf
 from multinet.meta import dispatch
 from multinet.meta.verbs import Verbs
 
+SHIM_TYPE = "multinet-shim"
+
 if TYPE_CHECKING:
     from multinet.cluster.apiserver import ApiServer
     from multinet.cluster.base import Cluster
@@ -84,7 +86,8 @@ class ThinVerbs:
             context=f"container={req.container_id} ifname={req.ifname}",
             options=conf.log_options,
         )
-        cluster = cluster_for(conf)
+        # Run by multinet-shim (its conflist's type) only when multinetd did not answer.
+        cluster = cluster_for(conf, shim_fallback=conf.type == SHIM_TYPE)
         if cluster is not None:
             self.clusters.append(cluster)
         return verbs_for(conf, cluster)
