@@ -145,6 +145,24 @@ def test_thick_daemon_has_the_memory_budget(target: str) -> None:
         assert daemon[probe]["httpGet"] == {"path": path, "port": "metrics"}
 
 
+def test_thick_fallback_credentials_are_the_daemons_at_a_host_path() -> None:
+    """Issue 22: in the pod (a service account, no kubeconfig) multinetd keeps its
+    fallback's kubeconfig under cniConfigDir, mounted at the same host path, and the
+    conflist names it; the init container writes no kubeconfig of its own."""
+    (cm,) = by_kind("")["ConfigMap"]
+    raw = json.loads(cm["data"]["daemon.json"])
+    conf = config.load(raw, {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "NODE_NAME": "n"})
+    assert conf.fallback_kubeconfig == "/etc/cni/net.d/multinet.d/multinetd.kubeconfig"
+    spec = by_kind("")["DaemonSet"][0]["spec"]["template"]["spec"]
+    (daemon,) = spec["containers"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    (mount,) = [m for m in daemon["volumeMounts"] if m["mountPath"] == conf.cni_config_dir]
+    assert volumes[mount["name"]]["hostPath"]["path"] == conf.cni_config_dir
+    assert spec.get("automountServiceAccountToken", True)
+    (init,) = spec["initContainers"]
+    assert "--pod-uid" not in init["command"][-1] and "--token-file" not in init["command"][-1]
+
+
 def test_thin_config_is_a_valid_netconf() -> None:
     (cm,) = by_kind("overlays/thin")["ConfigMap"]
     conflist = json.loads(cm["data"]["00-multinet.conflist"])
