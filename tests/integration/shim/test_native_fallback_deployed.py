@@ -5,8 +5,8 @@ CNI call then goes through the native shim's in-process fallback, on the host, w
 conflist the daemon generated. ADD attaches the pod's networks (the API test server's pod
 and NAD, real bridge and host-local delegates) with the credentials multinetd left on the
 host; with credentials that no longer work (the old pod's token, refused) the ADD is
-answered code 11, never a permanent error; the next daemon's start renews them; DEL
-completes; nothing leaks."""
+answered code 11, never a permanent error; the daemon renews them as the kubelet renews
+its token, and the next daemon's start does too; DEL completes; nothing leaks."""
 
 from __future__ import annotations
 
@@ -301,13 +301,21 @@ def test_the_fallback_as_deployed_attaches_and_retries_without_credentials(
     config = node.daemon_json(deployed)
 
     daemon = PodDaemon(node, config, kubeapi, sa)
+    host_token = node.conf_dir / "multinet.d" / "multinetd.token"
+    assert host_token.read_text() == kubeapi.token
+    # The kubelet renews the daemon's token: the host's copy follows while it runs.
+    kubeapi.token = secrets.token_hex(16)
+    (sa / "token").write_text(kubeapi.token + "\n")
+    deadline = time.monotonic() + 30
+    while host_token.read_text() != kubeapi.token:
+        assert time.monotonic() < deadline, "the host's token was not renewed"
+        time.sleep(0.2)
     daemon.stop()
     assert daemon.proc.returncode == 0, daemon.log.read_text()
     conflist = json.loads((node.conf_dir / "00-multinet.conflist").read_text())
     kubeconfig = node.conf_dir / "multinet.d" / "multinetd.kubeconfig"
     assert conflist["plugins"][0]["kubeconfig"] == str(kubeconfig)
-    host_token = kubeconfig.parent / "multinetd.token"
-    assert host_token.read_text() == kubeapi.token
+    assert host_token.parent == kubeconfig.parent
     for path in (kubeconfig, host_token):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert not node.socket.exists()
