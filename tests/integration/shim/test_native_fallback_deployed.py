@@ -360,3 +360,34 @@ def test_the_fallback_as_deployed_attaches_and_retries_without_credentials(
         assert (result.returncode, result.stdout) == (0, b""), result
         assert pod.links() == []
     assert node.allocated() == []
+
+
+@pytest.mark.parametrize("kubeconfig", ["", "multinet.d/multinetd.kubeconfig"])
+def test_without_credentials_the_fallback_answers_code_11(
+    shim_bin: Path, node: Node, pods: list[Pod], kubeconfig: str
+) -> None:
+    """What the deployed fallback answered code 101 before: no kubeconfig and no in-cluster
+    environment on the host (or a kubeconfig the daemon has not written yet)."""
+    conf: dict[str, Any] = {
+        "cniVersion": "1.0.0",
+        "name": "multinet-cni-network",
+        "type": "multinet-shim",
+        "daemonSocketPath": str(node.socket),  # no daemon
+        "cniDir": str(node.root / "cni"),
+        "binDir": "/usr/lib/cni",
+        "clusterNetwork": str(node.conf_dir / "10-cluster.conflist"),
+    }
+    if kubeconfig:
+        conf["kubeconfig"] = str(node.conf_dir / kubeconfig)
+    pod = pods[0]
+    result = run([shim_bin], json.dumps(conf).encode(), pod.env("ADD"), timeout=60)
+    assert "running ADD in-process" in result.stderr.decode()
+    error = json.loads(result.stdout)
+    assert (result.returncode, error["code"]) == (1, 11), error
+    assert "no working credentials" in error["msg"], error
+    named = "cannot read it" if kubeconfig else "KUBERNETES_SERVICE_HOST"
+    assert named in error["msg"] + error.get("details", ""), error
+    assert pod.links() == []
+    assert node.allocated() == []
+    result = run([shim_bin], json.dumps(conf).encode(), pod.env("DEL"), timeout=60)
+    assert (result.returncode, result.stdout) == (0, b""), result

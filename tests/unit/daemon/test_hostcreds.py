@@ -13,7 +13,6 @@ import pytest
 
 from multinet.cluster import kubeconfig
 from multinet.cluster.apiserver import ApiServer
-from multinet.cluster.rest import RestCluster
 from multinet.cni.errors import ClusterError, CredentialsError, InvalidConfig, TryAgainLater
 from multinet.daemon import confgen, config
 from multinet.daemon.hostcreds import CA_NAME, TOKEN_NAME, HostCredentials
@@ -126,7 +125,6 @@ def test_the_shims_fallback_answers_code_11_without_credentials(
     with pytest.raises(CredentialsError) as permanent:
         ApiServer(path, str(tmp_path)).get_nad("ns", "n")
     assert permanent.value.code == 101
-    assert isinstance(ApiServer(path, str(tmp_path)).client, RestCluster)
 
 
 def test_the_conflist_is_json_the_shim_reads(tmp_path: Path) -> None:
