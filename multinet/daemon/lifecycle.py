@@ -60,6 +60,10 @@ class ClusterCache(Cluster, Protocol):
 
     def watch_nads(self, on_change: Callable[[NAD | None, NAD | None], None]) -> None: ...
 
+    def emit_node_event(
+        self, node: str, reason: str, message: str, warning: bool = False
+    ) -> None: ...
+
 
 class Daemon:
     """multinetd. `cluster`, when given, is shared by every request that reads the API
@@ -93,7 +97,9 @@ class Daemon:
         # pods, /delegate and the attachments API.
         self.store = FileJournalStore(config.cni_dir)
         self.delegates = DelegateService(self.store, self.service)
-        self.confgen = ConfigWriter(config) if config.generate_config else None
+        self.confgen = (
+            ConfigWriter(config, self.metrics, cluster) if config.generate_config else None
+        )
         self.dhcp: DhcpSupervisor | None = None
         if config.dhcp_daemon:
             binary = find_binary(config.dhcp_binary, config.dhcp_bin_dirs)
@@ -224,10 +230,12 @@ class Daemon:
             install_user_config(self.config)  # an OSError: the daemon does not start
         if self.dhcp is not None:
             self._spawn("dhcp-daemon", self.dhcp.run, self._stopping)
-        if self.confgen is not None:
-            self.confgen.sync()  # before serving: ready at once if the primary is there
         self._unix = UnixServer(self.config.socket_path, self)
         self._spawn("unix-server", self._unix.serve_forever)
+        if self.confgen is not None:
+            # Once the socket is served (the writer asks it): the runtime's first call
+            # through the new config reaches this daemon. Ready at once if the primary is there.
+            self.confgen.sync()
         if self.config.multus_socket_path:
             self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
             self._spawn("multus-server", self._multus.serve_forever)
