@@ -2,7 +2,8 @@
 
 Shutdown order matters: the requests waiting for a slot are answered "try again
 later" (they never started); the socket file goes, so that a shim arriving
-now falls back to in-process at once instead of queueing; then the servers
+now does not queue here: it waits for the next daemon's socket (its
+`daemonSocketWait`), else falls back to in-process; then the servers
 stop accepting; then the requests in flight finish (the server joins their
 threads); the generated config is removed last, and only when asked, because
 without it the runtime would send the DELs of existing pods straight to the
