@@ -9,18 +9,21 @@ on the host). It starts without `site` (-S: every .pth file of the environment, 
 editable install's finder; ~20 ms of every CNI call), so it names the paths `site` would
 have added itself: asked of `python` here, and checked by importing the thin executable
 through them before anything is written. Each file is written atomically (a hidden
-temporary file in the directory, then a rename): a CNI call exec'ing the old one at that
-moment keeps the old one.
+temporary file of its own in the directory, then a rename; the installed file is never
+opened for writing): a CNI call exec'ing the old one at that moment keeps the old one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -127,14 +130,25 @@ def check_launcher(python: str, paths: list[str]) -> None:
 
 
 def _write_atomic(path: str, data: bytes, mode: int = 0o755) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    """Write a new file under a hidden name of its own in the same directory, then rename
+    it over `path`. The file at `path` is never opened for writing: a CNI call exec'ing it
+    keeps the old one (never "Text file busy"), and a call exec'ing it after the rename gets
+    the complete new one. The temporary name is unique, so two installers at once (an
+    upgrade's init container beside `install-shim` by hand) never write the same file."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def thin_launcher(python: str) -> bytes:
@@ -220,10 +234,18 @@ def copy_tree_atomic(src: str, dest: str) -> bool:
         return False
     parent = os.path.dirname(dest.rstrip("/"))
     os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(dest.rstrip('/'))}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, symlinks=True)
-    os.rename(tmp, dest)
+    # A hidden name of its own: another installer copying the same version at once
+    # neither removes nor writes into this copy.
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dest.rstrip('/'))}.", dir=parent)
+    try:
+        shutil.copytree(src, tmp, symlinks=True, dirs_exist_ok=True)
+        os.chmod(tmp, os.stat(src).st_mode & 0o7777)
+        os.rename(tmp, dest)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY) and os.path.isdir(dest):
+            return False  # the other installer renamed its copy first: the same version
+        raise
     return True
 
 

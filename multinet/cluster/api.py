@@ -37,6 +37,7 @@ NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachmen
 POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
 NAD_PATH = f"/apis/{NAD_GROUP}/{NAD_VERSION}/namespaces/{{namespace}}/{NAD_PLURAL}/{{name}}"
 EVENTS_PATH = "/api/v1/namespaces/{namespace}/events"
+NODE_EVENTS_NAMESPACE = "default"
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 ATTEMPTS = 3
 BACKOFF = 0.2  # seconds, doubled per attempt
@@ -95,18 +96,26 @@ def path(template: str, **params: str) -> str:
 
 def event_body(pod: Pod, reason: str, message: str, warning: bool) -> dict[str, Any]:
     """A core/v1 Event on the pod, as kubelet-era components post them."""
+    involved = {"kind": "Pod", "namespace": pod.namespace, "name": pod.name, "uid": pod.uid}
+    return _event(pod.namespace, involved, reason, message, warning)
+
+
+def node_event_body(node: str, reason: str, message: str, warning: bool) -> dict[str, Any]:
+    """A core/v1 Event on the node, in `default` as the kubelet posts them (its uid is the
+    node's name, as the kubelet's own node events have it)."""
+    involved = {"kind": "Node", "name": node, "uid": node}
+    return _event(NODE_EVENTS_NAMESPACE, involved, reason, message, warning)
+
+
+def _event(
+    namespace: str, involved: dict[str, str], reason: str, message: str, warning: bool
+) -> dict[str, Any]:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # datetime: ~1 ms to import
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{pod.name}.{os.urandom(8).hex()}", "namespace": pod.namespace},
-        "involvedObject": {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "namespace": pod.namespace,
-            "name": pod.name,
-            "uid": pod.uid,
-        },
+        "metadata": {"name": f"{involved['name']}.{os.urandom(8).hex()}", "namespace": namespace},
+        "involvedObject": {"apiVersion": "v1", **involved},
         "reason": reason,
         "message": message,
         "type": "Warning" if warning else "Normal",
@@ -264,6 +273,14 @@ class ApiCluster:
             self._request("POST", path(EVENTS_PATH, namespace=pod.namespace), body=body)
         except Exception as e:  # events are best effort: never fail a CNI call
             log.info("event %s for pod %s not recorded: %s", reason, pod.key, e)
+
+    def emit_node_event(self, node: str, reason: str, message: str, warning: bool = False) -> None:
+        """Best effort, as emit_event: an event on the node (multinetd's own, not a pod's)."""
+        body = node_event_body(node, reason, message, warning)
+        try:
+            self._request("POST", path(EVENTS_PATH, namespace=NODE_EVENTS_NAMESPACE), body=body)
+        except Exception as e:  # events are best effort
+            log.info("event %s for node %s not recorded: %s", reason, node, e)
 
     def network_status(self, namespace: str, name: str) -> list[dict[str, Any]] | None:
         """The pod's network-status annotation (for multinetctl)."""

@@ -222,7 +222,8 @@ class CachedCluster:
             "networkattachmentdefinitions", api, NADS_PATH, nad_from_json, self.stop
         )
         self.pods = Informer("pods", api, pods, pod_from_json, self.stop)
-        self.events: queue.Queue[tuple[Pod, str, str, bool] | None] = queue.Queue(maxsize=1000)
+        # (the pod, or the node's name, reason, message, warning)
+        self.events: queue.Queue[tuple[Pod | str, str, str, bool] | None] = queue.Queue(1000)
         self.event_thread = threading.Thread(target=self._send_events, name="events", daemon=True)
 
     def start(self, wait: float = 10.0) -> bool:
@@ -282,9 +283,19 @@ class CachedCluster:
         except queue.Full:
             log.warning("event queue full: dropped %s for %s", reason, pod.key)
 
+    def emit_node_event(self, node: str, reason: str, message: str, warning: bool = False) -> None:
+        try:
+            self.events.put_nowait((node, reason, message, warning))
+        except queue.Full:
+            log.warning("event queue full: dropped %s for node %s", reason, node)
+
     def _send_events(self) -> None:
         while True:
             item = self.events.get()
             if item is None:
                 return
-            self.api.emit_event(*item)
+            about, reason, message, warning = item
+            if isinstance(about, str):
+                self.api.emit_node_event(about, reason, message, warning)
+            else:
+                self.api.emit_event(about, reason, message, warning)

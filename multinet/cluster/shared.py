@@ -58,6 +58,10 @@ class WatchedApi(Cluster, Protocol):
         it closes the connection."""
         ...
 
+    def emit_node_event(self, node: str, reason: str, message: str, warning: bool = False) -> None:
+        """Best effort: an event on the node (failures are logged, never raised)."""
+        ...
+
 
 class SharedRestCluster(RestCluster):
     """RestCluster for a long-lived process with many threads: each request on a

@@ -6,10 +6,16 @@ not a multinet or Multus config (libcni's choice, minus ourselves). The
 generated conflist has one plugin, `multinet-shim`, pointing at the primary
 (`clusterNetwork`) and carrying the daemon's thin keys so that the shim's
 in-process fallback does what the daemon would. It is written atomically, only
-when its content changes, and only once `readinessindicatorfile` exists.
+when its content changes, only once `readinessindicatorfile` exists, and only
+while multinetd answers on its socket: the runtime never calls a shim that has no
+daemon yet because of a config the daemon wrote.
 
-When the primary disappears the file is kept: the runtime must keep sending
-DELs of existing pods through multinet, or their secondary networks leak.
+When the primary disappears the file is withdrawn (a multinet config naming a
+cluster network that is not there fails every ADD, multus-cni #1155), and written
+again when it comes back. When another agent removes, renames or rewrites the file
+(a primary CNI in exclusive mode: Cilium renames it `*.cilium_bak`, multus-cni
+#972), the next pass notices it, logs it, counts it, posts an Event on the node and
+puts the file back.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+import time
+from typing import Any, Protocol
 
 from multinet.cni import strictjson
 from multinet.daemon.config import DaemonConfig
+from multinet.daemon.metrics import DaemonMetrics
+from multinet.shim import client
 
 log = logging.getLogger("multinet.daemon")
 
@@ -135,14 +144,36 @@ def install_user_config(config: DaemonConfig) -> str:
     return target
 
 
-class ConfigWriter:
-    """Keeps 00-multinet.conflist in step with the primary config (polled)."""
+class NodeEvents(Protocol):
+    """Where the writer reports on the node (cluster.cache.CachedCluster)."""
 
-    def __init__(self, config: DaemonConfig) -> None:
+    def emit_node_event(self, node: str, reason: str, message: str, warning: bool = False) -> None:
+        """Best effort: an event on the node."""
+        ...
+
+
+RESTORED_REASON = "CNIConfigRestored"
+# An agent that renames the file each time it sees it fights back every pass: every put
+# back is logged and counted, but the node gets one Event per minute at most.
+EVENT_INTERVAL = 60.0
+PROBE_TIMEOUT = 2.0  # seconds for the daemon's own /healthz
+
+
+class ConfigWriter:
+    """Keeps 00-multinet.conflist in step with the primary config and the daemon (polled).
+    `events`: where a file put back is reported (None: no API server, logged only)."""
+
+    def __init__(
+        self, config: DaemonConfig, metrics: DaemonMetrics, events: NodeEvents | None = None
+    ) -> None:
         self.config = config
         self.path = os.path.join(config.cni_config_dir, OWN_NAME)
         self.problem = "not generated yet"
+        self.metrics = metrics
+        self.events = events
         self._lock = threading.Lock()
+        self._written: bytes | None = None  # what this daemon last wrote, or found current
+        self._last_event = -EVENT_INTERVAL
 
     def _read_own(self) -> bytes | None:
         try:
@@ -152,7 +183,8 @@ class ConfigWriter:
             return None
 
     def sync(self) -> bool:
-        """One pass: write the file if it is missing or stale. True when it is current."""
+        """One pass: write the file if it is missing or stale, withdraw it if the primary
+        is gone. True when it is current."""
         with self._lock:
             indicator = self.config.readiness_indicator_file
             if indicator and not os.path.exists(indicator):
@@ -162,18 +194,92 @@ class ConfigWriter:
             if found is None:
                 where = self.config.primary_config or f"a CNI config in {self.config.primary_dir}"
                 self.problem = f"waiting for the primary network: {where} not found"
+                self._withdraw(where)
                 return False
             data = (json.dumps(render(self.config, *found), indent=2) + "\n").encode()
-            if self._read_own() != data:
-                try:
-                    write_atomic(self.path, data)
-                except OSError as e:
-                    self.problem = f"cannot write {self.path}: {e}"
-                    log.error("%s", self.problem)
-                    return False
+            own = self._read_own()
+            if own == data:
+                self._written, self.problem = data, ""
+                return True
+            if not self._serving():
+                self.problem = f"waiting for multinetd to serve {self.config.socket_path}"
+                return False
+            change = self._change(own)
+            try:
+                write_atomic(self.path, data)
+            except OSError as e:
+                self.problem = f"cannot write {self.path}: {e}"
+                log.error("%s", self.problem)
+                return False
+            self._written, self.problem = data, ""
+            if change:
+                self._restored(change)
+            else:
                 log.info("wrote %s (primary network: %s)", self.path, found[0])
-            self.problem = ""
             return True
+
+    def _serving(self) -> bool:
+        """The daemon answers on its socket, as the shim will reach it. Any complete
+        answer counts: a daemon run as another user than root is answered 403."""
+        try:
+            client.request(self.config.socket_path, "GET", "/healthz", timeout=PROBE_TIMEOUT)
+        except client.DaemonUnavailable:
+            return False
+        return True
+
+    def _withdraw(self, where: str) -> None:
+        """No primary: no multinet config naming it (an ADD through it could only fail)."""
+        self._written = None
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+            log.warning(
+                "withdrew %s: the cluster network's config (%s) is gone; it is written "
+                "again when that config is back",
+                self.path,
+                where,
+            )
+
+    def _change(self, own: bytes | None) -> str:
+        """What another agent did to the file this daemon wrote: '' (nothing: never
+        written yet, or stale because the primary changed), 'removed' or 'modified'."""
+        if self._written is None or own == self._written:
+            return ""
+        return "removed" if own is None else "modified"
+
+    def _renamed_to(self) -> str:
+        """The sibling holding what this daemon wrote (`00-multinet.conflist.cilium_bak`),
+        if the file was renamed rather than removed; ''."""
+        directory = os.path.dirname(self.path)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return ""
+        for name in names:
+            if name.startswith(OWN_NAME + "."):
+                with contextlib.suppress(OSError), open(os.path.join(directory, name), "rb") as f:
+                    if f.read() == self._written:
+                        return name
+        return ""
+
+    def _restored(self, change: str) -> None:
+        renamed = self._renamed_to() if change == "removed" else ""
+        what = {"removed": "removed", "modified": "rewritten"}[change]
+        if renamed:
+            what = f"renamed to {renamed}"
+        message = (
+            f"{self.path} was {what} by another agent and has been put back; if this "
+            "repeats, a primary CNI plugin in exclusive mode owns the directory (Cilium: "
+            "cni.exclusive=false)"
+        )
+        log.warning("%s", message, extra={"fields": {"change": change}})
+        self.metrics.config_restored.inc(change)
+        now = time.monotonic()
+        if self.events is None or not self.config.node_name:
+            return
+        if now - self._last_event < EVENT_INTERVAL:
+            return  # logged and counted; the node's last Event says it already
+        self._last_event = now
+        self.events.emit_node_event(self.config.node_name, RESTORED_REASON, message, warning=True)
 
     @property
     def current(self) -> bool:
@@ -191,6 +297,7 @@ class ConfigWriter:
 
     def remove(self) -> None:
         with self._lock, contextlib.suppress(FileNotFoundError):
+            self._written = None
             os.unlink(self.path)
             log.info("removed %s", self.path)
         self.problem = "removed on shutdown"

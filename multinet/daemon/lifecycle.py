@@ -3,10 +3,11 @@
 Shutdown order matters: /readyz fails first ("shutting down"); the ADDs waiting for
 a slot are answered "try again later" (they never started); the socket file goes
 (if it is still the one this daemon bound: the next daemon of an upgrade may have
-bound the path already), so that a shim arriving now falls back to in-process at
-once instead of queueing; then the servers stop accepting; then the requests in
-flight finish (the server joins their threads), the metrics port still answering
-the probes; the generated config is removed last, and only when asked, because
+bound the path already), so that a shim arriving now does not queue here: it waits
+for the next daemon's socket (its `daemonSocketWait`), else falls back to
+in-process; then the servers stop accepting; then the requests in flight finish
+(the server joins their threads), the metrics port still answering the probes;
+the generated config is removed last, and only when asked, because
 without it the runtime would send the DELs of existing pods straight to the
 primary network and leak their secondary ones. The fallback's host credentials
 (daemon.hostcreds) stay: the fallback needs them while no daemon runs.
@@ -64,6 +65,10 @@ class ClusterCache(Cluster, Protocol):
 
     def watch_nads(self, on_change: Callable[[NAD | None, NAD | None], None]) -> None: ...
 
+    def emit_node_event(
+        self, node: str, reason: str, message: str, warning: bool = False
+    ) -> None: ...
+
 
 class Daemon:
     """multinetd. `cluster`, when given, is shared by every request that reads the API
@@ -98,7 +103,9 @@ class Daemon:
         # pods, /delegate and the attachments API.
         self.store = FileJournalStore(config.cni_dir)
         self.delegates = DelegateService(self.store, self.service)
-        self.confgen = ConfigWriter(config) if config.generate_config else None
+        self.confgen = (
+            ConfigWriter(config, self.metrics, cluster) if config.generate_config else None
+        )
         self.host_credentials: HostCredentials | None = None
         if config.fallback_kubeconfig:
             self.host_credentials = HostCredentials(config.fallback_kubeconfig, environ)
@@ -238,11 +245,13 @@ class Daemon:
             # the old pod's token, refused since that pod went.
             self.host_credentials.sync()
             self._spawn("host-credentials", self.host_credentials.run, self._stopping)
-        if self.confgen is not None:
-            self.confgen.sync()  # before serving: ready at once if the primary is there
         self._unix = UnixServer(self.config.socket_path, self)
         self._bound[self.config.socket_path] = _file_id(self.config.socket_path)
         self._spawn("unix-server", self._unix.serve_forever)
+        if self.confgen is not None:
+            # Once the socket is served (the writer asks it): the runtime's first call
+            # through the new config reaches this daemon. Ready at once if the primary is there.
+            self.confgen.sync()
         if self.config.multus_socket_path:
             self._multus = UnixServer(self.config.multus_socket_path, self, MultusHandler)
             self._bound[self.config.multus_socket_path] = _file_id(self.config.multus_socket_path)

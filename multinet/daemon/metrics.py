@@ -158,6 +158,12 @@ class DaemonMetrics:
             "withdrawn (an ADD whose client left, or whose DEL came, while it waited).",
             ("lane", "reason"),
         )
+        self.config_restored = Counter(
+            "multinet_cni_config_restored_total",
+            "Times the generated CNI config was put back after another agent removed (or "
+            "renamed) or rewrote it, by what was done to it: removed, modified.",
+            ("change",),
+        )
         self.cache_sizes = cache_sizes
         # The supervised DHCP client daemon (daemon.dhcpd): up now? None = not supervised.
         self.dhcp_daemon_up: Callable[[], bool] | None = None
@@ -202,6 +208,7 @@ class DaemonMetrics:
         lines += self.network_changes.render()
         lines += self.queue_wait.render()
         lines += self.queue_refusals.render()
+        lines += self.config_restored.render()
         lines += _lane_gauges(lanes or {})
         lines += [
             "# HELP multinet_inflight_requests CNI requests being served now.",

@@ -52,23 +52,43 @@ pub fn describe(e: &std::io::Error) -> String {
     }
 }
 
+/// Why a connect failed; `absent` when nobody serves the path yet (no socket file,
+/// or a socket nobody listens on): a daemon starting may still bind it.
+#[derive(Debug)]
+pub struct ConnectError {
+    pub absent: bool,
+    pub reason: String,
+}
+
+impl From<String> for ConnectError {
+    fn from(reason: String) -> Self {
+        ConnectError {
+            absent: false,
+            reason,
+        }
+    }
+}
+
+const ENOENT: i32 = 2;
+const ECONNREFUSED: i32 = 111;
+
 /// Connects to the unix socket at `path`, waiting at most `timeout` for the daemon
 /// to take the connection (Linux bounds a blocking unix connect by SO_SNDTIMEO:
 /// this is the wait on a full listen backlog).
-pub fn connect_unix(path: &[u8], timeout: Duration) -> Result<UnixStream, String> {
+pub fn connect_unix(path: &[u8], timeout: Duration) -> Result<UnixStream, ConnectError> {
     let mut addr = SockaddrUn {
         family: AF_UNIX as u16,
         path: [0; 108],
     };
     if path.is_empty() || path.len() >= addr.path.len() || path.contains(&0) {
-        return Err("not a usable socket path".into());
+        return Err(String::from("not a usable socket path").into());
     }
     addr.path[..path.len()].copy_from_slice(path);
     // SAFETY: plain system calls on a descriptor this function owns.
     unsafe {
         let fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if fd < 0 {
-            return Err(os_error("socket"));
+            return Err(os_error("socket").into());
         }
         let tv = Timeval {
             sec: timeout.as_secs() as c_long,
@@ -87,9 +107,14 @@ pub fn connect_unix(path: &[u8], timeout: Duration) -> Result<UnixStream, String
         {
             let e = std::io::Error::last_os_error();
             close(fd);
-            return Err(match e.kind() {
-                ErrorKind::WouldBlock => format!("not accepted within {} s", timeout.as_secs_f64()),
-                _ => describe(&e),
+            return Err(ConnectError {
+                absent: matches!(e.raw_os_error(), Some(ENOENT | ECONNREFUSED)),
+                reason: match e.kind() {
+                    ErrorKind::WouldBlock => {
+                        format!("not accepted within {} s", timeout.as_secs_f64())
+                    }
+                    _ => describe(&e),
+                },
             });
         }
         Ok(UnixStream::from_raw_fd(fd))
@@ -286,6 +311,7 @@ fn parse_length(value: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
 
     fn answer(parts: &[&[u8]]) -> Result<Vec<u8>, String> {
         let mut a = Answer::default();
@@ -416,14 +442,26 @@ mod tests {
     #[test]
     fn socket_paths() {
         let t = Duration::from_millis(100);
-        assert!(connect_unix(b"", t).unwrap_err().contains("not a usable"));
-        assert!(connect_unix(&[b'a'; 108], t)
-            .unwrap_err()
-            .contains("not a usable"));
-        assert!(connect_unix(b"/a\0b", t)
-            .unwrap_err()
-            .contains("not a usable"));
+        for bad in [&b""[..], &[b'a'; 108], b"/a\0b"] {
+            let err = connect_unix(bad, t).unwrap_err();
+            assert!(err.reason.contains("not a usable") && !err.absent);
+        }
         let err = connect_unix(b"/nonexistent/multinet.sock", t).unwrap_err();
-        assert_eq!(err, "No such file or directory");
+        assert_eq!(err.reason, "No such file or directory");
+        assert!(err.absent);
+    }
+
+    #[test]
+    fn a_socket_nobody_listens_on_is_absent() {
+        let dir = std::env::temp_dir().join(format!("mnshim-refused-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("d.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // the file stays
+        let err = connect_unix(path.as_os_str().as_bytes(), Duration::from_millis(100));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = err.unwrap_err();
+        assert_eq!(err.reason, "Connection refused");
+        assert!(err.absent);
     }
 }

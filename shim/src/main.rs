@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fallback::Stdin;
 use json::Value;
@@ -23,6 +23,12 @@ const DEFAULT_SOCKET: &[u8] = b"/run/multinet/multinet.sock";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_ANSWER_TIMEOUT: f64 = 300.0;
 const MAX_ANSWER_TIMEOUT: f64 = 3600.0;
+/// How long a shim started before the daemon (a node booting, the daemon restarting)
+/// waits for the socket to be served before it falls back (`daemonSocketWait`).
+const DEFAULT_SOCKET_WAIT: f64 = 5.0;
+const MAX_SOCKET_WAIT: f64 = 300.0;
+/// Between two attempts to connect while the socket is absent.
+const SOCKET_POLL: Duration = Duration::from_millis(50);
 /// Stdin held in memory for the request at most; a larger one goes to the fallback.
 const MAX_STDIN: usize = 16 << 20;
 /// The daemon refuses larger request bodies (413); the shim does not build them.
@@ -47,16 +53,18 @@ fn answer_version(requested: Option<&[u8]>) -> &[u8] {
 struct NetConf {
     socket: Vec<u8>,
     timeout: Duration,
+    socket_wait: Duration,
     fallback: Option<Vec<u8>>,
     cni_version: Option<Vec<u8>>,
 }
 
 fn netconf(stdin: &[u8]) -> NetConf {
-    const KEYS: [&str; 4] = [
+    const KEYS: [&str; 5] = [
         "daemonSocketPath",
         "daemonTimeout",
         "fallbackExecutable",
         "cniVersion",
+        "daemonSocketWait",
     ];
     let fields = json::object_fields(stdin, &KEYS).unwrap_or_default();
     let get = |n: usize| fields.get(n).and_then(Option::as_ref);
@@ -70,9 +78,14 @@ fn netconf(stdin: &[u8]) -> NetConf {
         .and_then(Value::as_f64)
         .filter(|s| *s > 0.0 && *s <= MAX_ANSWER_TIMEOUT)
         .unwrap_or(DEFAULT_ANSWER_TIMEOUT);
+    let wait = get(4)
+        .and_then(Value::as_f64)
+        .filter(|s| *s >= 0.0 && *s <= MAX_SOCKET_WAIT)
+        .unwrap_or(DEFAULT_SOCKET_WAIT);
     NetConf {
         socket: text(0).unwrap_or_else(|| DEFAULT_SOCKET.to_vec()),
         timeout: Duration::from_secs_f64(secs),
+        socket_wait: Duration::from_secs_f64(wait),
         fallback: text(2).filter(|p| p.starts_with(b"/")),
         cni_version: text(3),
     }
@@ -126,6 +139,32 @@ fn encode_request(env: &[&[u8]], stdin: &[u8]) -> Option<Vec<u8>> {
     (out.len() <= MAX_REQUEST).then_some(out)
 }
 
+/// A connection to the daemon. While nobody serves the socket (not there yet, or
+/// refused: the daemon is starting, or restarting after a crash) it is tried again
+/// for `socket_wait`, so that a call made before the daemon is up at boot is still
+/// served by it; any other failure is final at once.
+fn connect_waiting(conf: &NetConf) -> Result<std::os::unix::net::UnixStream, String> {
+    let deadline = Instant::now() + conf.socket_wait;
+    loop {
+        match http::connect_unix(&conf.socket, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.absent => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(if conf.socket_wait.is_zero() {
+                        e.reason
+                    } else {
+                        let waited = conf.socket_wait.as_secs_f64();
+                        format!("{} (waited {waited} s for the daemon)", e.reason)
+                    });
+                }
+                std::thread::sleep(left.min(SOCKET_POLL));
+            }
+            Err(e) => return Err(e.reason),
+        }
+    }
+}
+
 /// The daemon's (exit code, stdout) for this request, or why there is none.
 fn call_daemon(conf: &NetConf, env: &[&[u8]], stdin: &[u8]) -> Result<(u8, Vec<u8>), String> {
     let path = String::from_utf8_lossy(&conf.socket).into_owned();
@@ -135,8 +174,7 @@ fn call_daemon(conf: &NetConf, env: &[&[u8]], stdin: &[u8]) -> Result<(u8, Vec<u
             MAX_REQUEST >> 20
         )
     })?;
-    let stream = http::connect_unix(&conf.socket, CONNECT_TIMEOUT)
-        .map_err(|e| format!("cannot connect to {path}: {e}"))?;
+    let stream = connect_waiting(conf).map_err(|e| format!("cannot connect to {path}: {e}"))?;
     let head = http::request_head("POST", "/v1/cni", body.len());
     let answer = http::exchange(stream, head.as_bytes(), &body, conf.timeout)
         .map_err(|e| format!("{path}: {e}"))?;
@@ -233,6 +271,7 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_millis(1500));
         assert_eq!(c.fallback.as_deref(), Some(&b"/bin/m"[..]));
         assert_eq!(c.cni_version.as_deref(), Some(&b"0.4.0"[..]));
+        assert_eq!(c.socket_wait, Duration::from_secs(5));
         for bad in [
             &b""[..],
             b"not json",
@@ -249,6 +288,15 @@ mod tests {
             assert_eq!(c.socket, DEFAULT_SOCKET);
             assert_eq!(c.timeout, Duration::from_secs(300));
             assert_eq!(c.fallback, None);
+            assert_eq!(c.socket_wait, Duration::from_secs(5));
+        }
+        for (given, wait) in [("0", 0.0), ("0.25", 0.25), ("300", 300.0)] {
+            let c = netconf(format!(r#"{{"daemonSocketWait": {given}}}"#).as_bytes());
+            assert_eq!(c.socket_wait, Duration::from_secs_f64(wait));
+        }
+        for bad in ["-1", "300.5", "\"3\"", "true", "null"] {
+            let c = netconf(format!(r#"{{"daemonSocketWait": {bad}}}"#).as_bytes());
+            assert_eq!(c.socket_wait, Duration::from_secs(5), "{bad}");
         }
         assert_eq!(
             netconf(br#"{"daemonSocketPath": "/a\udcff"}"#).socket,

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
+import socketserver
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from multinet.daemon import confgen, config
+from multinet.daemon.metrics import DaemonMetrics
 from tests.integration.daemon.sandbox import Sandbox
+from tests.support.kubeapi import KubeAPIServer
 
 FLANNEL = {
     "cniVersion": "0.3.1",
@@ -71,34 +76,131 @@ def test_render_points_at_the_primary_with_the_daemon_keys(tmp_path: Path) -> No
     assert (out["cniVersion"], out["name"]) == ("1.0.0", "mine")
 
 
-def test_writer_writes_regenerates_and_removes(tmp_path: Path) -> None:
+class Healthz:
+    """Something answering GET /healthz on a unix socket, as a serving multinetd does."""
+
+    def __init__(self, path: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.path == "/healthz" else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(path, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _writer(tmp_path: Path, **raw: Any) -> confgen.ConfigWriter:
+    conf = _conf(tmp_path, daemonSocketPath=str(tmp_path / "d.sock"), **raw)
+    return confgen.ConfigWriter(conf, DaemonMetrics())
+
+
+def test_writer_writes_only_while_the_daemon_serves(tmp_path: Path) -> None:
     indicator = tmp_path / "ready"
-    writer = confgen.ConfigWriter(_conf(tmp_path, readinessindicatorfile=str(indicator)))
+    writer = _writer(tmp_path, readinessindicatorfile=str(indicator))
     assert not writer.sync() and "readiness indicator" in writer.problem
     indicator.touch()
     assert not writer.sync() and "primary network" in writer.problem
-    assert not os.path.exists(writer.path)
-
     primary = tmp_path / "20-flannel.conflist"
     _write(primary, FLANNEL)
-    assert writer.sync() and writer.current
-    written = json.loads(Path(writer.path).read_text())
-    assert written["plugins"][0]["clusterNetwork"] == str(primary)
-    assert oct(os.stat(writer.path).st_mode & 0o777) == "0o644"
-    mtime = os.stat(writer.path).st_mtime_ns
-    time.sleep(0.01)
-    assert writer.sync()
-    assert os.stat(writer.path).st_mtime_ns == mtime  # unchanged: not rewritten
-
-    _write(primary, dict(FLANNEL, cniVersion="1.0.0"))
-    assert writer.sync()
-    assert json.loads(Path(writer.path).read_text())["cniVersion"] == "1.0.0"
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
-
-    primary.unlink()  # the file stays (DELs must keep reaching multinet); not ready
-    assert not writer.sync() and not writer.current and os.path.exists(writer.path)
-    writer.remove()
+    # The primary is there but nothing serves the socket: the runtime would call a shim
+    # with no daemon behind it (multus-cni #1387).
+    assert (
+        not writer.sync() and writer.problem == f"waiting for multinetd to serve {tmp_path}/d.sock"
+    )
     assert not os.path.exists(writer.path)
+    healthz = Healthz(str(tmp_path / "d.sock"))
+    try:
+        assert writer.sync() and writer.current
+    finally:
+        healthz.close()
+    assert json.loads(Path(writer.path).read_text())["plugins"][0]["clusterNetwork"] == str(primary)
+    assert writer.sync()  # current: kept while the daemon does not answer (a restart)
+
+
+def test_writer_writes_regenerates_withdraws_and_removes(tmp_path: Path) -> None:
+    healthz = Healthz(str(tmp_path / "d.sock"))
+    try:
+        writer = _writer(tmp_path)
+        primary = tmp_path / "20-flannel.conflist"
+        _write(primary, FLANNEL)
+        assert writer.sync() and writer.current
+        written = json.loads(Path(writer.path).read_text())
+        assert written["plugins"][0]["clusterNetwork"] == str(primary)
+        assert oct(os.stat(writer.path).st_mode & 0o777) == "0o644"
+        mtime = os.stat(writer.path).st_mtime_ns
+        time.sleep(0.01)
+        assert writer.sync()
+        assert os.stat(writer.path).st_mtime_ns == mtime  # unchanged: not rewritten
+
+        _write(primary, dict(FLANNEL, cniVersion="1.0.0"))
+        assert writer.sync()
+        assert json.loads(Path(writer.path).read_text())["cniVersion"] == "1.0.0"
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+        assert writer.metrics.config_restored.value("modified") == 0  # ours to change
+
+        primary.unlink()  # withdrawn: never a config naming a cluster network not there
+        assert not writer.sync() and not writer.current
+        assert not os.path.exists(writer.path)
+        _write(primary, FLANNEL)  # back: written again, and not taken for a removal
+        assert writer.sync() and os.path.exists(writer.path)
+        assert writer.metrics.config_restored.value("removed") == 0
+        writer.remove()
+        assert not os.path.exists(writer.path)
+    finally:
+        healthz.close()
+
+
+class Recorded:
+    """The node's Events, as CachedCluster would post them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str, bool]] = []
+
+    def emit_node_event(self, node: str, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append((node, reason, message, warning))
+
+
+def test_a_config_renamed_or_rewritten_by_another_agent_is_put_back(tmp_path: Path) -> None:
+    healthz = Healthz(str(tmp_path / "d.sock"))
+    try:
+        events = Recorded()
+        conf = _conf(tmp_path, daemonSocketPath=str(tmp_path / "d.sock"), nodeName="node-1")
+        writer = confgen.ConfigWriter(conf, DaemonMetrics(), events)
+        _write(tmp_path / "05-cilium.conflist", FLANNEL)
+        assert writer.sync()
+        ours = Path(writer.path).read_bytes()
+
+        # Cilium's exclusive mode (multus-cni #972).
+        os.rename(writer.path, writer.path + ".cilium_bak")
+        assert writer.sync() and Path(writer.path).read_bytes() == ours
+        assert writer.metrics.config_restored.value("removed") == 1
+        [(node, reason, message, warning)] = events.events
+        assert (node, reason, warning) == ("node-1", "CNIConfigRestored", True)
+        assert "renamed to 00-multinet.conflist.cilium_bak" in message
+
+        Path(writer.path).write_text("{}")  # rewritten
+        assert writer.sync() and Path(writer.path).read_bytes() == ours
+        assert writer.metrics.config_restored.value("modified") == 1
+        os.unlink(writer.path)  # removed, again within a minute: counted, no second Event
+        assert writer.sync() and Path(writer.path).read_bytes() == ours
+        assert writer.metrics.config_restored.value("removed") == 2
+        assert len(events.events) == 1
+        metrics = writer.metrics.render(True)
+        assert 'multinet_cni_config_restored_total{change="removed"} 2' in metrics
+    finally:
+        healthz.close()
 
 
 def test_daemon_is_ready_once_the_config_is_written(sandbox: Sandbox) -> None:
@@ -117,6 +219,45 @@ def test_daemon_is_ready_once_the_config_is_written(sandbox: Sandbox) -> None:
 def test_config_is_kept_on_exit_by_default(sandbox: Sandbox) -> None:
     _write(sandbox.net_d / "10-bridge.conflist", FLANNEL)
     d = sandbox.daemon()
-    assert d.get("/readyz") == (200, {"ready": True, "reasons": []})
+    sandbox.wait_for(lambda: d.get("/readyz") == (200, {"ready": True, "reasons": []}))
     assert d.stop(signal.SIGTERM) == 0
     assert (sandbox.net_d / confgen.OWN_NAME).exists()
+
+
+def test_daemon_withdraws_and_restores_its_config(sandbox: Sandbox, kubeapi: KubeAPIServer) -> None:
+    """The running daemon: the primary goes, the conflist is withdrawn (not ready); it
+    comes back, the conflist is back. Then Cilium's exclusive mode renames it: put back,
+    logged, counted, and an Event on the node."""
+    primary = sandbox.net_d / "05-cilium.conflist"
+    _write(primary, FLANNEL)
+    kubeconfig = kubeapi.write_kubeconfig(str(sandbox.tmp / "kubeconfig"))
+    d = sandbox.daemon(confPollInterval=0.1, kubeconfig=kubeconfig, nodeName="node-1")
+    generated = sandbox.net_d / confgen.OWN_NAME
+    sandbox.wait_for(generated.exists)
+    ours = generated.read_bytes()
+
+    primary.unlink()
+    sandbox.wait_for(lambda: not generated.exists())
+    status, body = d.get("/readyz")
+    assert status == 503 and any("primary network" in r for r in body["reasons"])
+    assert "withdrew" in d.log()
+    _write(primary, FLANNEL)
+    sandbox.wait_for(generated.exists)
+    assert generated.read_bytes() == ours
+
+    os.rename(generated, sandbox.net_d / (confgen.OWN_NAME + ".cilium_bak"))
+    sandbox.wait_for(lambda: generated.exists() and "was renamed to" in d.log())
+    assert generated.read_bytes() == ours
+    metrics = d.get("/metrics")[1]
+    assert 'multinet_cni_config_restored_total{change="removed"} 1' in metrics
+
+    def node_events() -> list[dict[str, Any]]:
+        return [e for e in kubeapi.events() if e["involvedObject"]["kind"] == "Node"]
+
+    sandbox.wait_for(lambda: len(node_events()) == 1)
+    [event] = node_events()
+    assert event["involvedObject"]["name"] == "node-1"
+    assert event["metadata"]["namespace"] == "default"
+    assert (event["reason"], event["type"]) == ("CNIConfigRestored", "Warning")
+    assert "renamed to 00-multinet.conflist.cilium_bak" in event["message"]
+    assert d.stop(signal.SIGTERM) == 0

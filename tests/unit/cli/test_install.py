@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,85 @@ def test_upgrade_while_a_shim_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_shim_executed_in_a_loop_while_two_installers_replace_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """multus-cni #1221: a copy that opens the installed binary for writing fails with
+    "Text file busy" while a CNI call runs it, or a call execs a half-written file. Here
+    the installed file is exec'd without pause while two installers at once replace it
+    with one build, then another (different sizes): every exec runs a complete binary,
+    every install succeeds, and no temporary file is left."""
+    bin_dir = tmp_path / "bin"
+    true = Path("/bin/true").read_bytes()
+    builds = [tmp_path / "v1", tmp_path / "v2"]
+    builds[0].write_bytes(true)
+    builds[1].write_bytes(true + b"\0" * (8 << 20))  # an ELF runs with bytes after it
+    which = iter(range(1 << 30))
+    monkeypatch.setattr(install, "native_shim", lambda: str(builds[next(which) % 2]))
+    monkeypatch.setattr(install, "thin_launcher", lambda python: b"#!/bin/sh\nexit 0\n")
+    install.install(str(bin_dir), sys.executable)
+    shim = str(bin_dir / "multinet-shim")
+
+    stop = threading.Event()
+    failures: list[str] = []
+    runs = [0]
+
+    def exec_loop() -> None:
+        while not stop.is_set():
+            try:
+                code = subprocess.run([shim], check=False, timeout=30).returncode
+            except OSError as e:  # ETXTBSY, ENOEXEC...
+                failures.append(f"exec: {e}")
+                continue
+            runs[0] += 1
+            if code != 0:
+                failures.append(f"exit status {code}")
+
+    def installer() -> None:
+        for _ in range(15):
+            try:
+                install.install(str(bin_dir), sys.executable)
+            except OSError as e:
+                failures.append(f"install: {e}")
+
+    runner = threading.Thread(target=exec_loop)
+    runner.start()
+    installers = [threading.Thread(target=installer) for _ in range(2)]
+    try:
+        for t in installers:
+            t.start()
+        for t in installers:
+            t.join(120)
+    finally:
+        stop.set()
+        runner.join(60)
+    assert failures == []
+    assert runs[0] > 0
+    assert sorted(os.listdir(bin_dir)) == ["multinet", "multinet-shim"]
+    assert Path(shim).read_bytes() in (builds[0].read_bytes(), builds[1].read_bytes())
+
+
+def test_two_installers_copy_the_same_runtime_tree_at_once(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "lib").mkdir(parents=True)
+    for n in range(200):
+        (src / "lib" / f"m{n}.py").write_text("x" * 4096)
+    dest = tmp_path / "host/opt/multinet/0.2.0"
+    results: list[bool | str] = []
+
+    def copy() -> None:
+        try:
+            results.append(install.copy_tree_atomic(str(src), str(dest)))
+        except OSError as e:
+            results.append(f"{e}")
+
+    threads = [threading.Thread(target=copy) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert True in results and all(isinstance(r, bool) for r in results), results
+    assert len(os.listdir(dest / "lib")) == 200
+    assert os.listdir(dest.parent) == ["0.2.0"]  # no hidden copy left

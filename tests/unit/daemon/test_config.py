@@ -238,9 +238,9 @@ def test_confgen_follows_multus_autoconfig_dir_and_override_network_name(tmp_pat
         },
         {},
     )
-    writer = confgen.ConfigWriter(conf)
-    assert writer.sync()
-    written = json.loads((out / confgen.OWN_NAME).read_text())
+    found = confgen.find_primary(conf.primary_dir, conf.primary_config)
+    assert found is not None
+    written = confgen.render(conf, *found)  # ConfigWriter writes it once the daemon serves
     assert written["name"] == "cbr0"
     assert written["plugins"][0]["clusterNetwork"] == str(auto / "10-flannel.conflist")
 
