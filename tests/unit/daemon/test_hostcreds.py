@@ -128,9 +128,8 @@ def test_the_shims_fallback_answers_code_11_without_credentials(
 
 
 def test_the_conflist_is_json_the_shim_reads(tmp_path: Path) -> None:
-    (tmp_path / "10-p.conflist").write_text(json.dumps({"name": "p", "type": "bridge"}))
+    primary = {"cniVersion": "1.0.0", "name": "p", "type": "bridge"}
     raw = {"cniConfigDir": str(tmp_path), "fallbackKubeconfig": str(tmp_path / "k")}
-    writer = confgen.ConfigWriter(config.load(raw, {}))
-    assert writer.sync()
-    written = json.loads((tmp_path / confgen.OWN_NAME).read_text())
+    rendered = confgen.render(config.load(raw, {}), str(tmp_path / "10-p.conf"), primary)
+    written = json.loads(json.dumps(rendered))
     assert written["plugins"][0]["kubeconfig"] == str(tmp_path / "k")
