@@ -11,7 +11,9 @@ and the event body.
 Error mapping: 404 → None (a missing object); 429 and 5xx → retried, then
 TryAgainLater (code 11); transport failures (refused, reset, timeout, TLS) →
 retried, then TryAgainLater; 401/403, 409, every other status and a server
-certificate the CA does not verify → ClusterError (code 101) at once.
+certificate the CA does not verify → ClusterError (code 101) at once. A 401 first
+reads the credentials again (`_renew`): sent once more when they changed (a token
+rotated since), the request's 401 stands when they did not.
 """
 
 from __future__ import annotations
@@ -178,14 +180,30 @@ class ApiCluster:
     def close(self) -> None:
         """Release the connection (if any); the cluster may still be used afterwards."""
 
+    def _renew(self) -> bool:
+        """Read the credentials again, whatever their files say (after a 401: a token
+        rotated since); True when they changed, and a refused request is worth sending
+        once more."""
+        return False
+
     # -- error mapping -----------------------------------------------------------
+
+    def _authorized(self, fn: Callable[[], T]) -> T:
+        """`fn`, and once more after a 401 if the credentials read again changed."""
+        try:
+            return fn()
+        except HTTPFailure as e:
+            if e.status != 401 or not self._renew():
+                raise
+        log.info("credentials changed after a 401: sending the request again")
+        return fn()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         transport = self._transport_errors()
         delay = BACKOFF
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return fn()
+                return self._authorized(fn)
             except HTTPFailure as e:
                 if e.status == 404:
                     raise _NotFound() from None
