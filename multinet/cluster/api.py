@@ -180,20 +180,26 @@ class ApiCluster:
     def close(self) -> None:
         """Release the connection (if any); the cluster may still be used afterwards."""
 
-    def _renew(self) -> bool:
-        """Read the credentials again, whatever their files say (after a 401: a token
-        rotated since); True when they changed, and a refused request is worth sending
-        once more."""
+    def _version(self) -> object:
+        """What tells the credentials as read so far: it changes each time they are read
+        again."""
+        return None
+
+    def _renew(self, version: object) -> bool:
+        """After a 401 to a request sent with the credentials at `version` (a token rotated
+        since): read them again, whatever their files say, unless another request did
+        since. True when they changed: the request is worth sending once more."""
         return False
 
     # -- error mapping -----------------------------------------------------------
 
     def _authorized(self, fn: Callable[[], T]) -> T:
         """`fn`, and once more after a 401 if the credentials read again changed."""
+        version = self._version()
         try:
             return fn()
         except HTTPFailure as e:
-            if e.status != 401 or not self._renew():
+            if e.status != 401 or not self._renew(version):
                 raise
         log.info("credentials changed after a 401: sending the request again")
         return fn()

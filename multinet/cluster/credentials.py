@@ -71,6 +71,7 @@ class TokenFile:
         """`token`: what the file held when the endpoint was read, kept if it cannot be
         read again now."""
         self.path, self._token = path, token
+        self.reads = 0  # how many times it was read again since
         self._lock = threading.Lock()  # multinetd's request threads share one
         self._files = Files(path)
         try:
@@ -87,6 +88,7 @@ class TokenFile:
                 except (OSError, ValueError):
                     return self._token
                 self._files = files
+                self.reads += 1
             return self._token
 
 
@@ -103,6 +105,11 @@ class Source:
         """The Authorization header's value ('' without a token), with the newest token."""
         token = self.token_file.current() if self.token_file is not None else self.token
         return f"Bearer {token}" if token else ""
+
+    @property
+    def version(self) -> int:
+        """Changes when the token is read again."""
+        return self.token_file.reads if self.token_file is not None else 0
 
     def stale(self) -> bool:
         """True when a file other than the token's changed: the endpoint is read again."""

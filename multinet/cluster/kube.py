@@ -82,6 +82,7 @@ class KubeCluster(ApiCluster):
         self._given = client
         self._lock = threading.Lock()  # multinetd's threads share one
         self._built: tuple[Any, Files] | None = None
+        self._builds = 0
 
     @property
     def api_client(self) -> Any:
@@ -94,20 +95,27 @@ class KubeCluster(ApiCluster):
         with self._lock:
             if self._built is None or self._built[1].changed():
                 self._built = self._build()
+                self._builds += 1
             return self._built[0]
 
     def _build(self) -> tuple[Any, Files]:
         files = Files(*kubeconfig.files(self.kubeconfig))  # stamped before the client reads
         return api_client(self.kubeconfig), files
 
-    def _renew(self) -> bool:
+    def _version(self) -> object:
+        self.api_client  # noqa: B018  # built (again) first: the request's
+        return self._builds
+
+    def _renew(self, version: object) -> bool:
         if self._given is not None:
             return False
-        try:
-            fresh = self._build()
-        except ClusterError:
-            return False  # the 401 stands; the next request reports the kubeconfig
         with self._lock:
+            if self._builds != version:
+                return True  # built again since the request was sent
+            try:
+                fresh = self._build()
+            except ClusterError:
+                return False  # the 401 stands; the next request reports the kubeconfig
             old = self._built
             if (
                 old is not None
@@ -116,6 +124,7 @@ class KubeCluster(ApiCluster):
             ):
                 return False
             self._built = fresh
+            self._builds += 1
         return True
 
     def _transport_errors(self) -> tuple[type[BaseException], ...]:

@@ -49,6 +49,7 @@ class RestCluster(ApiCluster):
         self.environ = environ
         self._conn: Connection | None = None
         self._loaded = None
+        self._reloads = 0
 
     def _load(self) -> tuple[kubeconfig.Endpoint, Source]:
         config = Files(self.kubeconfig)  # stamped before it is read
@@ -70,7 +71,13 @@ class RestCluster(ApiCluster):
     def endpoint(self) -> kubeconfig.Endpoint:
         return self._credentials()[0]
 
-    def _renew(self) -> bool:
+    def _version(self) -> object:
+        _, source = self._loaded or self._credentials()
+        return (self._reloads, source.version)
+
+    def _renew(self, version: object) -> bool:
+        if self._version() != version:
+            return True  # read again since the request was sent
         try:
             fresh = self._load()
         except ClusterError:
@@ -168,6 +175,7 @@ class RestCluster(ApiCluster):
         connections."""
         self.close()
         self._loaded = None
+        self._reloads += 1
         for name in ("_target", "_tls"):
             self.__dict__.pop(name, None)  # the cached_properties
 

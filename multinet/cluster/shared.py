@@ -72,9 +72,13 @@ class SharedRestCluster(RestCluster):
         with self._reading:
             return super()._credentials()
 
-    def _renew(self) -> bool:
+    def _version(self) -> object:
         with self._reading:
-            return super()._renew()
+            return super()._version()
+
+    def _renew(self, version: object) -> bool:
+        with self._reading:
+            return super()._renew(version)
 
     def reload(self) -> None:
         super().reload()  # the thread's own connection, the endpoint forgotten
