@@ -56,20 +56,28 @@ def api_client(kubeconfig: str) -> Any:
 
 def _trim_tokens(configuration: Any) -> None:
     """Trim the token as client-go does (the client sends a token file's newline, which
-    no header may carry), now and after each refresh by the client's own hook (the
-    in-cluster loader reads its file again every minute; a kubeconfig's runs an expired
-    exec plugin again)."""
-    hook = configuration.refresh_api_key_hook
+    no header may carry), now and after each refresh by the client's own hook."""
+    trimmed = _Trimmed(configuration.refresh_api_key_hook)
+    trimmed(configuration)
+    configuration.refresh_api_key_hook = trimmed
 
-    def trimmed(conf: Any) -> None:
-        if hook is not None:
-            hook(conf)
+
+class _Trimmed:
+    """The client's refresh hook (the in-cluster loader reads its file again every
+    minute; a kubeconfig's runs an expired exec plugin again), then the token trimmed.
+    The kubeconfig's hook installs itself again each time it runs: it is wrapped again."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, conf: Any) -> None:
+        if self.inner is not None:
+            self.inner(conf)
+        if conf.refresh_api_key_hook is not self:
+            self.inner, conf.refresh_api_key_hook = conf.refresh_api_key_hook, self
         for name, value in list(conf.api_key.items()):
             if isinstance(value, str):
                 conf.api_key[name] = value.strip()
-
-    trimmed(configuration)
-    configuration.refresh_api_key_hook = trimmed
 
 
 def _authorization(client: Any) -> Any:

@@ -86,7 +86,8 @@ def test_a_token_file_ending_in_a_newline_is_trimmed(
     api: ApiCluster = client(
         kind, kubeconfig(seeded, tmp_path / "kc", {"tokenFile": "token"}), tmp_path
     )
-    assert api.get_pod(NS, "p") is not None
+    for _ in range(2):  # the official client's own refresh hook runs before each request
+        assert api.get_pod(NS, "p") is not None
 
 
 @pytest.mark.parametrize("kind", [*CLIENTS, "in-cluster"])
