@@ -284,7 +284,8 @@ class ApiCluster:
     def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
         body = event_body(pod, reason, message, warning)
         try:
-            self._request("POST", path(EVENTS_PATH, namespace=pod.namespace), body=body)
+            resource = path(EVENTS_PATH, namespace=pod.namespace)
+            self._authorized(lambda: self._request("POST", resource, body=body))
         except Exception as e:  # events are best effort: never fail a CNI call
             log.info("event %s for pod %s not recorded: %s", reason, pod.key, e)
 

@@ -89,6 +89,9 @@ class Node:
             return box.shim(command, cid, netns, conf, argv=[box.thin_path], CNI_ARGS=args)
         return box.shim(command, cid, netns, conf, CNI_ARGS=args)
 
+    def daemon_log(self) -> str:
+        return self.daemon.log()[-3000:] if self.daemon is not None else ""
+
     def nads_cached(self) -> int:
         assert self.daemon is not None
         metrics = self.daemon.get("/metrics")[1]
@@ -159,16 +162,19 @@ def test_thick_and_thin_across_three_token_lifetimes(
     kubelet = Kubelet(kubeapi, n.token, first)
     kubelet.start()
     namespaces = {"thick": sandbox.netns(), "thin": sandbox.netns()}
-    calls, seen = 0, 0
+    calls, seen, made = 0, 0, 0
     try:
         while time.monotonic() - start < 3 * LIFETIME + 1:
             for mode, netns in namespaces.items():
                 add_and_del(n, mode, netns)
                 calls += 2
             if kubelet.rotations > seen:  # a NAD made after a rotation: seen by the watch
-                seen = kubelet.rotations
+                seen, made = kubelet.rotations, made + 1
                 kubeapi.add_nad(extra(f"after-{seen}"))
-                sandbox.wait_for(lambda k=seen: n.nads_cached() == 2 + k, timeout=10)
+                deadline = time.monotonic() + 15
+                while n.nads_cached() != 2 + made:
+                    assert time.monotonic() < deadline, f"after-{seen} not seen: {n.daemon_log()}"
+                    time.sleep(0.05)
                 for mode, netns in namespaces.items():
                     add_and_del(n, mode, netns, f"after-{seen}")
                     calls += 2
