@@ -7,6 +7,7 @@ http11        rest's minimal HTTP/1.1 connection (and the watches' streams)
 apiserver     the API server as a Cluster, its client picked and built on first use
 kube          the API server through the official `kubernetes` client
 kubeconfig    where the API server is and how to authenticate: kubeconfig or service account
+credentials   credentials that rotate on disk: token files, files stamped, read again
 manifests     a cluster without Kubernetes: pods and NADs from a directory of YAML
 cache         watch-backed caches of NADs and of this node's pods (multinetd)
 shared        multinetd's API client: rest shared by threads, with list and watch

@@ -11,7 +11,9 @@ and the event body.
 Error mapping: 404 → None (a missing object); 429 and 5xx → retried, then
 TryAgainLater (code 11); transport failures (refused, reset, timeout, TLS) →
 retried, then TryAgainLater; 401/403, 409, every other status and a server
-certificate the CA does not verify → ClusterError (code 101) at once.
+certificate the CA does not verify → ClusterError (code 101) at once. A 401 first
+reads the credentials again (`_renew`): sent once more when they changed (a token
+rotated since), the request's 401 stands when they did not.
 """
 
 from __future__ import annotations
@@ -188,14 +190,36 @@ class ApiCluster:
     def close(self) -> None:
         """Release the connection (if any); the cluster may still be used afterwards."""
 
+    def _version(self) -> object:
+        """What tells the credentials as read so far: it changes each time they are read
+        again."""
+        return None
+
+    def _renew(self, version: object) -> bool:
+        """After a 401 to a request sent with the credentials at `version` (a token rotated
+        since): read them again, whatever their files say, unless another request did
+        since. True when they changed: the request is worth sending once more."""
+        return False
+
     # -- error mapping -----------------------------------------------------------
+
+    def _authorized(self, fn: Callable[[], T]) -> T:
+        """`fn`, and once more after a 401 if the credentials read again changed."""
+        version = self._version()
+        try:
+            return fn()
+        except HTTPFailure as e:
+            if e.status != 401 or not self._renew(version):
+                raise
+        log.info("credentials changed after a 401: sending the request again")
+        return fn()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         transport = self._transport_errors()
         delay = BACKOFF
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return fn()
+                return self._authorized(fn)
             except HTTPFailure as e:
                 if e.status == 404:
                     raise _NotFound() from None
@@ -270,7 +294,8 @@ class ApiCluster:
     def emit_event(self, pod: Pod, reason: str, message: str, warning: bool = False) -> None:
         body = event_body(pod, reason, message, warning)
         try:
-            self._request("POST", path(EVENTS_PATH, namespace=pod.namespace), body=body)
+            resource = path(EVENTS_PATH, namespace=pod.namespace)
+            self._authorized(lambda: self._request("POST", resource, body=body))
         except Exception as e:  # events are best effort: never fail a CNI call
             log.info("event %s for pod %s not recorded: %s", reason, pod.key, e)
 

@@ -9,6 +9,8 @@ Supported natively (the forms a node has): the current context's cluster `server
 `client-certificate-data`/`client-key-data`. Relative paths are resolved against
 the kubeconfig's directory. Without a kubeconfig: the in-cluster service account
 (`KUBERNETES_SERVICE_HOST`/`_PORT`, `token` and `ca.crt` under `service_account`).
+A token is trimmed, as client-go trims it; the file it came from is kept, to be read
+again as it rotates (`credentials`).
 
 Everything else (exec credential plugins, auth-provider, username/password,
 proxy-url, tls-server-name) is `needs_full_client`: the caller falls back to the
@@ -23,6 +25,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from multinet.cluster.credentials import checked_token, read_token
 from multinet.cni.errors import ClusterError, CredentialsError
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -40,6 +43,7 @@ class Endpoint(NamedTuple):  # not a dataclass: ~1 ms less of thin mode's per-ca
     ca_data: bytes = b""
     insecure: bool = False
     token: str = ""
+    token_file: str = ""  # where `token` was read: read again as it rotates (credentials)
     cert_file: str = ""
     key_file: str = ""
     cert_data: bytes = b""
@@ -154,7 +158,10 @@ def load(
     for key in (*FULL_CLIENT_USER_KEYS, *FULL_CLIENT_CLUSTER_KEYS):
         if user.get(key) or cl.get(key):
             raise doc.error(f"{key}: needs the kubernetes client (see docs/thin-mode.md)")
-    token = str(user.get("token") or "")
+    try:
+        token = checked_token(str(user.get("token") or ""))
+    except ValueError as e:
+        raise doc.error(f"{uw}.token: {e}") from None
     if token_file := doc.file(uw, user, "tokenFile"):
         token = _read_token(doc, f"{uw}.tokenFile", token_file)
     cert_file, key_file = doc.file(uw, user, "client-certificate"), doc.file(uw, user, "client-key")
@@ -171,6 +178,7 @@ def load(
         ca_data=doc.data(cw, cl, "certificate-authority-data"),
         insecure=cl.get("insecure-skip-tls-verify") in (True, "true"),
         token=token,
+        token_file=token_file,
         cert_file=cert_file,
         key_file=key_file,
         cert_data=cert_data,
@@ -188,22 +196,51 @@ def in_cluster(service_account: str, environ: Mapping[str, str]) -> Endpoint:
         )
     token_path = os.path.join(service_account, "token")
     try:
-        with open(token_path, encoding="utf-8") as f:
-            token = f.read().strip()
+        token = read_token(token_path)
     except OSError as e:
         raise CredentialsError(what, f"cannot read {token_path}: {e.strerror or e}") from None
+    except ValueError as e:  # not UTF-8, or no token
+        raise CredentialsError(what, f"cannot read {token_path}: {e}") from None
     ca = os.path.join(service_account, "ca.crt")
     if not os.access(ca, os.R_OK):
         raise CredentialsError(what, f"cannot read {ca}")
     host = f"[{host}]" if ":" in host else host
-    return Endpoint(f"https://{host}:{port}", "in-cluster configuration", ca_file=ca, token=token)
+    return Endpoint(
+        f"https://{host}:{port}",
+        "in-cluster configuration",
+        ca_file=ca,
+        token=token,
+        token_file=token_path,
+    )
+
+
+def files(kubeconfig: str, service_account: str = SERVICE_ACCOUNT) -> tuple[str, ...]:
+    """The files the credentials are read from: the kubeconfig and the files its current
+    context names (the kubeconfig alone when it cannot be parsed), or the service
+    account's token and CA without one."""
+    if not kubeconfig:
+        return (os.path.join(service_account, "token"), os.path.join(service_account, "ca.crt"))
+    try:
+        doc = _Doc(kubeconfig)
+    except ClusterError:
+        return (kubeconfig,)
+    named = [
+        os.path.join(doc.dir, os.path.expanduser(str(entry[key])))
+        for entry, key in (
+            (doc.user, "tokenFile"),
+            (doc.user, "client-certificate"),
+            (doc.user, "client-key"),
+            (doc.cluster, "certificate-authority"),
+        )
+        if entry.get(key)
+    ]
+    return (kubeconfig, *named)
 
 
 def _read_token(doc: _Doc, where: str, token_file: str) -> str:
     try:
-        with open(token_file, encoding="utf-8") as f:
-            return f.read().strip()
-    except (OSError, UnicodeDecodeError) as e:
+        return read_token(token_file)
+    except (OSError, ValueError) as e:
         raise doc.error(f"{where}: cannot read {token_file}: {e}") from None
 
 

@@ -7,7 +7,9 @@ requests of a call (GET pod, GET NADs, PATCH status, POST event) and closed by
 `close()`; no retries but `ApiCluster`'s. The endpoint (`kubeconfig.load`) is read on
 first use, and `ssl` and the connection imported then: a DEL answered by the journal
 never needs the API server (nor their ~10 ms), and must not fail because the kubeconfig
-is unreadable.
+is unreadable. Each request carries the newest token of its file, and a change of the
+kubeconfig or of its TLS files reads the endpoint again (`credentials`); a 401 reads them
+again whatever the files say, and the request is sent once more if they changed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from multinet.cluster import kubeconfig
 from multinet.cluster.api import TIMEOUT, ApiCluster, HTTPFailure
+from multinet.cluster.credentials import Files, Source
 from multinet.cni.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -31,6 +34,8 @@ USER_AGENT = "multinet"
 
 
 class RestCluster(ApiCluster):
+    _loaded: tuple[kubeconfig.Endpoint, Source] | None  # the endpoint, its credentials' source
+
     def __init__(
         self,
         kubeconfig: str,
@@ -43,10 +48,45 @@ class RestCluster(ApiCluster):
         self.service_account = service_account
         self.environ = environ
         self._conn: Connection | None = None
+        self._loaded = None
+        self._reloads = 0
 
-    @functools.cached_property
+    def _load(self) -> tuple[kubeconfig.Endpoint, Source]:
+        config = Files(self.kubeconfig)  # stamped before it is read
+        ep = kubeconfig.load(self.kubeconfig, self.service_account, self.environ)
+        # The TLS files are read after this, by _tls: stamped now.
+        files = config + Files(ep.ca_file, ep.cert_file, ep.key_file)
+        return ep, Source(files, ep.token, ep.token_file)
+
+    def _credentials(self) -> tuple[kubeconfig.Endpoint, Source]:
+        """The endpoint and where its credentials came from; read again (new connections,
+        a new TLS context) when the kubeconfig or a file of its TLS material changed."""
+        if self._loaded is not None and self._loaded[1].stale():
+            self.reload()
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    @property
     def endpoint(self) -> kubeconfig.Endpoint:
-        return kubeconfig.load(self.kubeconfig, self.service_account, self.environ)
+        return self._credentials()[0]
+
+    def _version(self) -> object:
+        _, source = self._loaded or self._credentials()
+        return (self._reloads, source.version)
+
+    def _renew(self, version: object) -> bool:
+        if self._version() != version:
+            return True  # read again since the request was sent
+        try:
+            fresh = self._load()
+        except ClusterError:
+            return False  # the 401 stands; the next request reports the kubeconfig
+        if self._loaded is not None and self._loaded[1].same(fresh[1]):
+            return False
+        self.reload()
+        self._loaded = fresh
+        return True
 
     @functools.cached_property
     def _target(self) -> tuple[str, str, int | None, str, dict[str, str]]:
@@ -63,9 +103,15 @@ class RestCluster(ApiCluster):
             raise ClusterError(f"cannot load {ep.source}", f"server {ep.server}: no host")
         headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
         headers["User-Agent"] = USER_AGENT
-        if ep.token:
-            headers["Authorization"] = f"Bearer {ep.token}"
         return url.scheme, url.hostname, port, url.path.rstrip("/"), headers
+
+    def _headers(self) -> dict[str, str]:
+        """The fixed headers and the newest token."""
+        headers = dict(self._target[4])
+        _, source = self._loaded or self._credentials()
+        if authorization := source.authorization():
+            headers["Authorization"] = authorization
+        return headers
 
     @functools.cached_property
     def _tls(self) -> ssl.SSLContext:
@@ -96,8 +142,8 @@ class RestCluster(ApiCluster):
         self, conn: Connection, method: str, path: str, body: Any = None, content_type: str = ""
     ) -> Response:
         """One request to the endpoint on `conn`, its answer read to the end."""
-        _, _, _, prefix, fixed = self._target
-        headers = dict(fixed)
+        prefix = self._target[3]
+        headers = self._headers()
         payload = None
         if body is not None:
             payload = json.dumps(body, separators=(",", ":")).encode()
@@ -107,6 +153,7 @@ class RestCluster(ApiCluster):
     def _request(
         self, method: str, path: str, *, body: Any = None, content_type: str = ""
     ) -> bytes:
+        self._credentials()  # read again first if they changed: the connection with them
         try:
             resp = self._exchange(self._connection(), method, path, body, content_type)
         except BaseException:
@@ -124,10 +171,12 @@ class RestCluster(ApiCluster):
             conn.close()
 
     def reload(self) -> None:
-        """Read the kubeconfig (and its token files) again on the next request: a
-        long-lived process calls it now and then, as a projected token rotates."""
+        """Read the kubeconfig (and the files it names) again on the next request, on new
+        connections."""
         self.close()
-        for name in ("endpoint", "_target", "_tls"):
+        self._loaded = None
+        self._reloads += 1
+        for name in ("_target", "_tls"):
             self.__dict__.pop(name, None)  # the cached_properties
 
     def new_connection(self, read_timeout: float | None = None) -> Connection:
@@ -135,6 +184,7 @@ class RestCluster(ApiCluster):
         a request's read timeout unless told."""
         from multinet.cluster.http11 import Connection
 
+        self._credentials()  # read again first if they changed
         scheme, host, port, _, _ = self._target
         tls = self._tls if scheme == "https" else None
         connect, read = TIMEOUT
@@ -145,10 +195,9 @@ class RestCluster(ApiCluster):
     def open_stream(self, path: str, read_timeout: float) -> Stream:
         """GET `path` on a connection of its own (a watch, open for minutes), only the
         answer's head read; the caller reads the body as it comes, then closes it."""
-        _, _, _, prefix, fixed = self._target
         conn = self.new_connection(read_timeout)
         try:
-            return conn.stream(prefix + path, dict(fixed))
+            return conn.stream(self._target[3] + path, self._headers())
         except BaseException:
             conn.close()
             raise

@@ -8,15 +8,16 @@ connections (a warm cache leaves an ADD one request: the status patch), a thread
 that waits for one; an idle connection older than `IDLE_MAX`, or that the server closed
 (readable while idle), is dropped when taken, and one the server closes as the request
 goes out is replaced (`http11.Connection.request`). Each watch, and each page of a list
-(`LIST_TIMEOUT`), has a connection of its own. The credentials are checked every
-`REFRESH` seconds, and read again when they changed (and after a 401), as a projected
-service-account token rotates. The kubeconfig forms only the official client implements
-(`kubeconfig.needs_full_client`) keep it (`kube.KubeCluster`), imported then.
+(`LIST_TIMEOUT`), has a connection of its own. The credentials are checked on every
+request and read again when their files changed (`credentials`), and after a 401: a
+request, a page of a list or a watch refused 401 is sent once more when they changed
+(the watch resumes from its resourceVersion). The kubeconfig forms only the official
+client implements (`kubeconfig.needs_full_client`) keep it (`kube.KubeCluster`),
+imported then.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Generator
@@ -25,13 +26,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from multinet.cluster import kubeconfig
 from multinet.cluster.api import HTTPFailure
 from multinet.cluster.base import Cluster
+from multinet.cluster.credentials import Source
 from multinet.cluster.rest import RestCluster
-from multinet.cni.errors import ClusterError
 
 if TYPE_CHECKING:
     from multinet.cluster.http11 import Connection, Stream
 
-REFRESH = 60.0  # seconds; the official client's in-cluster loader re-reads its token as often
 POOL = 8  # connections for requests at once (urllib3's default pool of the official client: 10)
 # Seconds an idle connection is kept: less than the idle timeouts that close them on the
 # way (load balancers: ~20 s and more; kube-apiserver: 90 s).
@@ -40,9 +40,6 @@ LIST_TIMEOUT = 60.0  # seconds to read a page of a list (the API server reads it
 # A watch event's line: etcd stores objects of up to 1.5 MiB; a longer line is no object
 # multinet could use, and is not buffered whole inside the daemon's memory budget.
 MAX_EVENT = 4 << 20
-
-
-_UNREADABLE = object()  # a fingerprint unlike any other: the credentials are read again
 
 
 class WatchedApi(Cluster, Protocol):
@@ -69,46 +66,23 @@ class SharedRestCluster(RestCluster):
 
     def __init__(self, kubeconfig: str, state_dir: str) -> None:
         super().__init__(kubeconfig, state_dir)
-        self._lock = threading.Lock()  # the idle connections and the credentials' age
+        self._lock = threading.Lock()  # the idle connections
+        self._reading = threading.RLock()  # the credentials, checked and read by one thread
         self._slots = threading.BoundedSemaphore(POOL)
         self._idle: list[Connection] = []
         self._mine = threading.local()  # the connection the thread's request holds
-        self._loaded = time.monotonic()
-        self._seen: object = None  # the credentials' fingerprint, taken on first use
 
-    def _fresh(self) -> None:
-        """Every REFRESH seconds, read the credentials again if they changed: a new
-        TLS context (and, for inline client-certificate data, a temporary key file) and
-        new connections only then."""
-        with self._lock:
-            due = time.monotonic() - self._loaded > REFRESH
-            if due:
-                self._loaded = time.monotonic()
-            first = self._seen is None
-        if not (due or first):
-            return
-        seen = self._fingerprint()
-        with self._lock:
-            changed, self._seen = self._seen is not None and seen != self._seen, seen
-        if changed or seen is _UNREADABLE:
-            self.reload()  # an unreadable kubeconfig: its error on the request
+    def _credentials(self) -> tuple[kubeconfig.Endpoint, Source]:
+        with self._reading:
+            return super()._credentials()
 
-    def _fingerprint(self) -> object:
-        """What the endpoint is made of: the kubeconfig's (or service account's)
-        content as loaded, and the age of the files it names by path."""
-        try:
-            ep = kubeconfig.load(self.kubeconfig, self.service_account, self.environ)
-        except ClusterError:
-            return _UNREADABLE
-        files: list[object] = []
-        for name in (ep.ca_file, ep.cert_file, ep.key_file):
-            try:
-                st = os.stat(name) if name else None
-            except OSError as e:
-                files.append(str(e))
-                continue
-            files.append((st.st_ino, st.st_size, st.st_mtime_ns) if st else None)
-        return (ep, tuple(files))
+    def _version(self) -> object:
+        with self._reading:
+            return super()._version()
+
+    def _renew(self, version: object) -> bool:
+        with self._reading:
+            return super()._renew(version)
 
     def reload(self) -> None:
         super().reload()  # the thread's own connection, the endpoint forgotten
@@ -139,16 +113,9 @@ class SharedRestCluster(RestCluster):
     def _request(
         self, method: str, path: str, *, body: Any = None, content_type: str = ""
     ) -> bytes:
-        self._fresh()
         with self._slots:
             try:
-                try:
-                    return super()._request(method, path, body=body, content_type=content_type)
-                except HTTPFailure as e:
-                    if e.status != 401:
-                        raise
-                    self.reload()  # a token rotated since: once more with the current one
-                    return super()._request(method, path, body=body, content_type=content_type)
+                return super()._request(method, path, body=body, content_type=content_type)
             finally:
                 conn, self._mine.conn = getattr(self._mine, "conn", None), None
                 if conn is not None:  # still open: the next request's
@@ -162,32 +129,34 @@ class SharedRestCluster(RestCluster):
 
     def list_json(self, path: str) -> bytes:
         """A page of a list: on a connection of its own, read for up to LIST_TIMEOUT."""
-        self._fresh()
+        return self._authorized(lambda: self._list_page(path))
+
+    def _list_page(self, path: str) -> bytes:
         conn = self.new_connection(LIST_TIMEOUT)
         try:
             resp = self._exchange(conn, "GET", path)
         finally:
             conn.close()
         if not 200 <= resp.status <= 299:
-            self._refused(resp.status)
             raise HTTPFailure(resp.status, resp.reason, resp.body)
         return resp.body
 
-    def _refused(self, status: int) -> None:
-        if status == 401:
-            with self._lock:
-                self._loaded, self._seen = 0.0, _UNREADABLE  # read again on the next request
-
     def watch_lines(self, path: str, read_timeout: float) -> Generator[bytes, None, None]:
-        self._fresh()
-        stream: Stream = self.open_stream(path, read_timeout)
+        stream = self._authorized(lambda: self._watch(path, read_timeout))
         try:
-            if not 200 <= stream.status <= 299:
-                self._refused(stream.status)
-                raise HTTPFailure(stream.status, stream.reason, stream.body())
             yield from stream.lines(MAX_EVENT)
         finally:
             stream.close()
+
+    def _watch(self, path: str, read_timeout: float) -> Stream:
+        """The watch's stream, its answer 2xx; HTTPFailure (the stream closed) if not."""
+        stream = self.open_stream(path, read_timeout)
+        if not 200 <= stream.status <= 299:
+            try:
+                raise HTTPFailure(stream.status, stream.reason, stream.body())
+            finally:
+                stream.close()
+        return stream
 
 
 def watched_api(kubeconfig: str, state_dir: str) -> WatchedApi:

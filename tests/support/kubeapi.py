@@ -7,8 +7,10 @@ core/v1 and events.k8s.io/v1 Events; get, list (label and field selectors,
 compaction, bookmarks, ``sendInitialEvents``), create, replace, patch (merge,
 strategic merge, JSON patch), delete with preconditions, ``dryRun=All``; and
 ``Status`` bodies with the codes, reasons and messages of the real server.
-Tests seed and inspect objects, inject faults and take the server down.
-Modules: ``kubeapi_http`` (connections, auth, dispatch), ``kubeapi_routes``,
+Tests seed and inspect objects, inject faults, take the server down and mint bearer
+tokens that expire (as bound service-account tokens do).
+Modules: ``kubeapi_http`` (connections, auth, dispatch), ``kubeapi_auth`` (tokens that
+expire), ``kubeapi_routes``,
 ``kubeapi_store`` + ``kubeapi_types`` (objects and per-kind rules),
 ``kubeapi_watch`` (resourceVersions, history, watches), ``kubeapi_patch``,
 ``kubeapi_select``, ``kubeapi_status``.
@@ -20,7 +22,7 @@ is a precondition (409 Conflict).
 Deliberately NOT implemented (details in tests/support/README.md):
 - server-side apply (``application/apply-patch+yaml`` is a 415), managedFields;
 - admission (no ServiceAccount/priority/LimitRange mutation, no webhooks),
-  authorization/RBAC (one bearer token, full access), impersonation;
+  authorization/RBAC (every token that authenticates has full access), impersonation;
 - other resources (no Namespace objects: any namespace exists), pods/binding,
   pods/log, exec, eviction, deletecollection, the legacy ``/watch/`` paths;
 - graceful deletion (a DELETE removes the object at once, finalizers ignored),
@@ -51,6 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .kubeapi_auth import Tokens
 from .kubeapi_http import HTTPServer, Traffic
 from .kubeapi_patch import merge_patch
 from .kubeapi_status import KubeAPIError
@@ -156,6 +159,7 @@ class KubeAPIServer:
         tls: bool = True,
     ) -> None:
         self.token = token
+        self.tokens = Tokens()
         self.client_ca_file = client_ca_file
         self.tls = tls
         self.watch_timeout = watch_timeout
@@ -316,9 +320,24 @@ class KubeAPIServer:
         """Drop the watch history: watching from any older resourceVersion gets 410."""
         self.store.changes.compact()
 
+    def end_watches(self) -> None:
+        """End every open watch, as the server does at a watch's timeout: the clients
+        watch again, from the resourceVersion they had, with the token they have now."""
+        self.store.changes.end_watches()
+
     def wait_for_watchers(self, count: int = 1, timeout: float = 5.0) -> bool:
         """Block until ``count`` watch requests are being served (to avoid racing them)."""
         return self.store.changes.wait_for_watchers(count, timeout)
+
+    # --- tokens ---
+
+    def mint_token(self, lifetime: float) -> str:
+        """A bound service-account token valid for ``lifetime`` seconds (TokenRequest),
+        accepted besides ``token`` until it expires; then a 401 (``kubeapi_auth``)."""
+        return self.tokens.mint(lifetime)
+
+    def revoke_token(self, token: str) -> None:
+        self.tokens.revoke(token)
 
     # --- faults and accounting ---
 

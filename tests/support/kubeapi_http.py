@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import kubeapi_status as st
+from .kubeapi_auth import Tokens
 from .kubeapi_patch import PATCH_TYPES, apply_patch
 from .kubeapi_routes import VERSION, Route, discovery, resolve
 from .kubeapi_select import Selector, parse_fields, parse_labels
@@ -77,6 +78,7 @@ class Backend(Protocol):
     """What the HTTP layer needs from the server object."""
 
     token: str
+    tokens: Tokens
     store: Store
     traffic: Traffic
     watch_timeout: float
@@ -202,8 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
         if header is None and self._client_certificate():
             return  # x509 authentication: the handshake verified it against the client CA
         scheme, _, token = (header or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), self.server.api.token.encode()
+        token, api = token.strip(), self.server.api
+        if scheme.lower() != "bearer" or not (
+            hmac.compare_digest(token.encode(), api.token.encode()) or api.tokens.valid(token)
         ):
             raise st.unauthorized()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -98,10 +99,12 @@ def raw(
     return resp.status, dict(resp.getheaders()), json.loads(data) if "json" in ctype else data
 
 
-def watch_events(server: KubeAPIServer, path: str, count: int) -> list[dict[str, Any]]:
+def watch_events(
+    server: KubeAPIServer, path: str, count: int, token: str = "test-token"
+) -> list[dict[str, Any]]:
     """The first ``count`` events of a raw watch request, without waiting for its end."""
     conn = connect(server)
-    conn.request("GET", path, headers={"Authorization": "Bearer test-token"})
+    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
     resp = conn.getresponse()
     assert resp.status == 200
     assert resp.getheader("Transfer-Encoding") == "chunked"
@@ -199,6 +202,41 @@ def test_bad_or_missing_token_is_401(server: KubeAPIServer, tmp_path: Path) -> N
     }
     assert raw(server, "GET", "/api/v1/namespaces/ns1/pods/p1", token=None)[0] == 401
     assert raw(server, "GET", "/healthz", token=None)[::2] == (200, "ok")
+
+
+def test_a_minted_token_works_until_it_expires_then_is_401(server: KubeAPIServer) -> None:
+    server.add_pod(pod("p1"))
+    short, long = server.mint_token(0.5), server.mint_token(60)
+    assert short.count(".") == 2  # JWT-shaped
+    claims = json.loads(base64.urlsafe_b64decode(short.split(".")[1] + "=="))
+    assert claims["sub"] == "system:serviceaccount:kube-system:multinet"
+    path = "/api/v1/namespaces/ns1/pods/p1"
+    assert raw(server, "GET", path, token=short)[0] == 200
+    time.sleep(0.6)
+    code, _, body = raw(server, "GET", path, token=short)
+    assert (code, body["reason"], body["message"]) == (401, "Unauthorized", "Unauthorized")
+    assert raw(server, "GET", path, token=long)[0] == 200  # the newer one still works
+    assert raw(server, "GET", path)[0] == 200  # and the static one
+    server.revoke_token(long)
+    assert raw(server, "GET", path, token=long)[0] == 401
+
+
+def test_an_open_watch_outlives_its_token(server: KubeAPIServer) -> None:
+    """Authenticated once, when it arrives (as kube-apiserver): expiry does not cut it."""
+    token = server.mint_token(0.5)
+    conn = connect(server)
+    conn.request(
+        "GET",
+        "/api/v1/pods?watch=true&resourceVersion=0",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    resp = conn.getresponse()
+    assert resp.status == 200
+    time.sleep(0.6)
+    server.add_pod(pod("late"))
+    assert json.loads(resp.readline())["object"]["metadata"]["name"] == "late"
+    conn.close()
+    assert raw(server, "GET", "/api/v1/pods?watch=true", token=token)[0] == 401
 
 
 # --- pods: read, list, selectors --------------------------------------------------

@@ -211,7 +211,6 @@ def test_credentials_are_read_again_only_when_they_change(
     api = SharedRestCluster(str(kc), str(tmp_path))
     mtls_kubeapi.add_pod({"metadata": {"name": "p", "namespace": "default", "uid": "u1"}})
     assert api.get_pod("default", "p") is not None
-    monkeypatch.setattr(shared, "REFRESH", 0.0)
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "missing"))  # no temporary file
     for _ in range(3):
         assert api.get_pod("default", "p") is not None

@@ -101,9 +101,38 @@ def test_token_file_is_read_on_each_load_and_wins_over_token(tmp_path: Path) -> 
     token = tmp_path / "token"
     token.write_text("first\n")
     path = write(tmp_path, {"server": "https://h"}, {"token": "static", "tokenFile": "token"})
-    assert load(path).token == "first"
+    assert (load(path).token, load(path).token_file) == ("first", str(token))
     token.write_text("rotated\n")  # a projected service-account token rotates
     assert load(path).token == "rotated"
+
+
+def test_an_inline_token_is_trimmed(tmp_path: Path) -> None:
+    path = write(tmp_path, {"server": "https://h"}, {"token": " t2\n"})
+    assert (load(path).token, load(path).token_file) == ("t2", "")
+
+
+@pytest.mark.parametrize("text", ["two\nlines", "with space", "caf\u00e9", "nul\x00"])
+def test_a_token_no_header_can_carry_is_refused_without_quoting_it(
+    tmp_path: Path, text: str
+) -> None:
+    (tmp_path / "token").write_text(text)
+    for user in ({"token": text}, {"tokenFile": "token"}):
+        e = error(write(tmp_path, {"server": "https://h"}, user))
+        assert "not a bearer token" in e.details and text not in str(e) + e.details
+
+
+def test_the_files_the_credentials_come_from(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {"server": "https://h", "certificate-authority": "ca.crt"},
+        {"tokenFile": "t", "client-certificate": "c.crt", "client-key": "c.key"},
+    )
+    assert kubeconfig.files(path) == (
+        path,
+        *(str(tmp_path / n) for n in ("t", "c.crt", "c.key", "ca.crt")),
+    )
+    assert kubeconfig.files(str(tmp_path / "absent")) == (str(tmp_path / "absent"),)
+    assert kubeconfig.files("", "/sa") == ("/sa/token", "/sa/ca.crt")
 
 
 @pytest.mark.parametrize("value", [True, "true"])
@@ -211,6 +240,7 @@ def test_in_cluster(tmp_path: Path, host: str, server: str) -> None:
         source="in-cluster configuration",
         ca_file=str(root / "ca.crt"),
         token="sa-token",
+        token_file=str(root / "token"),
     )
 
 
