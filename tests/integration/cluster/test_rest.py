@@ -261,7 +261,7 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[KubeAPISer
     [
         (401, ClusterError, "API server refused access (401 Unauthorized)", 1),
         (403, ClusterError, "API server refused access (403 Forbidden)", 1),
-        (409, ClusterError, "conflict", 1),
+        (409, ClusterError, "API server answered 409 Conflict", 1),
         (422, ClusterError, "API server answered 422 Unprocessable Entity", 1),
         (429, TryAgainLater, "API server answered 429 Too Many Requests", ATTEMPTS),
         (500, TryAgainLater, "API server answered 500 Internal Server Error", ATTEMPTS),
