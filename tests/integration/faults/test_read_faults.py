@@ -84,9 +84,6 @@ def _rows() -> list[Any]:
             f"{target}-502-html": Row(
                 target, Body(502, LB_PAGE, "text/html"), None, TRY_AGAIN_LATER, (what, "502")
             ),
-            f"{target}-timeout": Row(
-                target, Hang(), None, TRY_AGAIN_LATER, (what, "unreachable", "timed out")
-            ),
             f"{target}-reset-mid-body": Row(
                 target, CutShort(reset=True), None, TRY_AGAIN_LATER, (what, "unreachable")
             ),
@@ -105,6 +102,10 @@ def _rows() -> list[Any]:
                 (what, "invalid JSON"),
             ),
         }
+    # 3 attempts of 10 s: the pod's row alone (a NAD's read takes the same path).
+    rows["pod-timeout"] = Row(
+        "pod", Hang(), None, TRY_AGAIN_LATER, (POD_WHAT, "unreachable", "timed out")
+    )
     rows["pod-404"] = Row("pod", Status(404), None, UNKNOWN_CONTAINER, (f"pod {NAMESPACE}/{POD}",))
     rows["nad-404"] = Row(
         "nad",
@@ -116,7 +117,7 @@ def _rows() -> list[Any]:
     rows["refused"] = Row(
         "down", None, None, TRY_AGAIN_LATER, (POD_WHAT, "unreachable", "connection refused")
     )
-    slow = {"pod-timeout", "nad-timeout"}  # 3 attempts of 10 s each
+    slow = {"pod-timeout"}
     return [
         pytest.param(row, id=name, marks=[pytest.mark.timeout(240)] if name in slow else [])
         for name, row in rows.items()
