@@ -34,6 +34,7 @@ from multinet.cni.strictjson import JSONError, loads
 
 log = logging.getLogger("multinet")
 T = TypeVar("T")
+Obj = TypeVar("Obj", Pod, NAD)
 
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
 POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
@@ -143,21 +144,45 @@ def _untrusted(e: BaseException) -> str | None:
     client wrap it up to three times), if any: permanent, not retried."""
     import ssl  # loaded already when TLS failed
 
-    pending, seen = [e], 0
-    while pending and seen < 10:
-        err = pending.pop(0)
-        seen += 1
+    for err in _chain(e):
         if isinstance(err, ssl.SSLCertVerificationError):
             return str(err.verify_message or err)
-        for inner in (getattr(err, "reason", None), err.__cause__, err.__context__):
-            if isinstance(inner, BaseException):
-                pending.append(inner)
     return None
 
 
+def _chain(e: BaseException) -> list[BaseException]:
+    """`e` and the errors inside it (urllib3 and the kubernetes client wrap a socket's
+    error up to three times), breadth first."""
+    pending: list[BaseException] = [e]
+    seen: list[BaseException] = []
+    while pending and len(seen) < 10:
+        err = pending.pop(0)
+        seen.append(err)
+        for inner in (getattr(err, "reason", None), err.__cause__, err.__context__):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+    return seen
+
+
+_TRANSPORT = (
+    (TimeoutError, "timed out"),
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset"),
+    (ConnectionAbortedError, "connection aborted"),
+    (BrokenPipeError, "connection closed"),
+)
+
+
+def _unreachable(e: BaseException) -> str:
+    """What a transport failure was, in a few words."""
+    for err in _chain(e):
+        for kind, words in _TRANSPORT:
+            if isinstance(err, kind):
+                return words
+    return str(e) or type(e).__name__
+
+
 def _permanent(what: str, e: HTTPFailure) -> CNIError:
-    if e.status == 409:
-        return ClusterError(f"{what}: conflict", _message(e.body))
     if e.status in (401, 403):
         refused = CredentialsError if e.status == 401 else ClusterError
         return refused(
@@ -166,6 +191,15 @@ def _permanent(what: str, e: HTTPFailure) -> CNIError:
             _message(e.body),
         )
     return ClusterError(f"{what}: API server answered {e.status} {e.reason}", _message(e.body))
+
+
+def _the_one(obj: Obj, namespace: str, name: str) -> Obj:
+    """`obj` (a Pod or NAD read back), when it is the object asked for: another one in a
+    200 (a caching proxy's mix-up, a Status object) is no answer to the request."""
+    got = obj.key
+    if got != f"{namespace}/{name}":
+        raise ClusterError(f"the API server answered with another object ({got})")
+    return obj
 
 
 class ApiCluster:
@@ -237,7 +271,10 @@ class ApiCluster:
                         bad,
                     ) from None
                 if attempt == ATTEMPTS:
-                    raise TryAgainLater(f"{what}: API server unreachable", str(e)) from None
+                    raise TryAgainLater(
+                        f"{what}: API server unreachable ({_unreachable(e)}, {ATTEMPTS} attempts)",
+                        str(e),
+                    ) from None
             log.info("%s: transient failure, retry %d/%d", what, attempt, ATTEMPTS - 1)
             time.sleep(delay)
             delay *= 2
@@ -253,17 +290,24 @@ class ApiCluster:
     # -- Cluster -------------------------------------------------------------------
 
     def get_pod(self, namespace: str, name: str, uid: str = "") -> Pod | None:
-        obj = self._get(
-            f"get pod {namespace}/{name}", path(POD_PATH, namespace=namespace, name=name)
-        )
-        return pod_from_json(obj) if obj is not None else None
+        what = f"get pod {namespace}/{name}"
+        obj = self._get(what, path(POD_PATH, namespace=namespace, name=name))
+        if obj is None:
+            return None
+        try:
+            return _the_one(pod_from_json(obj), namespace, name)
+        except ClusterError as e:
+            raise e.with_context(what) from None
 
     def get_nad(self, namespace: str, name: str) -> NAD | None:
-        obj = self._get(
-            f"get NetworkAttachmentDefinition {namespace}/{name}",
-            path(NAD_PATH, namespace=namespace, name=name),
-        )
-        return nad_from_json(obj) if obj is not None else None
+        what = f"get NetworkAttachmentDefinition {namespace}/{name}"
+        obj = self._get(what, path(NAD_PATH, namespace=namespace, name=name))
+        if obj is None:
+            return None
+        try:
+            return _the_one(nad_from_json(obj), namespace, name)
+        except ClusterError as e:
+            raise e.with_context(what) from None
 
     def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
         """One merge patch of pods/status; the UID in it is a precondition."""

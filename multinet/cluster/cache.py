@@ -36,7 +36,7 @@ from multinet.cluster.api import (
 from multinet.cluster.base import NAD, Pod
 from multinet.cluster.http11 import LineTooLong
 from multinet.cluster.shared import WatchedApi
-from multinet.cni.errors import ClusterError
+from multinet.cni.errors import ClusterError, CNIError
 
 log = logging.getLogger("multinet")
 WATCH_TIMEOUT = 300  # seconds the server keeps one watch open
@@ -74,6 +74,7 @@ class Informer:
         self.stop = stop
         self.items: dict[tuple[str, str], Any] = {}
         self.synced = threading.Event()
+        self.problem = ""  # why the last list or watch failed ('' once a list succeeded)
         self.relists = 0
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"informer-{kind}", daemon=True)
@@ -118,6 +119,7 @@ class Informer:
         with self.lock:
             self.items = items
         self.relists += 1
+        self.problem = ""
         self.synced.set()
         log.info("cache: listed %d %s", len(items), self.kind)
         if self.on_list is not None:
@@ -185,9 +187,11 @@ class Informer:
                     rv = ""
                     continue
                 log.warning("cache: %s watch failed: %s %s", self.kind, e.status, e.reason)
+                self.problem = f"{'watch' if rv else 'list'} answered {e.status} {e.reason}"
                 self.stop.wait(RETRY_DELAY)
             except Exception as e:  # connection loss, timeouts: keep the cache, retry
                 log.warning("cache: %s watch interrupted: %s", self.kind, e)
+                self.problem = f"{'watch' if rv else 'list'} failed: {e}"
                 self.stop.wait(RETRY_DELAY)
 
     def get(self, namespace: str, name: str) -> Any:
@@ -201,6 +205,15 @@ class Informer:
     def __len__(self) -> int:
         with self.lock:
             return len(self.items)
+
+
+def _unsynced(informer: Informer, e: CNIError) -> CNIError:
+    """The error of a GET the cache fell back to, saying when the cache has not synced
+    (its list failing): what the operator must fix is often the list, not the GET."""
+    if informer.synced.is_set():
+        return e
+    why = f" ({informer.problem})" if informer.problem else ""
+    return e.with_context(f"the daemon's cache of {informer.kind} is not synced yet{why}")
 
 
 def _resource_version(obj: dict[str, Any], default: str) -> str:
@@ -263,7 +276,10 @@ class CachedCluster:
         if pod is not None and (not uid or not pod.uid or pod.uid == uid):
             return pod
         # A miss, or a copy of another pod of that name (the watch lags): ask the API.
-        pod = self.api.get_pod(namespace, name)
+        try:
+            pod = self.api.get_pod(namespace, name)
+        except CNIError as e:
+            raise _unsynced(self.pods, e) from None
         if pod is not None:
             self.pods.put(namespace, name, pod)
         return pod
@@ -272,7 +288,10 @@ class CachedCluster:
         nad: NAD | None = self.nads.get(namespace, name)
         if nad is not None:
             return nad
-        return self.api.get_nad(namespace, name)
+        try:
+            return self.api.get_nad(namespace, name)
+        except CNIError as e:
+            raise _unsynced(self.nads, e) from None
 
     def set_network_status(self, pod: Pod, status: list[dict[str, Any]]) -> None:
         self.api.set_network_status(pod, status)

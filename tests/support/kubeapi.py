@@ -54,6 +54,7 @@ from types import TracebackType
 from typing import Any
 
 from .kubeapi_auth import Tokens
+from .kubeapi_faults import Fault, Status
 from .kubeapi_http import HTTPServer, Traffic
 from .kubeapi_patch import merge_patch
 from .kubeapi_status import KubeAPIError
@@ -189,6 +190,7 @@ class KubeAPIServer:
         self._listen()
 
     def stop(self) -> None:
+        self.traffic.faults.clear()  # requests hanging on a fault end
         self.store.changes.close()
         self._unlisten()
 
@@ -346,7 +348,19 @@ class KubeAPIServer:
 
         ``path_contains`` is matched against the URL-decoded path and query.
         """
-        self.traffic.add_fault(n, status, path_contains, method)
+        self.traffic.add_fault(Status(status), n, path_contains, method)
+
+    def inject(
+        self, fault: Fault, *, times: int | None = None, path_contains: str = "", method: str = ""
+    ) -> None:
+        """Answer the next ``times`` matching authenticated requests (None: every one, until
+        ``clear_faults()``) with ``fault`` (kubeapi_faults: Status, Hang, CutShort,
+        Truncated, Body)."""
+        self.traffic.add_fault(fault, times, path_contains, method)
+
+    def clear_faults(self) -> None:
+        """No more faults; requests hanging on a Hang fault end (unanswered) now."""
+        self.traffic.faults.clear()
 
     @property
     def requests(self) -> list[tuple[str, str]]:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import socket
 import ssl
+import struct
 import sys
 import threading
 import traceback
 import uuid
 from collections.abc import Generator
 from contextlib import closing
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import kubeapi_status as st
 from .kubeapi_auth import Tokens
+from .kubeapi_faults import Body, CutShort, Fault, Faults, Hang, Status, Truncated
 from .kubeapi_patch import PATCH_TYPES, apply_patch
 from .kubeapi_routes import VERSION, Route, discovery, resolve
 from .kubeapi_select import Selector, parse_fields, parse_labels
@@ -31,21 +33,13 @@ _PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 
 
-@dataclass
-class _Fault:
-    remaining: int
-    status: int
-    path_contains: str
-    method: str
-
-
 class Traffic:
     """The request log and the queue of injected faults, shared by all connections."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str]] = []
-        self._faults: list[_Fault] = []
+        self.faults = Faults()
 
     def record(self, method: str, path: str) -> None:
         with self._lock:
@@ -59,19 +53,14 @@ class Traffic:
         with self._lock:
             self._requests.clear()
 
-    def add_fault(self, n: int, status: int, path_contains: str, method: str) -> None:
-        with self._lock:
-            self._faults.append(_Fault(n, status, path_contains, method.upper()))
+    def add_fault(
+        self, fault: Fault, times: int | None, path_contains: str = "", method: str = ""
+    ) -> None:
+        self.faults.add(fault, times, path_contains, method)
 
-    def take_fault(self, method: str, path: str) -> int | None:
-        """The status of the first fault matching this request, consuming one use."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.method in ("", method) and fault.path_contains in path:
-                    fault.remaining -= 1
-                    self._faults = [f for f in self._faults if f.remaining > 0]
-                    return fault.status
-        return None
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault matching this request, consuming one use."""
+        return self.faults.take(method, path)
 
 
 class Backend(Protocol):
@@ -179,11 +168,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._streaming = False
         try:
             self._authenticate(path)
-            if (code := api.traffic.take_fault(self.command, target)) is not None:
+            fault = api.traffic.take_fault(self.command, target)
+            if isinstance(fault, Status):
                 route = resolve(path)
                 if route is None:
-                    raise st.for_code(code)
-                raise st.for_code(code, route.rt.group, route.rt.plural, route.name)
+                    raise st.for_code(fault.code)
+                raise st.for_code(
+                    fault.code,
+                    route.rt.group,
+                    route.rt.plural,
+                    route.name,
+                    verb=_VERBS.get(self.command, self.command.lower()),
+                    namespace=route.namespace or "",
+                )
+            if fault is not None:
+                return self._misbehave(fault, path, body)
             self._route(path, body)
         except OSError:
             self.close_connection = True
@@ -196,6 +195,46 @@ class _Handler(BaseHTTPRequestHandler):
                 traceback.print_exc(file=sys.stderr)
                 err = st.internal("fake kube-apiserver failure")
                 self._send(err.code, err.status)
+
+    def _misbehave(self, fault: Fault, path: str, body: bytes) -> None:
+        """Answer with an injected fault other than a Status (kubeapi_faults)."""
+        self.close_connection = True
+        if isinstance(fault, Hang):  # read, never answered; closed when the time is up
+            self.server.api.traffic.faults.released.wait(fault.seconds)
+            return
+        if isinstance(fault, Body):
+            self._headers(fault.status, fault.content_type)
+            self.send_header("Content-Length", str(len(fault.body)))
+            self.end_headers()
+            self.wfile.write(fault.body)
+            return
+        head, payload = self._real_answer(path, body)
+        if isinstance(fault, Truncated):  # well framed, its JSON cut in half
+            part = payload[: len(payload) // 2]
+            self._headers(200, "application/json")
+            self.send_header("Content-Length", str(len(part)))
+            self.end_headers()
+            self.wfile.write(part)
+            return
+        assert isinstance(fault, CutShort)
+        self.wfile.write(head + payload[: len(payload) // 2])  # the head promises it all
+        self.wfile.flush()
+        if fault.reset:
+            self.server.reset_on_close(self.request)
+
+    def _real_answer(self, path: str, body: bytes) -> tuple[bytes, bytes]:
+        """(head, body) of what the server would have answered (not a watch's)."""
+        real, self.wfile = self.wfile, io.BytesIO()
+        try:
+            try:
+                self._route(path, body)
+            except KubeAPIError as e:
+                self._send(e.code, e.status, e.headers)
+            data = self.wfile.getvalue()  # type: ignore[attr-defined]
+        finally:
+            self.wfile = real
+        head, sep, payload = data.partition(b"\r\n\r\n")
+        return head + sep, payload
 
     def _authenticate(self, path: str) -> None:
         header = self.headers.get("Authorization")
@@ -343,6 +382,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
 def _dry_run(query: dict[str, str]) -> bool:
     return query.get("dryRun") == "All"
 
@@ -355,6 +397,7 @@ class HTTPServer(ThreadingHTTPServer):
         self.api = api
         self._ctx = ctx
         self._conns: set[socket.socket] = set()
+        self._resets: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
 
@@ -368,6 +411,12 @@ class HTTPServer(ThreadingHTTPServer):
             return sock, addr
         return self._ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
+    def reset_on_close(self, request: socket.socket) -> None:
+        """End this connection with an RST, not a FIN (SO_LINGER 0, no shutdown)."""
+        request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with self._conns_lock:
+            self._resets.add(request)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._conns_lock:
             self._conns.add(request)
@@ -376,6 +425,11 @@ class HTTPServer(ThreadingHTTPServer):
     def shutdown_request(self, request: Any) -> None:
         with self._conns_lock:
             self._conns.discard(request)
+            reset = request in self._resets
+            self._resets.discard(request)
+        if reset:
+            self.close_request(request)  # no shutdown(SHUT_WR): its FIN would come first
+            return
         super().shutdown_request(request)
 
     def drop_connections(self) -> None:

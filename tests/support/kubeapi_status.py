@@ -198,9 +198,32 @@ def method_not_allowed() -> KubeAPIError:
     )
 
 
-def for_code(code: int, group: str = "", plural: str = "", name: str = "") -> KubeAPIError:
-    """A plausible Status for an injected fault with HTTP ``code``."""
+# Who the RBAC authorizer says was refused (multinet's service account in the deploy).
+FORBIDDEN_USER = "system:serviceaccount:kube-system:multinet"
+
+
+def forbidden(group: str, plural: str, name: str, verb: str, namespace: str) -> KubeAPIError:
+    """403 as the RBAC authorizer words it (apiserver's errors.NewForbidden)."""
+    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    why = f'User "{FORBIDDEN_USER}" cannot {verb} resource "{plural}" in API group "{group}"{where}'
+    target = f'{qualified(group, plural)} "{name}"' if name else qualified(group, plural)
+    return error(403, "Forbidden", f"{target} is forbidden: {why}", _details(group, plural, name))
+
+
+def for_code(
+    code: int,
+    group: str = "",
+    plural: str = "",
+    name: str = "",
+    *,
+    verb: str = "get",
+    namespace: str = "",
+) -> KubeAPIError:
+    """A plausible Status for an injected fault with HTTP ``code`` on a request of ``verb``
+    for ``plural`` (and ``name``) in ``namespace``."""
     what = f'{qualified(group, plural)} "{name}"' if plural and name else "the request"
+    if code == 403 and plural:
+        return forbidden(group, plural, name, verb, namespace)
     if code == 404 and plural:
         return not_found(group, plural, name or "unknown")
     if code == 409 and plural:

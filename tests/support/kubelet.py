@@ -7,11 +7,18 @@ grpcio server, answering from what the test assigned.
         assert kubelet.calls == ["Get"]
 
 ``serve_get=False`` answers Get with UNIMPLEMENTED, as a kubelet before 1.27 does.
+
+Faults: ``fail(code, message)`` answers every call with that gRPC status (None: serve
+again), ``hang(seconds)`` makes every call wait that long first (past a client's
+deadline), ``crash()`` stops the server and leaves its socket file behind with nothing
+listening on it, as a kubelet that died leaves it (connecting is refused).
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import threading
 from concurrent import futures
 from typing import Any
 
@@ -30,6 +37,30 @@ class FakeKubelet:
         # (namespace, name) -> container name -> [(resource, ids)]
         self.pods: dict[tuple[str, str], dict[str, list[tuple[str, list[str]]]]] = {}
         self._server: grpc.Server | None = None
+        self.failure: tuple[grpc.StatusCode, str] | None = None
+        self.delay = 0.0
+        self._released = threading.Event()
+        self._stale: socket.socket | None = None
+
+    def fail(self, code: grpc.StatusCode | None, message: str = "") -> None:
+        self.failure = None if code is None else (code, message or f"injected {code.name}")
+
+    def hang(self, seconds: float) -> None:
+        self.delay = seconds
+        self._released.clear()
+
+    def crash(self) -> None:
+        """The server gone, its socket file left: connecting to it is refused."""
+        self.stop()
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(self.socket_path)  # bound, never listening: ECONNREFUSED
+        self._stale = stale
+
+    def _misbehave(self, context: grpc.ServicerContext) -> None:
+        if self.delay:
+            self._released.wait(self.delay)
+        if self.failure is not None:
+            context.abort(*self.failure)
 
     def assign(
         self, namespace: str, name: str, resource: str, ids: list[str], container: str = "app"
@@ -51,10 +82,12 @@ class FakeKubelet:
 
     def _list(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.append("List")
+        self._misbehave(context)
         return api_pb2.ListPodResourcesResponse(pod_resources=[self._pod(k) for k in self.pods])
 
     def _get(self, request: Any, context: grpc.ServicerContext) -> Any:
         self.calls.append("Get")
+        self._misbehave(context)
         if not self.serve_get:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "method Get not implemented")
         key = (request.pod_namespace, request.pod_name)
@@ -83,6 +116,10 @@ class FakeKubelet:
         return self
 
     def stop(self) -> None:
+        self._released.set()
+        if self._stale is not None:
+            self._stale.close()
+            self._stale = None
         if self._server is not None:
             self._server.stop(grace=None)
             self._server = None

@@ -20,6 +20,7 @@ from kubernetes import client, config, dynamic, watch
 from kubernetes.client.exceptions import ApiException
 
 from .kubeapi import KubeAPIServer
+from .kubeapi_faults import Body, CutShort, Hang, Status, Truncated
 
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
 MERGE = "application/merge-patch+json"
@@ -97,6 +98,20 @@ def raw(
     conn.close()
     ctype = resp.getheader("Content-Type") or ""
     return resp.status, dict(resp.getheaders()), json.loads(data) if "json" in ctype else data
+
+
+def raw_bytes(
+    server: KubeAPIServer, method: str, path: str, timeout: float = 10.0
+) -> tuple[int, bytes]:
+    """One authenticated request: its status and its body's bytes, undecoded."""
+    ctx = ssl.create_default_context(cafile=server.ca_file)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=timeout)
+    try:
+        conn.request(method, path, headers={"Authorization": "Bearer test-token"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
 
 
 def watch_events(
@@ -797,6 +812,65 @@ def test_fail_next_injects_statuses(server: KubeAPIServer, v1: Any) -> None:
     server.fail_next(1, 429)
     code, headers, body = raw(server, "GET", "/api/v1/namespaces/ns1/pods")
     assert (code, headers["Retry-After"], body["reason"]) == (429, "1", "TooManyRequests")
+
+
+def test_inject_faults_times_or_always(server: KubeAPIServer) -> None:
+    server.add_pod(pod("p1"))
+    path = "/api/v1/namespaces/ns1/pods/p1"
+    server.inject(Status(403), path_contains="/pods/p1", method="GET")  # always
+    for _ in range(3):
+        code, _, body = raw(server, "GET", path)
+        assert (code, body["reason"], body["details"]) == (
+            403,
+            "Forbidden",
+            {"name": "p1", "kind": "pods"},
+        )
+    assert body["message"] == (
+        'pods "p1" is forbidden: User "system:serviceaccount:kube-system:multinet" cannot '
+        'get resource "pods" in API group "" in the namespace "ns1"'
+    )
+    server.clear_faults()
+    server.inject(Body(502, b"<html>bad gateway</html>", "text/html"), times=1)
+    assert raw_bytes(server, "GET", path)[:2] == (502, b"<html>bad gateway</html>")
+    assert raw(server, "GET", path)[0] == 200
+
+
+def test_inject_broken_answers(server: KubeAPIServer) -> None:
+    server.add_pod(pod("p1"))
+    path = "/api/v1/namespaces/ns1/pods/p1"
+    whole = raw_bytes(server, "GET", path)[1]
+    server.inject(Truncated(), times=1)
+    code, body = raw_bytes(server, "GET", path)
+    assert (code, body) == (200, whole[: len(whole) // 2])
+    server.inject(CutShort(), times=1)
+    with pytest.raises(http.client.IncompleteRead):
+        raw_bytes(server, "GET", path)
+    server.inject(Hang(30), times=1)
+    with pytest.raises(TimeoutError):
+        raw_bytes(server, "GET", path, timeout=0.5)
+    server.clear_faults()  # the hanging request ends
+    assert raw(server, "GET", path)[0] == 200
+
+
+def test_inject_a_reset_mid_body() -> None:
+    """An RST after half the body (seen on plain TCP: a TLS client reads the RST as the
+    end of the stream, OpenSSL 3's unexpected EOF, which Python's ssl hands over as b'')."""
+    with KubeAPIServer(token="t", tls=False) as server:
+        server.add_pod(pod("p1"))
+        server.inject(CutShort(reset=True), times=1)
+        conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        conn.sendall(
+            b"GET /api/v1/namespaces/ns1/pods/p1 HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer t\r\n\r\n"
+        )
+        received = b""
+        with pytest.raises(ConnectionResetError):
+            while data := conn.recv(65536):
+                received += data
+        conn.close()
+        head, _, body = received.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+        assert len(body) == length // 2
 
 
 def test_set_down_refuses_connections(server: KubeAPIServer, v1: Any) -> None:

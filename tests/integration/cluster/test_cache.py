@@ -237,8 +237,27 @@ def test_a_refused_list_leaves_the_cache_unsynced_and_a_get_refused(
     try:
         assert not cached.start(wait=1.5)
         assert not cached.synced()
-        with pytest.raises(ClusterError, match="refused access"):
+        with pytest.raises(ClusterError, match="refused access") as info:
             cached.get_pod("default", "any")
+        assert info.value.msg.startswith(
+            "the daemon's cache of pods is not synced yet (list answered 401 Unauthorized): "
+            "get pod default/any: API server refused access (401 Unauthorized)"
+        )
+    finally:
+        cached.close()
+
+
+def test_a_get_fallback_of_a_synced_cache_says_nothing_of_it(
+    kubeapi: KubeAPIServer, tmp_path: Path
+) -> None:
+    kubeconfig = kubeapi.write_kubeconfig(str(tmp_path / "kubeconfig"))
+    cached = CachedCluster(SharedRestCluster(kubeconfig, str(tmp_path)), NODE)
+    try:
+        assert cached.start(wait=10)
+        kubeapi.fail_next(1, 403, path_contains="/network-attachment-definitions/x")
+        with pytest.raises(ClusterError) as info:
+            cached.get_nad("default", "x")
+        assert info.value.msg.startswith("get NetworkAttachmentDefinition default/x: ")
     finally:
         cached.close()
 

@@ -21,6 +21,7 @@ from multinet.cluster.kube import KubeCluster
 from multinet.cluster.rest import RestCluster
 from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
 from tests.support.kubeapi import KubeAPIServer, client_certificate
+from tests.support.kubeapi_faults import Body, CutShort, Fault, Truncated
 
 NS, NAME, UID = "default", "web", "uid-1"
 NAD_CONFIG = '{"cniVersion":"1.0.0","type":"bridge"}'
@@ -261,7 +262,7 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[KubeAPISer
     [
         (401, ClusterError, "API server refused access (401 Unauthorized)", 1),
         (403, ClusterError, "API server refused access (403 Forbidden)", 1),
-        (409, ClusterError, "conflict", 1),
+        (409, ClusterError, "API server answered 409 Conflict", 1),
         (422, ClusterError, "API server answered 422 Unprocessable Entity", 1),
         (429, TryAgainLater, "API server answered 429 Too Many Requests", ATTEMPTS),
         (500, TryAgainLater, "API server answered 500 Internal Server Error", ATTEMPTS),
@@ -303,7 +304,46 @@ def test_connection_refused_after_the_retries(
     with pytest.raises(TryAgainLater, match="API server unreachable") as info:
         cluster.get_pod(NS, NAME)
     assert info.value.code == 11
+    assert "(connection refused, 3 attempts)" in info.value.msg
     assert 0.55 < time.monotonic() - start < 3  # backoff 0.2 + 0.4 between 3 attempts
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "words"),
+    [
+        (CutShort(reset=True), TryAgainLater, "API server unreachable ("),
+        (CutShort(), TryAgainLater, "API server unreachable ("),
+        (Truncated(), ClusterError, "the API server sent invalid JSON"),
+        (Body(200, b"<html></html>", "text/html"), ClusterError, "sent invalid JSON"),
+        (Body(502, b"<html>Bad Gateway</html>", "text/html"), TryAgainLater, "502 Bad Gateway"),
+    ],
+)
+def test_broken_answers(
+    api: KubeAPIServer,
+    make: Callable[[KubeAPIServer], ApiCluster],
+    fault: Fault,
+    error: type[CNIError],
+    words: str,
+) -> None:
+    api.inject(fault, path_contains="/pods/web")
+    with pytest.raises(error) as info:
+        make(api).get_pod(NS, NAME)
+    assert info.value.msg.startswith(f"get pod {NS}/{NAME}: ") and words in info.value.msg
+    attempts = ATTEMPTS if error is TryAgainLater else 1
+    assert api.request_count("GET", "/pods/web") == attempts
+
+
+def test_another_object_in_a_200_is_no_answer(
+    api: KubeAPIServer, make: Callable[[KubeAPIServer], ApiCluster]
+) -> None:
+    """A 200 holding another object (a caching proxy's mix-up): not the pod asked for."""
+    other = json.dumps({"metadata": {"name": "other", "namespace": NS, "uid": "u-2"}}).encode()
+    api.inject(Body(200, other), path_contains="/pods/web")
+    with pytest.raises(ClusterError) as info:
+        make(api).get_pod(NS, NAME)
+    assert info.value.msg == (
+        f"get pod {NS}/{NAME}: the API server answered with another object ({NS}/other)"
+    )
 
 
 def test_cut_connection_is_retried_on_a_new_one(api: KubeAPIServer, tmp_path: Path) -> None:
