@@ -52,6 +52,16 @@ DEFAULT_QUEUE_TIMEOUT = 90.0
 # (~1.2 MiB each measured), and a DaemonSet's memory limit does not grow with the node's
 # CPUs (a container without a cpuset sees all of them).
 DEFAULT_CONCURRENCY_CAP = 8
+# The other lane (DEL, CHECK, STATUS, GC) is wider: a DEL frees memory, and tearing down
+# interfaces waits on the kernel (RCU grace periods), not on a CPU, so DELs overlap.
+OTHER_CONCURRENCY_FACTOR = 4
+OTHER_CONCURRENCY_CAP = 32
+# Memory-aware admission (daemon.admission.MemoryBudget): what one request adds to the
+# daemon's cgroup at its peak, MiB. Measured: a bridge delegate with its host-local IPAM
+# peaks at 2.2 MiB of the cgroup (anonymous + kernel: stacks, page tables), ADD or DEL;
+# the daemon's own share of a request (thread, buffers, sockets) fills the rest.
+DEFAULT_REQUEST_MEMORY_COST_MIB = 3.0
+MAX_MEMORY_MIB = 2**20  # 1 TiB
 
 
 def default_concurrency() -> int:
@@ -83,6 +93,23 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "maxConcurrentRequests": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENT},
         "maxQueuedRequests": {"type": "integer", "minimum": 0, "maximum": MAX_QUEUED},
         "queueTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_QUEUE_TIMEOUT},
+        "maxConcurrentOtherRequests": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_CONCURRENT,
+        },
+        # "auto": the daemon's cgroup limit; 0: no memory-aware admission; else MiB.
+        "memoryBudget": {
+            "type": ["number", "string"],
+            "pattern": "^auto$",
+            "minimum": 0,
+            "maximum": MAX_MEMORY_MIB,
+        },
+        "requestMemoryCost": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_MEMORY_MIB,
+        },
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -177,6 +204,13 @@ class DaemonConfig:
     max_concurrent_requests: int = field(default_factory=default_concurrency)
     max_queued_requests: int = DEFAULT_QUEUED
     queue_timeout: float = DEFAULT_QUEUE_TIMEOUT
+    # The other lane's (DEL, CHECK, STATUS, GC) limit; None: OTHER_CONCURRENCY_FACTOR x the
+    # ADD lane's, at most OTHER_CONCURRENCY_CAP.
+    max_concurrent_other: int | None = None
+    # Memory-aware admission: the budget in MiB (None: the daemon's cgroup limit, "auto";
+    # 0: off) and one request's expected peak in it, MiB.
+    memory_budget_mib: float | None = None
+    request_memory_cost_mib: float = DEFAULT_REQUEST_MEMORY_COST_MIB
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -185,6 +219,13 @@ class DaemonConfig:
         if not self.multus_socket_dir:
             return ""
         return os.path.join(self.multus_socket_dir, MULTUS_SOCKET_NAME)
+
+    @property
+    def max_concurrent_other_requests(self) -> int:
+        if self.max_concurrent_other is not None:
+            return self.max_concurrent_other
+        wide = OTHER_CONCURRENCY_FACTOR * self.max_concurrent_requests
+        return max(self.max_concurrent_requests, min(OTHER_CONCURRENCY_CAP, wide))
 
     @property
     def primary_dir(self) -> str:
@@ -251,6 +292,12 @@ def _concurrency(raw: Mapping[str, Any]) -> int:
         )
     value = ours if ours is not None else multus
     return int(value) if value is not None else default_concurrency()
+
+
+def _memory_budget(raw: Mapping[str, Any]) -> float | None:
+    """memoryBudget: None for "auto" (the default: the daemon's cgroup limit), else MiB."""
+    value = raw.get("memoryBudget", "auto")
+    return None if value == "auto" else float(value)
 
 
 def _config_file(raw: Mapping[str, Any]) -> str:
@@ -331,6 +378,11 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         max_concurrent_requests=_concurrency(raw),
         max_queued_requests=raw.get("maxQueuedRequests", DEFAULT_QUEUED),
         queue_timeout=float(raw.get("queueTimeout", DEFAULT_QUEUE_TIMEOUT)),
+        max_concurrent_other=raw.get("maxConcurrentOtherRequests"),
+        memory_budget_mib=_memory_budget(raw),
+        request_memory_cost_mib=float(
+            raw.get("requestMemoryCost", DEFAULT_REQUEST_MEMORY_COST_MIB)
+        ),
         notes=notes,
     )
 
