@@ -62,7 +62,11 @@ class CgroupMemory:
         for line in proc_cgroup.splitlines():
             hierarchy, _, rest = line.partition(":")
             controllers, _, path = rest.partition(":")
-            mine = (hierarchy == "0" and controllers == "") if v2 else "memory" in controllers.split(",")
+            mine = (
+                (hierarchy == "0" and controllers == "")
+                if v2
+                else "memory" in controllers.split(",")
+            )
             if not mine:
                 continue
             for directory in (mount / path.lstrip("/"), mount):

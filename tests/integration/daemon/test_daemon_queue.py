@@ -238,7 +238,7 @@ def test_a_queued_add_whose_client_left_is_not_run(sandbox: Sandbox) -> None:
 def test_shutdown_still_serves_a_waiting_del(sandbox: Sandbox) -> None:
     """At shutdown the waiting ADDs are refused, but a DEL that waits in its own lane is
     served as the executing requests finish: deletions are never turned away."""
-    d = sandbox.daemon(maxConcurrentRequests=1)
+    d = sandbox.daemon(maxConcurrentRequests=1, maxConcurrentOtherRequests=1)
     a_ns, b_ns = sandbox.netns(), sandbox.netns()
     conf = sandbox.netconf(slow=True)
     stdin = json.dumps(conf).encode()
@@ -258,3 +258,58 @@ def test_shutdown_still_serves_a_waiting_del(sandbox: Sandbox) -> None:
         assert second.result(timeout=30)[0] == 0
     assert d.proc.wait(30) == 0
     sandbox.assert_clean(a_ns, b_ns)
+
+
+def test_the_other_lane_is_wider_than_the_add_lane(sandbox: Sandbox) -> None:
+    """Two DELs execute at once beside an ADD lane of one: deletions, latency-bound and
+    freeing memory, have a limit of their own (default 4 x maxConcurrentRequests)."""
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    a_ns, b_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    for cid, ns in (("a", a_ns), ("b", b_ns)):
+        assert sandbox.shim("ADD", cid, ns, conf).returncode == 0
+    sandbox.block("DEL")
+    with ThreadPoolExecutor(2) as pool:
+        dels = [
+            pool.submit(d.cni, sandbox.env("DEL", c, ns), stdin)
+            for c, ns in (("a", a_ns), ("b", b_ns))
+        ]
+        sandbox.wait_for(lambda: len([c for c in sandbox.calls() if c.startswith("DEL")]) == 2)
+        metrics = d.get("/metrics")[1]
+        assert metric(metrics, 'multinet_executing_requests{lane="other"}') == 2
+        sandbox.unblock()
+        assert [f.result(timeout=30)[0] for f in dels] == [0, 0]
+    sandbox.assert_clean(a_ns, b_ns)
+
+
+def test_a_request_waits_for_memory_with_a_slot_free(sandbox: Sandbox) -> None:
+    """memoryBudget below what the daemon's cgroup (read from /proc/self/cgroup) already
+    uses: no headroom, so each lane runs one request at a time whatever its limit; the
+    second ADD waits for memory, a DEL is still served, and the metrics say so."""
+    d = sandbox.daemon(maxConcurrentRequests=2, memoryBudget=1, queueTimeout=TIMEOUT)
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    kept_ns, first_ns, second_ns = sandbox.netns(), sandbox.netns(), sandbox.netns()
+    assert sandbox.shim("ADD", "kept", kept_ns, conf).returncode == 0
+    sandbox.block()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(d.cni, sandbox.env("ADD", "first", first_ns), stdin)
+        sandbox.wait_for(lambda: any(c.startswith("ADD first") for c in sandbox.calls()))
+        second = pool.submit(d.cni, sandbox.env("ADD", "second", second_ns), stdin)
+        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 1' in d.get("/metrics")[1])
+        metrics = d.get("/metrics")[1]
+        assert metric(metrics, 'multinet_executing_requests{lane="add"}') == 1  # of 2
+        assert metric(metrics, 'multinet_memory_deferred_requests_total{lane="add"}') == 1
+        assert metric(metrics, "multinet_memory_limit_bytes") == 2**20
+        assert metric(metrics, "multinet_memory_headroom_bytes") < 0
+        assert metric(metrics, "multinet_memory_request_cost_bytes") == 3 * 2**20
+        assert sandbox.shim("DEL", "kept", kept_ns, conf).returncode == 0  # its lane's first
+        assert not second.done()
+        sandbox.unblock()
+        assert first.result(timeout=30)[0] == 0
+        assert second.result(timeout=30)[0] == 0  # started when the first ended
+    assert not any("second" in call for call in sandbox.calls()[:2])
+    for cid, ns in (("first", first_ns), ("second", second_ns)):
+        assert sandbox.shim("DEL", cid, ns, conf).returncode == 0
+    sandbox.assert_clean(kept_ns, first_ns, second_ns)
