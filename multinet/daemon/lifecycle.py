@@ -28,7 +28,6 @@ from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOU
 from multinet.daemon.admission import (
     ADD,
     LANES,
-    MIB,
     Admission,
     Admitted,
     Busy,
@@ -264,7 +263,7 @@ class Daemon:
                     "metrics": f"{metrics[0]}:{metrics[1]}" if metrics else "",
                     "multus_socket": self.config.multus_socket_path,
                     "cluster_cache": self.cluster is not None,
-                    "memory_budget_mib": memory.limit // MIB if memory else "off",
+                    "memory_budget_mib": memory.limit >> 20 if memory else "off",
                 }
             },
         )
