@@ -57,10 +57,11 @@ DEFAULT_CONCURRENCY_CAP = 8
 OTHER_CONCURRENCY_FACTOR = 4
 OTHER_CONCURRENCY_CAP = 32
 # Memory-aware admission (daemon.admission.MemoryBudget): what one request adds to the
-# daemon's cgroup at its peak, MiB. Measured: a bridge delegate with its host-local IPAM
-# peaks at 2.2 MiB of the cgroup (anonymous + kernel: stacks, page tables), ADD or DEL;
-# the daemon's own share of a request (thread, buffers, sockets) fills the rest.
-DEFAULT_REQUEST_MEMORY_COST_MIB = 3.0
+# daemon's cgroup at its peak, MiB. Measured in a memory cgroup of their own, one at a
+# time: a bridge or macvlan delegate with its host-local IPAM peaks at 2.0 to 2.75 MiB
+# of it (anonymous + kernel: stacks, page tables), ADD or DEL, a cold first exec the
+# most; the daemon's own share of a request (a thread, buffers) is a few tens of KiB.
+DEFAULT_REQUEST_MEMORY_COST_MIB = 2.5
 MAX_MEMORY_MIB = 2**20  # 1 TiB
 
 

@@ -303,7 +303,7 @@ def test_a_request_waits_for_memory_with_a_slot_free(sandbox: Sandbox) -> None:
         assert metric(metrics, 'multinet_memory_deferred_requests_total{lane="add"}') == 1
         assert metric(metrics, "multinet_memory_limit_bytes") == 2**20
         assert metric(metrics, "multinet_memory_headroom_bytes") < 0
-        assert metric(metrics, "multinet_memory_request_cost_bytes") == 3 * 2**20
+        assert metric(metrics, "multinet_memory_request_cost_bytes") == 2.5 * 2**20
         assert sandbox.shim("DEL", "kept", kept_ns, conf).returncode == 0  # its lane's first
         assert not second.done()
         sandbox.unblock()

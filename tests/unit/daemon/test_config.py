@@ -306,7 +306,7 @@ def test_the_other_lane_and_the_memory_budget() -> None:
     assert config.load({"connectionLimit": 1}, {}).max_concurrent_other_requests == 4
     c = config.load({"maxConcurrentRequests": 4, "maxConcurrentOtherRequests": 2}, {})
     assert c.max_concurrent_other_requests == 2
-    assert (c.memory_budget_mib, c.request_memory_cost_mib) == (None, 3.0)  # "auto"
+    assert (c.memory_budget_mib, c.request_memory_cost_mib) == (None, 2.5)  # "auto"
     assert config.load({"memoryBudget": "auto"}, {}).memory_budget_mib is None
     c = config.load({"memoryBudget": 0, "requestMemoryCost": 2.5}, {})
     assert (c.memory_budget_mib, c.request_memory_cost_mib) == (0, 2.5)
