@@ -266,8 +266,9 @@ def _memory_gauges(memory: MemoryLoad | None) -> list[str]:
         ("headroom", "The budget less the working set.", memory.headroom),
         (
             "request_cost",
-            "One request's expected peak in the cgroup: a request starts when the "
-            "headroom covers it for it and every request executing.",
+            "One request's expected peak in the cgroup (requestMemoryCost): a request "
+            "starts when the headroom covers it once for itself and once per request "
+            "executing.",
             memory.request_cost,
         ),
     )
