@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from bench.cgroup import MIB, MemoryCgroup
 from multinet.shim import protocol
 from tests.integration.daemon.sandbox import Sandbox
 
@@ -313,3 +314,25 @@ def test_a_request_waits_for_memory_with_a_slot_free(sandbox: Sandbox) -> None:
     for cid, ns in (("first", first_ns), ("second", second_ns)):
         assert sandbox.shim("DEL", cid, ns, conf).returncode == 0
     sandbox.assert_clean(kept_ns, first_ns, second_ns)
+
+
+def test_the_budget_is_the_limit_of_the_daemons_own_cgroup(sandbox: Sandbox) -> None:
+    """multinetd started inside a memory cgroup of its own (v1 or v2, as a container is)
+    finds it from /proc/self/cgroup and keeps its requests under its limit; with
+    memoryBudget 0 it does not."""
+    cgroup = MemoryCgroup(256 * MIB, prefix="mnd-queue")
+    try:
+        d = sandbox.daemon(tuple(cgroup.wrapper()))
+        metrics = d.get("/metrics")[1]
+        assert metric(metrics, "multinet_memory_limit_bytes") == 256 * MIB
+        working_set = metric(metrics, "multinet_memory_working_set_bytes")
+        assert 0 < working_set <= cgroup.usage() + 4 * MIB  # the daemon's, not the host's
+        assert metric(metrics, "multinet_memory_headroom_bytes") == 256 * MIB - working_set
+        assert "memory_budget_mib=256" in d.log()
+        d.stop()
+        d = sandbox.daemon(tuple(cgroup.wrapper()), memoryBudget=0)
+        assert "multinet_memory_" not in d.get("/metrics")[1]
+        assert "memory_budget_mib=off" in d.log()
+        d.stop()
+    finally:
+        cgroup.remove()
