@@ -84,7 +84,12 @@ def test_a_request_starts_only_when_the_headroom_covers_it_and_those_executing(
     a.admit("ADD")
     a.admit("ADD")
     started = threading.Event()
-    t = threading.Thread(target=lambda: (a.admit("ADD"), started.set()), daemon=True)
+
+    def third() -> None:
+        a.admit("ADD")
+        started.set()
+
+    t = threading.Thread(target=third, daemon=True)
     t.start()
     wait_until(lambda: a.queued(ADD) == 1)
     time.sleep(10 * POLL)
