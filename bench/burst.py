@@ -280,6 +280,23 @@ def snapshot(cgroup: MemoryCgroup, daemon: Daemon) -> dict[str, Any]:
     return out
 
 
+def admission_figures(daemon: Daemon) -> dict[str, Any]:
+    """The daemon's memory-aware admission once a phase is over (its /metrics on its
+    socket): requests that waited for memory with a slot free, by lane, and the budget."""
+    if daemon.proc.poll() is not None:
+        return {}
+    out: dict[str, Any] = {}
+    for line in daemon.get("/metrics")[1].splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("multinet_memory_deferred_requests_total"):
+            out["deferred_" + name.split('lane="')[1].rstrip('"}')] = int(float(value))
+        elif name in ("multinet_memory_limit_bytes", "multinet_memory_request_cost_bytes"):
+            out[name.removeprefix("multinet_memory_").removesuffix("_bytes") + "_mib"] = round(
+                float(value) / MIB, 1
+            )
+    return out
+
+
 def daemon_state(daemon: Daemon) -> str:
     code = daemon.proc.poll()
     if code is None:
@@ -338,6 +355,7 @@ def multinet(
             out[command] = phase(one, pods, cgroup)
             out[command]["daemon"] = daemon_state(daemon)
             out[command]["after"] = snapshot(cgroup, daemon)
+            out[command]["admission"] = admission_figures(daemon)
             progress(
                 f"  burst: {pods} {command}s in {out[command]['wall_s']} s, "
                 f"{out[command]['failures']} failed, daemon {out[command]['daemon']}"
@@ -458,6 +476,10 @@ def render(r: dict[str, Any]) -> str:
         f"{', '.join(m['leaks_after_del']) or 'none'}"
     )
     targets = "targets: " + "; ".join(f"{k} {v}" for k, v in m["targets"].items())
+    admission = "memory-aware admission after each phase: " + "; ".join(
+        f"{c}: " + (", ".join(f"{k} {v}" for k, v in m[c].get("admission", {}).items()) or "off")
+        for c in ("ADD", "DEL")
+    )
     examples = [f"  {c} e.g. {e}" for c in ("ADD", "DEL") for e in m[c]["failure_examples"]]
     mix = [
         f"{c}: " + ", ".join(f"{k} {v:.1f}" for k, v in m[c]["usage_max_breakdown_mib"].items())
@@ -488,6 +510,7 @@ def render(r: dict[str, Any]) -> str:
             memory,
             "at the sampled maximum, MiB: " + ("; ".join(mix) or "-"),
             "once every call answered, MiB: " + "; ".join(after),
+            admission,
             checks,
             targets,
             *examples[:6],

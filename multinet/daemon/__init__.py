@@ -1,7 +1,9 @@
 """multinetd, the thick-mode node daemon: serves the shim's CNI requests on a unix socket.
 
 config      the daemon's configuration file
-admission   bounded work: two lanes (ADD, the rest), a limit, a FIFO queue with a deadline
+admission   bounded work: two lanes (ADD, the rest), limits, a FIFO queue with a deadline,
+            and memory-aware admission (the cgroup's headroom)
+memcg       the daemon's own memory cgroup (v1 or v2): limit, usage, working set
 service     one forwarded CNI request, run with the shared dispatcher and engine
 server      HTTP/1.1 over the unix socket (the shim protocol + control API) and the metrics port
 confgen     writes 00-multinet.conflist next to the primary CNI config

@@ -52,6 +52,17 @@ DEFAULT_QUEUE_TIMEOUT = 90.0
 # (~1.2 MiB each measured), and a DaemonSet's memory limit does not grow with the node's
 # CPUs (a container without a cpuset sees all of them).
 DEFAULT_CONCURRENCY_CAP = 8
+# The other lane (DEL, CHECK, STATUS, GC) is wider: a DEL frees memory, and tearing down
+# interfaces waits on the kernel (RCU grace periods), not on a CPU, so DELs overlap.
+OTHER_CONCURRENCY_FACTOR = 4
+OTHER_CONCURRENCY_CAP = 32
+# Memory-aware admission (daemon.admission.MemoryBudget): what one request adds to the
+# daemon's cgroup at its peak, MiB. Measured in a memory cgroup of their own, one at a
+# time: a bridge or macvlan delegate with its host-local IPAM peaks at 2.0 to 2.75 MiB
+# of it (anonymous + kernel: stacks, page tables), ADD or DEL, a cold first exec the
+# most; the daemon's own share of a request (a thread, buffers) is a few tens of KiB.
+DEFAULT_REQUEST_MEMORY_COST_MIB = 2.5
+MAX_MEMORY_MIB = 2**20  # 1 TiB
 
 
 def default_concurrency() -> int:
@@ -84,6 +95,23 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "maxQueuedRequests": {"type": "integer", "minimum": 0, "maximum": MAX_QUEUED},
         "queueTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_QUEUE_TIMEOUT},
         "fallbackKubeconfig": {"type": "string", "pattern": PATH_PATTERN},
+        "maxConcurrentOtherRequests": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_CONCURRENT,
+        },
+        # "auto": the daemon's cgroup limit; 0: no memory-aware admission; else MiB.
+        "memoryBudget": {
+            "type": ["number", "string"],
+            "pattern": "^auto$",
+            "minimum": 0,
+            "maximum": MAX_MEMORY_MIB,
+        },
+        "requestMemoryCost": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": MAX_MEMORY_MIB,
+        },
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -181,6 +209,13 @@ class DaemonConfig:
     # The kubeconfig (host path) the daemon writes with its own service-account token for
     # the shim's in-process fallback, and names in the generated conflist ('' = none).
     fallback_kubeconfig: str = ""
+    # The other lane's (DEL, CHECK, STATUS, GC) limit; None: OTHER_CONCURRENCY_FACTOR x the
+    # ADD lane's, at most OTHER_CONCURRENCY_CAP.
+    max_concurrent_other: int | None = None
+    # Memory-aware admission: the budget in MiB (None: the daemon's cgroup limit, "auto";
+    # 0: off) and one request's expected peak in it, MiB.
+    memory_budget_mib: float | None = None
+    request_memory_cost_mib: float = DEFAULT_REQUEST_MEMORY_COST_MIB
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -189,6 +224,13 @@ class DaemonConfig:
         if not self.multus_socket_dir:
             return ""
         return os.path.join(self.multus_socket_dir, MULTUS_SOCKET_NAME)
+
+    @property
+    def max_concurrent_other_requests(self) -> int:
+        if self.max_concurrent_other is not None:
+            return self.max_concurrent_other
+        wide = OTHER_CONCURRENCY_FACTOR * self.max_concurrent_requests
+        return max(self.max_concurrent_requests, min(OTHER_CONCURRENCY_CAP, wide))
 
     @property
     def primary_dir(self) -> str:
@@ -255,6 +297,12 @@ def _concurrency(raw: Mapping[str, Any]) -> int:
         )
     value = ours if ours is not None else multus
     return int(value) if value is not None else default_concurrency()
+
+
+def _memory_budget(raw: Mapping[str, Any]) -> float | None:
+    """memoryBudget: None for "auto" (the default: the daemon's cgroup limit), else MiB."""
+    value = raw.get("memoryBudget", "auto")
+    return None if value == "auto" else float(value)
 
 
 def _config_file(raw: Mapping[str, Any]) -> str:
@@ -336,6 +384,11 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         max_queued_requests=raw.get("maxQueuedRequests", DEFAULT_QUEUED),
         queue_timeout=float(raw.get("queueTimeout", DEFAULT_QUEUE_TIMEOUT)),
         fallback_kubeconfig=_fallback_kubeconfig(raw, environ),
+        max_concurrent_other=raw.get("maxConcurrentOtherRequests"),
+        memory_budget_mib=_memory_budget(raw),
+        request_memory_cost_mib=float(
+            raw.get("requestMemoryCost", DEFAULT_REQUEST_MEMORY_COST_MIB)
+        ),
         notes=notes,
     )
 

@@ -29,7 +29,15 @@ from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
 from multinet.cni.errors import InvalidConfig
 from multinet.config.netconf import DEFAULT_DEVICE_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET
-from multinet.daemon.admission import ADD, LANES, Admission, Admitted, Busy, Withdrawals
+from multinet.daemon.admission import (
+    ADD,
+    LANES,
+    Admission,
+    Admitted,
+    Busy,
+    Withdrawals,
+    memory_budget,
+)
 from multinet.daemon.confgen import ConfigWriter, install_user_config
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.delegate import DelegateService
@@ -87,7 +95,11 @@ class Daemon:
         # The requests of both sockets (/v1/cni, Multus's /cni and /delegate) execute
         # within its limits; the dynamic-networks controller is one worker already.
         self.admission = Admission(
-            config.max_concurrent_requests, config.max_queued_requests, config.queue_timeout
+            config.max_concurrent_requests,
+            config.max_queued_requests,
+            config.queue_timeout,
+            other_limit=config.max_concurrent_other_requests,
+            memory=memory_budget(config.memory_budget_mib, config.request_memory_cost_mib),
         )
         self.withdrawals = Withdrawals(2 * config.queue_timeout)
         # One PodResources channel for the daemon's lifetime (requests naming other paths
@@ -221,7 +233,7 @@ class Daemon:
 
     def metrics_text(self) -> str:
         lanes = {n: LaneLoad(self.admission.executing(n), self.admission.queued(n)) for n in LANES}
-        return self.metrics.render(self.readiness()[0], lanes)
+        return self.metrics.render(self.readiness()[0], lanes, self.admission.memory_load())
 
     def rejected(self, reason: str) -> None:
         self.metrics.rejected.inc(reason)
@@ -266,6 +278,7 @@ class Daemon:
         if self.confgen is not None:
             self._spawn("confgen", self.confgen.run, self._stopping)
         metrics = self.config.metrics_address
+        memory = self.admission.memory
         log.info(
             "serving on %s",
             self.config.socket_path,
@@ -275,6 +288,7 @@ class Daemon:
                     "metrics": f"{metrics[0]}:{metrics[1]}" if metrics else "",
                     "multus_socket": self.config.multus_socket_path,
                     "cluster_cache": self.cluster is not None,
+                    "memory_budget_mib": memory.limit >> 20 if memory else "off",
                 }
             },
         )

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
+from multinet.daemon.admission import MemoryLoad
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # Waits in the admission queue: up to its deadline (queueTimeout, at most 119 s).
@@ -200,7 +202,12 @@ class DaemonMetrics:
         """A cni.exec.Observer."""
         self.delegate_latency.observe(seconds, plugin, command)
 
-    def render(self, ready: bool, lanes: Mapping[str, LaneLoad] | None = None) -> str:
+    def render(
+        self,
+        ready: bool,
+        lanes: Mapping[str, LaneLoad] | None = None,
+        memory: MemoryLoad | None = None,
+    ) -> str:
         lines: list[str] = []
         for metric in (self.requests, self.errors, self.latency, self.delegate_latency):
             lines += metric.render()
@@ -210,6 +217,7 @@ class DaemonMetrics:
         lines += self.queue_refusals.render()
         lines += self.config_restored.render()
         lines += _lane_gauges(lanes or {})
+        lines += _memory_gauges(memory)
         lines += [
             "# HELP multinet_inflight_requests CNI requests being served now.",
             "# TYPE multinet_inflight_requests gauge",
@@ -247,4 +255,41 @@ def _lane_gauges(lanes: Mapping[str, LaneLoad]) -> list[str]:
         "# TYPE multinet_queued_requests gauge",
     ]
     lines += [f'multinet_queued_requests{{lane="{n}"}} {v.queued}' for n, v in lanes.items()]
+    return lines
+
+
+def _memory_gauges(memory: MemoryLoad | None) -> list[str]:
+    """Memory-aware admission (daemon.admission.MemoryBudget); nothing when it is off."""
+    if memory is None:
+        return []
+    gauges = (
+        ("limit", "The memory budget admission keeps under (the cgroup's limit).", memory.limit),
+        (
+            "working_set",
+            "The daemon's cgroup's usage less its inactive page cache: the daemon, its "
+            "delegates and the kernel memory of their interfaces.",
+            memory.working_set,
+        ),
+        ("headroom", "The budget less the working set.", memory.headroom),
+        (
+            "request_cost",
+            "One request's expected peak in the cgroup (requestMemoryCost): a request "
+            "starts when the headroom covers it once for itself and once per request "
+            "executing.",
+            memory.request_cost,
+        ),
+    )
+    lines = []
+    for name, help_text, value in gauges:
+        metric = f"multinet_memory_{name}_bytes"
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge", f"{metric} {value}"]
+    lines += [
+        "# HELP multinet_memory_deferred_requests_total CNI requests that waited for memory "
+        "headroom with a slot free, by admission lane.",
+        "# TYPE multinet_memory_deferred_requests_total counter",
+    ]
+    lines += [
+        f'multinet_memory_deferred_requests_total{{lane="{n}"}} {v}'
+        for n, v in sorted(memory.deferred.items())
+    ]
     return lines

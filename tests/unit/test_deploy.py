@@ -137,7 +137,9 @@ def test_thick_daemon_has_the_memory_budget(target: str) -> None:
     # would be more), and no probe runs a process inside it.
     (cm,) = by_kind(target)["ConfigMap"]
     raw = json.loads(cm["data"]["daemon.json"])
-    assert config.load(raw, {}).max_concurrent_requests == 4
+    loaded = config.load(raw, {})
+    assert (loaded.max_concurrent_requests, loaded.max_concurrent_other_requests) == (4, 16)
+    assert loaded.memory_budget_mib is None  # "auto": the container's own limit
     port = int(raw["metricsAddress"].rpartition(":")[2])
     (metrics,) = [p for p in daemon["ports"] if p["name"] == "metrics"]
     assert metrics["containerPort"] == port

@@ -51,12 +51,14 @@ def ip_json(*args: str) -> Any:
 
 
 class DaemonProc:
-    def __init__(self, config_path: Path, socket_path: str, log_path: Path) -> None:
+    def __init__(
+        self, config_path: Path, socket_path: str, log_path: Path, prefix: tuple[str, ...] = ()
+    ) -> None:
         self.socket = socket_path
         self.log_path = log_path
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "multinet.daemon.main", "--config", str(config_path)],
+            [*prefix, sys.executable, "-m", "multinet.daemon.main", "--config", str(config_path)],
             stdout=self._log,
             stderr=self._log,
         )
@@ -179,7 +181,9 @@ class Sandbox:
         env.update(extra)
         return env
 
-    def daemon(self, **keys: Any) -> DaemonProc:
+    def daemon(self, prefix: tuple[str, ...] = (), **keys: Any) -> DaemonProc:
+        """multinetd with these config keys; `prefix`: a command it is started through
+        (e.g. one that enters a cgroup, then execs it)."""
         # cniDir: the daemon's own state (the shared cluster's status records) stays in
         # the test's directory, never the host's default /var/lib/cni/multinet.
         config = {
@@ -190,7 +194,7 @@ class Sandbox:
         }
         path = self.tmp / f"daemon{len(self.daemons)}.json"
         path.write_text(json.dumps(config))
-        d = DaemonProc(path, self.socket, self.tmp / f"daemon{len(self.daemons)}.log")
+        d = DaemonProc(path, self.socket, self.tmp / f"daemon{len(self.daemons)}.log", prefix)
         self.daemons.append(d)
         return d
 

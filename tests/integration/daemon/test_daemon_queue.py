@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from bench.cgroup import MIB, MemoryCgroup
 from multinet.shim import protocol
 from tests.integration.daemon.sandbox import Sandbox
 
@@ -238,7 +239,7 @@ def test_a_queued_add_whose_client_left_is_not_run(sandbox: Sandbox) -> None:
 def test_shutdown_still_serves_a_waiting_del(sandbox: Sandbox) -> None:
     """At shutdown the waiting ADDs are refused, but a DEL that waits in its own lane is
     served as the executing requests finish: deletions are never turned away."""
-    d = sandbox.daemon(maxConcurrentRequests=1)
+    d = sandbox.daemon(maxConcurrentRequests=1, maxConcurrentOtherRequests=1)
     a_ns, b_ns = sandbox.netns(), sandbox.netns()
     conf = sandbox.netconf(slow=True)
     stdin = json.dumps(conf).encode()
@@ -258,3 +259,80 @@ def test_shutdown_still_serves_a_waiting_del(sandbox: Sandbox) -> None:
         assert second.result(timeout=30)[0] == 0
     assert d.proc.wait(30) == 0
     sandbox.assert_clean(a_ns, b_ns)
+
+
+def test_the_other_lane_is_wider_than_the_add_lane(sandbox: Sandbox) -> None:
+    """Two DELs execute at once beside an ADD lane of one: deletions, latency-bound and
+    freeing memory, have a limit of their own (default 4 x maxConcurrentRequests)."""
+    d = sandbox.daemon(maxConcurrentRequests=1)
+    a_ns, b_ns = sandbox.netns(), sandbox.netns()
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    for cid, ns in (("a", a_ns), ("b", b_ns)):
+        assert sandbox.shim("ADD", cid, ns, conf).returncode == 0
+    sandbox.block("DEL")
+    with ThreadPoolExecutor(2) as pool:
+        dels = [
+            pool.submit(d.cni, sandbox.env("DEL", c, ns), stdin)
+            for c, ns in (("a", a_ns), ("b", b_ns))
+        ]
+        sandbox.wait_for(lambda: len([c for c in sandbox.calls() if c.startswith("DEL")]) == 2)
+        metrics = d.get("/metrics")[1]
+        assert metric(metrics, 'multinet_executing_requests{lane="other"}') == 2
+        sandbox.unblock()
+        assert [f.result(timeout=30)[0] for f in dels] == [0, 0]
+    sandbox.assert_clean(a_ns, b_ns)
+
+
+def test_a_request_waits_for_memory_with_a_slot_free(sandbox: Sandbox) -> None:
+    """memoryBudget below what the daemon's cgroup (read from /proc/self/cgroup) already
+    uses: no headroom, so each lane runs one request at a time whatever its limit; the
+    second ADD waits for memory, a DEL is still served, and the metrics say so."""
+    d = sandbox.daemon(maxConcurrentRequests=2, memoryBudget=1, queueTimeout=TIMEOUT)
+    conf = sandbox.netconf(slow=True)
+    stdin = json.dumps(conf).encode()
+    kept_ns, first_ns, second_ns = sandbox.netns(), sandbox.netns(), sandbox.netns()
+    assert sandbox.shim("ADD", "kept", kept_ns, conf).returncode == 0
+    sandbox.block()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(d.cni, sandbox.env("ADD", "first", first_ns), stdin)
+        sandbox.wait_for(lambda: any(c.startswith("ADD first") for c in sandbox.calls()))
+        second = pool.submit(d.cni, sandbox.env("ADD", "second", second_ns), stdin)
+        sandbox.wait_for(lambda: 'multinet_queued_requests{lane="add"} 1' in d.get("/metrics")[1])
+        metrics = d.get("/metrics")[1]
+        assert metric(metrics, 'multinet_executing_requests{lane="add"}') == 1  # of 2
+        assert metric(metrics, 'multinet_memory_deferred_requests_total{lane="add"}') == 1
+        assert metric(metrics, "multinet_memory_limit_bytes") == 2**20
+        assert metric(metrics, "multinet_memory_headroom_bytes") < 0
+        assert metric(metrics, "multinet_memory_request_cost_bytes") == 2.5 * 2**20
+        assert sandbox.shim("DEL", "kept", kept_ns, conf).returncode == 0  # its lane's first
+        assert not second.done()
+        sandbox.unblock()
+        assert first.result(timeout=30)[0] == 0
+        assert second.result(timeout=30)[0] == 0  # started when the first ended
+    assert not any("second" in call for call in sandbox.calls()[:2])
+    for cid, ns in (("first", first_ns), ("second", second_ns)):
+        assert sandbox.shim("DEL", cid, ns, conf).returncode == 0
+    sandbox.assert_clean(kept_ns, first_ns, second_ns)
+
+
+def test_the_budget_is_the_limit_of_the_daemons_own_cgroup(sandbox: Sandbox) -> None:
+    """multinetd started inside a memory cgroup of its own (v1 or v2, as a container is)
+    finds it from /proc/self/cgroup and keeps its requests under its limit; with
+    memoryBudget 0 it does not."""
+    cgroup = MemoryCgroup(256 * MIB, prefix="mnd-queue")
+    try:
+        d = sandbox.daemon(tuple(cgroup.wrapper()))
+        metrics = d.get("/metrics")[1]
+        assert metric(metrics, "multinet_memory_limit_bytes") == 256 * MIB
+        working_set = metric(metrics, "multinet_memory_working_set_bytes")
+        assert 0 < working_set <= cgroup.usage() + 4 * MIB  # the daemon's, not the host's
+        assert metric(metrics, "multinet_memory_headroom_bytes") == 256 * MIB - working_set
+        assert "memory_budget_mib=256" in d.log()
+        d.stop()
+        d = sandbox.daemon(tuple(cgroup.wrapper()), memoryBudget=0)
+        assert "multinet_memory_" not in d.get("/metrics")[1]
+        assert "memory_budget_mib=off" in d.log()
+        d.stop()
+    finally:
+        cgroup.remove()

@@ -286,12 +286,32 @@ def test_bounded_work_defaults() -> None:
         ({"queueTimeout": 120}, "queueTimeout: 120 is greater than 119"),
         ({"connectionLimit": 0}, "connectionLimit: 0 is less than 1"),
         ({"connectionLimit": "8"}, "connectionLimit"),
+        ({"maxConcurrentOtherRequests": 0}, "maxConcurrentOtherRequests: 0 is less than 1"),
+        ({"memoryBudget": -1}, "memoryBudget: -1 is less than 0"),
+        ({"memoryBudget": "100Mi"}, 'memoryBudget: "100Mi" does not match'),
+        ({"memoryBudget": True}, "memoryBudget: expected number or string"),
+        ({"requestMemoryCost": 0}, "requestMemoryCost: 0 must be greater than 0"),
     ],
 )
 def test_bounded_work_settings_are_validated(raw: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidConfig, match=message) as e:
         config.load(raw, {})
     assert e.value.code == 7
+
+
+def test_the_other_lane_and_the_memory_budget() -> None:
+    c = config.load({"maxConcurrentRequests": 4}, {})
+    assert c.max_concurrent_other_requests == 16  # 4 x the ADD lane's
+    assert config.load({"maxConcurrentRequests": 16}, {}).max_concurrent_other_requests == 32
+    assert config.load({"connectionLimit": 1}, {}).max_concurrent_other_requests == 4
+    c = config.load({"maxConcurrentRequests": 4, "maxConcurrentOtherRequests": 2}, {})
+    assert c.max_concurrent_other_requests == 2
+    assert (c.memory_budget_mib, c.request_memory_cost_mib) == (None, 2.5)  # "auto"
+    assert config.load({"memoryBudget": "auto"}, {}).memory_budget_mib is None
+    c = config.load({"memoryBudget": 0, "requestMemoryCost": 2.5}, {})
+    assert (c.memory_budget_mib, c.request_memory_cost_mib) == (0, 2.5)
+    keys = {"maxConcurrentOtherRequests": 8, "memoryBudget": 90, "requestMemoryCost": 4}
+    assert config.load(keys, {}).overrides == {}  # the daemon's: never forwarded
 
 
 def test_multus_connection_limit_is_max_concurrent_requests() -> None:
