@@ -52,6 +52,11 @@ DEFAULT_QUEUE_TIMEOUT = 90.0
 # (~1.2 MiB each measured), and a DaemonSet's memory limit does not grow with the node's
 # CPUs (a container without a cpuset sees all of them).
 DEFAULT_CONCURRENCY_CAP = 8
+# GC from the runtime's own truth (daemon.gc): a pass every 5 minutes; a journal younger
+# than 10 minutes is left alone (its sandbox may still be being created: containerd lists
+# a sandbox only once its RunPodSandbox, CNI ADD included, is done).
+DEFAULT_GC_INTERVAL = 300.0
+DEFAULT_GC_GRACE = 600.0
 
 
 def default_concurrency() -> int:
@@ -83,6 +88,11 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "maxConcurrentRequests": {"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENT},
         "maxQueuedRequests": {"type": "integer", "minimum": 0, "maximum": MAX_QUEUED},
         "queueTimeout": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_QUEUE_TIMEOUT},
+        "gc": {"type": "boolean"},
+        "gcRuntimeSocket": {"type": "string", "pattern": PATH_PATTERN},
+        "gcInterval": {"type": "number", "minimum": 1, "maximum": 86400},
+        "gcGracePeriod": {"type": "number", "minimum": 0, "maximum": 86400},
+        "gcDryRun": {"type": "boolean"},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -177,6 +187,14 @@ class DaemonConfig:
     max_concurrent_requests: int = field(default_factory=default_concurrency)
     max_queued_requests: int = DEFAULT_QUEUED
     queue_timeout: float = DEFAULT_QUEUE_TIMEOUT
+    # GC from the runtime's own truth (daemon.gc): on, the runtime's CRI socket as the host
+    # names it ('' = containerd's or CRI-O's default, whichever exists; under hostRoot),
+    # seconds between passes, the journals' grace period, and whether it only logs.
+    gc: bool = False
+    gc_runtime_socket: str = ""
+    gc_interval: float = DEFAULT_GC_INTERVAL
+    gc_grace_period: float = DEFAULT_GC_GRACE
+    gc_dry_run: bool = False
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -203,6 +221,11 @@ class DaemonConfig:
         """Where the dhcp executable is looked for: binDir, then the usual places."""
         bin_dir = self.overrides.get("binDir")
         return ((str(bin_dir),) if bin_dir else ()) + DHCP_BIN_DIRS
+
+    @property
+    def host_root(self) -> str:
+        """Where the host's / is in this container ('' = here): hostRoot."""
+        return str(self.overrides.get("hostRoot", ""))
 
     @property
     def log_level(self) -> str:
@@ -331,6 +354,11 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         max_concurrent_requests=_concurrency(raw),
         max_queued_requests=raw.get("maxQueuedRequests", DEFAULT_QUEUED),
         queue_timeout=float(raw.get("queueTimeout", DEFAULT_QUEUE_TIMEOUT)),
+        gc=raw.get("gc", False),
+        gc_runtime_socket=raw.get("gcRuntimeSocket", ""),
+        gc_interval=float(raw.get("gcInterval", DEFAULT_GC_INTERVAL)),
+        gc_grace_period=float(raw.get("gcGracePeriod", DEFAULT_GC_GRACE)),
+        gc_dry_run=raw.get("gcDryRun", False),
         notes=notes,
     )
 
