@@ -36,11 +36,11 @@ import stat
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from multinet.cni import chain
 from multinet.cni.errors import CNIError, TryAgainLater
-from multinet.cni.request import Request
+from multinet.cni.request import Request, parse_args
 from multinet.config import netconf
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.metrics import DaemonMetrics
@@ -382,13 +382,15 @@ class RuntimeGC:
         return out
 
     def _gc_request(self) -> Request:
-        """The request the networks' GC runs with: the daemon's netconf, CNI_PATH every
-        journal ran its delegates with."""
+        """The request the networks' GC runs with: the netconf the ADDs ran with (a
+        journal's: the daemon's keys laid over the runtime's), else the daemon's own; the
+        CNI_PATH of every journal."""
         path: list[str] = []
+        config: dict[str, Any] = {}
         for journal in self.store.journals():
             path += [p for p in journal.path if p not in path]
-        config = self.service.own_netconf(GC_VERSION)
-        config["cniVersion"] = GC_VERSION
+            config = config or dict(journal.netconf)
+        config = {**(config or self.service.own_netconf(GC_VERSION)), "cniVersion": GC_VERSION}
         return Request(
             command="GC",
             config=config,
@@ -408,9 +410,13 @@ class RuntimeGC:
 
 
 def _journal_fields(journal: Journal) -> dict[str, str]:
+    """The sandbox's pod (as planned, else from its CNI_ARGS) and networks, for the log."""
+    args = dict(parse_args(journal.args, lenient=True))
+    namespace = journal.pod.get("namespace") or args.get("K8S_POD_NAMESPACE", "")
+    name = journal.pod.get("name") or args.get("K8S_POD_NAME", "")
     return {
-        "container": journal.container_id,
-        "pod": f"{journal.pod.get('namespace', '')}/{journal.pod.get('name', '')}",
+        "sandbox": journal.container_id,
+        "pod": f"{namespace}/{name}",
         "networks": ",".join(f"{e.name}:{e.ifname}" for e in journal.entries),
     }
 

@@ -66,7 +66,6 @@ class FileReleaseStore:
     def record(self, journal: Journal, entry: Entry, error: CNIError) -> None:
         """Keep the release of `entry` (a network of `journal`'s sandbox) as owed."""
         one = Journal.from_dict({**journal.to_dict(), "entries": [entry.to_dict()]})
-        one.netconf = {}  # a DEL of one network needs none of the meta-plugin's keys
         self.save(SkippedRelease(_key(journal, entry), one, error.msg, time.time()))
 
     def save(self, rec: SkippedRelease) -> None:

@@ -50,7 +50,9 @@ def test_host_network_is_read_from_the_sandbox_status(runtime: FakeRuntime) -> N
 
 
 @pytest.mark.parametrize("status", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL])
-def test_a_failing_runtime_is_try_again_later(runtime: FakeRuntime, status: grpc.StatusCode) -> None:
+def test_a_failing_runtime_is_try_again_later(
+    runtime: FakeRuntime, status: grpc.StatusCode
+) -> None:
     runtime.run("c1", "ns1", "web")
     runtime.fail = status
     client = RuntimeClient(runtime.socket_path)

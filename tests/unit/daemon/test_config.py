@@ -315,7 +315,10 @@ def test_the_default_concurrency_is_two_per_cpu_capped_for_the_memory_budget(
 def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
     c = config.load({}, {})
     assert (c.gc, c.gc_runtime_socket, c.gc_dry_run) == (False, "", False)
-    assert (c.gc_interval, c.gc_grace_period) == (config.DEFAULT_GC_INTERVAL, config.DEFAULT_GC_GRACE)
+    assert (c.gc_interval, c.gc_grace_period) == (
+        config.DEFAULT_GC_INTERVAL,
+        config.DEFAULT_GC_GRACE,
+    )
     raw = {
         "gc": True,
         "gcRuntimeSocket": "/run/k3s/containerd/containerd.sock",
