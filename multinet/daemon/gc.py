@@ -163,6 +163,10 @@ class RuntimeGC:
         with self._lock:
             try:
                 return self._pass()
+            except CNIError as e:  # the node's disk: the journals or records unreadable
+                log.warning("GC pass stopped (the next one tries again): %s", e)
+                self.metrics.gc_runs.inc("failed")
+                return GCPass(skipped=str(e))
             except Exception as e:
                 log.exception("GC pass failed")
                 self.metrics.gc_runs.inc("failed")

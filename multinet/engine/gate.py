@@ -32,13 +32,18 @@ class HostGate:
             try:
                 os.makedirs(self.cni_dir, mode=0o700, exist_ok=True)
             except OSError as e:
-                raise IOFailure(f"cannot create {self.cni_dir}", str(e)) from None
+                raise IOFailure(
+                    f"cannot create cniDir {self.cni_dir}, where the journal and its GC gate live",
+                    str(e),
+                ) from None
         elif not os.path.isdir(self.cni_dir):
             return None  # no journal can be here: nothing for a GC to read
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as e:
-            raise IOFailure(f"cannot open the GC gate {self.path}", str(e)) from None
+            raise IOFailure(
+                f"cannot open the GC gate {self.path} beside the journal", str(e)
+            ) from None
 
     @contextlib.contextmanager
     def shared(self, create: bool = True) -> Iterator[None]:
