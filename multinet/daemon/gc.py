@@ -8,7 +8,7 @@ allocations behind for good. So multinetd asks the runtime which pod sandboxes e
 (CRI `ListPodSandbox` on its socket: cluster.cri), at start-up and every `gcInterval`
 seconds, and in one pass:
 
-1. DELs the journaled attachments of every sandbox the runtime no longer has, through
+1. DELs the journaled attachments of every pod sandbox the runtime no longer has, through
    the runtime's own DEL path (meta.verbs.Verbs.collect: the cached results, a skipped
    release recorded, the reporter told). A journal written less than `gcGracePeriod` ago
    is left alone: its sandbox may still be being created (containerd lists a sandbox only
@@ -220,6 +220,11 @@ class RuntimeGC:
                 continue
             if written is None or journal is None:
                 continue  # its DEL came meanwhile
+            if not _of_a_pod(journal):
+                # Not a kubelet's sandbox (nerdctl, podman...): the CRI cannot vouch for it.
+                self.metrics.gc_actions.inc("sandbox-del", "not-a-pod")
+                log.debug("GC: %s has no K8S_POD_NAME in its CNI_ARGS: left alone", key)
+                continue
             if now - written < self.config.gc_grace_period:
                 done.young.append(key)
                 self.metrics.gc_actions.inc("sandbox-del", "young")
@@ -423,6 +428,12 @@ def _journal_fields(journal: Journal) -> dict[str, str]:
         "pod": f"{namespace}/{name}",
         "networks": ",".join(f"{e.name}:{e.ifname}" for e in journal.entries),
     }
+
+
+def _of_a_pod(journal: Journal) -> bool:
+    """Whether the sandbox is a pod's: the kubelet's CNI_ARGS name it."""
+    args = dict(parse_args(journal.args, lenient=True))
+    return bool(journal.pod.get("name") or args.get("K8S_POD_NAME"))
 
 
 def _release_key(rec: SkippedRelease) -> str:

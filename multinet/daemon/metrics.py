@@ -169,7 +169,8 @@ class DaemonMetrics:
             "What GC did, by action (sandbox-del: the attachments of a sandbox the runtime "
             "no longer has; release-retry: a release a DEL skipped; cni-gc: a network's CNI "
             "GC) and result (done, dry-run, failed, young: left for the grace period, "
-            "skipped, collected: a skipped release its network's GC reclaimed).",
+            "not-a-pod: no K8S_POD_NAME in its CNI_ARGS, skipped, collected: a skipped "
+            "release its network's GC reclaimed).",
             ("action", "result"),
         )
         # Skipped releases still owed (daemon.gc); None = GC is off.

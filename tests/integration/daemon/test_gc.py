@@ -219,6 +219,23 @@ def test_a_journal_younger_than_the_grace_period_is_left_alone(
     sandbox.assert_clean(ns)
 
 
+def test_an_attachment_that_is_not_a_pods_is_left_alone(
+    sandbox: Sandbox, runtime: FakeRuntime
+) -> None:
+    """No K8S_POD_NAME in its CNI_ARGS: not a kubelet's sandbox (nerdctl, podman), which
+    the CRI does not list: the runtime's answer says nothing about it."""
+    conf = sandbox.netconf()
+    ns = sandbox.netns()
+    d = gc_daemon(sandbox, runtime)
+    env = sandbox.env("ADD", "c1", ns, CNI_ARGS="IgnoreUnknown=1")
+    assert d.cni(env, json.dumps(conf).encode())[0] == 0
+    sandbox.wait_for(lambda: metric(d, action("not-a-pod")) >= 2)
+    assert sandbox.journals() == ["c1@eth0.json"] and len(sandbox.allocations()) == 1
+    env = sandbox.env("DEL", "c1", ns, CNI_ARGS="IgnoreUnknown=1")
+    assert d.cni(env, json.dumps(conf).encode())[0] == 0
+    sandbox.assert_clean(ns)
+
+
 def test_a_dry_run_only_says_what_it_would_do(sandbox: Sandbox, runtime: FakeRuntime) -> None:
     conf = sandbox.netconf()
     ns = sandbox.netns()
