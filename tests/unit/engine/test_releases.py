@@ -69,6 +69,7 @@ def test_records_are_kept_oldest_first_with_their_attempts(tmp_path: Path) -> No
         entry = Entry(name, f"net-{name}", {"cniVersion": "1.0.0", "name": name, "type": "t"})
         journal.entries.append(entry)
         releases.record(journal, entry, errors.IOFailure(f"{name} failed"))
+    assert releases.count() == 2
     first, second = releases.pending()
     assert [first.entry.name, second.entry.name] == ["x", "y"]
     first.attempts += 1
