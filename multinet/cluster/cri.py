@@ -29,7 +29,6 @@ SERVICE = "/runtime.v1.RuntimeService/"
 DEFAULT_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
 TIMEOUT = 10.0  # seconds per call: the runtime answers from its in-memory store
 MAX_MESSAGE = 16 * 1024 * 1024  # the kubelet's own limit for the CRI
-NODE = 2  # runtime.v1.NamespaceMode NODE: the sandbox shares the node's network namespace
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,8 @@ class RuntimeClient:
                 f"the container runtime on {self.socket_path} answered PodSandboxStatus of "
                 f"{sandbox_id} with {status.id or 'no sandbox'}: its answer is not taken"
             )
-        return bool(status.linux.namespaces.options.network == NODE)
+        # NamespaceMode NODE: the sandbox shares the node's network namespace.
+        return bool(status.linux.namespaces.options.network == cri_api_pb2.NODE)
 
     def close(self) -> None:
         with self._lock:
