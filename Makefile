@@ -102,12 +102,13 @@ demo: deps
 bench: deps
 	$(VPY) -m bench
 
-# The kubelet's PodResources messages, generated from multinet/cluster/proto/api.proto and
-# committed (ruff and mypy strict skip the generated files: see pyproject.toml).
+# The kubelet's PodResources messages (multinet/cluster/proto/api.proto) and the container
+# runtime's CRI messages (cri_api.proto), generated and committed (ruff and mypy strict skip
+# the generated files: see pyproject.toml).
 protos: deps
 	$(VPY) -m grpc_tools.protoc -I multinet/cluster/proto \
 		--python_out=multinet/cluster/proto --pyi_out=multinet/cluster/proto \
-		multinet/cluster/proto/api.proto
+		multinet/cluster/proto/api.proto multinet/cluster/proto/cri_api.proto
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

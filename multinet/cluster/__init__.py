@@ -14,5 +14,6 @@ shared        multinetd's API client: rest shared by threads, with list and watc
 objects       pods and NADs from API or manifest objects, checked as user input
 records       local records of network-status and events under `<cniDir>/status/`
 podresources  the kubelet's device assignments: PodResources gRPC, or its checkpoint
-proto/        the kubelet's PodResources messages (generated)
+cri           the container runtime's pod sandboxes: CRI RuntimeService gRPC (multinetd's GC)
+proto/        the kubelet's PodResources and the runtime's CRI messages (generated)
 """

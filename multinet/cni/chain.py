@@ -211,8 +211,13 @@ def check(
         )
 
 
+def gc_supported(net: NetworkConfig) -> bool:
+    """Whether GC is sent to this network: it speaks CNI 1.1.0 and does not disable it."""
+    return not net.disable_gc and version.at_least(net.cni_version, "1.1.0")
+
+
 def gc(net: NetworkConfig, inv: Invocation, valid: Sequence[Mapping[str, str]]) -> None:
-    if net.disable_gc or not version.at_least(net.cni_version, "1.1.0"):
+    if not gc_supported(net):
         return
     for plugin in net.plugins:
         conf = plugin_config(net, plugin, {}, None)

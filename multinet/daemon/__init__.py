@@ -15,6 +15,7 @@ delegate    Multus's `POST /delegate` (multus-dynamic-networks-controller)
 dhcpd       the supervised reference DHCP client daemon
 dynamic     the dynamic-networks controller: running pods follow their annotation
 workqueue   its work queue (client-go's shape): per-key interval and back-off
+gc          GC from the runtime's own truth: gone sandboxes DELed, skipped releases, CNI GC
 lifecycle   start, readiness, graceful shutdown
 main        the `multinetd` command line
 """

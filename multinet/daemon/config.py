@@ -63,6 +63,11 @@ OTHER_CONCURRENCY_CAP = 32
 # most; the daemon's own share of a request (a thread, buffers) is a few tens of KiB.
 DEFAULT_REQUEST_MEMORY_COST_MIB = 2.5
 MAX_MEMORY_MIB = 2**20  # 1 TiB
+# GC from the runtime's own truth (daemon.gc): a pass every 5 minutes; a journal younger
+# than 10 minutes is left alone (its sandbox may still be being created: containerd lists
+# a sandbox only once its RunPodSandbox, CNI ADD included, is done).
+DEFAULT_GC_INTERVAL = 300.0
+DEFAULT_GC_GRACE = 600.0
 
 
 def default_concurrency() -> int:
@@ -112,6 +117,11 @@ DAEMON_SCHEMA: dict[str, Any] = {
             "exclusiveMinimum": 0,
             "maximum": MAX_MEMORY_MIB,
         },
+        "gc": {"type": "boolean"},
+        "gcRuntimeSocket": {"type": "string", "pattern": PATH_PATTERN},
+        "gcInterval": {"type": "number", "minimum": 1, "maximum": 86400},
+        "gcGracePeriod": {"type": "number", "minimum": 0, "maximum": 86400},
+        "gcDryRun": {"type": "boolean"},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -216,6 +226,14 @@ class DaemonConfig:
     # 0: off) and one request's expected peak in it, MiB.
     memory_budget_mib: float | None = None
     request_memory_cost_mib: float = DEFAULT_REQUEST_MEMORY_COST_MIB
+    # GC from the runtime's own truth (daemon.gc): on, the runtime's CRI socket as the host
+    # names it ('' = containerd's or CRI-O's default, whichever exists; under hostRoot),
+    # seconds between passes, the journals' grace period, and whether it only logs.
+    gc: bool = False
+    gc_runtime_socket: str = ""
+    gc_interval: float = DEFAULT_GC_INTERVAL
+    gc_grace_period: float = DEFAULT_GC_GRACE
+    gc_dry_run: bool = False
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -249,6 +267,11 @@ class DaemonConfig:
         """Where the dhcp executable is looked for: binDir, then the usual places."""
         bin_dir = self.overrides.get("binDir")
         return ((str(bin_dir),) if bin_dir else ()) + DHCP_BIN_DIRS
+
+    @property
+    def host_root(self) -> str:
+        """Where the host's / is in this container ('' = here): hostRoot."""
+        return str(self.overrides.get("hostRoot", ""))
 
     @property
     def log_level(self) -> str:
@@ -389,6 +412,11 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         request_memory_cost_mib=float(
             raw.get("requestMemoryCost", DEFAULT_REQUEST_MEMORY_COST_MIB)
         ),
+        gc=raw.get("gc", False),
+        gc_runtime_socket=raw.get("gcRuntimeSocket", ""),
+        gc_interval=float(raw.get("gcInterval", DEFAULT_GC_INTERVAL)),
+        gc_grace_period=float(raw.get("gcGracePeriod", DEFAULT_GC_GRACE)),
+        gc_dry_run=raw.get("gcDryRun", False),
         notes=notes,
     )
 

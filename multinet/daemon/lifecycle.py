@@ -43,6 +43,7 @@ from multinet.daemon.config import DaemonConfig
 from multinet.daemon.delegate import DelegateService
 from multinet.daemon.dhcpd import DhcpSupervisor, find_binary
 from multinet.daemon.dynamic import DynamicNetworks
+from multinet.daemon.gc import RuntimeGC
 from multinet.daemon.hostcreds import HostCredentials
 from multinet.daemon.metrics import DaemonMetrics, LaneLoad, no_cache
 from multinet.daemon.server import MetricsServer, MultusHandler, UnixServer, peer_gone
@@ -53,6 +54,7 @@ from multinet.meta.wiring import verbs_for
 
 log = logging.getLogger("multinet.daemon")
 DYNAMIC_THREAD = "dynamic-networks"
+GC_THREAD = "runtime-gc"
 DYNAMIC_JOIN = 60.0  # seconds a change in progress gets to finish on shutdown
 
 
@@ -143,6 +145,11 @@ class Daemon:
             )
             cluster.watch_pods(self.dynamic.on_change, self.dynamic.on_list)
             cluster.watch_nads(self.dynamic.on_nad)
+        # GC from the runtime's own truth (daemon.gc): its first pass at start-up.
+        self.gc: RuntimeGC | None = None
+        if config.gc:
+            self.gc = RuntimeGC(config, self.service, self.store, self.metrics)
+            self.metrics.pending_releases = self.gc.pending_releases
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unix: UnixServer | None = None
@@ -277,6 +284,8 @@ class Daemon:
             self._spawn("metrics-server", self._metrics_server.serve_forever)
         if self.confgen is not None:
             self._spawn("confgen", self.confgen.run, self._stopping)
+        if self.gc is not None:
+            self._spawn(GC_THREAD, self.gc.run, self._stopping)
         metrics = self.config.metrics_address
         memory = self.admission.memory
         log.info(
@@ -325,6 +334,11 @@ class Daemon:
         for t in self._threads:  # a change in progress finishes with the cluster still up
             if t.name == DYNAMIC_THREAD:
                 t.join(timeout=DYNAMIC_JOIN)
+        for t in self._threads:  # a GC pass in progress finishes its DELs
+            if t.name == GC_THREAD:
+                t.join(timeout=DYNAMIC_JOIN)
+        if self.gc is not None:
+            self.gc.close()
         if self.cluster is not None:
             self.cluster.close()
         self.devices.close()

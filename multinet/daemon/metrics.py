@@ -166,6 +166,23 @@ class DaemonMetrics:
             "renamed) or rewrote it, by what was done to it: removed, modified.",
             ("change",),
         )
+        self.gc_runs = Counter(
+            "multinet_gc_runs_total",
+            "GC passes (gc: true), by result: done, dry-run, runtime-unavailable (the "
+            "runtime could not be asked or answered partially: nothing was deleted), failed.",
+            ("result",),
+        )
+        self.gc_actions = Counter(
+            "multinet_gc_actions_total",
+            "What GC did, by action (sandbox-del: the attachments of a sandbox the runtime "
+            "no longer has; release-retry: a release a DEL skipped; cni-gc: a network's CNI "
+            "GC) and result (done, dry-run, failed, young: left for the grace period, "
+            "not-a-pod: no K8S_POD_NAME in its CNI_ARGS, skipped, collected: a skipped "
+            "release its network's GC reclaimed).",
+            ("action", "result"),
+        )
+        # Skipped releases still owed (daemon.gc); None = GC is off.
+        self.pending_releases: Callable[[], int] | None = None
         self.cache_sizes = cache_sizes
         # The supervised DHCP client daemon (daemon.dhcpd): up now? None = not supervised.
         self.dhcp_daemon_up: Callable[[], bool] | None = None
@@ -216,6 +233,15 @@ class DaemonMetrics:
         lines += self.queue_wait.render()
         lines += self.queue_refusals.render()
         lines += self.config_restored.render()
+        if self.pending_releases is not None:
+            lines += self.gc_runs.render()
+            lines += self.gc_actions.render()
+            lines += [
+                "# HELP multinet_gc_pending_releases Releases a DEL skipped (its delegate's "
+                "DEL failed) that GC still retries.",
+                "# TYPE multinet_gc_pending_releases gauge",
+                f"multinet_gc_pending_releases {self.pending_releases()}",
+            ]
         lines += _lane_gauges(lanes or {})
         lines += _memory_gauges(memory)
         lines += [

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,8 +22,16 @@ from multinet.cni.exec import Invocation, Observer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine import dhcp
+from multinet.engine.journal import Entry, Journal
 from multinet.engine.plan import Plan
-from multinet.engine.ports import Executor, JournalStore, LegacyRecords, PodNetns
+from multinet.engine.ports import (
+    Executor,
+    Gate,
+    JournalStore,
+    LegacyRecords,
+    PodNetns,
+    ReleaseStore,
+)
 from multinet.engine.sandbox import Sandbox
 
 log = logging.getLogger("multinet")
@@ -41,6 +49,8 @@ class Engine:
         observer: Observer | None = None,
         legacy: LegacyRecords | None = None,
         probe: dhcp.Probe = dhcp.probe,
+        releases: ReleaseStore | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.conf = conf
         self.store = store
@@ -50,6 +60,8 @@ class Engine:
         # Another meta-plugin's records (Multus's cache), for DELs of the pods it attached.
         self.legacy = legacy
         self.probe = probe  # whether a daemon answers on a socket (the DHCP client's)
+        self.releases = releases  # where a DEL records the releases it skipped
+        self.gate = gate  # held shared by whatever may allocate, alone by a CNI GC
 
     @contextlib.contextmanager
     def sandbox(
@@ -61,9 +73,12 @@ class Engine:
         first (AlreadyAttached when the sandbox is attached). Without it (DEL, CHECK, a
         change of the running pod), nothing is created where no journal was ever kept.
         `lenient` (DEL): a journal out of reach (cniDir unusable) is logged and the
-        sandbox has none: no journal can live where none can be written."""
+        sandbox has none: no journal can live where none can be written. All but DEL may
+        allocate: they hold the GC gate shared (engine.gate)."""
         with contextlib.ExitStack() as held:
             try:
+                if self.gate is not None and not lenient:
+                    held.enter_context(self.gate.shared(create))
                 held.enter_context(self.store.lock(req.container_id, req.ifname, create=create))
                 journal = self.store.load(req.container_id, req.ifname)
             except IOFailure as e:
@@ -128,6 +143,16 @@ class Engine:
     def gc(self, req: Request, valid: Sequence[Mapping[str, str]]) -> None:
         """Each network's plugins GC, told the attachments still journaled on it."""
         keep = {(v["containerID"], v["ifname"]) for v in valid}
+        inv = self.invocation(req, "")
+        for net, atts in self.gc_targets(keep):
+            self.executor.gc(net, inv, atts)
+
+    def gc_targets(
+        self, keep: Collection[tuple[str, str]], also: Sequence[chain.NetworkConfig] = ()
+    ) -> list[tuple[chain.NetworkConfig, list[dict[str, str]]]]:
+        """Each network a GC is owed to, with the attachments journaled on it among the
+        sandboxes `keep` names: the journals' networks, the netconf's delegates and `also`
+        (networks no journal names any more: a skipped release's)."""
         live: dict[str, tuple[chain.NetworkConfig, list[dict[str, str]]]] = {}
         for key in self.store.keys():
             if key not in keep:
@@ -137,11 +162,26 @@ class Engine:
                 net = chain.load(entry.config, where=entry.name)
                 _, atts = live.setdefault(net.name, (net, []))
                 atts.append({"containerID": key[0], "ifname": entry.ifname})
-        for net in self.conf.delegates:
+        for net in (*self.conf.delegates, *also):
             live.setdefault(net.name, (net, []))
-        inv = self.invocation(req, "")
-        for net, atts in live.values():
-            self.executor.gc(net, inv, atts)
+        return list(live.values())
+
+    def gc_network(
+        self, req: Request, net: chain.NetworkConfig, valid: Sequence[Mapping[str, str]]
+    ) -> None:
+        """One network's plugins GC (a network below CNI 1.1.0, or with disableGC, none)."""
+        self.executor.gc(net, self.invocation(req, ""), valid)
+
+    def retry_release(self, journal: Journal) -> list[tuple[Entry, CNIError]]:
+        """DEL again the networks of `journal` whose release a DEL skipped (engine.releases;
+        their sandbox is gone), as the sandbox's DEL ran them: the failures."""
+        from multinet.engine.dynamic import request_for  # multinetd's GC only: not thin's path
+
+        if not self.pod_netns.exists(journal.netns):
+            journal.netns = ""  # gone with its pod: a DEL may leave CNI_NETNS empty
+        req = request_for(journal, command="DEL")
+        with self.sandbox(req, create=False, lenient=True) as box:
+            return box.retry_release(journal)
 
     # -- STATUS --------------------------------------------------------------
 

@@ -255,6 +255,16 @@ class FileJournalStore:
             keys.append((cid, ifname))
         return keys
 
+    def modified(self, container_id: str, ifname: str) -> float | None:
+        """When the journal was last written (time.time()), None when there is none:
+        multinetd's GC leaves a journal younger than its grace period alone."""
+        try:
+            return os.stat(self._base(container_id, ifname) + ".json").st_mtime
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise IOFailure(f"cannot stat the journal of {container_id}", str(e)) from None
+
     # -- queries (the daemon's: dynamic networks, /delegate, the attachments API) --
 
     def by_container(self, container_id: str) -> list[Journal]:

@@ -11,6 +11,8 @@ parallel batches and every DEL corner case run without root.
   over cni.chain and cni.exec), the role of libcni's invoke.Exec.
 - LegacyRecords: journals another meta-plugin left for containers it attached (Multus's
   cache: engine.multus_cache.MultusCache), read by a DEL that finds no journal of ours.
+- ReleaseStore: the releases a DEL skipped, kept until done (engine.releases).
+- Gate: held shared by what may allocate, alone by a CNI GC (engine.gate.HostGate).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from multinet.cni.chain import NetworkConfig
+from multinet.cni.errors import CNIError
 from multinet.cni.exec import Invocation
-from multinet.engine.journal import Journal
+from multinet.engine.journal import Entry, Journal
 from multinet.engine.routes import RoutePlan
 
 
@@ -103,4 +106,19 @@ class LegacyRecords(Protocol):
 
     def remove(self, journal: Journal) -> None:
         """Drop the other plugin's record of this journal's container (best effort)."""
+        ...
+
+
+class ReleaseStore(Protocol):
+    """Where a DEL records a network whose release it skipped (its delegates' DEL failed),
+    for multinetd's GC to run again."""
+
+    def record(self, journal: Journal, entry: Entry, error: CNIError) -> None:
+        """Raises IOFailure when the record cannot be written."""
+        ...
+
+
+class Gate(Protocol):
+    def shared(self, create: bool = True) -> AbstractContextManager[None]:
+        """Held by what may allocate (ADD, a change of a running pod): a CNI GC waits."""
         ...

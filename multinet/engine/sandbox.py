@@ -6,7 +6,9 @@ steps are the whole of what a request does to a pod's networks:
 adding(plan)  journal every planned network, run the delegates, apply the routes; the
               block inside runs last (the status write), and anything raised before the
               block ends rolls everything back, in reverse
-remove_all    DEL every network of a journal (the sandbox's DEL)
+remove_all    DEL every network of a journal (the sandbox's DEL); a release it skips is
+              recorded (engine.releases)
+retry_release DEL again a gone sandbox's networks whose release was skipped
 check         CHECK the journaled networks (or one of them)
 attach        ADD one network to the running pod (a dynamic network), rolled back alone
 detach        DEL one journaled network of the running pod
@@ -226,10 +228,26 @@ class Sandbox:
                 entry.ifname,
                 error.msg,
             )
+            self._owe(journal, entry, error)
         with contextlib.suppress(IOFailure):
             engine.store.remove(req.container_id, req.ifname)
         if journal is self._legacy and engine.legacy is not None:
             engine.legacy.remove(journal)
+
+    def _owe(self, journal: Journal, entry: Entry, error: CNIError) -> None:
+        """Record the skipped release for multinetd's GC to retry (engine.releases); a
+        record that cannot be written is logged: the DEL goes on."""
+        releases = self.engine.releases
+        if releases is None:
+            return
+        try:
+            releases.record(journal, entry, error)
+        except CNIError as e:
+            log.warning("DEL %s: the skipped release is not recorded: %s", journal.container_id, e)
+
+    def retry_release(self, journal: Journal) -> list[tuple[Entry, CNIError]]:
+        """DEL again a deleted sandbox's networks whose release was skipped: the failures."""
+        return self._undo(journal)
 
     def _undo(
         self, journal: Journal, only: Sequence[Entry] | None = None

@@ -119,6 +119,18 @@ class Verbs:
             sandbox.remove_all(journal)
             self.reporter.deleted(self.conf, req, journal)  # device-info, local records
 
+    def collect(self, req: Request) -> bool:
+        """GC's DEL of a sandbox that is gone: what its journal records, as the runtime's
+        DEL runs it (cached results; a skipped release recorded; the reporter told). No
+        plan is made without a journal: False when there is none (a DEL came first)."""
+        with self.engine.sandbox(req, create=False, lenient=True) as sandbox:
+            journal = sandbox.journal
+            if journal is None:
+                return False
+            sandbox.remove_all(journal)
+            self.reporter.deleted(self.conf, req, journal)
+        return True
+
     def _planned(self, req: Request) -> Journal | None:
         """No journal (never added, or state lost): DEL what the config would have added."""
         try:
@@ -140,7 +152,7 @@ class Verbs:
         valid = valid_attachments(req.config)
         for stale in self.engine.stale(req, valid):
             log.info("GC: removing stale attachments of %s/%s", stale.container_id, stale.ifname)
-            self.delete(stale)
+            self.collect(stale)
         self.engine.gc(req, valid)
 
     def status(self, req: Request) -> None:

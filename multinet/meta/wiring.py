@@ -10,9 +10,11 @@ from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
 from multinet.engine.delegates import ChainExecutor
 from multinet.engine.engine import Engine
+from multinet.engine.gate import HostGate
 from multinet.engine.journal import FileJournalStore
 from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
+from multinet.engine.releases import FileReleaseStore
 from multinet.meta.verbs import Verbs
 
 if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
@@ -58,6 +60,9 @@ def engine_for(conf: NetConf, observer: Observer | None = None) -> Engine:
         # Pods Multus attached before the switch: its cache under our cniDir (a Multus
         # user's cniDir kept as is) or under Multus's default.
         legacy=MultusCache((conf.cni_dir, MULTUS_CNI_DIR)),
+        # The releases a DEL skips, for multinetd's GC to retry; the gate its CNI GC holds.
+        releases=FileReleaseStore(conf.cni_dir),
+        gate=HostGate(conf.cni_dir),
     )
 
 

@@ -105,11 +105,15 @@ def test_thick_configmap_is_a_valid_daemon_config_with_host_root() -> None:
     conf = config.load(raw, {"NODE_NAME": "n"})
     assert conf.socket_path == "/run/multinet/multinet.sock"
     assert raw["hostRoot"] == "/hostroot"
+    # GC (issue 22): on, the runtime's default socket found under the host's / mounted
+    # at /hostroot (docs/install.md).
+    assert (conf.gc, conf.gc_runtime_socket, conf.gc_dry_run) == (True, "", False)
     spec = by_kind("")["DaemonSet"][0]["spec"]["template"]["spec"]
     (daemon,) = spec["containers"]
     mounts = {m["mountPath"]: m for m in daemon["volumeMounts"]}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes[mounts["/hostroot"]["name"]]["hostPath"]["path"] == "/"
+    assert mounts["/hostroot"]["mountPropagation"] == "HostToContainer"  # a new socket
     for path in (
         "/etc/cni/net.d",
         "/opt/cni/bin",

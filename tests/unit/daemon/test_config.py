@@ -330,3 +330,47 @@ def test_the_default_concurrency_is_two_per_cpu_capped_for_the_memory_budget(
     limit does not grow with them."""
     monkeypatch.setattr(config.os, "sched_getaffinity", lambda _: set(range(cpus)))
     assert config.default_concurrency() == expected
+
+
+def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
+    c = config.load({}, {})
+    assert (c.gc, c.gc_runtime_socket, c.gc_dry_run) == (False, "", False)
+    assert (c.gc_interval, c.gc_grace_period) == (
+        config.DEFAULT_GC_INTERVAL,
+        config.DEFAULT_GC_GRACE,
+    )
+    raw = {
+        "gc": True,
+        "gcRuntimeSocket": "/run/k3s/containerd/containerd.sock",
+        "gcInterval": 60,
+        "gcGracePeriod": 0,
+        "gcDryRun": True,
+        "hostRoot": "/hostroot",
+    }
+    c = config.load(raw, {})
+    assert (c.gc, c.gc_runtime_socket, c.gc_interval, c.gc_grace_period, c.gc_dry_run) == (
+        True,
+        "/run/k3s/containerd/containerd.sock",
+        60.0,
+        0.0,
+        True,
+    )
+    assert c.host_root == "/hostroot"
+    assert c.overrides == {"hostRoot": "/hostroot"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"gc": "yes"}, "gc"),
+        ({"gcInterval": 0.5}, "gcInterval: 0.5 is less than 1"),
+        ({"gcInterval": 86401}, "gcInterval: 86401 is greater than 86400"),
+        ({"gcGracePeriod": -1}, "gcGracePeriod: -1 is less than 0"),
+        ({"gcRuntimeSocket": 5}, "gcRuntimeSocket"),
+        ({"gcDryRun": 1}, "gcDryRun"),
+    ],
+)
+def test_gc_settings_are_validated(raw: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidConfig, match=message) as e:
+        config.load(raw, {})
+    assert e.value.code == 7

@@ -367,3 +367,18 @@ def test_a_lock_that_may_not_create_makes_no_directory(tmp_path: Path) -> None:
     with store.lock("c1", "eth0"):  # ADD's lock creates the directory
         pass
     assert os.path.isdir(store.dir)
+
+
+def test_modified_is_when_the_journal_was_last_written(tmp_path: Path) -> None:
+    """multinetd's GC leaves a journal younger than its grace period alone; a long
+    container ID (a hashed file name) is found too."""
+    store = FileJournalStore(str(tmp_path))
+    long_id = "c" * 300
+    assert store.modified("c1", "eth0") is None
+    for cid in ("c1", long_id):
+        before = time.time()
+        store.save(Journal(cid, "eth0"), durable=False)
+        written = store.modified(cid, "eth0")
+        assert written is not None and before - 1 <= written <= time.time() + 1
+    store.remove(long_id, "eth0")
+    assert store.modified(long_id, "eth0") is None

@@ -17,6 +17,7 @@ from multinet.engine.sandbox import Sandbox
 
 # The host's seams (engine.ports; the DHCP probe, engine.dhcp) and the engine's settings.
 SEAMS = {"conf", "store", "pod_netns", "executor", "observer", "legacy", "probe"}
+SEAMS |= {"releases", "gate"}  # engine.releases, engine.gate
 ABOVE = ("multinet.networks", "multinet.meta", "multinet.cluster", "multinet.thin")
 ABOVE += ("multinet.daemon", "multinet.cli", "multinet.authoring", "multinet.webhook")
 
