@@ -17,7 +17,6 @@ certificate the CA does not verify → ClusterError (code 101) at once.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -29,8 +28,8 @@ from multinet.cluster.objects import ObjectError, nad_from_object, pod_from_obje
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
 from multinet.cni.strictjson import JSONError, loads
+from multinet.log import log
 
-log = logging.getLogger("multinet")
 T = TypeVar("T")
 
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from multinet.cni import version
 from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, PluginNotFound
 from multinet.cni.exec import Invocation, check_type, find_plugin, invoke
 from multinet.cni.strictjson import JSONError, check_depth
+from multinet.record import record
 
 GC_KEY = "cni.dev/valid-attachments"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NetworkConfig:
     """A network: a name, a version and one or more plugins (a conflist)."""
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from multinet.cni import version as cniversion
 from multinet.cni.errors import DecodeFailure, IncompatibleVersion, InvalidConfig
+from multinet.record import record
 
 # 1.1.0 added interface mtu/socketPath/pciID and the route attributes below.
 _V1_1 = "1.1.0"
@@ -51,7 +51,7 @@ def parse_cidr(text: str) -> IPInterface | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Interface:
     name: str
     mac: str | None = None
@@ -72,7 +72,7 @@ class Interface:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class IPConfig:
     address: str  # CIDR, e.g. "10.1.0.5/16"
     gateway: str | None = None
@@ -98,7 +98,7 @@ class IPConfig:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Route:
     dst: str  # CIDR
     gw: str | None = None
@@ -117,7 +117,7 @@ class Route:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DNS:
     nameservers: tuple[str, ...] = ()
     domain: str | None = None
@@ -133,7 +133,7 @@ class DNS:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Result:
     cni_version: str
     interfaces: tuple[Interface, ...] = ()

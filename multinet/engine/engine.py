@@ -9,11 +9,9 @@ All I/O goes through the seams in engine.ports, passed in by the composition roo
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from multinet.cni import chain
@@ -25,8 +23,9 @@ from multinet.engine import dhcp
 from multinet.engine.plan import Plan
 from multinet.engine.ports import Executor, JournalStore, LegacyRecords, PodNetns
 from multinet.engine.sandbox import Sandbox
+from multinet.log import log
+from multinet.record import replace
 
-log = logging.getLogger("multinet")
 READINESS_POLL = 0.1  # seconds between looks for the readiness indicator file
 
 

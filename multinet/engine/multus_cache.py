@@ -23,15 +23,13 @@ from __future__ import annotations
 import binascii
 import glob
 import json
-import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from multinet.cni.errors import IOFailure
 from multinet.engine.journal import ADDED, Entry, Journal
-
-log = logging.getLogger("multinet")
+from multinet.log import log
 
 MULTUS_CNI_DIR = "/var/lib/cni/multus"  # Multus's default cniDir
 RESULTS = "results"

@@ -9,7 +9,6 @@ of it (the reporter, networks.reporter). The engine calls nothing back.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -21,8 +20,7 @@ from multinet.config.netconf import NetConf
 from multinet.engine.engine import Engine, valid_attachments
 from multinet.engine.journal import Entry, Journal
 from multinet.engine.plan import Plan, static_plan
-
-log = logging.getLogger("multinet")
+from multinet.log import log
 
 
 class Planner(Protocol):

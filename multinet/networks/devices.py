@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
 from multinet.engine.plan import Attachment, Plan
-
-log = logging.getLogger("multinet")
+from multinet.log import log
+from multinet.record import replace
 
 DEVICE_INFO_FILE_KEY = "CNIDeviceInfoFile"
 MAX_DEVICE_INFO = 64 * 1024  # bytes: a device-info object is a few hundred

@@ -8,13 +8,13 @@ plans (~6 % of its instructions).
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from multinet.cni.errors import CNIError, InvalidConfig, NetworkNotFound, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.plan import Plan
+from multinet.log import log
 from multinet.networks import devices
 
 if TYPE_CHECKING:
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from multinet.cni.chain import NetworkConfig
     from multinet.networks.resolve import Resolved, Resolver
     from multinet.networks.selection import NetworkSelection
-
-log = logging.getLogger("multinet")
 
 
 # The warning event of an annotation element's unknown key (the ADD goes on without it).

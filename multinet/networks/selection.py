@@ -14,7 +14,6 @@ import functools
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
 from multinet.cni.errors import InvalidConfig
@@ -23,6 +22,7 @@ from multinet.cni.result import parse_cidr, parse_ip
 from multinet.cni.strictjson import JSONError, encodable, loads
 from multinet.cni.strictjson import kind as _kind
 from multinet.config.spelling import did_you_mean
+from multinet.record import field, record
 
 NETWORKS_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK_ANNOTATION = "v1.multus-cni.io/default-network"
@@ -38,7 +38,7 @@ _JSON_MARKERS = frozenset('[{"')
 _SHOW_MAX = 300
 
 
-@dataclass(slots=True)
+@record()
 class NetworkSelection:
     """One requested attachment, validated; `raw` is the element as written (JSON form) or
     its JSON equivalent (text form)."""
