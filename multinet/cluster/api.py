@@ -20,7 +20,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 from multinet.cluster.base import NAD, STATUS_ANNOTATION, Pod
@@ -30,7 +29,12 @@ from multinet.cni.errors import ClusterError, CNIError, TryAgainLater
 from multinet.cni.strictjson import JSONError, loads
 from multinet.log import log
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+
 
 NAD_GROUP, NAD_VERSION, NAD_PLURAL = "k8s.cni.cncf.io", "v1", "network-attachment-definitions"
 POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"

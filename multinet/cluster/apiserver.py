@@ -8,7 +8,10 @@ detached process once the answer is written, off the pod's path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster

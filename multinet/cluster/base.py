@@ -10,9 +10,14 @@ refused, timeout, 5xx, 429), ClusterError for permanent ones (403, malformed obj
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
 
 from multinet.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the protocols are mypy's: at run time, plain classes
 
 # The annotation a Cluster's set_network_status writes (the NPWG network-status).
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"

@@ -16,11 +16,14 @@ import functools
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 from multinet.cluster import kubeconfig
 from multinet.cluster.api import TIMEOUT, ApiCluster, HTTPFailure
 from multinet.cni.errors import ClusterError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     import ssl

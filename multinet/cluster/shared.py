@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from multinet.cluster import kubeconfig
 from multinet.cluster.api import HTTPFailure
@@ -43,6 +43,12 @@ MAX_EVENT = 4 << 20
 
 
 _UNREADABLE = object()  # a fingerprint unlike any other: the credentials are read again
+
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # as cluster.base's protocols: plain classes at run time
 
 
 class WatchedApi(Cluster, Protocol):

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from multinet.cni import version
 from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, PluginNotFound
 from multinet.cni.exec import Invocation, check_type, find_plugin, invoke
 from multinet.cni.strictjson import JSONError, check_depth
 from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 GC_KEY = "cni.dev/valid-attachments"
 

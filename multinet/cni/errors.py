@@ -8,7 +8,10 @@ into the spec's error JSON. No transport or netlink exception type escapes this 
 from __future__ import annotations
 
 import copy
-from typing import Any, Self
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2

@@ -9,7 +9,6 @@ import select
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from multinet.cni.errors import (
     DELEGATE_FAILED,
@@ -22,6 +21,10 @@ from multinet.cni.errors import (
 )
 from multinet.cni.strictjson import loads
 from multinet.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_TIMEOUT = 60.0
 

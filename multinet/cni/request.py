@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from multinet.cni.errors import DecodeFailure, InvalidConfig, InvalidEnvironment
 from multinet.cni.ifname import validate_ifname
 from multinet.cni.strictjson import JSONError, encodable, loads
 from multinet.log import log
 from multinet.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 CONTAINER_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")

@@ -12,11 +12,14 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from typing import Any, NoReturn
 
 from multinet.cni import version as cniversion
 from multinet.cni.errors import DecodeFailure, IncompatibleVersion, InvalidConfig
 from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # 1.1.0 added interface mtu/socketPath/pciID and the route attributes below.
 _V1_1 = "1.1.0"

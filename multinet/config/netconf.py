@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from multinet import schemas
 from multinet.cni import chain, version
@@ -19,6 +18,10 @@ from multinet.config import logs, schema
 from multinet.log import log
 from multinet.record import field, record
 from multinet.shim import protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Seconds an ADD waits for the readinessindicatorfile (Multus polls for 45 s).
 READINESS_TIMEOUT = 45.0

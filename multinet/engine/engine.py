@@ -12,7 +12,6 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 from multinet.cni import chain
 from multinet.cni.errors import CNIError, InvalidConfig, IOFailure, NotAvailable, TryAgainLater
@@ -25,6 +24,10 @@ from multinet.engine.ports import Executor, JournalStore, LegacyRecords, PodNetn
 from multinet.engine.sandbox import Sandbox
 from multinet.log import log
 from multinet.record import replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 READINESS_POLL = 0.1  # seconds between looks for the readiness indicator file
 

@@ -15,11 +15,14 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from typing import Any
 
 from multinet.cni.errors import CNIError, IOFailure
 from multinet.engine.plan import NO_PASSENGERS, Attachment, Passengers
 from multinet.record import field, fields, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ADDING = "adding"
 ADDED = "added"

@@ -25,11 +25,14 @@ import glob
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from multinet.cni.errors import IOFailure
 from multinet.engine.journal import ADDED, Entry, Journal
 from multinet.log import log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MULTUS_CNI_DIR = "/var/lib/cni/multus"  # Multus's default cniDir
 RESULTS = "results"

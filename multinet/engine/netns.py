@@ -12,15 +12,19 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
 
 from multinet.cni.errors import IOFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 if TYPE_CHECKING:
     from multinet.engine.routes import RoutePlan
 
 CLONE_NEWNET = 0x40000000
-T = TypeVar("T")
 
 
 @functools.cache

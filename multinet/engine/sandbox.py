@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
 
 from multinet.cni import chain, result
 from multinet.cni.errors import (
@@ -39,6 +38,10 @@ from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, REMOVING, En
 from multinet.engine.plan import Attachment, Plan
 from multinet.log import log
 from multinet.record import replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from multinet.engine.dynamic import Outcome

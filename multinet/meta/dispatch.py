@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
 
 from multinet.cni import version
 from multinet.cni.errors import INTERNAL_ERROR, CNIError
@@ -21,10 +20,14 @@ from multinet.config.netconf import NetConf
 from multinet.log import log
 from multinet.meta.verbs import Verbs
 
-# Builds the verbs for a request's configuration (thin mode: from the netconf; the
-# daemon: around its shared cluster cache).
-VerbsFactory = Callable[[NetConf, Request], Verbs]
-Handler = Callable[[Request], dict[str, Any] | None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    # Builds the verbs for a request's configuration (thin mode: from the netconf; the
+    # daemon: around its shared cluster cache).
+    VerbsFactory = Callable[[NetConf, Request], Verbs]
+    Handler = Callable[[Request], dict[str, Any] | None]
 
 
 def version_reply(req: Request) -> dict[str, Any]:

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.meta import dispatch
 from multinet.meta.verbs import Verbs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from multinet.cluster.apiserver import ApiServer
