@@ -6,7 +6,6 @@ Mirrors libcni: per-plugin config gets `name`, `cniVersion`, the capability-filt
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 
 from multinet.cni import version
@@ -126,6 +125,8 @@ def load(
         caps = p.get("capabilities")
         if caps is not None and not isinstance(caps, dict):
             raise InvalidConfig(f"{_where(where, label + '.capabilities')} must be an object")
+        import copy  # not imported by a DEL answered from its journal
+
         checked.append(copy.deepcopy(p))
     return NetworkConfig(
         name=name,

@@ -9,7 +9,6 @@ libcni does. Empty strings count as unset, as with Go's `omitempty`.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 
@@ -29,12 +28,17 @@ _UINT32 = 2**32 - 1
 # The destination of a default route, by IP family.
 DEFAULT_DST = {4: "0.0.0.0/0", 6: "::/0"}
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+if TYPE_CHECKING:
+    import ipaddress
+
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+    IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 def parse_ip(text: str) -> IPAddress | None:
     """An IP address as Go's net.ParseIP takes it (no zone), or None."""
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     if "%" in text:
         return None
     try:
@@ -45,6 +49,8 @@ def parse_ip(text: str) -> IPAddress | None:
 
 def parse_cidr(text: str) -> IPInterface | None:
     """`address/prefixlen` as Go's net.ParseCIDR takes it (no netmask form, no zone), or None."""
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     addr, sep, prefix = text.partition("/")
     if not sep or not (prefix.isascii() and prefix.isdigit()) or "%" in addr:
         return None
@@ -84,11 +90,15 @@ class IPConfig:
     @property
     def family(self) -> int:
         """4 or 6."""
+        import ipaddress  # ~6 million instructions: not imported by a DEL
+
         return ipaddress.ip_interface(self.address).version
 
     @property
     def ip(self) -> str:
         """The address without its prefix length (what network-status reports)."""
+        import ipaddress  # ~6 million instructions: not imported by a DEL
+
         return str(ipaddress.ip_interface(self.address).ip)
 
     def to_dict(self, version: str) -> dict[str, Any]:
@@ -174,6 +184,8 @@ class Result:
     def _legacy_dict(self, version: str) -> dict[str, Any]:
         """0.1.0/0.2.0: the first address of each family with its gateway, and the routes
         of that family (libcni's conversion; interfaces do not exist there)."""
+        import ipaddress  # ~6 million instructions: not imported by a DEL
+
         out: dict[str, Any] = {"cniVersion": version}
         for family, key in ((4, "ip4"), (6, "ip6")):
             ip = next((i for i in self.ips if i.family == family), None)
@@ -191,6 +203,8 @@ class Result:
 
 
 def _family(cidr: str) -> int:
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     return ipaddress.ip_network(cidr, strict=False).version
 
 
@@ -323,6 +337,8 @@ def _interface(o: _Obj) -> Interface:
 
 
 def _ipconfig(o: _Obj, version: str, n_interfaces: int) -> IPConfig:
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     address = o.cidr("address")
     if not cniversion.at_least(version, _V1_0) and o.get("version") is not None:
         family = o.text("version")

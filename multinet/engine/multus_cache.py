@@ -21,7 +21,6 @@ CNI_IFNAME for the first (the master plugin), else `net<position>`.
 from __future__ import annotations
 
 import binascii
-import glob
 import json
 import os
 from collections.abc import Sequence
@@ -172,6 +171,8 @@ class MultusCache:
         directory = self._find(cid)
         if directory is None:
             return
+        import glob  # ~7 million instructions: only for a pod Multus attached
+
         targets = [os.path.join(directory, cid)]
         for entry in journal.entries:
             pattern = f"*-{glob.escape(cid)}-{glob.escape(entry.ifname)}"

@@ -7,10 +7,8 @@ loaded only by the operations that change routes (engine.netlink).
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
-import threading
 from collections.abc import Callable, Sequence
 
 from multinet.cni.errors import IOFailure
@@ -29,6 +27,8 @@ CLONE_NEWNET = 0x40000000
 
 @functools.cache
 def _setns() -> Callable[[int, int], int]:
+    import ctypes  # with threading: ~17 million instructions, only for a call that enters
+
     setns: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).setns
     return setns
 
@@ -49,6 +49,8 @@ def run_in(path: str, fn: Callable[[], T]) -> T:
             return
         try:
             if _setns()(fd, CLONE_NEWNET) != 0:
+                import ctypes
+
                 err = ctypes.get_errno()
                 box["error"] = IOFailure(f"cannot enter network namespace {path}", os.strerror(err))
                 return
@@ -57,6 +59,8 @@ def run_in(path: str, fn: Callable[[], T]) -> T:
             box["error"] = e
         finally:
             os.close(fd)
+
+    import threading
 
     t = threading.Thread(target=target, name="netns")
     t.start()
