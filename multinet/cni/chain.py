@@ -62,6 +62,16 @@ def _where(where: str, key: str) -> str:
     return f"{where}: {key}" if where else key
 
 
+def copied(value: Any) -> Any:
+    """A deep copy of a JSON value (copy.deepcopy's, without importing `copy` and `weakref`:
+    thin mode's DEL loads each journaled network's config)."""
+    if isinstance(value, dict):
+        return {k: copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copied(v) for v in value]
+    return value
+
+
 def load(
     raw: Mapping[str, Any],
     *,
@@ -125,9 +135,7 @@ def load(
         caps = p.get("capabilities")
         if caps is not None and not isinstance(caps, dict):
             raise InvalidConfig(f"{_where(where, label + '.capabilities')} must be an object")
-        import copy  # not imported by a DEL answered from its journal
-
-        checked.append(copy.deepcopy(p))
+        checked.append(copied(p))
     return NetworkConfig(
         name=name,
         cni_version=cni_version,
