@@ -16,6 +16,8 @@ cni/        the CNI protocol: requests, errors, results, delegate execution
 shim/       thick mode's shim protocol and a client for the daemon's socket
 schemas/    JSON schema files (data) and their loader
 plugins/    CNI plugins multinet ships, each its own executable
+log         the `multinet` logger: `logging`'s, or thin mode's writer of the same lines
+record      record classes without `dataclasses` (thin mode's per-call path)
 """
 
 __version__ = "0.1.0"

@@ -7,8 +7,9 @@ into the spec's error JSON. No transport or netlink exception type escapes this 
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Self
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2
@@ -43,6 +44,8 @@ class CNIError(Exception):
 
     def with_context(self, context: str) -> Self:
         """The same error (type, code, details) with `context: ` before its message."""
+        import copy  # an error path's: not on every call
+
         out = copy.copy(self)
         out.msg = f"{context}: {self.msg}"
         out.args = (out.msg,)

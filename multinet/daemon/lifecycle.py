@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
@@ -51,6 +51,11 @@ from multinet.daemon.service import CNIService, VerbsFactory
 from multinet.engine.journal import FileJournalStore, summary
 from multinet.meta import dispatch
 from multinet.meta.wiring import verbs_for
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # as cluster.base's protocols: plain classes at run time
 
 log = logging.getLogger("multinet.daemon")
 DYNAMIC_THREAD = "dynamic-networks"
