@@ -343,9 +343,7 @@ def test_grpc_is_never_loaded_into_multinetd_by_a_pass(
     assert "/google/protobuf/" not in maps
 
 
-def test_a_pass_waits_for_the_cni_requests_to_pause(
-    sandbox: Sandbox, runtime: FakeRuntime
-) -> None:
+def test_a_pass_waits_for_the_cni_requests_to_pause(sandbox: Sandbox, runtime: FakeRuntime) -> None:
     """A pass (the start-up one included: a node that reboots starts every pod at once)
     starts only once the admission lanes have been idle gcQuietPeriod seconds."""
     conf = sandbox.netconf(slow=True)
