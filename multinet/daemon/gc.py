@@ -154,7 +154,8 @@ class RuntimeGC:
     def run(self, stopping: threading.Event) -> None:
         """A pass once the lanes are quiet (start-up), then one every gcInterval seconds
         (each once quiet) until `stopping`."""
-        while self.wait_quiet(stopping):
+        quiet, limit = self.config.gc_quiet_period, self.config.gc_interval
+        while wait_quiet(self.admission, quiet, limit, stopping):
             self.collect()
             if stopping.wait(self.config.gc_interval):
                 break
@@ -447,6 +448,25 @@ class RuntimeGC:
         done.failed.append(what)
         self.metrics.gc_actions.inc(action, "failed")
         log.warning("GC: %s of %s failed (retried next pass): %s", action, what, error)
+
+
+def wait_quiet(admission: Admission, quiet: float, limit: float, stopping: threading.Event) -> bool:
+    """Wait until the admission lanes have had nothing executing or waiting for `quiet`
+    seconds, or `limit` seconds have passed (a node never idle is still collected);
+    False when `stopping` is set meanwhile."""
+    started = time.monotonic()
+    idle_since: float | None = None
+    while True:
+        now = time.monotonic()
+        busy = any(admission.executing(n) or admission.queued(n) for n in LANES)
+        idle_since = None if busy else (now if idle_since is None else idle_since)
+        if idle_since is not None and now - idle_since >= quiet:
+            return True
+        if now - started >= limit:
+            log.info("GC: the CNI requests have not paused for %gs: a pass anyway", limit)
+            return True
+        if stopping.wait(QUIET_POLL):
+            return False
 
 
 def _journal_fields(journal: Journal) -> dict[str, str]:
