@@ -150,10 +150,10 @@ class Daemon:
             )
             cluster.watch_pods(self.dynamic.on_change, self.dynamic.on_list)
             cluster.watch_nads(self.dynamic.on_nad)
-        # GC from the runtime's own truth (daemon.gc): its first pass at start-up.
+        # GC from the runtime's own truth (daemon.gc): its first pass once the lanes are quiet.
         self.gc: RuntimeGC | None = None
         if config.gc:
-            self.gc = RuntimeGC(config, self.service, self.store, self.metrics)
+            self.gc = RuntimeGC(config, self.service, self.store, self.metrics, self.admission)
             self.metrics.pending_releases = self.gc.pending_releases
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
