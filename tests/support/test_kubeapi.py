@@ -165,7 +165,11 @@ def test_discovery_serves_the_dynamic_client(server: KubeAPIServer, api: Any) ->
     assert names["pods"]["kind"] == "Pod"
     assert names["pods/status"]["verbs"] == ["get", "patch", "update"]
     _, _, groups = raw(server, "GET", "/apis")
-    assert [g["name"] for g in groups["groups"]] == ["events.k8s.io", "k8s.cni.cncf.io"]
+    assert [g["name"] for g in groups["groups"]] == [
+        "events.k8s.io",
+        "ipam.multinet.dev",
+        "k8s.cni.cncf.io",
+    ]
 
     server.add_nad(nad("net-a"))
     dyn: Any = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
