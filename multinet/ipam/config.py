@@ -88,9 +88,7 @@ def _range(raw: Mapping[str, Any], where: str, gateway: Address | None) -> Range
         gateway = parse_address(own_gateway, f"{where}.gateway")
     if gateway is not None and (gateway.version != subnet.version or gateway not in subnet):
         gateway = None  # the top-level gateway belongs to another family's range
-    return make_range(
-        subnet, start=start, end=end, exclude=exclude, gateway=gateway, where=where
-    )
+    return make_range(subnet, start=start, end=end, exclude=exclude, gateway=gateway, where=where)
 
 
 def _routes(value: Any) -> tuple[RouteConf, ...]:

@@ -132,7 +132,7 @@ def test_many_concurrent_adds_on_a_small_pool(ipam: Ipam) -> None:
             "10.24.0.0/28) is exhausted: all 8 addresses are allocated"
         )
     pool = ipam.pool("10.24.0.0-28") or {}
-    assert {cid: f"10.24.0.{off}/28" for off, o in pool.items() for cid in [o["containerID"]]} == won
+    assert {o["containerID"]: f"10.24.0.{off}/28" for off, o in pool.items()} == won
     dels = [ipam.start("DEL", conf, cid) for cid in procs]
     assert all(ipam.outcome(p).rc == 0 for p in dels)
     assert ipam.allocated() == [] and ipam.notes() == []

@@ -79,7 +79,9 @@ def test_bad_bounds_are_invalid_config(kwargs: dict[str, object], message: str) 
         ("fd00::5-fd00::9/64", "fd00::/64", "fd00::5", "fd00::9"),
     ],
 )
-def test_whereabouts_range_forms(text: str, subnet: str, start: str | None, end: str | None) -> None:
+def test_whereabouts_range_forms(
+    text: str, subnet: str, start: str | None, end: str | None
+) -> None:
     got = parse_range_text(text, "range")
     assert (str(got[0]), got[1] and str(got[1]), got[2] and str(got[2])) == (subnet, start, end)
 
@@ -101,9 +103,7 @@ def ranges(draw: st.DrawFn) -> tuple[Range | None, list[int]]:
     size = subnet.num_addresses
     start = draw(st.none() | st.integers(0, size - 1))
     end = draw(st.none() | st.integers(start or 0, size - 1))
-    excludes = draw(
-        st.lists(st.tuples(st.integers(0, size - 1), st.integers(28, 32)), max_size=4)
-    )
+    excludes = draw(st.lists(st.tuples(st.integers(0, size - 1), st.integers(28, 32)), max_size=4))
     exclude = [
         net(f"{subnet.network_address + off}/{max(plen, prefix)}", strict=False)
         for off, plen in excludes
