@@ -20,13 +20,11 @@ import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from multinet.cluster.api import ApiCluster, Conflict, path
 from multinet.cni.errors import ClusterError, InvalidConfig, PoolExhausted, TryAgainLater
 from multinet.ipam.ranges import Address, Range
-
-if TYPE_CHECKING:
-    from multinet.cluster.api import ApiCluster
 
 log = logging.getLogger("multinet.ipam")
 
@@ -98,8 +96,6 @@ class Pools:
         self.conflicts = 0  # writes refused with a 409, re-read and retried
 
     def _path(self, name: str = "") -> str:
-        from multinet.cluster.api import path
-
         base = f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}"
         if not name:
             return path(base, namespace=self.namespace)
@@ -134,8 +130,6 @@ class Pools:
         """Read the pool (created if `rng` is given), `edit` its allocations in place and
         write it back when `edit` says it changed them; on a conflict, again on the pool as
         it is now. False when there is no pool (and `rng` is None) or nothing to change."""
-        from multinet.cluster.api import Conflict
-
         for attempt in range(ATTEMPTS):
             try:
                 if rng is not None:
