@@ -186,3 +186,28 @@ def test_keys_not_done_yet_are_said_on_stderr(ipam: Ipam) -> None:
     rc, _, err = ipam.run("ADD", conf, "c1")
     assert rc == 0
     assert "node_slice_size: node slices are not implemented yet" in err
+
+
+def test_a_whereabouts_ipam_works_with_only_its_type_changed(ipam: Ipam) -> None:
+    """An ipam object as whereabouts' users write it, every key kept, `type` changed."""
+    whereabouts = {
+        "datastore": "kubernetes",
+        "kubernetes": {"kubeconfig": ipam.kubeconfig},
+        "range": "10.29.0.10-10.29.0.11/24",
+        "exclude": ["10.29.0.10/32"],
+        "gateway": "10.29.0.1",
+        "log_file": "/tmp/whereabouts.log",
+        "log_level": "debug",
+        "leader_lease_duration": 1500,
+        "leader_renew_deadline": 1000,
+        "leader_retry_period": 500,
+        "reconciler_cron_expression": "30 4 * * *",
+    }
+    conf = {**ipam.netconf(), "ipam": {"type": "multinet-ipam", "dataDir": str(ipam.data_dir),
+                                       **whereabouts}}  # fmt: skip
+    rc, out, err = ipam.run("ADD", conf, "c1")
+    assert rc == 0, (out, err)
+    assert out["ips"] == [{"address": "10.29.0.11/24", "gateway": "10.29.0.1"}]
+    rc, out, _ = ipam.run("ADD", conf, "c2")
+    assert (rc, out["code"]) == (1, POOL_EXHAUSTED) and "all 1 addresses" in out["msg"]
+    assert ipam.run("DEL", conf, "c1").rc == 0 and ipam.allocated() == []
