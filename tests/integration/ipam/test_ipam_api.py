@@ -68,6 +68,12 @@ def test_attachments_get_distinct_addresses_and_share_a_pool_by_range(ipam: Ipam
     assert got == ["10.21.0.1/29", "10.21.0.3/29", "10.21.0.2/29", "10.21.0.1/29"]
     assert sorted(ipam.pool("10.21.0.0-29") or {}) == ["1", "2", "3"]
     assert list(ipam.pool("isolated-10.21.0.0-29") or {}) == ["1"]
+    ipam.server.reset_requests()
+    assert ipam.run("ADD", a, "c5").rc == 0
+    assert ipam.server.requests == [  # an existing pool, no conflict: two requests
+        ("GET", "/apis/ipam.multinet.dev/v1alpha1/namespaces/kube-system/ippools/10.21.0.0-29"),
+        ("PUT", "/apis/ipam.multinet.dev/v1alpha1/namespaces/kube-system/ippools/10.21.0.0-29"),
+    ]
 
 
 def test_static_requests_are_honoured_and_checked_against_the_pool(ipam: Ipam) -> None:
