@@ -145,3 +145,41 @@ def test_version_and_errors_are_cni_json() -> None:
     assert (code, answer["code"]) == (1, 1)  # GC needs 1.1.0
     code, answer = run({**env, "CNI_COMMAND": "STATUS"}, {**netconf(), "cniVersion": "1.1.0"})
     assert (code, answer) == (0, {})
+
+
+def test_the_webhook_admits_a_multinet_ipam_nad_and_warns_of_what_is_not_done_yet() -> None:
+    from multinet.webhook import review
+
+    def answer(ipam: dict[str, Any]) -> dict[str, Any]:
+        config = {"cniVersion": "1.0.0", "name": "lab", "type": "macvlan", "master": "eth0",
+                  "ipam": {"type": "multinet-ipam", **ipam}}  # fmt: skip
+        nad = {
+            "apiVersion": "k8s.cni.cncf.io/v1",
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "lab", "namespace": "default"},
+            "spec": {"config": json.dumps(config)},
+        }
+        body = {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u1",
+                "operation": "CREATE",
+                "kind": {"group": "k8s.cni.cncf.io", "version": "v1",
+                         "kind": "NetworkAttachmentDefinition"},
+                "object": nad,
+            },
+        }  # fmt: skip
+        response: dict[str, Any] = review.review(body)["response"]
+        return response
+
+    slices = answer({"range": "10.1.0.0/24", "node_slice_size": "/28"})
+    assert slices["allowed"] is True
+    assert slices["warnings"] == [
+        "spec.config.ipam.node_slice_size: not yet: node slices are not implemented yet: "
+        "every address "
+        "comes from the pool through the API server"
+    ]
+    bad = answer({"range": "10.1.0.0/24", "range_end": "10.2.0.1"})
+    assert bad["allowed"] is False
+    assert "ipam.range_end: 10.2.0.1 is outside subnet 10.1.0.0/24" in bad["status"]["message"]
