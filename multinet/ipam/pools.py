@@ -93,7 +93,6 @@ class Pools:
     def __init__(self, api: ApiCluster, namespace: str) -> None:
         self.api = api
         self.namespace = namespace
-        self.conflicts = 0  # writes refused with a 409, re-read and retried
 
     def _path(self, name: str = "") -> str:
         base = f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/{PLURAL}"
@@ -148,7 +147,9 @@ class Pools:
                 self.api.write_object(what, "PUT", self._path(name), pool)
                 return True
             except Conflict:
-                self.conflicts += 1
+                log.debug(
+                    "IPPool %s/%s: conflict %d, reading it again", self.namespace, name, attempt + 1
+                )
                 time.sleep(_pause(attempt))
         raise TryAgainLater(
             f"IPPool {self.namespace}/{name}: {ATTEMPTS} writes in a row lost to other "
