@@ -10,6 +10,7 @@ import ipaddress
 import pytest
 
 from tests.integration.ipam.conftest import Ipam
+from tests.support.kubeapi_faults import Status
 
 POD_ARGS = "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p1;K8S_POD_UID=uid-1"
 TRY_AGAIN_LATER, INVALID_CONFIG, UNKNOWN_CONTAINER, POOL_EXHAUSTED = 11, 7, 3, 103
@@ -217,3 +218,22 @@ def test_a_whereabouts_ipam_works_with_only_its_type_changed(ipam: Ipam) -> None
     rc, out, _ = ipam.run("ADD", conf, "c2")
     assert (rc, out["code"]) == (1, POOL_EXHAUSTED) and "all 1 addresses" in out["msg"]
     assert ipam.run("DEL", conf, "c1").rc == 0 and ipam.allocated() == []
+
+
+def test_credentials_and_rbac_failures_are_reported(ipam: Ipam) -> None:
+    conf = ipam.netconf(range="10.31.0.0/24", kubernetes={"kubeconfig": "/nonexistent/kc"})
+    rc, out, _ = ipam.run("ADD", conf, "c1")
+    assert (rc, out["code"]) == (1, 101)
+    assert out["msg"].startswith("cannot load kubeconfig /nonexistent/kc"), out
+    assert ipam.notes() == []  # nothing allocated, no note left
+    assert ipam.run("DEL", conf, "c1").rc == 0  # never allocated: DEL succeeds
+
+    conf = ipam.netconf(range="10.31.0.0/24")
+    ipam.server.inject(Status(403), path_contains="ippools")
+    try:
+        rc, out, _ = ipam.run("ADD", conf, "c1")
+    finally:
+        ipam.server.clear_faults()
+    assert (rc, out["code"]) == (1, 101)
+    assert "API server refused access (403 Forbidden)" in out["msg"]
+    assert "RBAC" in out["msg"] and "ippools" in out["details"]
