@@ -10,7 +10,8 @@ and the event body.
 
 Error mapping: 404 → None (a missing object); 429 and 5xx → retried, then
 TryAgainLater (code 11); transport failures (refused, reset, timeout, TLS) →
-retried, then TryAgainLater; 401/403, 409, every other status and a server
+retried, then TryAgainLater; 409 → Conflict (a ClusterError, code 101, that a
+caller doing optimistic concurrency catches to read again); 401/403, every other status and a server
 certificate the CA does not verify → ClusterError (code 101) at once. A 401 first
 reads the credentials again (`_renew`): sent once more when they changed (a token
 rotated since), the request's 401 stands when they did not.
@@ -63,6 +64,11 @@ class HTTPFailure(Exception):
 
 class _NotFound(Exception):
     pass
+
+
+class Conflict(ClusterError):
+    """409: the object changed since it was read (a stale resourceVersion), or one of that
+    name exists already. Whoever wrote with a resourceVersion reads again and retries."""
 
 
 def pod_from_json(obj: Any) -> Pod:
@@ -273,6 +279,10 @@ class ApiCluster:
             except HTTPFailure as e:
                 if e.status == 404:
                     raise _NotFound() from None
+                if e.status == 409:
+                    raise Conflict(
+                        f"{what}: API server answered {e.status} {e.reason}", _message(e.body)
+                    ) from None
                 if e.status not in TRANSIENT_STATUS:
                     raise _permanent(what, e) from None
                 if attempt == ATTEMPTS:
@@ -301,6 +311,21 @@ class ApiCluster:
             data = self._call(what, lambda: self._request("GET", resource))
         except _NotFound:
             return None
+        return response_json(what, data)
+
+    # -- any object (custom resources: multinet-ipam's pools) ------------------------
+
+    def read_object(self, what: str, resource: str) -> dict[str, Any] | None:
+        """GET `resource` (an API path): the object, or None when there is none."""
+        return self._get(what, resource)
+
+    def write_object(self, what: str, method: str, resource: str, body: Any) -> dict[str, Any]:
+        """POST (create) or PUT (replace) `body` at `resource`: the object as stored.
+        Conflict on a 409; ClusterError on a 404 (a PUT's object, or the namespace, gone)."""
+        try:
+            data = self._call(what, lambda: self._request(method, resource, body=body))
+        except _NotFound:
+            raise ClusterError(f"{what}: not found (the object or its namespace)") from None
         return response_json(what, data)
 
     # -- Cluster -------------------------------------------------------------------

@@ -25,6 +25,7 @@ DEGRADED = 51
 DELEGATE_FAILED = 100
 CLUSTER_ERROR = 101
 ALREADY_ATTACHED = 102
+POOL_EXHAUSTED = 103
 # Not an error multinet raises: what the dispatcher reports when a bug escaped the tree.
 INTERNAL_ERROR = 999
 
@@ -128,6 +129,12 @@ class AlreadyAttached(CNIError):
     """ADD of a container and interface that already have networks attached."""
 
     code = ALREADY_ATTACHED
+
+
+class PoolExhausted(CNIError):
+    """multinet-ipam: every address of a pool's range is allocated (or excluded)."""
+
+    code = POOL_EXHAUSTED
 
 
 class ClusterError(CNIError):
