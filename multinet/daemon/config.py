@@ -68,6 +68,10 @@ MAX_MEMORY_MIB = 2**20  # 1 TiB
 # a sandbox only once its RunPodSandbox, CNI ADD included, is done).
 DEFAULT_GC_INTERVAL = 300.0
 DEFAULT_GC_GRACE = 600.0
+# A GC never judges a journal younger than this: twice a slow ADD (delegates, the API
+# and a readiness wait within a minute), so an ADD that finished during a pass is safe
+# whatever the setting (tests backdate their journals instead of setting 0).
+MIN_GC_GRACE = 120
 # A pass starts once the admission lanes have been idle this long (not during a burst).
 DEFAULT_GC_QUIET = 5.0
 
@@ -122,7 +126,7 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "gc": {"type": "boolean"},
         "gcRuntimeSocket": {"type": "string", "pattern": PATH_PATTERN},
         "gcInterval": {"type": "number", "minimum": 1, "maximum": 86400},
-        "gcGracePeriod": {"type": "number", "minimum": 0, "maximum": 86400},
+        "gcGracePeriod": {"type": "number", "minimum": MIN_GC_GRACE, "maximum": 86400},
         "gcDryRun": {"type": "boolean"},
         "gcQuietPeriod": {"type": "number", "minimum": 0, "maximum": 3600},
         "name": {"type": "string", "minLength": 1},

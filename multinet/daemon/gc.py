@@ -57,7 +57,7 @@ from multinet.engine.dhcp import in_root
 from multinet.engine.dynamic import request_for
 from multinet.engine.engine import Engine
 from multinet.engine.gate import HostGate
-from multinet.engine.journal import FileJournalStore, Journal
+from multinet.engine.journal import FileJournalStore, Journal, SandboxBusy
 from multinet.engine.releases import FileReleaseStore, SkippedRelease
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ class GCPass:
     skipped: str = ""  # why nothing was done (the runtime could not be asked)
     deleted: list[str] = field(default_factory=list)  # "<container ID>/<ifname>" DELed
     young: list[str] = field(default_factory=list)  # left for the grace period
+    busy: list[str] = field(default_factory=list)  # an ADD or a DEL held their lock
     released: list[str] = field(default_factory=list)  # skipped releases done
     collected: list[str] = field(default_factory=list)  # skipped releases a GC reclaimed
     gc_sent: list[str] = field(default_factory=list)  # networks sent CNI GC
@@ -123,6 +124,7 @@ class GCPass:
         return {
             "deleted": str(len(self.deleted)),
             "young": str(len(self.young)),
+            "busy": str(len(self.busy)),
             "released": str(len(self.released) + len(self.collected)),
             "gc_networks": ",".join(self.gc_sent),
             "failed": str(len(self.failed)),
@@ -278,11 +280,24 @@ class RuntimeGC:
                     journal, self.service.own_netconf(journal.cni_version), command="DEL"
                 )
                 conf = netconf.load(req.config, lenient=True)
-                found = self.service.verbs(conf, req).collect(req)
-            except CNIError as e:
+                # Not waiting for the sandbox's lock, and its journal's age asked again
+                # under it: an ADD that held it meanwhile made the sandbox a live one.
+                outcome = self.service.verbs(conf, req).collect(
+                    req, grace=self.config.gc_grace_period
+                )
+            except SandboxBusy:
+                done.busy.append(key)
+                self.metrics.gc_actions.inc("sandbox-del", "busy")
+                log.info("GC: %s is busy (an ADD or a DEL is running): left to the next pass", key)
+                continue
+            except Exception as e:  # one sandbox never stops the pass
                 self._failed(done, "sandbox-del", key, e)
                 continue
-            if found:
+            if outcome == "young":
+                done.young.append(key)
+                self.metrics.gc_actions.inc("sandbox-del", "young")
+                log.info("GC: %s was written again meanwhile: left for the grace period", key)
+            elif outcome == "deleted":
                 done.deleted.append(key)
                 self.metrics.gc_actions.inc("sandbox-del", "done")
                 log.warning(
@@ -444,10 +459,20 @@ class RuntimeGC:
         req = request_for(journal, self.service.own_netconf(journal.cni_version), command="DEL")
         return self.service.verbs(netconf.load(req.config, lenient=True), req).engine
 
-    def _failed(self, done: GCPass, action: str, what: str, error: CNIError) -> None:
+    def _failed(self, done: GCPass, action: str, what: str, error: Exception) -> None:
         done.failed.append(what)
         self.metrics.gc_actions.inc(action, "failed")
-        log.warning("GC: %s of %s failed (retried next pass): %s", action, what, error)
+        if isinstance(error, CNIError):
+            log.warning("GC: %s of %s failed (retried next pass): %s", action, what, error)
+        else:  # a bug: its traceback, once per item
+            log.error(
+                "GC: %s of %s failed (retried next pass): %s: %s",
+                action,
+                what,
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
 
 
 def wait_quiet(admission: Admission, quiet: float, limit: float, stopping: threading.Event) -> bool:

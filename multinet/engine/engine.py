@@ -67,7 +67,7 @@ class Engine:
 
     @contextlib.contextmanager
     def sandbox(
-        self, req: Request, *, create: bool = True, lenient: bool = False
+        self, req: Request, *, create: bool = True, lenient: bool = False, wait: bool = True
     ) -> Iterator[Sandbox]:
         """The sandbox of `req`, its per-container lock held, its journal read.
 
@@ -76,12 +76,15 @@ class Engine:
         change of the running pod), nothing is created where no journal was ever kept.
         `lenient` (DEL): a journal out of reach (cniDir unusable) is logged and the
         sandbox has none: no journal can live where none can be written. All but DEL may
-        allocate: they hold the GC gate shared (engine.gate)."""
+        allocate: they hold the GC gate shared (engine.gate). `wait=False` (multinetd's
+        GC): journal.SandboxBusy instead of waiting for an operation in progress."""
         with contextlib.ExitStack() as held:
             try:
                 if self.gate is not None and not lenient:
                     held.enter_context(self.gate.shared(create))
-                held.enter_context(self.store.lock(req.container_id, req.ifname, create=create))
+                held.enter_context(
+                    self.store.lock(req.container_id, req.ifname, create=create, wait=wait)
+                )
                 journal = self.store.load(req.container_id, req.ifname)
             except IOFailure as e:
                 if not lenient:
@@ -92,6 +95,10 @@ class Engine:
             if create:
                 box.undo_crashed_add()
             yield box
+
+    def journal_written(self, req: Request) -> float | None:
+        """When the sandbox's journal was last written (time.time()); None without one."""
+        return self.store.modified(req.container_id, req.ifname)
 
     def invocation(
         self,

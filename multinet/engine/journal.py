@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Iterator
 
-from multinet.cni.errors import CNIError, IOFailure
+from multinet.cni.errors import CNIError, IOFailure, TryAgainLater
 from multinet.engine.plan import NO_PASSENGERS, Attachment, Passengers
 from multinet.record import field, fields, record
 
@@ -34,6 +34,11 @@ RELEASE_SKIPPED = "release-skipped"
 # killed mid-change); the next reconcile, or the sandbox's DEL, finishes it.
 REMOVING = "removing"
 MAX_PLAIN_NAME = 200  # bytes of "<container ID>@<ifname>" kept as the file name itself
+
+
+class SandboxBusy(TryAgainLater):
+    """The sandbox's lock is held (an ADD, a DEL in progress) and the caller would not
+    wait: multinetd's GC leaves such a sandbox to its next pass."""
 
 
 @record()
@@ -157,7 +162,10 @@ class FileJournalStore:
             raise IOFailure(f"cannot create journal directory {self.dir}", str(e)) from None
 
     @contextlib.contextmanager
-    def lock(self, container_id: str, ifname: str, create: bool = True) -> Iterator[None]:
+    def lock(
+        self, container_id: str, ifname: str, create: bool = True, wait: bool = True
+    ) -> Iterator[None]:
+        """The (container, ifname)'s flock; `wait=False`: SandboxBusy when it is held."""
         if not create and not os.path.isdir(self.dir):
             yield  # no journal can be here, nor a lock to take: nothing is created
             return
@@ -165,7 +173,11 @@ class FileJournalStore:
         path = self._base(container_id, ifname) + ".lock"
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                raise SandboxBusy(f"sandbox {container_id}/{ifname} is busy") from None
             # remove() unlinks the lock file while holding it: if that happened while
             # we waited, our lock is on a dead inode and we must take the new one.
             try:

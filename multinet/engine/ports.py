@@ -35,10 +35,15 @@ else:
 
 class JournalStore(Protocol):
     def lock(
-        self, container_id: str, ifname: str, create: bool = True
+        self, container_id: str, ifname: str, create: bool = True, wait: bool = True
     ) -> AbstractContextManager[None]:
         """Serialise every operation on one (container, ifname), across processes.
-        `create=False` (DEL): where no journal was ever kept, create nothing."""
+        `create=False` (DEL): where no journal was ever kept, create nothing. `wait=False`
+        (GC): journal.SandboxBusy when another operation holds it."""
+        ...
+
+    def modified(self, container_id: str, ifname: str) -> float | None:
+        """When the journal was last written (time.time()), None when there is none."""
         ...
 
     def load(self, container_id: str, ifname: str) -> Journal | None: ...

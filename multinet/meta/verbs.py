@@ -9,6 +9,7 @@ of it (the reporter, networks.reporter). The engine calls nothing back.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from multinet.cni import result
@@ -122,17 +123,26 @@ class Verbs:
             sandbox.remove_all(journal)
             self.reporter.deleted(self.conf, req, journal)  # device-info, local records
 
-    def collect(self, req: Request) -> bool:
+    def collect(self, req: Request, *, grace: float | None = None) -> str:
         """GC's DEL of a sandbox that is gone: what its journal records, as the runtime's
         DEL runs it (cached results; a skipped release recorded; the reporter told). No
-        plan is made without a journal: False when there is none (a DEL came first)."""
-        with self.engine.sandbox(req, create=False, lenient=True) as sandbox:
+        plan is made without a journal: "gone" when there is none (a DEL came first).
+
+        `grace` (multinetd's GC, which chose the sandbox before taking its lock): the lock
+        is not waited for (journal.SandboxBusy: an ADD or a DEL is running), and a journal
+        written less than `grace` seconds ago, by an ADD that finished meanwhile, is
+        left alone: "young". Else "deleted"."""
+        wait = grace is None
+        with self.engine.sandbox(req, create=False, lenient=True, wait=wait) as sandbox:
             journal = sandbox.journal
             if journal is None:
-                return False
+                return "gone"
+            written = self.engine.journal_written(req)
+            if grace is not None and written is not None and time.time() - written < grace:
+                return "young"
             sandbox.remove_all(journal)
             self.reporter.deleted(self.conf, req, journal)
-        return True
+        return "deleted"
 
     def _planned(self, req: Request) -> Journal | None:
         """No journal (never added, or state lost): DEL what the config would have added."""

@@ -61,11 +61,18 @@ def gc_daemon(sandbox: Sandbox, runtime: FakeRuntime, **keys: Any) -> DaemonProc
         "gc": True,
         "gcRuntimeSocket": runtime.socket_path,
         "gcInterval": 1,
-        "gcGracePeriod": 0,
+        "gcGracePeriod": 120,  # the floor: the tests backdate their journals
         "gcQuietPeriod": 0,
         **keys,
     }
     return sandbox.daemon(**settings)
+
+
+def backdate(sandbox: Sandbox, seconds: float = 7200) -> None:
+    """Every journal written `seconds` ago: past the grace period."""
+    old = time.time() - seconds
+    for journal in (sandbox.state / "journal").glob("*.json"):
+        os.utime(journal, (old, old))
 
 
 def metric(d: DaemonProc, series: str) -> float:
@@ -115,6 +122,7 @@ def test_at_start_up_a_sandbox_the_runtime_no_longer_has_is_deleted_with_its_cac
     plain.stop()
     assert len(sandbox.allocations()) == 2
     runtime.remove("gone")  # removed without its CNI DEL: the runtime lost it
+    backdate(sandbox)
 
     d = gc_daemon(sandbox, runtime, gcInterval=3600)  # the start-up pass only
     sandbox.wait_for(lambda: sandbox.journals() == ["kept@eth0.json"])
@@ -189,6 +197,7 @@ def test_nothing_is_deleted_when_the_runtime_cannot_be_asked(
     _break(runtime, how)
     d = gc_daemon(sandbox, runtime)
     add(d, sandbox, "c1", ns, conf)  # a sandbox the runtime does not (seem to) have
+    backdate(sandbox)
 
     unavailable = 'multinet_gc_runs_total{result="runtime-unavailable"}'
     sandbox.wait_for(lambda: metric(d, unavailable) >= 3)
@@ -243,6 +252,7 @@ def test_a_dry_run_only_says_what_it_would_do(sandbox: Sandbox, runtime: FakeRun
     ns = sandbox.netns()
     d = gc_daemon(sandbox, runtime, gcDryRun=True)
     add(d, sandbox, "c1", ns, conf)
+    backdate(sandbox)
     sandbox.wait_for(lambda: metric(d, action("dry-run")) >= 2)
     assert sandbox.journals() == ["c1@eth0.json"]
     assert len(sandbox.allocations()) == 1 and sandbox.links(ns) == ["eth0"]
@@ -279,6 +289,7 @@ def test_cni_gc_goes_to_the_delegates_that_speak_it_naming_the_live_attachments(
     plain.stop()
     runtime.remove("c")
     runtime.remove("b")  # gone without its DEL
+    backdate(sandbox)
     assert len(records(sandbox)) == 1
 
     d = gc_daemon(sandbox, runtime, gcInterval=3600)

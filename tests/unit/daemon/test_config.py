@@ -344,7 +344,7 @@ def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
         "gc": True,
         "gcRuntimeSocket": "/run/k3s/containerd/containerd.sock",
         "gcInterval": 60,
-        "gcGracePeriod": 0,
+        "gcGracePeriod": 120,
         "gcDryRun": True,
         "gcQuietPeriod": 0,
         "hostRoot": "/hostroot",
@@ -355,7 +355,7 @@ def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
         True,
         "/run/k3s/containerd/containerd.sock",
         60.0,
-        0.0,
+        120.0,
         True,
     )
     assert c.host_root == "/hostroot"
@@ -368,7 +368,7 @@ def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
         ({"gc": "yes"}, "gc"),
         ({"gcInterval": 0.5}, "gcInterval: 0.5 is less than 1"),
         ({"gcInterval": 86401}, "gcInterval: 86401 is greater than 86400"),
-        ({"gcGracePeriod": -1}, "gcGracePeriod: -1 is less than 0"),
+        ({"gcGracePeriod": 0}, "gcGracePeriod: 0 is less than 120"),
         ({"gcRuntimeSocket": 5}, "gcRuntimeSocket"),
         ({"gcDryRun": 1}, "gcDryRun"),
         ({"gcQuietPeriod": -1}, "gcQuietPeriod: -1 is less than 0"),

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, DelegateError, IOFailure
 from multinet.cni.exec import Invocation
-from multinet.engine.journal import Journal
+from multinet.engine.journal import Journal, SandboxBusy
 from multinet.engine.routes import RoutePlan
 
 
@@ -46,13 +47,23 @@ class FakeStore:
         self.saves: list[tuple[list[str], list[str], bool, bool]] = []  # names, states, ...
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self.written: dict[tuple[str, str], float] = {}  # when each journal was saved
 
     @contextlib.contextmanager
-    def lock(self, container_id: str, ifname: str, create: bool = True) -> Iterator[None]:
+    def lock(
+        self, container_id: str, ifname: str, create: bool = True, wait: bool = True
+    ) -> Iterator[None]:
         with self._guard:
             lock = self._locks.setdefault((container_id, ifname), threading.Lock())
-        with lock:
+        if not lock.acquire(blocking=wait):
+            raise SandboxBusy(f"sandbox {container_id}/{ifname} is busy")
+        try:
             yield
+        finally:
+            lock.release()
+
+    def modified(self, container_id: str, ifname: str) -> float | None:
+        return self.written.get((container_id, ifname))
 
     def load(self, container_id: str, ifname: str) -> Journal | None:
         raw = self.world.journals.get((container_id, ifname))
@@ -60,6 +71,7 @@ class FakeStore:
 
     def save(self, journal: Journal, durable: bool = True) -> None:
         self.world.journals[(journal.container_id, journal.ifname)] = json.dumps(journal.to_dict())
+        self.written[(journal.container_id, journal.ifname)] = time.time()
         self.saves.append(
             (
                 [e.name for e in journal.entries],

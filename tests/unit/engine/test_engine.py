@@ -22,7 +22,7 @@ from multinet.cni.errors import CNIError, DelegateError, IOFailure
 from multinet.cni.request import Request, from_env
 from multinet.config.netconf import NetConf, load
 from multinet.engine.engine import Engine
-from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, Journal
+from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, Journal, SandboxBusy
 from multinet.engine.plan import Attachment, Plan, static_plan
 from multinet.engine.routes import RoutePlan, SourceRoute
 from multinet.meta.verbs import Reporter, Verbs
@@ -392,7 +392,9 @@ def test_del_succeeds_when_the_journal_is_out_of_reach() -> None:
     """A cniDir that cannot be used holds no journal: DEL what the configuration names."""
 
     class Unreachable(FakeStore):
-        def lock(self, container_id: str, ifname: str, create: bool = True) -> Any:
+        def lock(
+            self, container_id: str, ifname: str, create: bool = True, wait: bool = True
+        ) -> Any:
             raise IOFailure("cannot create journal directory /x/journal", "File name too long")
 
     h = host()
@@ -652,3 +654,31 @@ def test_extra_cni_args_reach_the_delegate_on_every_command() -> None:
     want = "IgnoreUnknown=true;MAC=0a:00:00:00:00:09;IP=10.9.0.9/24"
     assert {(c, a) for c, n, a in seen if n == "a"} == {(c, want) for c in ("ADD", "CHECK", "DEL")}
     assert {a for _, n, a in seen if n == "cluster"} == {""}
+
+
+# -- multinetd's GC of a sandbox it chose before taking its lock (meta.verbs.collect) ------
+
+
+def test_gc_collect_skips_a_sandbox_whose_lock_is_held_rather_than_wait_for_it() -> None:
+    """An ADD in progress holds the lock: waiting would DEL the journal it then writes."""
+    h = host()
+    h.verbs.add(request("ADD"))
+    h.executor.calls.clear()
+    with h.store.lock("c1", "eth0"):  # the ADD, still running
+        with pytest.raises(SandboxBusy):
+            h.verbs.collect(request("DEL"), grace=0.0)
+    assert h.executor.of("DEL") == []
+    assert ("c1", "eth0") in h.world.journals
+
+
+def test_gc_collect_leaves_a_journal_written_within_the_grace_period() -> None:
+    """The ADD finished between the GC's look at the journal's age and its lock."""
+    h = host()
+    h.verbs.add(request("ADD"))
+    h.executor.calls.clear()
+    assert h.verbs.collect(request("DEL"), grace=600.0) == "young"
+    assert h.executor.of("DEL") == [] and ("c1", "eth0") in h.world.journals
+    h.store.written[("c1", "eth0")] -= 601  # as old as a sandbox the runtime lost
+    assert h.verbs.collect(request("DEL"), grace=600.0) == "deleted"
+    assert h.executor.of("DEL") == list(reversed(NETWORKS))
+    assert h.verbs.collect(request("DEL"), grace=600.0) == "gone"

@@ -16,7 +16,7 @@ import pytest
 from multinet.cni import chain
 from multinet.cni.errors import IOFailure
 from multinet.cni.version import SUPPORTED
-from multinet.engine.journal import ADDED, ADDING, Entry, FileJournalStore, Journal
+from multinet.engine.journal import ADDED, ADDING, Entry, FileJournalStore, Journal, SandboxBusy
 from multinet.engine.plan import ANNOTATION, Attachment, Passengers
 from multinet.record import fields
 
@@ -382,3 +382,15 @@ def test_modified_is_when_the_journal_was_last_written(tmp_path: Path) -> None:
         assert written is not None and before - 1 <= written <= time.time() + 1
     store.remove(long_id, "eth0")
     assert store.modified(long_id, "eth0") is None
+
+
+def test_a_lock_not_waited_for_is_refused_while_held(tmp_path: Path) -> None:
+    """multinetd's GC does not queue behind an ADD in progress (its journal is not yet
+    the one the GC judged)."""
+    store = FileJournalStore(str(tmp_path))
+    with store.lock("c1", "eth0"):
+        with pytest.raises(SandboxBusy, match="c1/eth0 is busy"):
+            with store.lock("c1", "eth0", wait=False):
+                pass
+    with store.lock("c1", "eth0", wait=False):  # free again
+        pass
