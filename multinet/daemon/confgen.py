@@ -173,6 +173,7 @@ class ConfigWriter:
         self.events = events
         self._lock = threading.Lock()
         self._written: bytes | None = None  # what this daemon last wrote, or found current
+        self._since: float | None = None  # since when (time.time()) current without a break
         self._last_event = -EVENT_INTERVAL
 
     def _read_own(self) -> bytes | None:
@@ -189,6 +190,7 @@ class ConfigWriter:
             indicator = self.config.readiness_indicator_file
             if indicator and not os.path.exists(indicator):
                 self.problem = f"waiting for the readiness indicator file {indicator}"
+                self._since = None
                 return False
             found = find_primary(self.config.primary_dir, self.config.primary_config)
             if found is None:
@@ -199,8 +201,11 @@ class ConfigWriter:
             data = (json.dumps(render(self.config, *found), indent=2) + "\n").encode()
             own = self._read_own()
             if own == data:
+                if self._since is None:  # found current: unbroken since it was written
+                    self._since = self._mtime()
                 self._written, self.problem = data, ""
                 return True
+            self._since = None  # stale, gone or replaced: the runtime may not have used it
             if not self._serving():
                 self.problem = f"waiting for multinetd to serve {self.config.socket_path}"
                 return False
@@ -212,11 +217,24 @@ class ConfigWriter:
                 log.error("%s", self.problem)
                 return False
             self._written, self.problem = data, ""
+            self._since = time.time()
             if change:
                 self._restored(change)
             else:
                 log.info("wrote %s (primary network: %s)", self.path, found[0])
             return True
+
+    def current_since(self) -> float | None:
+        """Since when (time.time()) the file has been current without a break seen, None
+        while it is not: until then the runtime may have called the cluster network
+        directly, for pods no journal of multinet's names (daemon.gc)."""
+        return self._since if self.current else None
+
+    def _mtime(self) -> float | None:
+        try:
+            return os.stat(self.path).st_mtime
+        except OSError:
+            return None
 
     def _serving(self) -> bool:
         """The daemon answers on its socket, as the shim will reach it. Any complete
@@ -229,7 +247,7 @@ class ConfigWriter:
 
     def _withdraw(self, where: str) -> None:
         """No primary: no multinet config naming it (an ADD through it could only fail)."""
-        self._written = None
+        self._written = self._since = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
             log.warning(
@@ -297,7 +315,7 @@ class ConfigWriter:
 
     def remove(self) -> None:
         with self._lock, contextlib.suppress(FileNotFoundError):
-            self._written = None
+            self._written = self._since = None
             os.unlink(self.path)
             log.info("removed %s", self.path)
         self.problem = "removed on shutdown"

@@ -55,10 +55,11 @@ from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
 from multinet.engine.dhcp import in_root
 from multinet.engine.dynamic import request_for
-from multinet.engine.engine import Engine
+from multinet.engine.engine import network_key
 from multinet.engine.gate import HostGate
 from multinet.engine.journal import FileJournalStore, Journal, SandboxBusy
 from multinet.engine.releases import FileReleaseStore, SkippedRelease
+from multinet.meta.verbs import Verbs
 
 if TYPE_CHECKING:
     from multinet.cluster.runtime import RuntimeSandbox
@@ -67,6 +68,14 @@ log = logging.getLogger("multinet.daemon")
 GATE_TIMEOUT = 30.0  # seconds the CNI GC waits for the ADDs in flight to let it in
 GC_VERSION = "1.1.0"
 QUIET_POLL = 0.25  # seconds between two looks at the admission lanes while waiting for quiet
+
+
+class Conflist(Protocol):
+    """multinet's generated conflist (daemon.confgen.ConfigWriter)."""
+
+    path: str
+
+    def current_since(self) -> float | None: ...
 
 
 class Runtime(Protocol):
@@ -140,6 +149,7 @@ class RuntimeGC:
         metrics: DaemonMetrics,
         admission: Admission,
         runtime: Runtime | None = None,
+        conflist: Conflist | None = None,
     ) -> None:
         self.config = config
         self.service = service
@@ -147,18 +157,21 @@ class RuntimeGC:
         self.metrics = metrics
         self.admission = admission
         self.runtime = runtime  # made on the first pass (its socket found then)
+        self.conflist = conflist  # None: the operator's own, not generated
+        self.stopping = threading.Event()  # the pass in progress's (collect's argument)
         self.releases = FileReleaseStore(config.cni_dir)
         self.gate = HostGate(config.cni_dir)
         self.dry = config.gc_dry_run
         self._host_network: set[str] = set()  # sandbox IDs on the node's network
         self._lock = threading.Lock()  # one pass at a time
+        self._count_pending()
 
     def run(self, stopping: threading.Event) -> None:
         """A pass once the lanes are quiet (start-up), then one every gcInterval seconds
         (each once quiet) until `stopping`."""
         quiet, limit = self.config.gc_quiet_period, self.config.gc_interval
         while wait_quiet(self.admission, quiet, limit, stopping):
-            self.collect()
+            self.collect(stopping)
             if stopping.wait(self.config.gc_interval):
                 break
 
@@ -184,13 +197,15 @@ class RuntimeGC:
         if self.runtime is not None:
             self.runtime.close()
 
-    def pending_releases(self) -> int:
-        """Skipped releases still owed (the gauge)."""
-        return self.releases.count()
+    def _count_pending(self) -> None:
+        """The gauge of skipped releases still owed (at start-up, after each pass)."""
+        self.metrics.pending_releases = self.releases.count()
 
-    def collect(self) -> GCPass:
-        """One pass; never raises (a bug is logged with its traceback and counted)."""
+    def collect(self, stopping: threading.Event | None = None) -> GCPass:
+        """One pass; never raises (a bug is logged with its traceback and counted). Once
+        `stopping` is set, it ends between two sandboxes or two networks."""
         with self._lock:
+            self.stopping = stopping or threading.Event()
             try:
                 return self._pass()
             except CNIError as e:  # the node's disk: the journals or records unreadable
@@ -201,6 +216,8 @@ class RuntimeGC:
                 log.exception("GC pass failed")
                 self.metrics.gc_runs.inc("failed")
                 return GCPass(skipped=f"internal error: {type(e).__name__}: {e}")
+            finally:
+                self._count_pending()
 
     def _runtime(self) -> Runtime:
         if self.runtime is None:
@@ -239,6 +256,8 @@ class RuntimeGC:
     def _delete_gone(self, listed: dict[str, RuntimeSandbox], done: GCPass) -> None:
         now = time.time()
         for cid, ifname in self.store.keys():
+            if self.stopping.is_set():
+                return
             if cid in listed:
                 continue
             key = f"{cid}/{ifname}"
@@ -315,16 +334,18 @@ class RuntimeGC:
             self._failed(done, "release-retry", "(listing)", e)
             return
         for rec in pending:
+            if self.stopping.is_set():
+                return
             key = _release_key(rec)
             if self.dry:
                 self.metrics.gc_actions.inc("release-retry", "dry-run")
                 log.info("GC (dry run): would retry the skipped release of %s", key)
                 continue
             try:
-                failures = self._engine(rec.journal).retry_release(rec.journal)
+                failures = self._verbs(rec.journal).retry_release(rec.journal)
                 if not failures:
                     self.releases.drop(rec)
-            except CNIError as e:
+            except Exception as e:  # one record never stops the pass
                 self._failed(done, "release-retry", key, e)
                 continue
             if not failures:
@@ -357,6 +378,8 @@ class RuntimeGC:
                 ", ".join(done.unaccounted[:5]),
             )
             return
+        if not self._conflist_settled():
+            return
         pending = self.releases.pending()
         owed: dict[str, list[SkippedRelease]] = {}
         also = []
@@ -365,25 +388,49 @@ class RuntimeGC:
                 net = chain.load(rec.entry.config, where=rec.entry.name)
             except CNIError:
                 continue
-            owed.setdefault(net.name, []).append(rec)
+            if rec.entry.default:
+                continue  # the cluster network: its own agent's to collect
+            owed.setdefault(network_key(net), []).append(rec)
             also.append(net)
         req = self._gc_request()
-        engine = self.service.verbs(netconf.load(req.config, lenient=True), req).engine
+        verbs = self.service.verbs(netconf.load(req.config, lenient=True), req)
         with self.gate.exclusive(GATE_TIMEOUT) as held:
             if not held:
                 self.metrics.gc_actions.inc("cni-gc", "skipped")
                 log.warning("GC: no CNI GC this pass: ADDs kept the gate busy %gs", GATE_TIMEOUT)
                 return
             # Under the gate: every journal now, those of sandboxes in creation included.
-            targets = engine.gc_targets(set(self.store.keys()), also)
+            # Never the cluster network: while multinet's conflist was absent the runtime
+            # called it directly, for pods no journal names.
+            targets = verbs.gc_targets(set(self.store.keys()), also)
             for net, valid in targets:
+                if self.stopping.is_set():
+                    return
                 if not chain.gc_supported(net):
                     continue
-                self._gc_one(engine, req, net, valid, owed.get(net.name, []), done)
+                self._gc_one(verbs, req, net, valid, owed.get(network_key(net), []), done)
+
+    def _conflist_settled(self) -> bool:
+        """Whether multinet's conflist has been current, without a break, for longer than
+        the grace period: before, the runtime may have ADDed pods straight through the
+        cluster network (a secondary's attachments are always multinet's, but a pass must
+        not judge while the runtime's picture is being rebuilt)."""
+        if self.conflist is None:
+            return True  # the operator's own config: always in place
+        since = self.conflist.current_since()
+        if since is not None and time.time() - since > self.config.gc_grace_period:
+            return True
+        self.metrics.gc_actions.inc("cni-gc", "skipped")
+        log.info(
+            "GC: no CNI GC this pass: %s has not been in place for %gs without a break",
+            self.conflist.path,
+            self.config.gc_grace_period,
+        )
+        return False
 
     def _gc_one(
         self,
-        engine: Engine,
+        verbs: Verbs,
         req: Request,
         net: chain.NetworkConfig,
         valid: list[dict[str, str]],
@@ -399,7 +446,7 @@ class RuntimeGC:
             )
             return
         try:
-            engine.gc_network(req, net, valid)
+            verbs.gc_network(req, net, valid)
         except CNIError as e:
             self._failed(done, "cni-gc", net.name, e)
             return
@@ -455,9 +502,9 @@ class RuntimeGC:
             env={k: v for k, v in os.environ.items() if not k.startswith("CNI_")},
         )
 
-    def _engine(self, journal: Journal) -> Engine:
+    def _verbs(self, journal: Journal) -> Verbs:
         req = request_for(journal, self.service.own_netconf(journal.cni_version), command="DEL")
-        return self.service.verbs(netconf.load(req.config, lenient=True), req).engine
+        return self.service.verbs(netconf.load(req.config, lenient=True), req)
 
     def _failed(self, done: GCPass, action: str, what: str, error: Exception) -> None:
         done.failed.append(what)

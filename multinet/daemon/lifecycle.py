@@ -153,8 +153,14 @@ class Daemon:
         # GC from the runtime's own truth (daemon.gc): its first pass once the lanes are quiet.
         self.gc: RuntimeGC | None = None
         if config.gc:
-            self.gc = RuntimeGC(config, self.service, self.store, self.metrics, self.admission)
-            self.metrics.pending_releases = self.gc.pending_releases
+            self.gc = RuntimeGC(
+                config,
+                self.service,
+                self.store,
+                self.metrics,
+                self.admission,
+                conflist=self.confgen,
+            )
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unix: UnixServer | None = None

@@ -181,8 +181,8 @@ class DaemonMetrics:
             "release its network's GC reclaimed).",
             ("action", "result"),
         )
-        # Skipped releases still owed (daemon.gc); None = GC is off.
-        self.pending_releases: Callable[[], int] | None = None
+        # Skipped releases still owed, as daemon.gc last counted them; None = GC is off.
+        self.pending_releases: int | None = None
         self.cache_sizes = cache_sizes
         # The supervised DHCP client daemon (daemon.dhcpd): up now? None = not supervised.
         self.dhcp_daemon_up: Callable[[], bool] | None = None
@@ -240,7 +240,7 @@ class DaemonMetrics:
                 "# HELP multinet_gc_pending_releases Releases a DEL skipped (its delegate's "
                 "DEL failed) that GC still retries.",
                 "# TYPE multinet_gc_pending_releases gauge",
-                f"multinet_gc_pending_releases {self.pending_releases()}",
+                f"multinet_gc_pending_releases {self.pending_releases}",
             ]
         lines += _lane_gauges(lanes or {})
         lines += _memory_gauges(memory)

@@ -157,23 +157,42 @@ class Engine:
             self.executor.gc(net, inv, atts)
 
     def gc_targets(
-        self, keep: Collection[tuple[str, str]], also: Sequence[chain.NetworkConfig] = ()
+        self,
+        keep: Collection[tuple[str, str]],
+        also: Sequence[chain.NetworkConfig] = (),
+        secondary_only: bool = False,
     ) -> list[tuple[chain.NetworkConfig, list[dict[str, str]]]]:
         """Each network a GC is owed to, with the attachments journaled on it among the
         sandboxes `keep` names: the journals' networks, the netconf's delegates and `also`
-        (networks no journal names any more: a skipped release's)."""
-        live: dict[str, tuple[chain.NetworkConfig, list[dict[str, str]]]] = {}
+        (networks no journal names any more: a skipped release's). One per config's
+        content (network_key); each told every attachment of its name, whatever config
+        they were added with (a NAD edited since: the same addresses). `secondary_only`
+        (multinetd's own GC): never the cluster network (its default entries, the first
+        delegate), which the runtime also calls without multinet."""
+        nets: dict[str, chain.NetworkConfig] = {}
+        by_name: dict[str, list[dict[str, str]]] = {}
+        cluster: set[str] = set()
+        if secondary_only and self.conf.delegates:
+            cluster.add(network_key(self.conf.delegates[0]))
         for key in self.store.keys():
             if key not in keep:
                 continue
             journal = self.store.load(*key)
             for entry in journal.entries if journal else []:
                 net = chain.load(entry.config, where=entry.name)
-                _, atts = live.setdefault(net.name, (net, []))
-                atts.append({"containerID": key[0], "ifname": entry.ifname})
+                nets.setdefault(network_key(net), net)
+                if entry.default:
+                    cluster.add(network_key(net))
+                by_name.setdefault(net.name, []).append(
+                    {"containerID": key[0], "ifname": entry.ifname}
+                )
         for net in (*self.conf.delegates, *also):
-            live.setdefault(net.name, (net, []))
-        return list(live.values())
+            nets.setdefault(network_key(net), net)
+        return [
+            (net, list(by_name.get(net.name, [])))
+            for k, net in nets.items()
+            if not (secondary_only and k in cluster)
+        ]
 
     def gc_network(
         self, req: Request, net: chain.NetworkConfig, valid: Sequence[Mapping[str, str]]
@@ -187,7 +206,8 @@ class Engine:
         from multinet.engine.dynamic import request_for  # multinetd's GC only: not thin's path
 
         if not self.pod_netns.exists(journal.netns):
-            journal.netns = ""  # gone with its pod: a DEL may leave CNI_NETNS empty
+            # Gone with its pod: a DEL may leave CNI_NETNS empty (the caller's record kept).
+            journal = replace(journal, netns="")
         req = request_for(journal, command="DEL")
         with self.sandbox(req, create=False, lenient=True) as box:
             return box.retry_release(journal)
@@ -210,6 +230,15 @@ class Engine:
                 raise NotAvailable(
                     f"network {net.name!r} is not ready: {e.msg}", e.details
                 ) from None
+
+
+def network_key(net: chain.NetworkConfig) -> str:
+    """A network config's identity: its content (two NADs may share a name)."""
+    import hashlib  # GC only
+    import json
+
+    raw = json.dumps(net.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 def valid_attachments(config: Mapping[str, Any]) -> list[dict[str, str]]:

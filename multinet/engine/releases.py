@@ -52,6 +52,18 @@ class SkippedRelease:
         }
 
 
+def _validate(rec: SkippedRelease) -> None:
+    """ValueError unless the record is one a DEL wrote: one network, its config a dict."""
+    entries = rec.journal.entries
+    if len(entries) != 1:
+        raise ValueError(f"it must hold exactly one network, not {len(entries)}")
+    entry = entries[0]
+    if not isinstance(entry.config, dict) or not isinstance(entry.name, str):
+        raise ValueError("its network has no config")
+    if not isinstance(rec.journal.container_id, str) or not rec.journal.container_id:
+        raise ValueError("it names no container")
+
+
 def _key(journal: Journal, entry: Entry) -> str:
     import hashlib  # only a failed release pays for it
 
@@ -107,15 +119,15 @@ class FileReleaseStore:
             try:
                 with open(path, "rb") as f:
                     raw = json.load(f)
-                out.append(
-                    SkippedRelease(
-                        key=name[: -len(".json")],
-                        journal=Journal.from_dict(raw["journal"]),
-                        error=str(raw.get("error", "")),
-                        since=float(raw["since"]),
-                        attempts=int(raw.get("attempts", 1)),
-                    )
+                rec = SkippedRelease(
+                    key=name[: -len(".json")],
+                    journal=Journal.from_dict(raw["journal"]),
+                    error=str(raw.get("error", "")),
+                    since=float(raw["since"]),
+                    attempts=int(raw.get("attempts", 1)),
                 )
+                _validate(rec)
+                out.append(rec)
             except FileNotFoundError:
                 continue  # done meanwhile
             except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:

@@ -10,7 +10,7 @@ of it (the reporter, networks.reporter). The engine calls nothing back.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from multinet.cni import result
 from multinet.cni.chain import NetworkConfig
@@ -143,6 +143,24 @@ class Verbs:
             sandbox.remove_all(journal)
             self.reporter.deleted(self.conf, req, journal)
         return "deleted"
+
+    # -- multinetd's GC (daemon.gc): the engine's steps it runs outside a CNI request --
+
+    def gc_targets(
+        self, keep: Collection[tuple[str, str]], also: Sequence[NetworkConfig] = ()
+    ) -> list[tuple[NetworkConfig, list[dict[str, str]]]]:
+        """The secondary networks a GC is owed to, each with its journaled attachments
+        among `keep` (never the cluster network: engine.Engine.gc_targets)."""
+        return self.engine.gc_targets(keep, also, secondary_only=True)
+
+    def gc_network(
+        self, req: Request, net: NetworkConfig, valid: Sequence[Mapping[str, str]]
+    ) -> None:
+        self.engine.gc_network(req, net, valid)
+
+    def retry_release(self, journal: Journal) -> list[tuple[Entry, CNIError]]:
+        """DEL again the networks whose release a DEL skipped: the failures."""
+        return self.engine.retry_release(journal)
 
     def _planned(self, req: Request) -> Journal | None:
         """No journal (never added, or state lost): DEL what the config would have added."""

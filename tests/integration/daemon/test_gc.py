@@ -63,6 +63,7 @@ def gc_daemon(sandbox: Sandbox, runtime: FakeRuntime, **keys: Any) -> DaemonProc
         "gcInterval": 1,
         "gcGracePeriod": 120,  # the floor: the tests backdate their journals
         "gcQuietPeriod": 0,
+        "generateConfig": False,  # the operator's own conflist: always in place
         **keys,
     }
     return sandbox.daemon(**settings)
@@ -373,4 +374,41 @@ def test_a_pass_waits_for_the_cni_requests_to_pause(sandbox: Sandbox, runtime: F
         adding.join()
     sandbox.wait_for(lambda: metric(d, 'multinet_gc_runs_total{result="done"}') == 1)
     delete(d, sandbox, "a", a, conf)
+    sandbox.assert_clean(a)
+
+
+def test_cni_gc_waits_for_the_conflist_to_be_in_place_a_grace_period_never_to_the_cluster(
+    sandbox: Sandbox, runtime: FakeRuntime
+) -> None:
+    """Until multinet's conflist has been in place, unbroken, for gcGracePeriod, the
+    runtime may have called the cluster network straight: no CNI GC. Even then the cluster
+    network (here one that speaks GC) is left to its own agent."""
+    plugin(sandbox, "gcnet", GC_PLUGIN)
+    conf = sandbox.netconf()
+    conf["delegates"] = [
+        {"cniVersion": "1.1.0", "name": "gccluster", "type": "gcnet"},
+        {"cniVersion": "1.1.0", "name": "gcnet", "type": "gcnet"},
+    ]
+    (sandbox.net_d / "10-cluster.conflist").write_text(json.dumps(conf["delegates"][0]))
+    a = sandbox.netns()
+    runtime.run("a", "ns1", "pod-a")
+    d = gc_daemon(sandbox, runtime, generateConfig=True)
+    sandbox.wait_for(lambda: (sandbox.net_d / "00-multinet.conflist").exists())
+    add(d, sandbox, "a", a, conf)
+    sandbox.wait_for(lambda: metric(d, action("skipped", "cni-gc")) >= 2)
+    assert _gcs(sandbox) == []
+    assert "has not been in place for 120s without a break" in d.log()
+    d.stop()
+
+    # The same file, untouched for two hours: the next daemon takes it as settled.
+    old = time.time() - 7200
+    os.utime(sandbox.net_d / "00-multinet.conflist", (old, old))
+    d = gc_daemon(sandbox, runtime, generateConfig=True, gcInterval=3600)
+    sandbox.wait_for(lambda: metric(d, action("done", "cni-gc")) == 1)
+    [gc] = _gcs(sandbox)
+    assert gc["name"] == "gcnet"
+    assert gc["cni.dev/valid-attachments"] == [{"containerID": "a", "ifname": "net1"}]
+    delete(d, sandbox, "a", a, conf)
+    d.stop()
+    (sandbox.net_d / "00-multinet.conflist").unlink()
     sandbox.assert_clean(a)

@@ -92,6 +92,54 @@ def test_an_unreadable_record_is_left_and_the_others_read(tmp_path: Path) -> Non
     assert [r.entry.name for r in releases.pending()] == ["x"]
 
 
+@pytest.mark.parametrize(
+    "journal",
+    [
+        {"container_id": "c2", "ifname": "eth0", "entries": []},
+        {
+            "container_id": "c2",
+            "ifname": "eth0",
+            "entries": [{"name": "y", "ifname": "n", "config": {"name": "y"}}] * 2,
+        },
+        {
+            "container_id": "c2",
+            "ifname": "eth0",
+            "entries": [{"name": "y", "ifname": "n", "config": "y"}],
+        },
+        {
+            "container_id": "",
+            "ifname": "eth0",
+            "entries": [{"name": "y", "ifname": "n", "config": {"name": "y"}}],
+        },
+    ],
+    ids=["no-entry", "two-entries", "config-not-a-dict", "no-container"],
+)
+def test_a_record_a_del_could_not_have_written_is_left_and_the_others_read(
+    tmp_path: Path, journal: dict[str, object]
+) -> None:
+    """One bad record (`"entries": []` raised IndexError in every GC pass) never stops
+    the others."""
+    releases = FileReleaseStore(str(tmp_path))
+    good = Journal("c1", "eth0", entries=[Entry("x", "net1", {"name": "x"})])
+    releases.record(good, good.entries[0], errors.IOFailure("x failed"))
+    bad = {"journal": journal, "error": "", "since": 0.0}
+    (tmp_path / "releases" / "bad.json").write_text(json.dumps(bad))
+    assert [r.entry.name for r in releases.pending()] == ["x"]
+
+
+def test_a_retry_leaves_the_callers_record_as_it_was(tmp_path: Path) -> None:
+    """Its pod gone, the retry's DEL runs without CNI_NETNS, on a copy of the record."""
+    releases = FileReleaseStore(str(tmp_path))
+    world, executor, engine, verbs = _host(releases)
+    verbs.add(request("ADD"))
+    executor.fail[("DEL", "b")] = errors.TryAgainLater("b failed")
+    verbs.delete(request("DEL"))
+    [rec] = releases.pending()
+    del world.pods[NETNS]
+    assert engine.retry_release(rec.journal) != []  # still failing: GC saves it again
+    assert rec.journal.netns == NETNS
+
+
 def test_a_record_that_cannot_be_written_does_not_fail_the_del(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     world, executor, _, verbs = _host(FileReleaseStore(str(tmp_path / "file")))
