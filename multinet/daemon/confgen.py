@@ -10,12 +10,14 @@ when its content changes, only once `readinessindicatorfile` exists, and only
 while multinetd answers on its socket: the runtime never calls a shim that has no
 daemon yet because of a config the daemon wrote.
 
-When the primary disappears the file is withdrawn (a multinet config naming a
-cluster network that is not there fails every ADD, multus-cni #1155), and written
-again when it comes back. When another agent removes, renames or rewrites the file
-(a primary CNI in exclusive mode: Cilium renames it `*.cilium_bak`, multus-cni
-#972), the next pass notices it, logs it, counts it, posts an Event on the node and
-puts the file back.
+When the primary is gone for WITHDRAW_POLLS polls in a row the file is withdrawn (a
+multinet config naming a cluster network that is not there fails every ADD,
+multus-cni #1155), and written again when it comes back (without asking the socket
+again: this daemon runs). A primary that cannot be read (flannel's `cp -f` writes in
+place: a poll may see half a file) keeps the file as it is. When another agent removes,
+renames or rewrites the file (a primary CNI in exclusive mode: Cilium renames it
+`*.cilium_bak`, multus-cni #972), the next pass notices it, logs it, counts it, posts an
+Event on the node and puts the file back.
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ def find_primary(conf_dir: str, explicit: str = "") -> tuple[str, dict[str, Any]
         return path, conf
     return None
 
+
+def primary_absent(conf_dir: str, explicit: str = "") -> bool:
+    """Whether no file could be the primary at all, rather than one that cannot be read
+    yet (flannel's `cp -f` writes in place: a poll may see half a file)."""
+    if explicit:
+        return not os.path.exists(
+            explicit if os.path.isabs(explicit) else os.path.join(conf_dir, explicit)
+        )
+    try:
+        names = os.listdir(conf_dir)
+    except OSError:
+        return True
+    for name in names:
+        if name == OWN_NAME or name.startswith(".") or not name.endswith(EXTENSIONS):
+            continue
+        conf = _load(os.path.join(conf_dir, name))
+        if conf is None or (_types(conf) and not _types(conf) & SELF_TYPES):
+            return False  # unreadable now, or a primary after all (written meanwhile)
+    return True
+
+
+# Polls in a row the primary must be truly absent before the file is withdrawn: an agent
+# that replaces its config (remove, then write) is not a cluster network gone.
+WITHDRAW_POLLS = 3
 
 HOST_ONLY_ABSENT = frozenset({"hostRoot"})
 
@@ -174,6 +200,9 @@ class ConfigWriter:
         self._lock = threading.Lock()
         self._written: bytes | None = None  # what this daemon last wrote, or found current
         self._since: float | None = None  # since when (time.time()) current without a break
+        self._absent = 0  # polls in a row that found no primary at all
+        self._unreadable = False  # the primary could not be read at the last poll (logged)
+        self._served = False  # this daemon answered on its socket once (it runs)
         self._last_event = -EVENT_INTERVAL
 
     def _read_own(self) -> bytes | None:
@@ -192,12 +221,26 @@ class ConfigWriter:
                 self.problem = f"waiting for the readiness indicator file {indicator}"
                 self._since = None
                 return False
-            found = find_primary(self.config.primary_dir, self.config.primary_config)
+            primary_dir, explicit = self.config.primary_dir, self.config.primary_config
+            found = find_primary(primary_dir, explicit)
             if found is None:
-                where = self.config.primary_config or f"a CNI config in {self.config.primary_dir}"
+                where = explicit or f"a CNI config in {primary_dir}"
+                if not primary_absent(primary_dir, explicit):
+                    # Being written (or broken): what is in place stays, for now.
+                    if not self._unreadable:
+                        log.warning(
+                            "the primary network's config (%s) cannot be read: %s kept as it is",
+                            where,
+                            self.path,
+                        )
+                    self._unreadable = True
+                    return self.current
+                self._absent += 1
                 self.problem = f"waiting for the primary network: {where} not found"
-                self._withdraw(where)
+                if self._absent >= WITHDRAW_POLLS:
+                    self._withdraw(where)
                 return False
+            self._absent, self._unreadable = 0, False
             data = (json.dumps(render(self.config, *found), indent=2) + "\n").encode()
             own = self._read_own()
             if own == data:
@@ -206,9 +249,12 @@ class ConfigWriter:
                 self._written, self.problem = data, ""
                 return True
             self._since = None  # stale, gone or replaced: the runtime may not have used it
-            if not self._serving():
+            # The gate at first start only: once this daemon served, it runs (a probe of
+            # a loaded daemon timing out must not keep its config withdrawn).
+            if not self._served and not self._serving():
                 self.problem = f"waiting for multinetd to serve {self.config.socket_path}"
                 return False
+            self._served = True
             change = self._change(own)
             try:
                 write_atomic(self.path, data)
@@ -316,6 +362,7 @@ class ConfigWriter:
     def remove(self) -> None:
         with self._lock, contextlib.suppress(FileNotFoundError):
             self._written = self._since = None
+            self._served = False  # stopping: nothing written again without the gate
             os.unlink(self.path)
             log.info("removed %s", self.path)
         self.problem = "removed on shutdown"

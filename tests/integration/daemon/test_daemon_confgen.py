@@ -151,6 +151,8 @@ def test_writer_writes_regenerates_withdraws_and_removes(tmp_path: Path) -> None
         assert writer.metrics.config_restored.value("modified") == 0  # ours to change
 
         primary.unlink()  # withdrawn: never a config naming a cluster network not there
+        for _ in range(confgen.WITHDRAW_POLLS - 1):  # ...once it stays gone
+            assert not writer.sync() and os.path.exists(writer.path)
         assert not writer.sync() and not writer.current
         assert not os.path.exists(writer.path)
         _write(primary, FLANNEL)  # back: written again, and not taken for a removal
@@ -160,6 +162,53 @@ def test_writer_writes_regenerates_withdraws_and_removes(tmp_path: Path) -> None
         assert not os.path.exists(writer.path)
     finally:
         healthz.close()
+
+
+def test_a_primary_being_written_keeps_the_config_and_a_gone_one_is_withdrawn_later(
+    tmp_path: Path,
+) -> None:
+    """flannel's `cp -f` writes its config in place: a poll may read half of it. Only a
+    primary absent WITHDRAW_POLLS polls in a row withdraws multinet's config."""
+    healthz = Healthz(str(tmp_path / "d.sock"))
+    try:
+        writer = _writer(tmp_path)
+        primary = tmp_path / "20-flannel.conflist"
+        _write(primary, FLANNEL)
+        assert writer.sync()
+        written = Path(writer.path).read_bytes()
+        primary.write_text(json.dumps(FLANNEL)[:20])  # half a file
+        for _ in range(confgen.WITHDRAW_POLLS + 2):
+            assert writer.sync() and writer.current
+        assert Path(writer.path).read_bytes() == written
+        primary.unlink()
+        assert not writer.sync() and os.path.exists(writer.path)  # one poll: kept
+        _write(primary, FLANNEL)  # the agent's remove-then-write: nothing was withdrawn
+        assert writer.sync() and Path(writer.path).read_bytes() == written
+    finally:
+        healthz.close()
+
+
+def test_a_running_daemon_writes_its_config_again_without_the_socket_probe(
+    tmp_path: Path,
+) -> None:
+    """The gate is the first start's: a loaded daemon whose /healthz probe times out
+    must not keep its config withdrawn once the primary is back."""
+    healthz = Healthz(str(tmp_path / "d.sock"))
+    writer = _writer(tmp_path)
+    primary = tmp_path / "20-flannel.conflist"
+    _write(primary, FLANNEL)
+    try:
+        assert writer.sync()
+    finally:
+        healthz.close()  # nothing answers on the socket from now on
+    primary.unlink()
+    for _ in range(confgen.WITHDRAW_POLLS):
+        writer.sync()
+    assert not os.path.exists(writer.path)
+    _write(primary, FLANNEL)
+    assert writer.sync() and writer.current
+    writer.remove()  # shutdown: the gate is back
+    assert not writer.sync() and "waiting for multinetd to serve" in writer.problem
 
 
 class Recorded:
