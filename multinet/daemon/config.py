@@ -243,6 +243,10 @@ class DaemonConfig:
     gc_grace_period: float = DEFAULT_GC_GRACE
     gc_dry_run: bool = False
     gc_quiet_period: float = DEFAULT_GC_QUIET
+    # multinetd's own pod (POD_NAMESPACE, POD_NAME from the downward API): the GC takes
+    # the runtime's answer only if it lists it (it is the node's runtime). ('', '') =
+    # not in a pod: no such check.
+    own_pod: tuple[str, str] = ("", "")
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -394,6 +398,7 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
     return DaemonConfig(
         socket_path=raw.get("daemonSocketPath", DEFAULT_SOCKET),
         node_name=raw.get("nodeName") or environ.get("NODE_NAME", ""),
+        own_pod=(environ.get("POD_NAMESPACE", ""), environ.get("POD_NAME", "")),
         metrics_address=_metrics_address(raw),
         cni_config_dir=raw.get("cniConfigDir", DEFAULT_CNI_CONFIG_DIR),
         primary_config=raw.get("primaryConfig") or raw.get("multusMasterCNI", ""),

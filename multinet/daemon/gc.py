@@ -22,8 +22,9 @@ that grpcio never stays in the daemon's memory), soon after start-up and every
    succeeded is done (the network reclaimed it).
 
 Safe by construction: nothing is deleted when the runtime cannot be asked, fails, passes
-its deadline, or lists no sandbox at all (multinetd's own pod is one: a runtime that
-lists none is not the node's, or not ready). Step 3 is skipped while the runtime has a
+its deadline, lists no sandbox at all, or does not list multinetd's own pod (POD_NAMESPACE
+and POD_NAME, from the downward API; unset outside a pod, and then not looked for): a
+runtime that does not is not the node's, or not ready. Step 3 is skipped while the runtime has a
 ready sandbox on the pod network that no journal accounts for (attached before multinet
 was, or by Multus: its addresses would look unused). `gcDryRun` logs what a pass would
 do and does none of it. Every action is logged and counted (the multinet_gc_* metrics).
@@ -236,6 +237,13 @@ class RuntimeGC:
                 raise TryAgainLater(
                     f"the container runtime on {runtime.socket_path} lists no pod sandbox "
                     "at all (not even multinetd's own): its answer is not taken"
+                )
+            namespace, name = self.config.own_pod
+            if name and not any(s.namespace == namespace and s.name == name for s in sandboxes):
+                raise TryAgainLater(
+                    f"the container runtime on {runtime.socket_path} does not list "
+                    f"multinetd's own pod {namespace}/{name}: not the node's runtime, or "
+                    "its state not recovered; its answer is not taken"
                 )
         except CNIError as e:
             log.warning("GC skipped, nothing is deleted: %s", e)

@@ -52,7 +52,12 @@ def ip_json(*args: str) -> Any:
 
 class DaemonProc:
     def __init__(
-        self, config_path: Path, socket_path: str, log_path: Path, prefix: tuple[str, ...] = ()
+        self,
+        config_path: Path,
+        socket_path: str,
+        log_path: Path,
+        prefix: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.socket = socket_path
         self.log_path = log_path
@@ -61,6 +66,7 @@ class DaemonProc:
             [*prefix, sys.executable, "-m", "multinet.daemon.main", "--config", str(config_path)],
             stdout=self._log,
             stderr=self._log,
+            env={**os.environ, **(env or {})},
         )
         self.wait_healthy()
 
@@ -181,9 +187,11 @@ class Sandbox:
         env.update(extra)
         return env
 
-    def daemon(self, prefix: tuple[str, ...] = (), **keys: Any) -> DaemonProc:
+    def daemon(
+        self, prefix: tuple[str, ...] = (), env: dict[str, str] | None = None, **keys: Any
+    ) -> DaemonProc:
         """multinetd with these config keys; `prefix`: a command it is started through
-        (e.g. one that enters a cgroup, then execs it)."""
+        (e.g. one that enters a cgroup, then execs it); `env`: added to its environment."""
         # cniDir: the daemon's own state (the shared cluster's status records) stays in
         # the test's directory, never the host's default /var/lib/cni/multinet.
         config = {
@@ -194,7 +202,8 @@ class Sandbox:
         }
         path = self.tmp / f"daemon{len(self.daemons)}.json"
         path.write_text(json.dumps(config))
-        d = DaemonProc(path, self.socket, self.tmp / f"daemon{len(self.daemons)}.log", prefix)
+        log = self.tmp / f"daemon{len(self.daemons)}.log"
+        d = DaemonProc(path, self.socket, log, prefix, env)
         self.daemons.append(d)
         return d
 

@@ -66,7 +66,9 @@ def gc_daemon(sandbox: Sandbox, runtime: FakeRuntime, **keys: Any) -> DaemonProc
         "generateConfig": False,  # the operator's own conflist: always in place
         **keys,
     }
-    return sandbox.daemon(**settings)
+    # In a pod, as the DaemonSet's downward API says: the runtime must list it.
+    own = {"POD_NAMESPACE": "kube-system", "POD_NAME": "multinet-x"}
+    return sandbox.daemon(env=own, **settings)
 
 
 def backdate(sandbox: Sandbox, seconds: float = 7200) -> None:
@@ -178,6 +180,9 @@ def _break(runtime: FakeRuntime, how: str) -> None:
         runtime.fail = grpc.StatusCode.INTERNAL
     elif how == "partial":
         runtime.empty_id = True
+    elif how == "foreign":  # another runtime's pods: multinetd's own is not among them
+        runtime.remove("self")
+        runtime.run("other", "ns9", "pod-other", host_network=True)
     else:  # lists nothing at all, not even multinetd's own pod
         runtime.remove("self")
 
@@ -189,7 +194,7 @@ def _mend(runtime: FakeRuntime, how: str) -> None:
     runtime.run("self", "kube-system", "multinet-x", host_network=True)
 
 
-@pytest.mark.parametrize("how", ["down", "failing", "partial", "empty"])
+@pytest.mark.parametrize("how", ["down", "failing", "partial", "empty", "foreign"])
 def test_nothing_is_deleted_when_the_runtime_cannot_be_asked(
     sandbox: Sandbox, runtime: FakeRuntime, how: str
 ) -> None:
