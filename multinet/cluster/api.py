@@ -388,7 +388,8 @@ class ApiCluster:
         """Best effort, as emit_event: an event on the node (multinetd's own, not a pod's)."""
         body = node_event_body(node, reason, message, warning)
         try:
-            self._request("POST", path(EVENTS_PATH, namespace=NODE_EVENTS_NAMESPACE), body=body)
+            resource = path(EVENTS_PATH, namespace=NODE_EVENTS_NAMESPACE)
+            self._authorized(lambda: self._request("POST", resource, body=body))
         except Exception as e:  # events are best effort
             log.info("event %s for node %s not recorded: %s", reason, node, e)
 

@@ -4,8 +4,11 @@ A delegate's GC releases every allocation it holds that `cni.dev/valid-attachmen
 not name. multinetd's GC (daemon.gc) names the attachments the journals record; an ADD
 that started after it read them would have its fresh address taken away. So an ADD, or a
 change of a running pod, holds `<cniDir>/gc.lock` shared (flock: between processes, thin
-mode's included, and between threads) for as long as it runs; the GC reads the journals
-and sends its GCs holding it exclusively. DEL and GC's own DELs never take it.
+mode's included, and between threads) for as long as it runs, and so does CHECK (every
+non-lenient engine.Engine.sandbox: simpler than telling the verbs apart); multinetd's GC
+reads the journals and sends its GCs holding it exclusively. DEL and GC's own DELs never
+take it, nor does a GC the runtime sends (meta.verbs.Verbs.gc): the runtime names the
+valid attachments itself and, per the CNI spec, sends no ADD for them meanwhile.
 """
 
 from __future__ import annotations

@@ -227,3 +227,20 @@ def test_client_certificate_files_replaced_on_disk_are_used_by_new_connections(
             api.get_pod(NS, "p")
         install(trusted)
         assert api.get_pod(NS, "p") is not None
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+def test_a_node_event_refused_401_is_sent_again_with_the_rotated_token(
+    seeded: KubeAPIServer, tmp_path: Path, kind: str
+) -> None:
+    """multinetd's CNIConfigRestored Event goes through the same 401 path as any request."""
+    token = tmp_path / "token"
+    token.write_text(seeded.token)
+    api: ApiCluster = client(
+        kind, kubeconfig(seeded, tmp_path / "kc", {"tokenFile": "token"}), tmp_path
+    )
+    assert api.get_pod(NS, "p") is not None
+    seeded.token = secrets.token_hex(16)
+    rewrite_unnoticed(token, seeded.token)
+    api.emit_node_event("node-1", "CNIConfigRestored", "put back", warning=True)
+    assert [e["reason"] for e in seeded.events()] == ["CNIConfigRestored"]
