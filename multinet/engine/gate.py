@@ -8,7 +8,7 @@ mode's included, and between threads) for as long as it runs, and so does CHECK 
 non-lenient engine.Engine.sandbox: simpler than telling the verbs apart); multinetd's GC
 reads the journals and sends its GCs holding it exclusively. DEL and GC's own DELs never
 take it, nor does a GC the runtime sends (meta.verbs.Verbs.gc): the runtime names the
-valid attachments itself and, per the CNI spec, sends no ADD for them meanwhile.
+valid attachments itself, and ordering its own ADDs against its GC is its part.
 """
 
 from __future__ import annotations
