@@ -201,12 +201,17 @@ def test_a_running_daemon_writes_its_config_again_without_the_socket_probe(
         assert writer.sync()
     finally:
         healthz.close()  # nothing answers on the socket from now on
+    first = writer.current_since()
+    assert first is not None
     primary.unlink()
     for _ in range(confgen.WITHDRAW_POLLS):
         writer.sync()
-    assert not os.path.exists(writer.path)
+    assert not os.path.exists(writer.path) and writer.current_since() is None
+    back = time.time()
     _write(primary, FLANNEL)
     assert writer.sync() and writer.current
+    since = writer.current_since()  # the break seen: GC's clock starts again (daemon.gc)
+    assert since is not None and since >= back > first
     writer.remove()  # shutdown: the gate is back
     assert not writer.sync() and "waiting for multinetd to serve" in writer.problem
 
