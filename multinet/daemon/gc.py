@@ -268,70 +268,66 @@ class RuntimeGC:
                 return
             if cid in listed:
                 continue
-            key = f"{cid}/{ifname}"
             try:
-                written = self.store.modified(cid, ifname)
-                journal = self.store.load(cid, ifname) if written is not None else None
-            except CNIError as e:
-                self._failed(done, "sandbox-del", key, e)
-                continue
-            if written is None or journal is None:
-                continue  # its DEL came meanwhile
-            if not _of_a_pod(journal):
-                # Not a kubelet's sandbox (nerdctl, podman...): the CRI cannot vouch for it.
-                self.metrics.gc_actions.inc("sandbox-del", "not-a-pod")
-                log.debug("GC: %s has no K8S_POD_NAME in its CNI_ARGS: left alone", key)
-                continue
-            if now - written < self.config.gc_grace_period:
-                done.young.append(key)
-                self.metrics.gc_actions.inc("sandbox-del", "young")
-                log.info(
-                    "GC: %s is not listed by the runtime but its journal is %.0fs old: left "
-                    "for the grace period (its sandbox may still be being created)",
-                    key,
-                    now - written,
-                )
-                continue
-            fields = _journal_fields(journal)
-            if self.dry:
-                done.deleted.append(key)
-                self.metrics.gc_actions.inc("sandbox-del", "dry-run")
-                log.info(
-                    "GC (dry run): would DEL %s: the runtime no longer has its sandbox",
-                    key,
-                    extra={"fields": fields},
-                )
-                continue
-            try:
-                req = request_for(
-                    journal, self.service.own_netconf(journal.cni_version), command="DEL"
-                )
-                conf = netconf.load(req.config, lenient=True)
-                # Not waiting for the sandbox's lock, and its journal's age asked again
-                # under it: an ADD that held it meanwhile made the sandbox a live one.
-                outcome = self.service.verbs(conf, req).collect(
-                    req, grace=self.config.gc_grace_period
-                )
-            except SandboxBusy:
-                done.busy.append(key)
-                self.metrics.gc_actions.inc("sandbox-del", "busy")
-                log.info("GC: %s is busy (an ADD or a DEL is running): left to the next pass", key)
-                continue
+                self._delete_one(cid, ifname, now, done)
             except Exception as e:  # one sandbox never stops the pass
-                self._failed(done, "sandbox-del", key, e)
-                continue
-            if outcome == "young":
-                done.young.append(key)
-                self.metrics.gc_actions.inc("sandbox-del", "young")
-                log.info("GC: %s was written again meanwhile: left for the grace period", key)
-            elif outcome == "deleted":
-                done.deleted.append(key)
-                self.metrics.gc_actions.inc("sandbox-del", "done")
-                log.warning(
-                    "GC: DELed %s: the runtime no longer has its sandbox",
-                    key,
-                    extra={"fields": fields},
-                )
+                self._failed(done, "sandbox-del", f"{cid}/{ifname}", e)
+
+    def _delete_one(self, cid: str, ifname: str, now: float, done: GCPass) -> None:
+        """One sandbox the runtime does not list (its failures are the caller's)."""
+        key = f"{cid}/{ifname}"
+        written = self.store.modified(cid, ifname)
+        journal = self.store.load(cid, ifname) if written is not None else None
+        if written is None or journal is None:
+            return  # its DEL came meanwhile
+        if not _of_a_pod(journal):
+            # Not a kubelet's sandbox (nerdctl, podman...): the CRI cannot vouch for it.
+            self.metrics.gc_actions.inc("sandbox-del", "not-a-pod")
+            log.debug("GC: %s has no K8S_POD_NAME in its CNI_ARGS: left alone", key)
+            return
+        if now - written < self.config.gc_grace_period:
+            done.young.append(key)
+            self.metrics.gc_actions.inc("sandbox-del", "young")
+            log.info(
+                "GC: %s is not listed by the runtime but its journal is %.0fs old: left "
+                "for the grace period (its sandbox may still be being created)",
+                key,
+                now - written,
+            )
+            return
+        fields = _journal_fields(journal)
+        if self.dry:
+            done.deleted.append(key)
+            self.metrics.gc_actions.inc("sandbox-del", "dry-run")
+            log.info(
+                "GC (dry run): would DEL %s: the runtime no longer has its sandbox",
+                key,
+                extra={"fields": fields},
+            )
+            return
+        try:
+            req = request_for(journal, self.service.own_netconf(journal.cni_version), command="DEL")
+            conf = netconf.load(req.config, lenient=True)
+            # Not waiting for the sandbox's lock, and its journal's age asked again
+            # under it: an ADD that held it meanwhile made the sandbox a live one.
+            outcome = self.service.verbs(conf, req).collect(req, grace=self.config.gc_grace_period)
+        except SandboxBusy:
+            done.busy.append(key)
+            self.metrics.gc_actions.inc("sandbox-del", "busy")
+            log.info("GC: %s is busy (an ADD or a DEL is running): left to the next pass", key)
+            return
+        if outcome == "young":
+            done.young.append(key)
+            self.metrics.gc_actions.inc("sandbox-del", "young")
+            log.info("GC: %s was written again meanwhile: left for the grace period", key)
+        elif outcome == "deleted":
+            done.deleted.append(key)
+            self.metrics.gc_actions.inc("sandbox-del", "done")
+            log.warning(
+                "GC: DELed %s: the runtime no longer has its sandbox",
+                key,
+                extra={"fields": fields},
+            )
 
     # -- 2. the releases a DEL skipped ---------------------------------------------
 

@@ -4,6 +4,7 @@ list multinetd's own pod is not taken."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -85,3 +86,20 @@ def test_a_runtime_without_multinetds_own_pod_is_not_taken(tmp_path: Path) -> No
     # Not in a pod (no downward API): no own sandbox to look for.
     gc, store = _gc(tmp_path, Listed(other), {})
     assert gc.collect().deleted == ["a/eth0"] and store.keys() == []
+
+
+def test_one_sandbox_that_fails_oddly_never_stops_the_pass(tmp_path: Path) -> None:
+    """A journal whose `pod` is not an object (AttributeError, not a CNIError) is
+    counted failed; the next sandbox is still collected."""
+    gc, store = _gc(tmp_path, Listed(OWN), POD)
+    _gone(store, "a", "b")
+    path = os.path.join(store.dir, "a@eth0.json")
+    with open(path) as f:
+        raw = json.load(f)
+    with open(path, "w") as f:
+        json.dump({**raw, "pod": ["not", "an", "object"]}, f)
+    old = time.time() - 7200
+    os.utime(path, (old, old))
+    done = gc.collect()
+    assert (done.skipped, done.failed, done.deleted) == ("", ["a/eth0"], ["b/eth0"])
+    assert gc.metrics.gc_actions.value("sandbox-del", "failed") == 1
