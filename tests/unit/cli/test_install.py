@@ -55,10 +55,14 @@ def test_installs_the_native_shim_the_thin_launcher_and_the_plugins(tmp_path: Pa
 
 def test_the_plugins_launchers_answer_version(tmp_path: Path) -> None:
     paths = install.install(str(tmp_path), sys.executable)
+    scripts = sysconfig.get_path("scripts")
     for name in ("multinet-ipam", "multinet-sriov"):
         answer = _version(paths[name])
-        assert answer["cniVersion"] == "1.0.0", name
-        assert "1.1.0" in answer["supportedVersions"], name  # type: ignore[operator]
+        assert answer == {
+            "cniVersion": "1.1.0",
+            "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+        }, name
+        assert answer == _version(os.path.join(scripts, name))  # as pip's console script
 
 
 def test_the_launched_modules_are_the_console_scripts() -> None:
@@ -318,7 +322,7 @@ def test_a_plugin_launcher_executed_in_a_loop_while_two_installers_replace_it(
                 failures.append(f"exec: {e}")
                 continue
             runs[0] += 1
-            if answer.get("cniVersion") != "1.0.0":
+            if answer.get("cniVersion") != "1.1.0":
                 failures.append(f"answered {answer}")
 
     def installer() -> None:
