@@ -85,7 +85,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     d.add_argument("--socket", default=DEFAULT_SOCKET, help="the daemon's socket")
     d.set_defaults(func=cmd_daemon)
     i = sub.add_parser(
-        "install-shim", help="install the native multinet-shim, its thin fallback multinet, and the plugins"
+        "install-shim",
+        help="install the native multinet-shim, its thin fallback multinet, and the plugins",
     )
     i.add_argument("dest", metavar="DEST_DIR", help="usually the CNI bin directory")
     i.add_argument(

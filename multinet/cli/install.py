@@ -6,12 +6,13 @@ ships as executables of their own (`multinet-ipam`, `multinet-sriov`).
 of the interpreter that runs this; it is copied as it is. The others are launchers,
 `#!<python> -IS`, each running its module's `main()` (LAUNCHED): `python` must be an
 interpreter with multinet installed (in the DaemonSet, the image's self-contained Python,
-copied to the same path on the host). Each starts without `site` (-S: every .pth file of the environment, an
-editable install's finder; ~20 ms of every CNI call), so it names the paths `site` would
-have added itself: asked of `python` here, and checked by importing the thin executable
-through them before anything is written. Each file is written atomically (a hidden
-temporary file of its own in the directory, then a rename; the installed file is never
-opened for writing): a CNI call exec'ing the old one at that moment keeps the old one.
+copied to the same path on the host). Each starts without `site` (-S: every .pth file of
+the environment, an editable install's finder; ~20 ms of every CNI call), so it names
+the paths `site` would have added itself: asked of `python` here once, and checked by
+importing every launched module through them before anything is written. Each file is
+written atomically (a hidden temporary file of its own in the directory, then a rename;
+the installed file is never opened for writing): a CNI call exec'ing the old one at that
+moment keeps the old one.
 """
 
 from __future__ import annotations

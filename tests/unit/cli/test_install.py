@@ -18,7 +18,6 @@ import pytest
 import multinet
 from multinet.cli import install
 
-
 EXECUTABLES = ["multinet", "multinet-ipam", "multinet-shim", "multinet-sriov"]
 
 
