@@ -48,7 +48,7 @@ def cmd_install_shim(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"multinetctl: cannot install the shim: {e}", file=sys.stderr)
         return 1
-    print("\n".join(paths))
+    print("\n".join(paths.values()))
     return 0
 
 
@@ -85,19 +85,20 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     d.add_argument("--socket", default=DEFAULT_SOCKET, help="the daemon's socket")
     d.set_defaults(func=cmd_daemon)
     i = sub.add_parser(
-        "install-shim", help="install the native multinet-shim and its thin fallback, multinet"
+        "install-shim",
+        help="install the native multinet-shim, its thin fallback multinet, and the plugins",
     )
     i.add_argument("dest", metavar="DEST_DIR", help="usually the CNI bin directory")
     i.add_argument(
         "--python",
         default=sys.executable,
-        help="interpreter with multinet installed, in the thin launcher's #! line",
+        help="interpreter with multinet installed, in the launchers' #! line",
     )
     i.set_defaults(func=cmd_install_shim)
     n = sub.add_parser("install", help="install multinet on this node (the init container's step)")
     n.add_argument("--host-root", default="/host", help="the host's / as mounted here")
     n.add_argument("--bin-dir", default="/opt/cni/bin", help="the host's CNI bin directory")
-    n.add_argument("--python", default=sys.executable, help="the thin launcher's interpreter")
+    n.add_argument("--python", default=sys.executable, help="the launchers' interpreter")
     n.add_argument("--runtime", default="", help="a versioned tree to copy to the same host path")
     n.add_argument("--kubeconfig", default="/etc/cni/net.d/multinet.d/multinet.kubeconfig")
     n.add_argument("--token-file", default="", help="host path of a kubelet-rotated token")

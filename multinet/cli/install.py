@@ -1,16 +1,18 @@
-"""Install thick mode's executables in a CNI bin directory: the native `multinet-shim` and
-the thin `multinet` it execs when the daemon does not answer.
+"""Install multinet's CNI executables in a CNI bin directory: the native `multinet-shim`,
+the thin `multinet` it execs when the daemon does not answer, and the plugins multinet
+ships as executables of their own (`multinet-ipam`, `multinet-sriov`).
 
 `multinet-shim` is the Rust binary pip built (setuptools-rust) into the scripts directory
-of the interpreter that runs this; it is copied as it is. `multinet` is a launcher,
-`#!<python> -IS`, for the thin executable: `python` must be an interpreter with multinet
-installed (in the DaemonSet, the image's self-contained Python, copied to the same path
-on the host). It starts without `site` (-S: every .pth file of the environment, an
-editable install's finder; ~20 ms of every CNI call), so it names the paths `site` would
-have added itself: asked of `python` here, and checked by importing the thin executable
-through them before anything is written. Each file is written atomically (a hidden
-temporary file of its own in the directory, then a rename; the installed file is never
-opened for writing): a CNI call exec'ing the old one at that moment keeps the old one.
+of the interpreter that runs this; it is copied as it is. The others are launchers,
+`#!<python> -IS`, each running its module's `main()` (LAUNCHED): `python` must be an
+interpreter with multinet installed (in the DaemonSet, the image's self-contained Python,
+copied to the same path on the host). Each starts without `site` (-S: every .pth file of
+the environment, an editable install's finder; ~20 ms of every CNI call), so it names
+the paths `site` would have added itself: asked of `python` here once, and checked by
+importing every launched module through them before anything is written. Each file is
+written atomically (a hidden temporary file of its own in the directory, then a rename;
+the installed file is never opened for writing): a CNI call exec'ing the old one at that
+moment keeps the old one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ from multinet.cluster.kubeconfig import token_kubeconfig
 
 SHIM = "multinet-shim"
 THIN = "multinet"
+IPAM = "multinet-ipam"
+SRIOV = "multinet-sriov"
+# The executables written as launchers, each the module whose main() it runs (as the
+# console scripts of pyproject.toml; a test holds them equal). The thin one first: a new
+# shim must find its fallback.
+LAUNCHED = {
+    THIN: "multinet.thin.main",
+    IPAM: "multinet.ipam.plugin",
+    SRIOV: "multinet.plugins.sriov.plugin",
+}
 
 
 def native_shim() -> str:
@@ -56,7 +68,7 @@ _PATHS_PROBE = (
     "print(json.dumps([sys.path, os.path.dirname(os.path.dirname(multinet.__file__))]))"
 )
 _BARE_PROBE = "import sys, json; print(json.dumps(sys.path))"
-_CHECK_PROBE = "import multinet.thin.main, multinet; print(multinet.__file__)"
+_CHECK_PROBE = f"import {', '.join(LAUNCHED.values())}, multinet; print(multinet.__file__)"
 
 
 def _ask(python: str, flags: str, code: str) -> str:
@@ -88,24 +100,29 @@ def site_paths(python: str) -> list[str]:
     return extra
 
 
-def thin_launcher_text(python: str, paths: list[str]) -> str:
+def launcher_text(python: str, paths: list[str], name: str = THIN) -> str:
+    """The launcher of `name` (a key of LAUNCHED): `python -IS` with `paths` added."""
     if not os.path.isabs(python) or any(c.isspace() for c in python):
         raise ValueError(f"python must be an absolute path without spaces, got {python!r}")
     if not all(isinstance(p, str) and os.path.isabs(p) for p in paths):
         raise ValueError(f"the launcher's paths must be absolute, got {paths!r}")
+    role = (
+        f"the thin CNI executable, which {SHIM} execs\n# when the daemon does not answer."
+        if name == THIN
+        else "a CNI plugin of multinet."
+    )
     return (
         f"#!{python} -IS\n"
-        f"# {THIN}, written by `multinetctl install-shim`: the thin CNI executable, which\n"
-        f"# {SHIM} execs when the daemon does not answer. Started without `site` (-S), it\n"
-        "# adds the paths site would (found when it was written): reinstall after changing\n"
-        "# the interpreter's environment.\n"
+        f"# {name}, written by `multinetctl install-shim` or `install`: {role}\n"
+        "# Started without `site` (-S), it adds the paths site would (found when it was\n"
+        "# written): reinstall after changing the interpreter's environment.\n"
         "import gc\n"
         "import sys\n"
         "\n"
         "gc.disable()  # no collector passes over the imports' objects, which live to the exit\n"
         f"sys.path += {paths!r}\n"
         "try:\n"
-        "    from multinet.thin.main import main\n"
+        f"    from {LAUNCHED[name]} import main\n"
         "except ImportError as e:\n"
         "    import json\n"
         "\n"
@@ -121,7 +138,7 @@ def thin_launcher_text(python: str, paths: list[str]) -> str:
 
 
 def check_launcher(python: str, paths: list[str]) -> None:
-    """Import the thin executable as the launcher will, and from where `python -I` does."""
+    """Import every launched module as the launchers will, and from where `python -I` does."""
     prelude = f"import sys; sys.path += {paths!r}\n"
     found = _ask(python, "-IS", prelude + _CHECK_PROBE)
     expected = _ask(python, "-I", _CHECK_PROBE)
@@ -151,32 +168,33 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o755) -> None:
         raise
 
 
-def thin_launcher(python: str) -> bytes:
-    """The thin launcher for `python`, its paths asked of it and checked."""
+def launchers(python: str) -> dict[str, bytes]:
+    """Every launcher for `python` (LAUNCHED's order), its paths asked of it once and checked."""
     if not os.path.isabs(python) or any(c.isspace() for c in python):
         raise ValueError(f"python must be an absolute path without spaces, got {python!r}")
     paths = site_paths(python)
-    launcher = thin_launcher_text(python, paths).encode()
+    texts = {name: launcher_text(python, paths, name).encode() for name in LAUNCHED}
     check_launcher(python, paths)
-    return launcher
+    return texts
 
 
 def install_thin(dest_dir: str, python: str = sys.executable) -> str:
     """Install the thin launcher alone in `dest_dir`; its path."""
     thin = os.path.join(dest_dir, THIN)
-    _write_atomic(thin, thin_launcher(python))
+    _write_atomic(thin, launchers(python)[THIN])
     return thin
 
 
-def install(dest_dir: str, python: str = sys.executable) -> list[str]:
-    """Install both executables in `dest_dir`; their paths."""
-    launcher = thin_launcher(python)  # checked before anything is written
+def install(dest_dir: str, python: str = sys.executable) -> dict[str, str]:
+    """Install every executable in `dest_dir`; each one's path, by name."""
+    texts = launchers(python)  # checked before anything is written
     with open(native_shim(), "rb") as f:
         binary = f.read()
-    shim, thin = os.path.join(dest_dir, SHIM), os.path.join(dest_dir, THIN)
-    _write_atomic(thin, launcher)  # first: a new shim must find its fallback
-    _write_atomic(shim, binary)
-    return [shim, thin]
+    paths = {name: os.path.join(dest_dir, name) for name in (*texts, SHIM)}
+    for name, text in texts.items():  # the thin one first: a new shim must find its fallback
+        _write_atomic(paths[name], text)
+    _write_atomic(paths[SHIM], binary)
+    return paths
 
 
 # -- multinetctl install: what the DaemonSet's init container runs -------------------
@@ -257,7 +275,7 @@ def install_node(plan: Plan, env: Mapping[str, str] = os.environ) -> list[str]:
         dest = plan.host(plan.runtime_dest or plan.runtime_src)
         if copy_tree_atomic(plan.runtime_src, dest):
             written.append(dest)
-    written += install(plan.host(plan.bin_dir), plan.python)
+    written += install(plan.host(plan.bin_dir), plan.python).values()
     if plan.token_file:
         ca_src = os.path.join(plan.service_account_dir, "ca.crt")
         kube_dir = os.path.dirname(plan.kubeconfig)
@@ -286,8 +304,7 @@ def uninstall_node(plan: Plan) -> list[str]:
     shims may still use them; docs/install.md says how to remove them)."""
     removed = []
     for path in (
-        os.path.join(plan.bin_dir, SHIM),
-        os.path.join(plan.bin_dir, THIN),
+        *(os.path.join(plan.bin_dir, name) for name in (SHIM, *LAUNCHED)),
         os.path.join(plan.cni_conf_dir, THIN_CONFIG),
         plan.kubeconfig,
         os.path.join(os.path.dirname(plan.kubeconfig), "ca.crt"),

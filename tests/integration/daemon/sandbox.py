@@ -121,7 +121,8 @@ class Sandbox:
         # when the daemon does not answer (what `multinetctl install-shim` installs).
         self.host_bin = tmp_path / "opt-cni-bin"
         self.host_bin.mkdir()
-        self.shim_path, self.thin_path = install.install(str(self.host_bin), sys.executable)
+        paths = install.install(str(self.host_bin), sys.executable)
+        self.shim_path, self.thin_path = paths[install.SHIM], paths[install.THIN]
         self.subnet = ipaddress.IPv4Network(f"10.250.{secrets.randbelow(256)}.0/24")
         self.bridge = f"mndb{secrets.token_hex(4)}"
         self.namespaces: list[str] = []

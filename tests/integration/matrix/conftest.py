@@ -137,7 +137,7 @@ def cni(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CniRunner]:
     run = Path(tempfile.mkdtemp(prefix="mnd-", dir="/tmp"))
     host_bin = tmp_path / "opt-cni-bin"
     host_bin.mkdir()
-    shim_path, _ = install.install(str(host_bin), sys.executable)
+    shim_path = install.install(str(host_bin), sys.executable)[install.SHIM]
     (tmp_path / "net.d").mkdir()
     config = {
         "daemonSocketPath": str(run / "s" / "multinet.sock"),

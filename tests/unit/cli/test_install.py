@@ -1,4 +1,5 @@
-"""`multinetctl install-shim`: the native shim and its thin fallback, atomically."""
+"""`multinetctl install-shim`: the native shim, its thin fallback and the plugins' launchers,
+atomically."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import sysconfig
 import threading
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,23 +18,12 @@ import pytest
 import multinet
 from multinet.cli import install
 
-
-def test_installs_the_native_shim_and_the_thin_launcher(tmp_path: Path) -> None:
-    shim, thin = install.install(str(tmp_path), sys.executable)
-    assert (shim, thin) == (str(tmp_path / "multinet-shim"), str(tmp_path / "multinet"))
-    assert Path(shim).read_bytes() == Path(install.native_shim()).read_bytes()
-    text = Path(thin).read_text()
-    assert text.startswith(f"#!{sys.executable} -IS\n")
-    assert "from multinet.thin.main import main" in text
-    assert all(Path(p).stat().st_mode & 0o777 == 0o755 for p in (shim, thin))
-    assert sorted(os.listdir(tmp_path)) == ["multinet", "multinet-shim"]  # no temporary left
+EXECUTABLES = ["multinet", "multinet-ipam", "multinet-shim", "multinet-sriov"]
 
 
-def test_install_thin_writes_the_launcher_alone(tmp_path: Path) -> None:
-    thin = install.install_thin(str(tmp_path), sys.executable)
-    assert os.listdir(tmp_path) == ["multinet"]
+def _version(executable: str) -> dict[str, object]:
     out = subprocess.run(
-        [thin],
+        [executable],
         input='{"cniVersion": "1.0.0"}',
         env={"CNI_COMMAND": "VERSION"},
         capture_output=True,
@@ -40,14 +31,57 @@ def test_install_thin_writes_the_launcher_alone(tmp_path: Path) -> None:
         timeout=30,
         check=True,
     )
-    assert json.loads(out.stdout)["cniVersion"] == "1.0.0"
+    answer: dict[str, object] = json.loads(out.stdout)
+    return answer
 
 
-def test_installing_twice_replaces_both(tmp_path: Path) -> None:
+def test_installs_the_native_shim_the_thin_launcher_and_the_plugins(tmp_path: Path) -> None:
+    paths = install.install(str(tmp_path), sys.executable)
+    assert paths == {name: str(tmp_path / name) for name in EXECUTABLES}
+    shim = paths["multinet-shim"]
+    assert Path(shim).read_bytes() == Path(install.native_shim()).read_bytes()
+    for name, module in [
+        ("multinet", "multinet.thin.main"),
+        ("multinet-ipam", "multinet.ipam.plugin"),
+        ("multinet-sriov", "multinet.plugins.sriov.plugin"),
+    ]:
+        text = Path(paths[name]).read_text()
+        assert text.startswith(f"#!{sys.executable} -IS\n")
+        assert f"from {module} import main" in text
+    assert all(Path(p).stat().st_mode & 0o777 == 0o755 for p in paths.values())
+    assert sorted(os.listdir(tmp_path)) == EXECUTABLES  # no temporary left
+
+
+def test_the_plugins_launchers_answer_version(tmp_path: Path) -> None:
+    paths = install.install(str(tmp_path), sys.executable)
+    scripts = sysconfig.get_path("scripts")
+    for name in ("multinet-ipam", "multinet-sriov"):
+        answer = _version(paths[name])
+        assert answer == {
+            "cniVersion": "1.1.0",
+            "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+        }, name
+        assert answer == _version(os.path.join(scripts, name))  # as pip's console script
+
+
+def test_the_launched_modules_are_the_console_scripts() -> None:
+    pyproject = Path(multinet.__file__).parent.parent / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    for name, module in install.LAUNCHED.items():
+        assert scripts[name] == f"{module}:main"
+
+
+def test_install_thin_writes_the_launcher_alone(tmp_path: Path) -> None:
+    thin = install.install_thin(str(tmp_path), sys.executable)
+    assert os.listdir(tmp_path) == ["multinet"]
+    assert _version(thin)["cniVersion"] == "1.0.0"
+
+
+def test_installing_twice_replaces_every_one(tmp_path: Path) -> None:
     install.install(str(tmp_path), sys.executable)
-    inodes = [(tmp_path / name).stat().st_ino for name in ("multinet-shim", "multinet")]
+    inodes = [(tmp_path / name).stat().st_ino for name in EXECUTABLES]
     install.install(str(tmp_path), sys.executable)
-    again = [(tmp_path / name).stat().st_ino for name in ("multinet-shim", "multinet")]
+    again = [(tmp_path / name).stat().st_ino for name in EXECUTABLES]
     assert all(a != b for a, b in zip(inodes, again, strict=True))  # new files, renamed over
 
 
@@ -77,8 +111,8 @@ def test_an_interpreter_without_multinet_is_refused_before_anything_is_written(
 
 
 def test_a_launcher_whose_paths_no_longer_hold_answers_a_cni_error(tmp_path: Path) -> None:
-    text = install.thin_launcher_text(sys.executable, [str(tmp_path / "gone")])
-    launcher = tmp_path / "multinet"
+    text = install.launcher_text(sys.executable, [str(tmp_path / "gone")], "multinet-ipam")
+    launcher = tmp_path / "multinet-ipam"
     launcher.write_text(text)
     launcher.chmod(0o755)
     out = subprocess.run(
@@ -136,8 +170,9 @@ def test_install_node_twice(tmp_path: Path) -> None:
     assert (host / "opt/cni/bin/multinet").read_text().startswith(f"#!{sys.executable} -IS\n")
     second = install.install_node(plan)
     assert set(second) == set(first) - {str(host / "opt/multinet/0.1.0")}  # tree kept
-    assert sorted(os.listdir(host / "opt/cni/bin")) == ["multinet", "multinet-shim"]
-    assert install.uninstall_node(plan)
+    assert sorted(os.listdir(host / "opt/cni/bin")) == EXECUTABLES
+    removed = install.uninstall_node(plan)
+    assert {str(host / "opt/cni/bin" / name) for name in EXECUTABLES} <= set(removed)
     assert os.listdir(host / "opt/cni/bin") == []
     assert (host / "opt/multinet/0.1.0").is_dir()  # left: running shims may use it
 
@@ -193,7 +228,7 @@ def test_a_shim_executed_in_a_loop_while_two_installers_replace_it(
     builds[1].write_bytes(true + b"\0" * (8 << 20))  # an ELF runs with bytes after it
     which = iter(range(1 << 30))
     monkeypatch.setattr(install, "native_shim", lambda: str(builds[next(which) % 2]))
-    monkeypatch.setattr(install, "thin_launcher", lambda python: b"#!/bin/sh\nexit 0\n")
+    monkeypatch.setattr(install, "launchers", lambda python: {"multinet": b"#!/bin/sh\nexit 0\n"})
     install.install(str(bin_dir), sys.executable)
     shim = str(bin_dir / "multinet-shim")
 
@@ -258,3 +293,58 @@ def test_two_installers_copy_the_same_runtime_tree_at_once(tmp_path: Path) -> No
     assert True in results and all(isinstance(r, bool) for r in results), results
     assert len(os.listdir(dest / "lib")) == 200
     assert os.listdir(dest.parent) == ["0.2.0"]  # no hidden copy left
+
+
+def test_a_plugin_launcher_executed_in_a_loop_while_two_installers_replace_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for the plugins' launchers: `multinet-ipam` answers VERSION in a loop while
+    two installers at once replace it with one real launcher, then another (a longer one):
+    every exec runs a complete launcher, every install succeeds, no temporary is left."""
+    bin_dir = tmp_path / "bin"
+    real = install.launchers(sys.executable)
+    padded = {name: text + b"#" * (1 << 20) + b"\n" for name, text in real.items()}
+    which = iter(range(1 << 30))
+    monkeypatch.setattr(install, "launchers", lambda python: (real, padded)[next(which) % 2])
+    install.install(str(bin_dir), sys.executable)
+    ipam = str(bin_dir / "multinet-ipam")
+
+    stop = threading.Event()
+    failures: list[str] = []
+    runs = [0]
+
+    def exec_loop() -> None:
+        while not stop.is_set():
+            try:
+                answer = _version(ipam)
+            except (OSError, subprocess.SubprocessError, ValueError) as e:
+                failures.append(f"exec: {e}")
+                continue
+            runs[0] += 1
+            if answer.get("cniVersion") != "1.1.0":
+                failures.append(f"answered {answer}")
+
+    def installer() -> None:
+        for n in range(200):
+            if n >= 15 and runs[0] >= 5:
+                return
+            try:
+                install.install(str(bin_dir), sys.executable)
+            except OSError as e:
+                failures.append(f"install: {e}")
+
+    runner = threading.Thread(target=exec_loop)
+    runner.start()
+    installers = [threading.Thread(target=installer) for _ in range(2)]
+    try:
+        for t in installers:
+            t.start()
+        for t in installers:
+            t.join(120)
+    finally:
+        stop.set()
+        runner.join(60)
+    assert failures == []
+    assert runs[0] >= 5
+    assert sorted(os.listdir(bin_dir)) == EXECUTABLES
+    assert Path(ipam).read_bytes() in (real["multinet-ipam"], padded["multinet-ipam"])
