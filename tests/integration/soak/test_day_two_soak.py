@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ LIFETIME = 25.0  # the token's; the kubelet rotates it at 80%: every 20 s
 RESTART_EVERY = 45.0
 GAP = 3.0  # seconds without a daemon at each restart
 WORKERS = 3
+RACE_EVERY = 4  # every 4th pod of a worker is deleted while it is created
 NODE = "soak-node"
 STATUS = "k8s.v1.cni.cncf.io/network-status"
 
@@ -91,6 +93,7 @@ class Soak:
     refused: list[str] = field(default_factory=list)
     fallbacks: int = 0
     deleted: int = 0
+    raced: int = 0
     failures: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
 
@@ -150,7 +153,9 @@ class Soak:
             if have != reported:
                 self.fail(f"ADD {cid}: {ifname} has {have}, network-status says {reported}")
 
-    def check_refused(self, cid: str, r: subprocess.CompletedProcess[str]) -> None:
+    def check_refused(
+        self, cid: str, r: subprocess.CompletedProcess[str], raced: bool = False
+    ) -> None:
         try:
             error = json.loads(r.stdout)
         except ValueError:
@@ -159,12 +164,18 @@ class Soak:
         code, msg = error.get("code"), error.get("msg", "")
         if not isinstance(code, int) or code == 999 or not msg or "Traceback" in r.stderr:
             self.fail(f"ADD {cid} refused unclearly: {r.stdout} {r.stderr[-500:]}")
-        elif "failed on purpose" not in msg and code != 11:
+        elif not raced and "failed on purpose" not in msg and code != 11:
             self.fail(f"ADD {cid} refused, not by the flaky plugin nor to retry: {r.stdout}")
         with self.lock:
             self.refused.append(f"{code}: {msg}")
 
     def worker(self, tag: str) -> None:
+        try:
+            self.pods(tag)
+        except Exception:  # the test's own fault: fail with it, not a warning
+            self.fail(f"worker {tag}: {traceback.format_exc()}")
+
+    def pods(self, tag: str) -> None:
         n = 0
         while not self.stop.is_set():
             n += 1
@@ -173,24 +184,52 @@ class Soak:
                 self.namespaces.append(ns)
             name, args = self.pod()
             self.runtime.run(cid, "default", name)  # RunPodSandbox: its CNI ADD
-            add = self.call("ADD", cid, ns, args)
-            if add.returncode == 0:
-                self.check_attached(cid, ns, name)
-                with self.lock:
-                    self.attached += 1
+            raced = n % RACE_EVERY == 0
+            if raced:
+                self.race(cid, ns, name, args)
             else:
-                self.check_refused(cid, add)
+                add = self.call("ADD", cid, ns, args)
+                if add.returncode == 0:
+                    self.check_attached(cid, ns, name)
+                    with self.lock:
+                        self.attached += 1
+                else:
+                    self.check_refused(cid, add)
             # The runtime DELs the sandbox either way, then removes it and its netns.
-            delete = self.call("DEL", cid, ns, args)
-            if (delete.returncode, delete.stdout) != (0, ""):
-                self.fail(f"DEL {cid}: {delete.stdout} {delete.stderr[-500:]}")
-            elif left := self.sandbox.links(ns):
-                self.fail(f"DEL {cid} succeeded and left {left}")
-            with self.lock:
-                self.deleted += 1
+            self.delete(cid, ns, args)
             self.runtime.remove(cid)
-            self.kubeapi.delete_pod("default", name)
+            if not raced:
+                self.kubeapi.delete_pod("default", name)
             subprocess.run(["ip", "netns", "del", os.path.basename(ns)], check=False)
+
+    def delete(self, cid: str, ns: str, args: str) -> None:
+        delete = self.call("DEL", cid, ns, args)
+        if (delete.returncode, delete.stdout) != (0, ""):
+            self.fail(f"DEL {cid}: {delete.stdout} {delete.stderr[-500:]}")
+        elif left := self.sandbox.links(ns):
+            self.fail(f"DEL {cid} succeeded and left {left}")
+        with self.lock:
+            self.deleted += 1
+
+    def race(self, cid: str, ns: str, name: str, args: str) -> None:
+        """A pod deleted while it is created: its DEL (StopPodSandbox) and its deletion
+        from the API come while its ADD runs. The ADD may attach (the DEL then undoes
+        it, or the runtime's next DEL does) or be refused, with a clear error."""
+        answers: dict[str, subprocess.CompletedProcess[str]] = {}
+        add = threading.Thread(
+            target=lambda: answers.setdefault("add", self.call("ADD", cid, ns, args))
+        )
+        add.start()
+        time.sleep(random.random() * 0.3)
+        self.kubeapi.delete_pod("default", name)
+        during = self.call("DEL", cid, ns, args)  # interfaces checked at the next DEL
+        if (during.returncode, during.stdout) != (0, ""):
+            self.fail(f"DEL {cid} during its ADD: {during.stdout} {during.stderr[-500:]}")
+        add.join()
+        with self.lock:
+            self.raced += 1
+        if answers["add"].returncode != 0:
+            self.check_refused(cid, answers["add"], raced=True)
 
 
 def flaky_plugin(sandbox: Sandbox) -> None:
@@ -294,12 +333,13 @@ def test_day_two_soak(sandbox: Sandbox, kubeapi: KubeAPIServer, bridge2: str) ->
             kubelet.join()
 
         summary = (
-            f"{soak.attached} attached, {len(soak.refused)} refused, {soak.deleted} deleted, "
+            f"{soak.attached} attached, {len(soak.refused)} refused, {soak.raced} deleted while "
+            f"created, {soak.deleted} deleted, "
             f"{soak.fallbacks} in the shim's fallback, {restarts} restarts, "
             f"{kubelet.rotations} token rotations"
         )
         print(why(summary))
-        kinds = Counter(re.sub(r"w\dx\d+", "*", r) for r in soak.refused)
+        kinds = Counter(re.sub(r"w\dx\d+|soak-[0-9a-f]{8}", "*", r) for r in soak.refused)
         print("\n".join(f"  {n} x {k}" for k, n in kinds.most_common()))
         assert soak.failures == [], why(f"{summary}\n" + "\n".join(soak.failures[:20]))
         assert restarts >= 1 and kubelet.rotations >= 1, why(summary)
