@@ -288,6 +288,9 @@ def check_ipam(ipam: Mapping[str, Any], base: str, unknown_keys: str = ERROR) ->
             )
         ]
     out = _schema_problems(f"ipam-{type_name}.json", ipam, base)
+    for key, spec in schema["properties"].items():  # accepted, not acted on yet
+        if "x-not-yet" in spec and ipam.get(key) not in (None, False, "", [], {}):
+            out.append(Problem(_join(base, [key]), f"not yet: {spec['x-not-yet']}", WARNING))
     known = set(schema["properties"]) | {"type"}
     out += _unknown_keys(ipam, known, base, f"{type_name} IPAM", unknown_keys, exact=False)
     if not [p for p in out if p.severity == ERROR]:
@@ -360,7 +363,7 @@ def _ipam_rules(type_name: str, ipam: Mapping[str, Any], base: str) -> Iterator[
                     "mixes IPv4 and IPv6 subnets: a range set gives one address; "
                     "put each family in its own set",
                 )
-    elif type_name == "whereabouts":
+    elif type_name in ("whereabouts", "multinet-ipam"):
         wa = ("range", "range_start", "range_end", "gateway")
         if "range" in ipam:
             yield from _range_problems(ipam, base, wa)

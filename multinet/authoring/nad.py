@@ -229,6 +229,7 @@ IPAM_TEMPLATES: dict[str, dict[str, Any]] = {
     },
     "dhcp": {},
     "whereabouts": {"range": _SUBNET},
+    "multinet-ipam": {"range": _SUBNET},
 }
 
 

@@ -14,6 +14,7 @@ shared        multinetd's API client: rest shared by threads, with list and watc
 objects       pods and NADs from API or manifest objects, checked as user input
 records       local records of network-status and events under `<cniDir>/status/`
 podresources  the kubelet's device assignments: PodResources gRPC, or its checkpoint
-cri           the container runtime's pod sandboxes: CRI RuntimeService gRPC (multinetd's GC)
+cri           the container runtime's pod sandboxes: CRI RuntimeService gRPC, a child's main
+runtime       the same asked in a short-lived child process (multinetd's GC: no grpc kept)
 proto/        the kubelet's PodResources and the runtime's CRI messages (generated)
 """

@@ -9,10 +9,13 @@ detached process once the answer is written, off the pod's path.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from multinet.cni.errors import CredentialsError, TryAgainLater
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster

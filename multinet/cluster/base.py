@@ -10,14 +10,20 @@ refused, timeout, 5xx, 429), ClusterError for permanent ones (403, malformed obj
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+
+from multinet.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the protocols are mypy's: at run time, plain classes
 
 # The annotation a Cluster's set_network_status writes (the NPWG network-status).
 STATUS_ANNOTATION = "k8s.v1.cni.cncf.io/network-status"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pod:
     namespace: str
     name: str
@@ -30,7 +36,7 @@ class Pod:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NAD:
     """A NetworkAttachmentDefinition; `config` is spec.config ('' when the spec is empty)."""
 

@@ -14,8 +14,8 @@ which no HTTP header may carry.
 
 from __future__ import annotations
 
+import _thread  # not threading: thin mode's per-call path does not import it
 import os
-import threading
 
 
 def stamp(path: str) -> object:
@@ -72,7 +72,7 @@ class TokenFile:
         read again now."""
         self.path, self._token = path, token
         self.reads = 0  # how many times it was read again since
-        self._lock = threading.Lock()  # multinetd's request threads share one
+        self._lock = _thread.allocate_lock()  # multinetd's request threads share one
         self._files = Files(path)
         try:
             self._token = read_token(path)

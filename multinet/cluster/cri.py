@@ -10,36 +10,29 @@ The answer is all or nothing: an unreachable runtime, an RPC error, a deadline p
 an answer that is not whole (a sandbox without an ID) is TryAgainLater (code 11), so that
 the GC that asks (daemon.gc) never takes a partial list for the truth. Like the
 PodResources client, grpc and the messages (`proto/cri_api_pb2`, `make protos`) are
-imported on first use only: multinetd without `gc` never loads them.
+imported on first use only. multinetd never loads them at all: it runs `main` in a child
+process (cluster.runtime.RuntimeProcess), which prints the answer as JSON.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from multinet.cni.errors import TryAgainLater
+from multinet.cluster.runtime import LIST, STATUS, TIMEOUT, RuntimeSandbox
+from multinet.cni.errors import CNIError, TryAgainLater
 
 if TYPE_CHECKING:
     import grpc
 
 SERVICE = "/runtime.v1.RuntimeService/"
-# The runtimes' default sockets, in the order they are looked for: containerd's, CRI-O's.
-DEFAULT_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
-TIMEOUT = 10.0  # seconds per call: the runtime answers from its in-memory store
 MAX_MESSAGE = 16 * 1024 * 1024  # the kubelet's own limit for the CRI
-
-
-@dataclass(frozen=True)
-class RuntimeSandbox:
-    """One pod sandbox as the runtime lists it; `id` is the CNI container ID."""
-
-    id: str
-    namespace: str
-    name: str
-    uid: str
-    ready: bool
+CNI_VERSION = "1.0.0"  # of the error object the child prints
+USAGE = f"usage: {LIST} SOCKET TIMEOUT | {STATUS} SOCKET TIMEOUT SANDBOX_ID..."
 
 
 class RuntimeClient:
@@ -137,3 +130,36 @@ class RuntimeClient:
             if self._channel is not None:
                 self._channel.close()
                 self._channel = None
+
+
+def query(verb: str, socket_path: str, timeout: float, ids: Sequence[str]) -> dict[str, Any]:
+    """The child's query (cluster.runtime): `list`, or the `status` of sandboxes; its
+    answer as the JSON object RuntimeProcess reads."""
+    client = RuntimeClient(socket_path, timeout)
+    try:
+        if verb == LIST:
+            return {"sandboxes": [asdict(s) for s in client.sandboxes()]}
+        return {"hostNetwork": {i: client.host_network(i) for i in ids}}
+    finally:
+        client.close()
+
+
+def main(argv: Sequence[str]) -> int:
+    """The child process: `list SOCKET TIMEOUT` or `status SOCKET TIMEOUT ID...`. Its
+    answer on stdout, exit 0; the runtime's failure as a CNI error object on stdout,
+    exit 1; a command line not understood, exit 2."""
+    try:
+        verb, socket_path, timeout, *ids = argv
+        seconds = float(timeout)
+        if verb not in (LIST, STATUS) or (verb == LIST) == bool(ids) or seconds <= 0:
+            raise ValueError(verb)
+    except ValueError:
+        print(USAGE, file=sys.stderr)
+        return 2
+    try:
+        answer = query(verb, socket_path, seconds, ids)
+    except CNIError as e:
+        json.dump(e.to_dict(CNI_VERSION), sys.stdout)
+        return 1
+    json.dump(answer, sys.stdout)
+    return 0

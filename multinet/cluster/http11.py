@@ -24,7 +24,10 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 if TYPE_CHECKING:
     import ssl

@@ -23,10 +23,15 @@ import binascii
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from multinet.cluster.credentials import checked_token, read_token
 from multinet.cni.errors import ClusterError, CredentialsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from multinet.record import NamedTuple
 
 SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Keys of a user (or a cluster) that only the official client implements.

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from multinet.cluster.base import NAD, Pod
 from multinet.cni.strictjson import JSONError, check_depth, encodable
 from multinet.cni.strictjson import kind as _kind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ObjectError(ValueError):

@@ -15,21 +15,22 @@ DecodeFailure (code 6).
 
 from __future__ import annotations
 
+import _thread
 import json
-import logging
 import os
 import stat
-import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
-from multinet.cluster.base import Pod
 from multinet.cni.errors import DecodeFailure, IOFailure, TryAgainLater
+from multinet.log import log
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     import grpc
 
-log = logging.getLogger("multinet")
+    from multinet.cluster.base import Pod
 
 SERVICE = "/v1.PodResourcesLister/"
 TIMEOUT = 10.0  # seconds per call: the kubelet answers from memory
@@ -61,7 +62,7 @@ class PodResourcesClient:
         self.timeout = timeout
         self._channel: grpc.Channel | None = None
         self._get_served = True  # until the kubelet answers UNIMPLEMENTED
-        self._lock = threading.Lock()  # the daemon's request threads share one client
+        self._lock = _thread.allocate_lock()  # the daemon's request threads share one client
 
     def _call(self, method: str, request: Any, response_type: Any) -> Any:
         import grpc

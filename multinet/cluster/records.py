@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any
 
 from multinet.cni.errors import IOFailure
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_EVENTS_BYTES = 1 << 20
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from multinet.cluster import kubeconfig
 from multinet.cluster.api import HTTPFailure
@@ -40,6 +40,12 @@ LIST_TIMEOUT = 60.0  # seconds to read a page of a list (the API server reads it
 # A watch event's line: etcd stores objects of up to 1.5 MiB; a longer line is no object
 # multinet could use, and is not buffered whole inside the daemon's memory budget.
 MAX_EVENT = 4 << 20
+
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # as cluster.base's protocols: plain classes at run time
 
 
 class WatchedApi(Cluster, Protocol):

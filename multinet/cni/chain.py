@@ -6,20 +6,22 @@ Mirrors libcni: per-plugin config gets `name`, `cniVersion`, the capability-filt
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from multinet.cni import version
 from multinet.cni.errors import CNIError, DelegateError, InvalidConfig, PluginNotFound
 from multinet.cni.exec import Invocation, check_type, find_plugin, invoke
 from multinet.cni.strictjson import JSONError, check_depth
+from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 GC_KEY = "cni.dev/valid-attachments"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NetworkConfig:
     """A network: a name, a version and one or more plugins (a conflist)."""
 
@@ -58,6 +60,16 @@ class NetworkConfig:
 
 def _where(where: str, key: str) -> str:
     return f"{where}: {key}" if where else key
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of a JSON value (copy.deepcopy's, without importing `copy` and `weakref`:
+    thin mode's DEL loads each journaled network's config)."""
+    if isinstance(value, dict):
+        return {k: copied(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copied(v) for v in value]
+    return value
 
 
 def load(
@@ -123,7 +135,7 @@ def load(
         caps = p.get("capabilities")
         if caps is not None and not isinstance(caps, dict):
             raise InvalidConfig(f"{_where(where, label + '.capabilities')} must be an object")
-        checked.append(copy.deepcopy(p))
+        checked.append(copied(p))
     return NetworkConfig(
         name=name,
         cni_version=cni_version,

@@ -7,8 +7,9 @@ into the spec's error JSON. No transport or netlink exception type escapes this 
 
 from __future__ import annotations
 
-import copy
-from typing import Any, Self
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2
@@ -24,6 +25,7 @@ DEGRADED = 51
 DELEGATE_FAILED = 100
 CLUSTER_ERROR = 101
 ALREADY_ATTACHED = 102
+POOL_EXHAUSTED = 103
 # Not an error multinet raises: what the dispatcher reports when a bug escaped the tree.
 INTERNAL_ERROR = 999
 
@@ -43,6 +45,8 @@ class CNIError(Exception):
 
     def with_context(self, context: str) -> Self:
         """The same error (type, code, details) with `context: ` before its message."""
+        import copy  # an error path's: not on every call
+
         out = copy.copy(self)
         out.msg = f"{context}: {self.msg}"
         out.args = (out.msg,)
@@ -125,6 +129,12 @@ class AlreadyAttached(CNIError):
     """ADD of a container and interface that already have networks attached."""
 
     code = ALREADY_ATTACHED
+
+
+class PoolExhausted(CNIError):
+    """multinet-ipam: every address of a pool's range is allocated (or excluded)."""
+
+    code = POOL_EXHAUSTED
 
 
 class ClusterError(CNIError):

@@ -9,8 +9,6 @@ import select
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from multinet.cni.errors import (
     DELEGATE_FAILED,
@@ -22,6 +20,11 @@ from multinet.cni.errors import (
     PluginNotFound,
 )
 from multinet.cni.strictjson import loads
+from multinet.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -57,7 +60,7 @@ def find_plugin(plugin_type: object, dirs: Sequence[str], root: str = "") -> str
     raise PluginNotFound(f"plugin type {name!r} not found", f"searched {list(dirs)}{where}")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Invocation:
     """What every delegate of one request shares: the CNI_* environment and search path."""
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from multinet.cni.errors import DecodeFailure, InvalidConfig, InvalidEnvironment
 from multinet.cni.ifname import validate_ifname
 from multinet.cni.strictjson import JSONError, encodable, loads
+from multinet.log import log
+from multinet.record import field, record
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 CONTAINER_ID = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
@@ -44,7 +45,7 @@ KNOWN_ARGS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Request:
     command: str
     config: dict[str, Any]

@@ -9,14 +9,16 @@ libcni does. Empty strings count as unset, as with Go's `omitempty`.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
 from multinet.cni import version as cniversion
 from multinet.cni.errors import DecodeFailure, IncompatibleVersion, InvalidConfig
+from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # 1.1.0 added interface mtu/socketPath/pciID and the route attributes below.
 _V1_1 = "1.1.0"
@@ -26,12 +28,17 @@ _UINT32 = 2**32 - 1
 # The destination of a default route, by IP family.
 DEFAULT_DST = {4: "0.0.0.0/0", 6: "::/0"}
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+if TYPE_CHECKING:
+    import ipaddress
+
+    IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+    IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
 
 def parse_ip(text: str) -> IPAddress | None:
     """An IP address as Go's net.ParseIP takes it (no zone), or None."""
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     if "%" in text:
         return None
     try:
@@ -42,6 +49,8 @@ def parse_ip(text: str) -> IPAddress | None:
 
 def parse_cidr(text: str) -> IPInterface | None:
     """`address/prefixlen` as Go's net.ParseCIDR takes it (no netmask form, no zone), or None."""
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     addr, sep, prefix = text.partition("/")
     if not sep or not (prefix.isascii() and prefix.isdigit()) or "%" in addr:
         return None
@@ -51,7 +60,7 @@ def parse_cidr(text: str) -> IPInterface | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Interface:
     name: str
     mac: str | None = None
@@ -72,7 +81,7 @@ class Interface:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class IPConfig:
     address: str  # CIDR, e.g. "10.1.0.5/16"
     gateway: str | None = None
@@ -81,11 +90,15 @@ class IPConfig:
     @property
     def family(self) -> int:
         """4 or 6."""
+        import ipaddress  # ~6 million instructions: not imported by a DEL
+
         return ipaddress.ip_interface(self.address).version
 
     @property
     def ip(self) -> str:
         """The address without its prefix length (what network-status reports)."""
+        import ipaddress  # ~6 million instructions: not imported by a DEL
+
         return str(ipaddress.ip_interface(self.address).ip)
 
     def to_dict(self, version: str) -> dict[str, Any]:
@@ -98,7 +111,7 @@ class IPConfig:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Route:
     dst: str  # CIDR
     gw: str | None = None
@@ -117,7 +130,7 @@ class Route:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class DNS:
     nameservers: tuple[str, ...] = ()
     domain: str | None = None
@@ -133,7 +146,7 @@ class DNS:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True)
 class Result:
     cni_version: str
     interfaces: tuple[Interface, ...] = ()
@@ -171,6 +184,8 @@ class Result:
     def _legacy_dict(self, version: str) -> dict[str, Any]:
         """0.1.0/0.2.0: the first address of each family with its gateway, and the routes
         of that family (libcni's conversion; interfaces do not exist there)."""
+        import ipaddress  # ~6 million instructions: not imported by a DEL
+
         out: dict[str, Any] = {"cniVersion": version}
         for family, key in ((4, "ip4"), (6, "ip6")):
             ip = next((i for i in self.ips if i.family == family), None)
@@ -188,6 +203,8 @@ class Result:
 
 
 def _family(cidr: str) -> int:
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     return ipaddress.ip_network(cidr, strict=False).version
 
 
@@ -320,6 +337,8 @@ def _interface(o: _Obj) -> Interface:
 
 
 def _ipconfig(o: _Obj, version: str, n_interfaces: int) -> IPConfig:
+    import ipaddress  # ~6 million instructions: not imported by a DEL
+
     address = o.cidr("address")
     if not cniversion.at_least(version, _V1_0) and o.get("version") is not None:
         family = o.text("version")

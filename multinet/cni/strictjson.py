@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import codecs
 import json
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 # Levels of arrays and objects a configuration may nest (the top level is 1).
 MAX_DEPTH = 64

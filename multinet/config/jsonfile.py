@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.strictjson import JSONError, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def read_object(path: str, what: str) -> dict[str, Any]:

@@ -1,21 +1,32 @@
-"""Logging set up from the netconf keys Multus users know: logLevel, logFile, logToStderr."""
+"""Logging set up from the netconf keys Multus users know: logLevel, logFile, logToStderr.
+
+A thin-mode process writes its lines with `multinet.log`'s writer, not `logging` (not
+imported: docs/performance.md); a process that has loaded `logging` already (multinetd, the
+tests), or a logFile that rotates (`logging.handlers`), configures `logging` as before."""
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+
+from multinet.log import CRITICAL, DEBUG, ERROR, INFO, WARNING, Writer, log
+from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from collections.abc import Mapping
+    from typing import Any, TextIO
 
 LEVELS = {
-    "debug": logging.DEBUG,
-    "verbose": logging.INFO,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-    "panic": logging.CRITICAL,
-    "": logging.WARNING,
+    "debug": DEBUG,
+    "verbose": INFO,
+    "info": INFO,
+    "warning": WARNING,
+    "warn": WARNING,
+    "error": ERROR,
+    "panic": CRITICAL,
+    "": WARNING,
 }
 
 
@@ -30,11 +41,11 @@ def level_name(value: str) -> str:
     return ""
 
 
-class LogOptions(NamedTuple):
+@record(frozen=True)
+class LogOptions:
     """Multus's `logOptions` (lumberjack's): rotate the logFile past `max_size` MB, keep
     `max_backups` rotated files (0: all) no older than `max_age` days (0: any age),
-    gzip them when `compress`. All 0/false (the default): no rotation. (Not a dataclass:
-    a NamedTuple is ~10x cheaper to create, which every thin-mode call pays.)"""
+    gzip them when `compress`. All 0/false (the default): no rotation."""
 
     max_size: int = 0
     max_age: int = 0
@@ -60,6 +71,8 @@ def handlers(
     log_file: str, to_stderr: bool, prog: str, options: LogOptions | None = None
 ) -> list[logging.Handler]:
     """stderr and/or logFile handlers; a logFile that cannot be opened is reported, not fatal."""
+    import logging
+
     out: list[logging.Handler] = []
     if to_stderr:
         out.append(logging.StreamHandler(sys.stderr))
@@ -76,6 +89,20 @@ def handlers(
     return out
 
 
+def streams(log_file: str, to_stderr: bool, prog: str) -> list[TextIO]:
+    """What `handlers` opens, for `multinet.log`'s writer: stderr and/or the logFile, opened
+    as logging.FileHandler opens it; a logFile that cannot be opened is reported, not fatal."""
+    out: list[TextIO] = []
+    if to_stderr:
+        out.append(sys.stderr)
+    if log_file:
+        try:
+            out.append(open(os.path.abspath(log_file), "a", encoding="locale", errors=LOG_ERRORS))
+        except (OSError, ValueError) as e:  # ValueError: a NUL, UnicodeEncodeError: a surrogate
+            print(f"{prog}: cannot open logFile {log_file!r}: {e}", file=sys.stderr)
+    return out
+
+
 def configure(
     level: str,
     log_file: str,
@@ -83,9 +110,18 @@ def configure(
     context: str = "",
     options: LogOptions | None = None,
 ) -> None:
+    rotates = log_file and options is not None and options.max_size > 0
+    if "logging" not in sys.modules and not rotates:
+        log.write_to(
+            Writer(LEVELS.get(level, WARNING), context, streams(log_file, to_stderr, "multinet"))
+        )
+        return
+    import logging
+
+    log.write_to(None)
     logger = logging.getLogger("multinet")
     logger.handlers.clear()
-    logger.setLevel(LEVELS.get(level, logging.WARNING))
+    logger.setLevel(LEVELS.get(level, WARNING))
     logger.propagate = False
     fmt = logging.Formatter(
         "%(asctime)s %(levelname)s " + (context + " " if context else "") + "%(message)s"

@@ -6,11 +6,8 @@ Multus configuration with `"type": "multinet"` loads unchanged.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from multinet import schemas
 from multinet.cni import chain, version
@@ -18,9 +15,13 @@ from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
 from multinet.cni.exec import DEFAULT_TIMEOUT
 from multinet.config import logs, schema
+from multinet.log import log
+from multinet.record import field, record
 from multinet.shim import protocol
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Seconds an ADD waits for the readinessindicatorfile (Multus polls for 45 s).
 READINESS_TIMEOUT = 45.0
@@ -40,7 +41,7 @@ DEFAULT_DEVICE_CHECKPOINT = "/var/lib/kubelet/device-plugins/kubelet_internal_ch
 DEFAULT_DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NetConf:
     cni_version: str
     name: str

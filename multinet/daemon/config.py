@@ -68,6 +68,8 @@ MAX_MEMORY_MIB = 2**20  # 1 TiB
 # a sandbox only once its RunPodSandbox, CNI ADD included, is done).
 DEFAULT_GC_INTERVAL = 300.0
 DEFAULT_GC_GRACE = 600.0
+# A pass starts once the admission lanes have been idle this long (not during a burst).
+DEFAULT_GC_QUIET = 5.0
 
 
 def default_concurrency() -> int:
@@ -122,6 +124,7 @@ DAEMON_SCHEMA: dict[str, Any] = {
         "gcInterval": {"type": "number", "minimum": 1, "maximum": 86400},
         "gcGracePeriod": {"type": "number", "minimum": 0, "maximum": 86400},
         "gcDryRun": {"type": "boolean"},
+        "gcQuietPeriod": {"type": "number", "minimum": 0, "maximum": 3600},
         "name": {"type": "string", "minLength": 1},
         "type": {"type": "string"},
     },
@@ -228,12 +231,14 @@ class DaemonConfig:
     request_memory_cost_mib: float = DEFAULT_REQUEST_MEMORY_COST_MIB
     # GC from the runtime's own truth (daemon.gc): on, the runtime's CRI socket as the host
     # names it ('' = containerd's or CRI-O's default, whichever exists; under hostRoot),
-    # seconds between passes, the journals' grace period, and whether it only logs.
+    # seconds between passes, the journals' grace period, whether it only logs, and the
+    # seconds of idle admission lanes a pass waits for.
     gc: bool = False
     gc_runtime_socket: str = ""
     gc_interval: float = DEFAULT_GC_INTERVAL
     gc_grace_period: float = DEFAULT_GC_GRACE
     gc_dry_run: bool = False
+    gc_quiet_period: float = DEFAULT_GC_QUIET
     notes: tuple[str, ...] = ()  # warnings for the log (keys forwarded that nobody knows)
 
     @property
@@ -417,6 +422,7 @@ def load(raw: Mapping[str, Any], environ: Mapping[str, str]) -> DaemonConfig:
         gc_interval=float(raw.get("gcInterval", DEFAULT_GC_INTERVAL)),
         gc_grace_period=float(raw.get("gcGracePeriod", DEFAULT_GC_GRACE)),
         gc_dry_run=raw.get("gcDryRun", False),
+        gc_quiet_period=float(raw.get("gcQuietPeriod", DEFAULT_GC_QUIET)),
         notes=notes,
     )
 

@@ -5,8 +5,9 @@ No runtime sends CNI GC today (containerd's go-cni has none: containerd/go-cni P
 containerd#12130 shows the leaks when a chained plugin fails), and a DEL that never came
 (the runtime's state lost, a crash at the wrong moment) or that failed leaves IPAM
 allocations behind for good. So multinetd asks the runtime which pod sandboxes exist
-(CRI `ListPodSandbox` on its socket: cluster.cri), at start-up and every `gcInterval`
-seconds, and in one pass:
+(CRI `ListPodSandbox` on its socket, in a short-lived child process: cluster.runtime, so
+that grpcio never stays in the daemon's memory), soon after start-up and every
+`gcInterval` seconds, and in one pass:
 
 1. DELs the journaled attachments of every pod sandbox the runtime no longer has, through
    the runtime's own DEL path (meta.verbs.Verbs.collect: the cached results, a skipped
@@ -26,6 +27,12 @@ lists none is not the node's, or not ready). Step 3 is skipped while the runtime
 ready sandbox on the pod network that no journal accounts for (attached before multinet
 was, or by Multus: its addresses would look unused). `gcDryRun` logs what a pass would
 do and does none of it. Every action is logged and counted (the multinet_gc_* metrics).
+
+A pass does not compete with a burst of CNI requests (a node that reboots starts every
+pod at once; the query's child process and the DELs take memory of the same cgroup): it
+starts once the admission lanes have been idle `gcQuietPeriod` seconds, and waits so at
+most `gcInterval` seconds (then runs anyway: a node never idle is still collected).
+Nothing is lost by the wait: a journal younger than the grace period is left alone anyway.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from multinet.cni import chain
 from multinet.cni.errors import CNIError, TryAgainLater
 from multinet.cni.request import Request, parse_args
 from multinet.config import netconf
+from multinet.daemon.admission import LANES, Admission
 from multinet.daemon.config import DaemonConfig
 from multinet.daemon.metrics import DaemonMetrics
 from multinet.daemon.service import CNIService
@@ -53,21 +61,22 @@ from multinet.engine.journal import FileJournalStore, Journal
 from multinet.engine.releases import FileReleaseStore, SkippedRelease
 
 if TYPE_CHECKING:
-    from multinet.cluster.cri import RuntimeSandbox
+    from multinet.cluster.runtime import RuntimeSandbox
 
 log = logging.getLogger("multinet.daemon")
 GATE_TIMEOUT = 30.0  # seconds the CNI GC waits for the ADDs in flight to let it in
 GC_VERSION = "1.1.0"
+QUIET_POLL = 0.25  # seconds between two looks at the admission lanes while waiting for quiet
 
 
 class Runtime(Protocol):
-    """The container runtime's sandboxes (cluster.cri.RuntimeClient)."""
+    """The container runtime's sandboxes (cluster.runtime.RuntimeProcess)."""
 
     socket_path: str
 
     def sandboxes(self) -> list[RuntimeSandbox]: ...
 
-    def host_network(self, sandbox_id: str) -> bool | None: ...
+    def host_networks(self, sandbox_ids: list[str]) -> dict[str, bool | None]: ...
 
     def close(self) -> None: ...
 
@@ -76,7 +85,7 @@ def find_socket(configured: str, host_root: str) -> str:
     """The runtime's CRI socket in this container: `configured` (a host path) under
     hostRoot, else whichever of containerd's and CRI-O's defaults exists. TryAgainLater
     when there is none, or when both exist (which one the kubelet uses is not known)."""
-    from multinet.cluster.cri import DEFAULT_SOCKETS
+    from multinet.cluster.runtime import DEFAULT_SOCKETS
 
     candidates = [in_root(p, host_root) for p in ((configured,) if configured else DEFAULT_SOCKETS)]
     found = [p for p in candidates if _is_socket(p)]
@@ -127,13 +136,15 @@ class RuntimeGC:
         service: CNIService,
         store: FileJournalStore,
         metrics: DaemonMetrics,
+        admission: Admission,
         runtime: Runtime | None = None,
     ) -> None:
         self.config = config
         self.service = service
         self.store = store
         self.metrics = metrics
-        self.runtime = runtime  # made on the first pass (grpc is imported then)
+        self.admission = admission
+        self.runtime = runtime  # made on the first pass (its socket found then)
         self.releases = FileReleaseStore(config.cni_dir)
         self.gate = HostGate(config.cni_dir)
         self.dry = config.gc_dry_run
@@ -141,11 +152,31 @@ class RuntimeGC:
         self._lock = threading.Lock()  # one pass at a time
 
     def run(self, stopping: threading.Event) -> None:
-        """A pass now (start-up), then one every gcInterval seconds until `stopping`."""
-        while not stopping.is_set():
+        """A pass once the lanes are quiet (start-up), then one every gcInterval seconds
+        (each once quiet) until `stopping`."""
+        quiet, limit = self.config.gc_quiet_period, self.config.gc_interval
+        while wait_quiet(self.admission, quiet, limit, stopping):
             self.collect()
             if stopping.wait(self.config.gc_interval):
                 break
+
+    def wait_quiet(self, stopping: threading.Event) -> bool:
+        """Wait until the admission lanes have had nothing executing or waiting for
+        gcQuietPeriod seconds, or gcInterval seconds have passed; False on `stopping`."""
+        quiet, limit = self.config.gc_quiet_period, self.config.gc_interval
+        started = time.monotonic()
+        idle_since: float | None = None
+        while True:
+            now = time.monotonic()
+            busy = any(self.admission.executing(n) or self.admission.queued(n) for n in LANES)
+            idle_since = None if busy else (now if idle_since is None else idle_since)
+            if idle_since is not None and now - idle_since >= quiet:
+                return True
+            if now - started >= limit:
+                log.info("GC: the CNI requests have not paused for %gs: a pass anyway", limit)
+                return True
+            if stopping.wait(QUIET_POLL):
+                return False
 
     def close(self) -> None:
         if self.runtime is not None:
@@ -171,11 +202,11 @@ class RuntimeGC:
 
     def _runtime(self) -> Runtime:
         if self.runtime is None:
-            from multinet.cluster.cri import RuntimeClient
+            from multinet.cluster.runtime import RuntimeProcess
 
             path = find_socket(self.config.gc_runtime_socket, self.config.host_root)
             log.info("GC: asking the container runtime on %s", path)
-            self.runtime = RuntimeClient(path)
+            self.runtime = RuntimeProcess(path)
         return self.runtime
 
     def _pass(self) -> GCPass:
@@ -374,17 +405,21 @@ class RuntimeGC:
         mode never changes: the host-network ones are remembered."""
         journaled = {cid for cid, _ in self.store.keys()}
         self._host_network &= set(listed)
+        unknown = [
+            s.id
+            for s in listed.values()
+            if s.ready and s.id not in journaled and s.id not in self._host_network
+        ]
+        hosts = self._runtime().host_networks(unknown)  # one query for them all
         out = []
-        for sandbox in listed.values():
-            if not sandbox.ready or sandbox.id in journaled or sandbox.id in self._host_network:
-                continue
-            host = self._runtime().host_network(sandbox.id)
-            if host is None:
+        for sid in unknown:
+            if hosts[sid] is None:
                 continue  # removed since listed
-            if host:
-                self._host_network.add(sandbox.id)
+            if hosts[sid]:
+                self._host_network.add(sid)
                 continue
-            out.append(f"{sandbox.namespace}/{sandbox.name} ({sandbox.id[:12]})")
+            sandbox = listed[sid]
+            out.append(f"{sandbox.namespace}/{sandbox.name} ({sid[:12]})")
         return out
 
     def _gc_request(self) -> Request:
@@ -413,6 +448,25 @@ class RuntimeGC:
         done.failed.append(what)
         self.metrics.gc_actions.inc(action, "failed")
         log.warning("GC: %s of %s failed (retried next pass): %s", action, what, error)
+
+
+def wait_quiet(admission: Admission, quiet: float, limit: float, stopping: threading.Event) -> bool:
+    """Wait until the admission lanes have had nothing executing or waiting for `quiet`
+    seconds, or `limit` seconds have passed (a node never idle is still collected);
+    False when `stopping` is set meanwhile."""
+    started = time.monotonic()
+    idle_since: float | None = None
+    while True:
+        now = time.monotonic()
+        busy = any(admission.executing(n) or admission.queued(n) for n in LANES)
+        idle_since = None if busy else (now if idle_since is None else idle_since)
+        if idle_since is not None and now - idle_since >= quiet:
+            return True
+        if now - started >= limit:
+            log.info("GC: the CNI requests have not paused for %gs: a pass anyway", limit)
+            return True
+        if stopping.wait(QUIET_POLL):
+            return False
 
 
 def _journal_fields(journal: Journal) -> dict[str, str]:

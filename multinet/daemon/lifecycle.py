@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from multinet.cluster.base import NAD, Cluster, Pod
 from multinet.cluster.podresources import KubeletDevices
@@ -51,6 +51,11 @@ from multinet.daemon.service import CNIService, VerbsFactory
 from multinet.engine.journal import FileJournalStore, summary
 from multinet.meta import dispatch
 from multinet.meta.wiring import verbs_for
+
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # as cluster.base's protocols: plain classes at run time
 
 log = logging.getLogger("multinet.daemon")
 DYNAMIC_THREAD = "dynamic-networks"
@@ -145,10 +150,10 @@ class Daemon:
             )
             cluster.watch_pods(self.dynamic.on_change, self.dynamic.on_list)
             cluster.watch_nads(self.dynamic.on_nad)
-        # GC from the runtime's own truth (daemon.gc): its first pass at start-up.
+        # GC from the runtime's own truth (daemon.gc): its first pass once the lanes are quiet.
         self.gc: RuntimeGC | None = None
         if config.gc:
-            self.gc = RuntimeGC(config, self.service, self.store, self.metrics)
+            self.gc = RuntimeGC(config, self.service, self.store, self.metrics, self.admission)
             self.metrics.pending_releases = self.gc.pending_releases
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []

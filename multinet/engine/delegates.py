@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
 
 from multinet.cni import chain
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.exec import Invocation
+from multinet.record import replace
 
-T = TypeVar("T")
-R = TypeVar("R")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
 
 
 class ChainExecutor:
@@ -22,7 +25,7 @@ class ChainExecutor:
         self.root = root
 
     def _inv(self, inv: Invocation) -> Invocation:
-        return dataclasses.replace(inv, root=self.root) if self.root else inv
+        return replace(inv, root=self.root) if self.root else inv
 
     def add(
         self, net: NetworkConfig, inv: Invocation, runtime_config: Mapping[str, Any]

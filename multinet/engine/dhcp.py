@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError, DelegateError, DelegateTimedOut, TryAgainLater
 from multinet.config.netconf import NetConf
 from multinet.engine.plan import Attachment, Plan
+from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from multinet.record import NamedTuple
 
 DEFAULT_SOCKET = "/run/cni/dhcp.sock"
 # What the reference daemon answers when its retries ran out without an offer.
@@ -41,7 +46,7 @@ def _as_is(error: CNIError) -> CNIError:
     return error
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Bound:
     """A limit on one network's ADD tighter than delegateTimeout, and what reaching it
     means: `reached(timeout, seconds)` is the error reported instead of the bare timeout

@@ -9,12 +9,9 @@ All I/O goes through the seams in engine.ports, passed in by the composition roo
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import replace
-from typing import Any
 
 from multinet.cni import chain
 from multinet.cni.errors import CNIError, InvalidConfig, IOFailure, NotAvailable, TryAgainLater
@@ -33,8 +30,13 @@ from multinet.engine.ports import (
     ReleaseStore,
 )
 from multinet.engine.sandbox import Sandbox
+from multinet.log import log
+from multinet.record import replace
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 READINESS_POLL = 0.1  # seconds between looks for the readiness indicator file
 
 

@@ -15,11 +15,14 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
-from typing import Any
 
 from multinet.cni.errors import CNIError, IOFailure
 from multinet.engine.plan import NO_PASSENGERS, Attachment, Passengers
+from multinet.record import field, fields, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ADDING = "adding"
 ADDED = "added"
@@ -33,7 +36,7 @@ REMOVING = "removing"
 MAX_PLAIN_NAME = 200  # bytes of "<container ID>@<ifname>" kept as the file name itself
 
 
-@dataclass
+@record()
 class Entry:
     """One delegate network as attached: enough to DEL/CHECK it with nothing else."""
 
@@ -82,7 +85,7 @@ class Entry:
         for key in ("default", "default_route", "replaced_default_routes"):
             if key in meta and key not in d:
                 d[key] = meta[key]
-        known = {f.name for f in fields(cls)}
+        known = set(fields(cls))
         k8s = Passengers(**{k: d.pop(k) for k in PASSENGERS if k in d})
         entry = cls(**{k: v for k, v in d.items() if k in known and k != "k8s"}, k8s=k8s)
         entry.default_route = tuple(entry.default_route)
@@ -95,14 +98,13 @@ class Entry:
 # entry keeps in its own form (the network's config as a dict, a mutable runtimeConfig).
 PASSENGERS = Passengers._fields
 CARRIED = tuple(
-    f.name
-    for f in fields(Entry)
-    if f.name in {a.name for a in fields(Attachment)}
-    and f.name not in ("name", "ifname", "runtime_config")
+    name
+    for name in fields(Entry)
+    if name in fields(Attachment) and name not in ("name", "ifname", "runtime_config")
 )
 
 
-@dataclass
+@record()
 class Journal:
     container_id: str
     ifname: str

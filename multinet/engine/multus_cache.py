@@ -21,17 +21,17 @@ CNI_IFNAME for the first (the master plugin), else `net<position>`.
 from __future__ import annotations
 
 import binascii
-import glob
 import json
-import logging
 import os
 from collections.abc import Sequence
-from typing import Any
 
 from multinet.cni.errors import IOFailure
 from multinet.engine.journal import ADDED, Entry, Journal
+from multinet.log import log
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MULTUS_CNI_DIR = "/var/lib/cni/multus"  # Multus's default cniDir
 RESULTS = "results"
@@ -171,6 +171,8 @@ class MultusCache:
         directory = self._find(cid)
         if directory is None:
             return
+        import glob  # ~7 million instructions: only for a pod Multus attached
+
         targets = [os.path.join(directory, cid)]
         for entry in journal.entries:
             pattern = f"*-{glob.escape(cid)}-{glob.escape(entry.ifname)}"

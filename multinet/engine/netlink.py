@@ -7,10 +7,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from multinet.cni.errors import IOFailure
 from multinet.cni.result import DEFAULT_DST
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from multinet.engine.routes import Move, RoutePlan, SourceRoute

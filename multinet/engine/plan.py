@@ -11,11 +11,16 @@ came from, its device) rides along in one record, `Passengers`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
+from multinet.record import field, record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from multinet.record import NamedTuple
 
 # Where an attachment came from, which decides what a change of the pod's networks
 # annotation may remove (docs/dynamic-networks.md): the cluster network and defaultNetworks
@@ -48,7 +53,7 @@ class Passengers(NamedTuple):
 NO_PASSENGERS = Passengers()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attachment:
     name: str  # network-status name: "namespace/nad" or the config's name
     network: NetworkConfig
@@ -68,7 +73,7 @@ class Attachment:
     k8s: Passengers = NO_PASSENGERS
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     attachments: tuple[Attachment, ...]
     pod: Mapping[str, str] = field(default_factory=dict)  # namespace, name, uid

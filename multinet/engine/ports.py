@@ -19,13 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import CNIError
 from multinet.cni.exec import Invocation
 from multinet.engine.journal import Entry, Journal
 from multinet.engine.routes import RoutePlan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the protocols are mypy's: at run time, plain classes
 
 
 class JournalStore(Protocol):

@@ -14,20 +14,22 @@ Written only on failure (a DEL's common path never touches it), atomically and d
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from multinet.cni.errors import CNIError, IOFailure
 from multinet.engine.journal import Entry, Journal
+from multinet.log import log
+from multinet.record import record
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 RELEASES_DIR = "releases"
 
 
-@dataclass
+@record()
 class SkippedRelease:
     """One network of a deleted sandbox whose release is still owed."""
 

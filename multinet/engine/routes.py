@@ -15,12 +15,16 @@ engine.netlink).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NamedTuple
-
 from multinet.cni.result import DEFAULT_DST
 from multinet.engine.journal import Journal
 from multinet.engine.plan import Plan
+from multinet.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from multinet.record import NamedTuple
 
 Move = tuple[int, str, str]  # (IP family 4|6, gateway, interface in the pod)
 # Routing tables of source-routed networks: TABLE_BASE + the network's position.
@@ -38,7 +42,7 @@ class SourceRoute(NamedTuple):
     gateway: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RoutePlan:
     moves: tuple[Move, ...] = ()
     drops: tuple[str, ...] = ()  # interfaces whose default routes go

@@ -20,11 +20,8 @@ save          journal what a change did
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
 from multinet.cni import chain, result
 from multinet.cni.errors import (
@@ -41,12 +38,16 @@ from multinet.engine import dhcp, routes
 from multinet.engine.delegates import each
 from multinet.engine.journal import ADDED, ADDING, RELEASE_SKIPPED, REMOVING, Entry, Journal
 from multinet.engine.plan import Attachment, Plan
+from multinet.log import log
+from multinet.record import replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from multinet.engine.dynamic import Outcome
     from multinet.engine.engine import Engine
-
-log = logging.getLogger("multinet")
 
 
 class Sandbox:

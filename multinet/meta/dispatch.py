@@ -10,23 +10,24 @@ is logged with its traceback and reported as code 999, never printed as a traceb
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
 
 from multinet.cni import version
 from multinet.cni.errors import INTERNAL_ERROR, CNIError
 from multinet.cni.request import Request, check_args, from_env
 from multinet.config import netconf
 from multinet.config.netconf import NetConf
+from multinet.log import log
 from multinet.meta.verbs import Verbs
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
-# Builds the verbs for a request's configuration (thin mode: from the netconf; the
-# daemon: around its shared cluster cache).
-VerbsFactory = Callable[[NetConf, Request], Verbs]
-Handler = Callable[[Request], dict[str, Any] | None]
+    # Builds the verbs for a request's configuration (thin mode: from the netconf; the
+    # daemon: around its shared cluster cache).
+    VerbsFactory = Callable[[NetConf, Request], Verbs]
+    Handler = Callable[[Request], dict[str, Any] | None]
 
 
 def version_reply(req: Request) -> dict[str, Any]:

@@ -9,9 +9,7 @@ of it (the reporter, networks.reporter). The engine calls nothing back.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from multinet.cni import result
 from multinet.cni.chain import NetworkConfig
@@ -21,8 +19,13 @@ from multinet.config.netconf import NetConf
 from multinet.engine.engine import Engine, valid_attachments
 from multinet.engine.journal import Entry, Journal
 from multinet.engine.plan import Plan, static_plan
+from multinet.log import log
 
-log = logging.getLogger("multinet")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the protocols are mypy's: at run time, plain classes
 
 
 class Planner(Protocol):

@@ -3,8 +3,6 @@ engine on this host, and the verbs over it with static delegates or a cluster so
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from multinet.cluster.apiserver import ApiServer, api_cluster
 from multinet.cni.exec import Observer
 from multinet.config.netconf import NetConf
@@ -16,6 +14,8 @@ from multinet.engine.multus_cache import MULTUS_CNI_DIR, MultusCache
 from multinet.engine.netns import HostNetns
 from multinet.engine.releases import FileReleaseStore
 from multinet.meta.verbs import Verbs
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:  # cluster.base's dataclasses: not imported by a DEL
     from multinet.cluster.api import ApiCluster

@@ -8,9 +8,7 @@ annotation's networks as net1, net2, ...).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from ipaddress import ip_address
-from typing import Any
 
 from multinet.cni.chain import NetworkConfig
 from multinet.cni.errors import InvalidConfig
@@ -27,6 +25,11 @@ from multinet.engine.plan import (
 )
 from multinet.networks.resolve import Resolved
 from multinet.networks.selection import NetworkSelection
+from multinet.record import replace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # A NAD annotation that turns source routing on for every pod using the NAD.
 SOURCE_ROUTING_ANNOTATION = "multinet.dev/source-routing"

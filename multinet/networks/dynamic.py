@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from multinet.cluster.base import Pod
@@ -44,6 +44,7 @@ from multinet.networks.selection import (
     parse_element,
     parse_networks,
 )
+from multinet.record import replace
 
 AUTO_NAME = re.compile(r"net[0-9]+")
 

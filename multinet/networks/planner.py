@@ -8,22 +8,20 @@ plans (~6 % of its instructions).
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
-
 from multinet.cni.errors import CNIError, InvalidConfig, NetworkNotFound, UnknownContainer
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
 from multinet.engine.plan import Plan
+from multinet.log import log
 from multinet.networks import devices
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from multinet.cluster.base import Cluster, DeviceSource, Pod
     from multinet.cni.chain import NetworkConfig
     from multinet.networks.resolve import Resolved, Resolver
     from multinet.networks.selection import NetworkSelection
-
-log = logging.getLogger("multinet")
 
 
 # The warning event of an annotation element's unknown key (the ADD goes on without it).

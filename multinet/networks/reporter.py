@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from multinet.cluster.records import StatusRecords
 from multinet.cni.errors import CNIError, UnknownContainer
@@ -14,6 +13,8 @@ from multinet.engine.plan import Plan
 from multinet.networks import devices
 from multinet.networks.planner import pod_from_ref
 from multinet.networks.status import network_status
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from multinet.cluster.base import Cluster, Pod  # a DEL's path need not import it

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, NamedTuple
 
 from multinet.cluster.base import NAD, Cluster
 from multinet.cni import chain
@@ -18,6 +17,12 @@ from multinet.cni.errors import InvalidConfig, NetworkNotFound
 from multinet.cni.strictjson import JSONError, loads
 from multinet.config.jsonfile import read_object
 from multinet.config.netconf import NetConf
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from multinet.record import NamedTuple
 
 CONFIG_SUFFIXES = (".conf", ".conflist", ".json")
 

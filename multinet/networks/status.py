@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from multinet.cni.result import DEFAULT_DST, Result
 from multinet.engine.journal import ADDED, Entry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _gateways(entry: Entry, res: Result) -> list[str]:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import os
 from functools import cache
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # The files beside this module (pip installs packages as directories; importlib.resources
 # would cost thin mode ~5 ms of imports per call for the same read).

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from multinet.cni.request import Request
 from multinet.config.netconf import NetConf
@@ -22,6 +21,10 @@ from multinet.meta import dispatch
 from multinet.meta.verbs import Verbs
 
 SHIM_TYPE = "multinet-shim"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 if TYPE_CHECKING:
     from multinet.cluster.apiserver import ApiServer

@@ -59,7 +59,7 @@ from .kubeapi_http import HTTPServer, Traffic
 from .kubeapi_patch import merge_patch
 from .kubeapi_status import KubeAPIError
 from .kubeapi_store import Store
-from .kubeapi_types import CORE_EVENT, EVENT_V1, NAD, POD, ResourceType
+from .kubeapi_types import CORE_EVENT, EVENT_V1, IPPOOL, NAD, POD, ResourceType
 
 JSON = dict[str, Any]
 
@@ -300,6 +300,10 @@ class KubeAPIServer:
 
     def delete_nad(self, ns: str, name: str) -> None:
         self.store.delete(NAD, ns, name)
+
+    def ip_pools(self) -> list[JSON]:
+        """Every IPPool (multinet-ipam's), in every namespace, oldest write first."""
+        return self.store.all(IPPOOL)
 
     def events(self) -> list[JSON]:
         """Every Event posted through either API, oldest first."""

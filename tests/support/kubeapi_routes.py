@@ -88,7 +88,8 @@ def discovery(path: str, address: str) -> JSON | None:
         return doc
 
     def group_doc(name: str) -> JSON:
-        gv = {"groupVersion": f"{name}/v1", "version": "v1"}
+        version = groups[name][0].version  # one version per group here
+        gv = {"groupVersion": f"{name}/{version}", "version": version}
         return {"name": name, "versions": [gv], "preferredVersion": gv}
 
     named = sorted(g for g in groups if g)
@@ -102,6 +103,7 @@ def discovery(path: str, address: str) -> JSON | None:
     for g in named:
         if path == f"/apis/{g}":
             return {"kind": "APIGroup", "apiVersion": "v1", **group_doc(g)}
-        if path == f"/apis/{g}/v1":
-            return resources(f"{g}/v1", groups[g])
+        version = groups[g][0].version
+        if path == f"/apis/{g}/{version}":
+            return resources(f"{g}/{version}", groups[g])
     return None

@@ -119,7 +119,16 @@ NAD = ResourceType(
     short_names=("net-attach-def",),
     builtin=False,
 )
-RESOURCES = (POD, CORE_EVENT, EVENT_V1, NAD)
+# multinet-ipam's pools (crds/ippool.yaml): a custom resource of its own group and version.
+IPPOOL = ResourceType(
+    "ipam.multinet.dev",
+    "v1alpha1",
+    "ippools",
+    "ippool",
+    "IPPool",
+    builtin=False,
+)
+RESOURCES = (POD, CORE_EVENT, EVENT_V1, NAD, IPPOOL)
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _SUBDOMAIN_MSG = (

@@ -165,7 +165,11 @@ def test_discovery_serves_the_dynamic_client(server: KubeAPIServer, api: Any) ->
     assert names["pods"]["kind"] == "Pod"
     assert names["pods/status"]["verbs"] == ["get", "patch", "update"]
     _, _, groups = raw(server, "GET", "/apis")
-    assert [g["name"] for g in groups["groups"]] == ["events.k8s.io", "k8s.cni.cncf.io"]
+    assert [g["name"] for g in groups["groups"]] == [
+        "events.k8s.io",
+        "ipam.multinet.dev",
+        "k8s.cni.cncf.io",
+    ]
 
     server.add_nad(nad("net-a"))
     dyn: Any = dynamic.DynamicClient(api)  # type: ignore[no-untyped-call]
@@ -926,3 +930,32 @@ def test_request_counting(server: KubeAPIServer, v1: Any) -> None:
     server.reset_requests()
     assert server.request_count() == 0
     assert server.requests == []
+
+
+def test_ippools_are_served_with_resource_version_conflicts(server: KubeAPIServer) -> None:
+    """multinet-ipam's custom resource: discovery at its own version, create, and a replace
+    whose resourceVersion is stale refused with the real 409 Conflict."""
+    base = "/apis/ipam.multinet.dev/v1alpha1"
+    code, _, doc = raw(server, "GET", base)
+    assert code == 200 and doc["resources"][0]["kind"] == "IPPool"
+    _, _, group = raw(server, "GET", "/apis/ipam.multinet.dev")
+    assert group["preferredVersion"]["groupVersion"] == "ipam.multinet.dev/v1alpha1"
+    pools = f"{base}/namespaces/kube-system/ippools"
+    body = {
+        "apiVersion": "ipam.multinet.dev/v1alpha1",
+        "kind": "IPPool",
+        "metadata": {"name": "10.1.0.0-24"},
+        "spec": {"range": "10.1.0.0/24", "allocations": {}},
+    }
+    code, _, created = raw(server, "POST", pools, body)
+    assert code == 201, created
+    code, _, again = raw(server, "POST", pools, body)
+    assert (code, again["reason"]) == (409, "AlreadyExists")
+    first = {**created, "spec": {"range": "10.1.0.0/24", "allocations": {"1": {"ifname": "a"}}}}
+    code, _, stored = raw(server, "PUT", f"{pools}/10.1.0.0-24", first)
+    assert code == 200
+    assert int(stored["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+    late = {**created, "spec": {"range": "10.1.0.0/24", "allocations": {"1": {"ifname": "b"}}}}
+    code, _, status = raw(server, "PUT", f"{pools}/10.1.0.0-24", late)  # the old version
+    assert (code, status["reason"]) == (409, "Conflict")
+    assert [p["spec"]["allocations"] for p in server.ip_pools()] == [{"1": {"ifname": "a"}}]

@@ -22,6 +22,7 @@ TARGETS = ["", "overlays/thick", "overlays/thin", "overlays/cert-manager"]
 K8S_VERSION = "1.30.0"
 # cert-manager's kinds: CRDs, not in the Kubernetes API schemas.
 CRD_KINDS = {"Issuer", "Certificate"}
+IPPOOL_VERBS = ("get", "list", "watch", "create", "update", "patch")
 
 
 def kubectl() -> str:
@@ -87,6 +88,7 @@ def test_rbac_is_exactly_least_privilege(target: str) -> None:
         ("", "pods/status", "patch"),
         ("", "events", "create"),
         ("", "events", "patch"),
+        *(("ipam.multinet.dev", "ippools", v) for v in IPPOOL_VERBS),
     }
     assert not by_kind(target).get("Role") and not by_kind(target).get("RoleBinding")
     (binding,) = by_kind(target)["ClusterRoleBinding"]

@@ -127,3 +127,36 @@ def test_every_network_an_example_pod_names_is_an_example_nad(path: Path) -> Non
             named.append((e.namespace, e.name))
         missing = sorted(set(named) - nads)
         assert not missing, f"{path.relative_to(ROOT)} names NADs no example defines: {missing}"
+
+
+def test_the_ippool_crd_admits_what_multinet_ipam_writes() -> None:
+    """crds/ippool.yaml: the group, version and names the plugin uses; its schema admits a
+    pool as the plugin writes it and refuses an allocation without its owner's keys."""
+    import jsonschema
+
+    from multinet.authoring import configcheck
+    from multinet.ipam import config as ipam_config
+    from multinet.ipam import pools
+
+    (crd,) = docs(ROOT / "crds" / "ippool.yaml")
+    spec = crd["spec"]
+    assert crd["metadata"]["name"] == f"{pools.PLURAL}.{pools.GROUP}"
+    assert (spec["group"], spec["names"]["kind"], spec["names"]["plural"]) == (
+        pools.GROUP, pools.KIND, pools.PLURAL,
+    )  # fmt: skip
+    (version,) = spec["versions"]
+    assert version["name"] == pools.VERSION and version["served"] and version["storage"]
+    schema = version["schema"]["openAPIV3Schema"]
+    owner = pools.Owner("c1", "net1", "ns/p", "uid", "lab", "node-1").to_json()
+    pool = {"apiVersion": pools.API_VERSION, "kind": pools.KIND, "metadata": {"name": "x"},
+            "spec": {"range": "10.30.0.0/24", "allocations": {"10": owner}}}  # fmt: skip
+    jsonschema.validate(pool, schema)
+    with pytest.raises(jsonschema.ValidationError, match="'ifname' is a required property"):
+        jsonschema.validate({**pool, "spec": {**pool["spec"], "allocations": {"1": {
+            "containerID": "c1"}}}}, schema)  # fmt: skip
+
+    (nad,) = docs(ROOT / "examples" / "nads" / "macvlan-multinet-ipam.yaml")
+    config = json.loads(nad["spec"]["config"])
+    assert configcheck.check_config(config) == []
+    conf = ipam_config.load(config["plugins"][0])
+    assert [r.cidr for r in conf.ranges] == ["10.30.0.0/24", "fd00:30::/64"]

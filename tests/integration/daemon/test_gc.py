@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,7 @@ def gc_daemon(sandbox: Sandbox, runtime: FakeRuntime, **keys: Any) -> DaemonProc
         "gcRuntimeSocket": runtime.socket_path,
         "gcInterval": 1,
         "gcGracePeriod": 0,
+        "gcQuietPeriod": 0,
         **keys,
     }
     return sandbox.daemon(**settings)
@@ -317,5 +319,47 @@ def test_no_cni_gc_while_a_ready_sandbox_on_the_pod_network_has_no_journal(
     runtime.stop_sandbox("foreign")  # stopped: its network is torn down
     sandbox.wait_for(lambda: len(_gcs(sandbox)) >= 1)
     assert _gcs(sandbox)[0]["cni.dev/valid-attachments"] == [{"containerID": "a", "ifname": "net1"}]
+    delete(d, sandbox, "a", a, conf)
+    sandbox.assert_clean(a)
+
+
+def _mapped(pid: int) -> str:
+    """The files mapped into a process: a loaded extension module (grpc's cygrpc) is one."""
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_grpc_is_never_loaded_into_multinetd_by_a_pass(
+    sandbox: Sandbox, runtime: FakeRuntime
+) -> None:
+    """The CRI is asked in a child process: grpcio (~17 MiB for the process's life) never
+    enters multinetd, neither with the list nor with a sandbox status asked."""
+    runtime.run("foreign", "ns1", "pod-before-multinet")  # asks PodSandboxStatus too
+    d = gc_daemon(sandbox, runtime, gcInterval=3600)
+    sandbox.wait_for(lambda: metric(d, 'multinet_gc_runs_total{result="done"}') == 1)
+    assert runtime.calls.count("ListPodSandbox") == 1
+    assert runtime.calls.count("PodSandboxStatus") == 2  # the foreign pod, multinetd's own
+    maps = _mapped(d.proc.pid)
+    assert "cygrpc" not in maps and "/grpc/" not in maps
+    assert "/google/protobuf/" not in maps
+
+
+def test_a_pass_waits_for_the_cni_requests_to_pause(sandbox: Sandbox, runtime: FakeRuntime) -> None:
+    """A pass (the start-up one included: a node that reboots starts every pod at once)
+    starts only once the admission lanes have been idle gcQuietPeriod seconds."""
+    conf = sandbox.netconf(slow=True)
+    a = sandbox.netns()
+    runtime.run("a", "ns1", "pod-a")
+    sandbox.block()
+    d = gc_daemon(sandbox, runtime, gcInterval=3600, gcQuietPeriod=2)
+    adding = threading.Thread(target=add, args=(d, sandbox, "a", a, conf))
+    adding.start()
+    try:
+        sandbox.wait_for(lambda: "ADD" in " ".join(sandbox.calls()))
+        time.sleep(3)  # past the quiet period: the ADD still executes
+        assert runtime.calls == []
+    finally:
+        sandbox.unblock()
+        adding.join()
+    sandbox.wait_for(lambda: metric(d, 'multinet_gc_runs_total{result="done"}') == 1)
     delete(d, sandbox, "a", a, conf)
     sandbox.assert_clean(a)

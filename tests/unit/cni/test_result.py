@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from multinet.cni.errors import DecodeFailure, IncompatibleVersion, InvalidConfig
 from multinet.cni.result import DNS, Interface, IPConfig, Result, Route, convert
 from multinet.cni.version import SUPPORTED, at_least
+from multinet.record import FrozenInstanceError, replace
 
 PAIRS = list(itertools.product(SUPPORTED, SUPPORTED))
 
@@ -124,7 +124,7 @@ def full(version: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_reads_bridge_result(version: str) -> None:
-    assert Result.from_dict(bridge(version)) == dataclasses.replace(BRIDGE, cni_version=version)
+    assert Result.from_dict(bridge(version)) == replace(BRIDGE, cni_version=version)
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
@@ -240,9 +240,9 @@ def test_ip_helpers() -> None:
 
 
 def test_models_are_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         BRIDGE.cni_version = "1.0.0"  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         BRIDGE.ips[0].address = "10.0.0.1/8"  # type: ignore[misc]
 
 

@@ -335,9 +335,10 @@ def test_the_default_concurrency_is_two_per_cpu_capped_for_the_memory_budget(
 def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
     c = config.load({}, {})
     assert (c.gc, c.gc_runtime_socket, c.gc_dry_run) == (False, "", False)
-    assert (c.gc_interval, c.gc_grace_period) == (
+    assert (c.gc_interval, c.gc_grace_period, c.gc_quiet_period) == (
         config.DEFAULT_GC_INTERVAL,
         config.DEFAULT_GC_GRACE,
+        config.DEFAULT_GC_QUIET,
     )
     raw = {
         "gc": True,
@@ -345,9 +346,11 @@ def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
         "gcInterval": 60,
         "gcGracePeriod": 0,
         "gcDryRun": True,
+        "gcQuietPeriod": 0,
         "hostRoot": "/hostroot",
     }
     c = config.load(raw, {})
+    assert c.gc_quiet_period == 0.0
     assert (c.gc, c.gc_runtime_socket, c.gc_interval, c.gc_grace_period, c.gc_dry_run) == (
         True,
         "/run/k3s/containerd/containerd.sock",
@@ -368,6 +371,8 @@ def test_gc_is_off_by_default_and_its_keys_are_not_forwarded() -> None:
         ({"gcGracePeriod": -1}, "gcGracePeriod: -1 is less than 0"),
         ({"gcRuntimeSocket": 5}, "gcRuntimeSocket"),
         ({"gcDryRun": 1}, "gcDryRun"),
+        ({"gcQuietPeriod": -1}, "gcQuietPeriod: -1 is less than 0"),
+        ({"gcQuietPeriod": 3601}, "gcQuietPeriod: 3601 is greater than 3600"),
     ],
 )
 def test_gc_settings_are_validated(raw: dict[str, object], message: str) -> None:

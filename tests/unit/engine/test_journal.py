@@ -9,7 +9,6 @@ import os
 import stat
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from multinet.cni.errors import IOFailure
 from multinet.cni.version import SUPPORTED
 from multinet.engine.journal import ADDED, ADDING, Entry, FileJournalStore, Journal
 from multinet.engine.plan import ANNOTATION, Attachment, Passengers
+from multinet.record import fields
 
 
 def journal(version: str = "1.0.0", cid: str = "ctr1", ifname: str = "eth0") -> Journal:
@@ -151,7 +151,7 @@ def test_an_entry_carries_every_field_it_shares_with_its_attachment() -> None:
         k8s=Passengers(ANNOTATION, "r", "d", "i", "p"),
     )
     entry = Entry.planned(att)
-    shared = {f.name for f in fields(Entry)} & {f.name for f in fields(Attachment)}
+    shared = set(fields(Entry)) & set(fields(Attachment))
     assert {n: getattr(entry, n) for n in shared} == {n: getattr(att, n) for n in shared}
     assert (entry.config, entry.state) == (net.to_dict(), ADDING)
 

@@ -5,7 +5,6 @@ step then the next reconcile or the sandbox's DEL, the status write retried."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from multinet.engine.dynamic import Change, Outcome, request_for
 from multinet.engine.journal import ADDED, ADDING, REMOVING, Journal
 from multinet.engine.plan import ANNOTATION, Attachment, Passengers
 from multinet.meta.dynamic import Dynamic
+from multinet.record import replace
 from tests.unit.engine.fakes import Crash, World
 from tests.unit.engine.test_engine import NETNS, Host, conf, host, request
 

@@ -136,6 +136,23 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
         ),
     ),
     (
+        "multinet-ipam-dual-stack",
+        conf(
+            {
+                "type": "macvlan",
+                "master": "eth0",
+                "ipam": {
+                    "type": "multinet-ipam",
+                    "range": "10.199.0.0/24",
+                    "gateway": "10.199.0.1",
+                    "ipRanges": [{"range": "fd00:199::/64", "exclude": ["fd00:199::/120"]}],
+                    "routes": [{"dst": "0.0.0.0/0", "gw": "10.199.0.1"}],
+                    "kubernetes": {"kubeconfig": "/etc/cni/net.d/multinet.d/multinet.kubeconfig"},
+                },
+            }
+        ),
+    ),
+    (
         "dual-stack",
         conf(
             {
@@ -448,6 +465,31 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
             }
         ),
         "plugins[0].ipam.range_start",
+        "outside subnet",
+    ),
+    (
+        "multinet-ipam-etcd",
+        conf(
+            {
+                "type": "macvlan",
+                "ipam": {"type": "multinet-ipam", "range": "10.1.0.0/24", "datastore": "etcd"},
+            }
+        ),
+        "plugins[0].ipam.datastore",
+        "is not one of kubernetes",
+    ),
+    (
+        "multinet-ipam-range-end",
+        conf(
+            {
+                "type": "macvlan",
+                "ipam": {
+                    "type": "multinet-ipam",
+                    "ipRanges": [{"range": "10.1.0.0/24", "range_end": "10.2.0.9"}],
+                },
+            }
+        ),
+        "plugins[0].ipam.ipRanges[0].range_end",
         "outside subnet",
     ),
     (

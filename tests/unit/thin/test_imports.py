@@ -1,6 +1,7 @@
 """Thin mode pays for every module it imports on every CNI call: what its DEL and ADD
 paths must not import (measured in docs/performance.md). In a bare interpreter (-I -S),
-so that nothing site or an editable install's hook imports hides an import of ours."""
+so that nothing site or an editable install's hook imports hides an import of ours.
+(tests/integration/bench/test_thin_imports.py checks a real ADD and DEL of the bench's pod.)"""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ DEL_PATH = [
     "multinet.config.logs",
     "multinet.networks.planner",
     "multinet.networks.reporter",
+    "multinet.cluster.podresources",  # the planner's device source, made for every call
 ]
 # An ADD also talks to the API server, plans from the pod and reports back.
 ADD_PATH = [
@@ -41,7 +43,18 @@ PLANNING = [
     "multinet.networks.attachments",
     "multinet.networks.selection",
 ]
+# What the records, the logger and the type hints on the path once imported, with a
+# third of a thin call's instructions: multinet.record, multinet.log, TYPE_CHECKING.
 NEVER = [
+    "dataclasses",
+    "logging",
+    "typing",
+    "inspect",
+    "traceback",
+    "copy",
+    "threading",  # engine.netns: a thread of _thread
+    "urllib.parse",  # cluster.api quotes names itself
+    "glob",  # only for a pod Multus attached (engine.multus_cache)
     "kubernetes",
     "urllib3",
     "yaml",
@@ -77,7 +90,14 @@ def imported(modules: list[str]) -> set[str]:
 @pytest.mark.parametrize(
     ("path", "forbidden"),
     [
-        (DEL_PATH, [*NEVER, "socket", "ssl", "hashlib", "multinet.cluster.rest", *PLANNING]),
+        (
+            DEL_PATH,
+            [
+                *NEVER,
+                *("socket", "ssl", "hashlib", "ipaddress", "ctypes", "multinet.cluster.rest"),
+                *PLANNING,
+            ],
+        ),
         (ADD_PATH, NEVER),
     ],
     ids=["DEL", "ADD"],
@@ -85,3 +105,46 @@ def imported(modules: list[str]) -> set[str]:
 def test_the_per_call_path_imports_only_what_it_uses(path: list[str], forbidden: list[str]) -> None:
     loaded = imported(path)
     assert sorted(m for m in forbidden if m in loaded) == []
+
+
+def test_a_thin_del_imports_none_of_them(tmp_path: Path) -> None:
+    """A real thin DEL, started as the launcher starts it (-IS), of a container nothing
+    was attached to: no journal, so it plans (the kubeconfig is missing: nothing to plan)."""
+    netconf = {
+        "cniVersion": "1.0.0",
+        "name": "thin-imports",
+        "type": "multinet",
+        "kubeconfig": str(tmp_path / "kubeconfig"),
+        "clusterNetwork": "default",
+        "cniDir": str(tmp_path / "cni"),
+        "logFile": str(tmp_path / "multinet.log"),
+        "logLevel": "debug",
+    }
+    env = {
+        "CNI_COMMAND": "DEL",
+        "CNI_CONTAINERID": "thin-imports-0",
+        "CNI_NETNS": "",
+        "CNI_IFNAME": "eth0",
+        "CNI_PATH": "/usr/lib/cni",
+        "CNI_ARGS": "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=pod",
+    }
+    code = f"import sys; sys.path.insert(0, {ROOT!r})\nfrom multinet.thin.main import main\nmain()"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-X", "importtime", "-c", code],
+        input=json.dumps(netconf).encode(),
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+    loaded = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.decode().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "multinet.engine.sandbox" in loaded  # the test saw the DEL's imports
+    found = sorted(m for m in NEVER if m in loaded)
+    assert found == [], found
+    # logged by the writer that stands for logging, in logging's format
+    line = " WARNING container=thin-imports-0 ifname=eth0 DEL: pod ns/pod unavailable ("
+    assert line in (tmp_path / "multinet.log").read_text()
