@@ -209,9 +209,11 @@ class Sandbox:
             return None
         return self._legacy
 
-    def remove_all(self, journal: Journal) -> None:
+    def remove_all(self, journal: Journal, *, record_skipped: bool = True) -> None:
         """The sandbox's DEL: every network of `journal`, in reverse; a failed release is
-        logged and skipped (or TryAgainLater with retryDeleteOnError while the pod is)."""
+        logged and skipped (or TryAgainLater with retryDeleteOnError while the pod is),
+        and recorded for GC when `record_skipped` (a journal the ADD wrote; not a DEL
+        planned from a netconf that may be invalid, whose cniDir fell back to the default)."""
         engine, req = self.engine, self.req
         failures = self._undo(journal)
         if failures and engine.conf.retry_delete_on_error and engine.pod_netns.exists(req.netns):
@@ -229,7 +231,8 @@ class Sandbox:
                 entry.ifname,
                 error.msg,
             )
-            self._owe(journal, entry, error)
+            if record_skipped:
+                self._owe(journal, entry, error)
         with contextlib.suppress(IOFailure):
             engine.store.remove(req.container_id, req.ifname)
         if journal is self._legacy and engine.legacy is not None:

@@ -117,10 +117,12 @@ class Verbs:
 
     def delete(self, req: Request) -> None:
         with self.engine.sandbox(req, create=False, lenient=True) as sandbox:
-            journal = sandbox.journal or sandbox.legacy_journal() or self._planned(req)
+            journal = sandbox.journal or sandbox.legacy_journal()
+            owed = journal is not None  # a planned DEL records no skipped release: its
+            journal = journal or self._planned(req)  # netconf may be invalid (defaults)
             if journal is None:
                 return
-            sandbox.remove_all(journal)
+            sandbox.remove_all(journal, record_skipped=owed)
             self.reporter.deleted(self.conf, req, journal)  # device-info, local records
 
     def collect(self, req: Request, *, grace: float | None = None) -> str:

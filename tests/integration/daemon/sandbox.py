@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 
 from multinet.cli import install
 from multinet.shim import client as shim
+from tests.support.kubeapi import KubeAPIServer
 
 REFERENCE_PLUGINS = Path("/usr/lib/cni")
 TEST_PLUGIN = r"""#!/bin/sh
@@ -36,6 +38,37 @@ DEL) while [ -e "$d/block-del" ]; do sleep 0.05; done ;;
 VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}' ;;
 esac
 """
+
+
+def replace(path: Path, text: str) -> None:
+    """Rewrite `path` as the kubelet does: a new file, renamed over the old one."""
+    new = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    new.write_text(text)
+    os.rename(new, path)
+
+
+class Kubelet(threading.Thread):
+    """Rotates the token file as the kubelet does: a new token at 80% of the current
+    one's lifetime, the file replaced by a rename. Once the token it replaced expired,
+    the API server ends every watch (its request timeout): they watch again, with the
+    token of the file."""
+
+    def __init__(self, kubeapi: KubeAPIServer, token: Path, first: str, lifetime: float) -> None:
+        super().__init__(name="kubelet", daemon=True)
+        self.kubeapi, self.token, self.current = kubeapi, token, first
+        self.lifetime = lifetime
+        self.rotations = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.8 * self.lifetime):
+            old, self.current = self.current, self.kubeapi.mint_token(self.lifetime)
+            replace(self.token, self.current + "\n")
+            self.rotations += 1
+            expires = self.kubeapi.tokens.expires_in(old) or 0.0
+            if self.stop.wait(max(expires, 0.0) + 0.1):
+                return
+            self.kubeapi.end_watches()
 
 
 def require_root() -> None:

@@ -6,10 +6,8 @@ a newline; and DEL, which never fails over credentials."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,18 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.integration.daemon.sandbox import DaemonProc, Sandbox
+from tests.integration.daemon.sandbox import DaemonProc, Kubelet, Sandbox
 from tests.support.kubeapi import KubeAPIServer
 
 NODE = "node-1"
 LIFETIME = 6.0  # seconds a token is valid (a real bound token: an hour, at least 10 min)
-
-
-def replace(path: Path, text: str) -> None:
-    """Rewrite `path` as the kubelet does: a new file, renamed over the old one."""
-    new = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-    new.write_text(text)
-    os.rename(new, path)
 
 
 def nad(name: str, config: dict[str, Any], namespace: str = "default") -> dict[str, Any]:
@@ -128,29 +119,6 @@ def add_and_del(n: Node, mode: str, netns: str, networks: str = "extra") -> None
     assert n.sandbox.links(netns) == []
 
 
-class Kubelet(threading.Thread):
-    """Rotates the token file as the kubelet does: a new token at 80% of the current
-    one's lifetime, the file replaced by a rename. Once the token it replaced expired,
-    the API server ends every watch (its request timeout): they watch again, with the
-    token of the file."""
-
-    def __init__(self, kubeapi: KubeAPIServer, token: Path, first: str) -> None:
-        super().__init__(name="kubelet", daemon=True)
-        self.kubeapi, self.token, self.current = kubeapi, token, first
-        self.rotations = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.wait(0.8 * LIFETIME):
-            old, self.current = self.current, self.kubeapi.mint_token(LIFETIME)
-            replace(self.token, self.current + "\n")
-            self.rotations += 1
-            expires = self.kubeapi.tokens.expires_in(old) or 0.0
-            if self.stop.wait(max(expires, 0.0) + 0.1):
-                return
-            self.kubeapi.end_watches()
-
-
 def test_thick_and_thin_across_three_token_lifetimes(
     sandbox: Sandbox, kubeapi: KubeAPIServer
 ) -> None:
@@ -159,7 +127,7 @@ def test_thick_and_thin_across_three_token_lifetimes(
     kubeapi.token = secrets.token_hex(16)  # the static token unknown to the node
     start = time.monotonic()
     n.start_daemon()
-    kubelet = Kubelet(kubeapi, n.token, first)
+    kubelet = Kubelet(kubeapi, n.token, first, LIFETIME)
     kubelet.start()
     namespaces = {"thick": sandbox.netns(), "thin": sandbox.netns()}
     calls, seen, made = 0, 0, 0
