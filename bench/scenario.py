@@ -115,7 +115,7 @@ class Scenario:
         """The thick-mode executable as installed on a host: the native multinet-shim (and
         the thin launcher it falls back to, beside it)."""
         if self._shim is None:
-            self._shim = Path(install.install(str(self.bin), self.python)[0])
+            self._shim = Path(install.install(str(self.bin), self.python)[install.SHIM])
         return self._shim
 
     def thin(self) -> Path:
